@@ -1,0 +1,246 @@
+"""Decode and validate images, resize them, convert to and from tensors, match colours, write PNGs.
+
+Every way an input can be wrong ends in one :class:`ImageError` whose message is a single line a person
+can act on; callers (CLI, web, workers) show that line and carry on.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from typing import BinaryIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+__all__ = [
+    "ImageError",
+    "MAX_INPUT_PIXELS",
+    "MAX_SIDE",
+    "decode_image",
+    "load_image",
+    "match_color",
+    "read_png_settings",
+    "resize_long_side",
+    "png_bytes",
+    "save_png",
+    "tensor_to_image",
+    "image_to_tensor",
+]
+
+# Bigger inputs are refused before decoding (decompression bombs); they would be shrunk anyway.
+MAX_INPUT_PIXELS = int(os.environ.get("STYLETRANSFER_MAX_INPUT_PIXELS", 50_000_000))
+MAX_SIDE = 20_000
+PNG_SETTINGS_KEY = "styletransfer"
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; ``str()`` is one line for the user."""
+
+
+_SIGNATURES = [
+    (b"%PDF", "a PDF document"),
+    (b"<svg", "an SVG drawing"),
+    (b"<?xml", "an XML/SVG document"),
+]
+
+
+def _sniff_unsupported(head: bytes) -> str | None:
+    stripped = head.lstrip()
+    for magic, what in _SIGNATURES:
+        if stripped[: len(magic)].lower() == magic.lower():
+            return what
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif"):
+        return "a HEIC/HEIF/AVIF photo"
+    return None
+
+
+def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | None = None) -> Image.Image:
+    """Bytes of any common image file -> an RGB PIL image, or :class:`ImageError`.
+
+    Handles CMYK, 16-bit, alpha (composited on white), palettes, grayscale, WebP/BMP/TIFF, the first frame
+    of an animated GIF and EXIF rotation. Refuses empty, truncated, vector/document files and anything over
+    ``max_pixels`` (decompression bombs) before decoding the pixels.
+    """
+    max_pixels = MAX_INPUT_PIXELS if max_pixels is None else max_pixels
+    raw = data if isinstance(data, bytes) else data.read()
+    if not raw:
+        raise ImageError(f"{name}: the file is empty")
+    unsupported = _sniff_unsupported(raw[:64])
+    if unsupported:
+        raise ImageError(f"{name}: this is {unsupported}, not a photo or painting; "
+                         "convert it to PNG or JPEG first")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+            w, h = img.size
+            if w <= 0 or h <= 0 or max(w, h) > MAX_SIDE or w * h > max_pixels:
+                raise ImageError(f"{name}: {w}×{h} pixels is too large (the limit is {max_pixels // 1_000_000} "
+                                 f"megapixels and {MAX_SIDE} px a side); scale it down first")
+            img.seek(0)  # animated GIF/WebP: first frame
+            img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file this tool can read (PNG, JPEG, WebP, BMP, TIFF, GIF)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: the image is too large to decode safely (decompression bomb?)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise ImageError(f"{name}: the image file is damaged or truncated ({detail})") from None
+    return _to_rgb(img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray((arr * (255.0 / peak)).clip(0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+        img = Image.fromarray(((arr - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "La", "PA"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
+    return img.convert("RGB")
+
+
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
+    """Read an image file from disk; every failure is an :class:`ImageError` naming the path."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ImageError(f"{path}: is a folder, not an image file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    return decode_image(data, name=path, max_pixels=max_pixels)
+
+
+def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
+    """Scale so the longer side is ``long_side`` px (Lanczos when shrinking, bicubic when growing)."""
+    w, h = img.size
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == img.size:
+        return img
+    return img.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+
+
+def image_to_tensor(img: Image.Image, device="cpu") -> torch.Tensor:
+    """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def tensor_to_image(x: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) tensor in [0, 1] -> RGB PIL image (clamped, rounded)."""
+    x = x.detach()
+    if x.dim() == 4:
+        x = x[0]
+    arr = (x.float().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(np.ascontiguousarray(arr), "RGB")
+
+
+def resize_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize a (1, 3, H, W) image tensor to (h, w) with antialiasing when shrinking."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] < x.shape[-2]
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrinking).clamp(0, 1)
+
+
+def match_color(source: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Give ``source`` the colour distribution (mean and covariance of RGB) of ``reference``.
+
+    Used for colour preservation (Gatys et al. 2016, "Preserving Color in Neural Artistic Style
+    Transfer", colour histogram matching): the painting is recoloured with the photo's palette before its
+    style is measured, so the strokes and textures transfer and the photo's colours stay.
+    """
+    def stats(x):
+        flat = x.double().flatten(2)[0]  # 3 x N
+        mean = flat.mean(1, keepdim=True)
+        centred = flat - mean
+        cov = centred @ centred.T / flat.shape[1] + torch.eye(3, dtype=flat.dtype) * 1e-5
+        return flat, mean, cov
+
+    src, src_mean, src_cov = stats(source)
+    _, ref_mean, ref_cov = stats(reference)
+
+    def sqrt_and_inv(m):
+        vals, vecs = torch.linalg.eigh(m)
+        vals = vals.clamp_min(1e-8)
+        return (vecs * vals.sqrt()) @ vecs.T, (vecs * vals.rsqrt()) @ vecs.T
+
+    ref_sqrt, _ = sqrt_and_inv(ref_cov)
+    _, src_inv_sqrt = sqrt_and_inv(src_cov)
+    out = ref_sqrt @ src_inv_sqrt @ (src - src_mean) + ref_mean
+    return out.reshape(source.shape).to(source.dtype).clamp(0, 1)
+
+
+def png_bytes(img: Image.Image, settings: dict | None = None) -> bytes:
+    """Encode as PNG, with ``settings`` (and the seed) as text chunks so the file can be reproduced."""
+    info = PngImagePlugin.PngInfo()
+    if settings:
+        info.add_text(PNG_SETTINGS_KEY, json.dumps(settings, sort_keys=True))
+        for key, value in settings.items():
+            info.add_text(f"{PNG_SETTINGS_KEY}:{key}", json.dumps(value))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def save_png(img: Image.Image, path: str | os.PathLike, settings: dict | None = None) -> None:
+    """Write the PNG atomically: a half-written file never appears at ``path``."""
+    path = os.fspath(path)
+    data = png_bytes(img, settings)
+    tmp = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_png_settings(path_or_bytes) -> dict | None:
+    """The settings a result PNG was made with, or None."""
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with Image.open(src) as img:
+        text = getattr(img, "text", {}) or {}
+        raw = text.get(PNG_SETTINGS_KEY)
+    return json.loads(raw) if raw else None
+
+
+def gif_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, seconds: float = 6.0) -> bytes:
+    """An animated GIF of ``frames`` (resized to ``size``, default the last frame's), lasting ~``seconds``.
+
+    Frames from coarse scales are smaller: they are scaled up so the time-lapse keeps one size. The
+    last frame is held for a second so the result can be seen.
+    """
+    if not frames:
+        raise ValueError("no frames to make a time-lapse from")
+    size = size or frames[-1].size
+    scaled = [f if f.size == size else f.resize(size, Image.Resampling.BICUBIC) for f in frames]
+    per_frame = max(20, int(1000 * seconds / len(scaled)))
+    durations = [per_frame] * (len(scaled) - 1) + [1000]
+    buf = io.BytesIO()
+    scaled[0].save(buf, format="GIF", save_all=True, append_images=scaled[1:], duration=durations, loop=0,
+                   optimize=False)
+    return buf.getvalue()

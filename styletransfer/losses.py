@@ -1,0 +1,151 @@
+"""The three loss terms of Gatys et al.: content, style (Gram or Wasserstein-2) and total variation.
+
+The user's formulas, unnormalised (tested against hand computations):
+
+* content  ``Σ_ij (F_ij − P_ij)²``                  F, P: C × (H·W) features of the image and the photo
+* Gram     ``G_ij = Σ_k F_ik F_jk``                 style ``Σ_ij (G_ij − A_ij)²``, A from the painting
+* TV       ``Σ_c Σ_i Σ_j (x[i+1,j,c] − x[i,j,c])² + (x[i,j+1,c] − x[i,j,c])²``
+
+What the optimiser minimises is normalised so that one set of weights means the same at 128 px and at
+1024 px, on any backbone and for any painting:
+
+* content: ``Σ (F − P)² / Σ P²`` — the relative squared error of the features. Both sums grow with H·W,
+  so the ratio does not depend on size or on the scale of a layer's activations.
+* style: the Gram matrix is divided by the number of positions, ``G / (H·W)`` (the mean outer product
+  of a feature vector, independent of size), and the layer's loss is ``Σ (G − A)² / Σ A²``, again a
+  relative error, so that every layer and every painting starts on an equal footing; layers are then
+  combined with weights that sum to 1.
+* TV: the *mean* of the squared neighbour differences of RGB pixels in [0, 1]. Noise is what TV is for,
+  and a pixel-to-pixel noise step is the same at every size, so the mean penalises it equally at all sizes.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ContentLoss",
+    "GramStyleLoss",
+    "WassersteinStyleLoss",
+    "content_sum",
+    "gram_matrix",
+    "style_sum",
+    "tv_mean",
+    "tv_sum",
+]
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``G_ij = Σ_k F_ik F_jk`` for features (B, C, H, W) -> (B, C, C), computed in float32."""
+    f = features.float().flatten(2)
+    return f @ f.transpose(1, 2)
+
+
+def content_sum(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Unnormalised content loss ``Σ (F − P)²``."""
+    return (features.float() - target.float()).pow(2).sum()
+
+
+def style_sum(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Unnormalised style loss of one layer ``Σ_ij (G_ij − A_ij)²``."""
+    return (gram_matrix(features) - target_gram).pow(2).sum()
+
+
+def tv_sum(image: torch.Tensor) -> torch.Tensor:
+    """Unnormalised total variation: squared vertical + horizontal neighbour differences, all channels."""
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    return dy.pow(2).sum() + dx.pow(2).sum()
+
+
+def tv_mean(image: torch.Tensor) -> torch.Tensor:
+    """:func:`tv_sum` divided by the number of neighbour pairs (see the module docstring)."""
+    *_, h, w = image.shape
+    pairs = image.numel() // (h * w) * ((h - 1) * w + h * (w - 1))
+    return tv_sum(image.float()) / max(pairs, 1)
+
+
+class ContentLoss(nn.Module):
+    """Relative squared error ``Σ (F − P)² / Σ P²`` against fixed content features ``P``."""
+
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target.detach().float())
+        self.register_buffer("scale", 1.0 / self.target.pow(2).sum().clamp_min(1e-8))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return content_sum(features, self.target) * self.scale
+
+
+class GramStyleLoss(nn.Module):
+    """Relative squared error of position-normalised Gram matrices, ``Σ (G − A)² / Σ A²``.
+
+    ``target`` is the already normalised Gram ``A / (H·W)`` (see :meth:`target_of`), so several
+    paintings are blended by averaging their targets with the blend weights.
+    """
+
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target.detach().float())
+        self.register_buffer("scale", 1.0 / self.target.pow(2).sum().clamp_min(1e-12))
+
+    @staticmethod
+    def target_of(features: torch.Tensor) -> torch.Tensor:
+        return gram_matrix(features) / (features.shape[-2] * features.shape[-1])
+
+    @staticmethod
+    def blend(targets: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+        total = sum(weights)
+        return sum(t * (w / total) for t, w in zip(targets, weights))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        g = gram_matrix(features) / (features.shape[-2] * features.shape[-1])
+        return (g - self.target).pow(2).sum() * self.scale
+
+
+class WassersteinStyleLoss(nn.Module):
+    """Squared Wasserstein-2 distance between Gaussians fitted to the features (mean + covariance).
+
+    ``W² = |μ − μs|² + tr(Σ + Σs − 2 (Σs^½ Σ Σs^½)^½)``, divided by ``|μs|² + tr Σs`` so that, like
+    the Gram loss, it is a relative error. Targets are (mean, covariance) pairs; blends average both.
+    """
+
+    def __init__(self, target: tuple[torch.Tensor, torch.Tensor]):
+        super().__init__()
+        mean, cov = target
+        self.register_buffer("mean", mean.detach().float())
+        self.register_buffer("cov", cov.detach().float())
+        self.register_buffer("cov_sqrt", _psd_sqrt(self.cov))
+        self.register_buffer("scale", 1.0 / (self.mean.pow(2).sum() + self.cov.diagonal(dim1=-2, dim2=-1).sum())
+                             .clamp_min(1e-12))
+
+    @staticmethod
+    def target_of(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _mean_cov(features)
+
+    @staticmethod
+    def blend(targets, weights):
+        total = sum(weights)
+        mean = sum(t[0] * (w / total) for t, w in zip(targets, weights))
+        cov = sum(t[1] * (w / total) for t, w in zip(targets, weights))
+        return mean, cov
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        mean, cov = _mean_cov(features)
+        cross = self.cov_sqrt @ cov @ self.cov_sqrt
+        # tr(sqrt(M)) = Σ sqrt(eigenvalues); eigvalsh is differentiable, clamp keeps sqrt's gradient finite
+        eig = torch.linalg.eigvalsh(cross.double()).clamp_min(1e-10).float()
+        trace = cov.diagonal(dim1=-2, dim2=-1).sum() + self.cov.diagonal(dim1=-2, dim2=-1).sum() - 2 * eig.sqrt().sum()
+        return ((mean - self.mean).pow(2).sum() + trace) * self.scale
+
+
+def _mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    f = features.float().flatten(2)[0]  # C x N
+    mean = f.mean(1)
+    centred = f - mean[:, None]
+    return mean, centred @ centred.T / f.shape[1]
+
+
+def _psd_sqrt(matrix: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(matrix.double())
+    return ((vecs * vals.clamp_min(0).sqrt()) @ vecs.T).float()
