@@ -142,6 +142,8 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
+    except SystemExit as exc:  # argparse: --help, or a usage error already printed as one line
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     except (UsageError, images.ImageError, WeightsUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

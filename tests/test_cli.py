@@ -1,0 +1,87 @@
+"""The command line: a real run end to end, and one clear line + exit 2 for every bad input."""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from styletransfer import cli
+from styletransfer.images import read_png_settings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_cli_end_to_end_with_json_and_timelapse(image_files, tmp_path):
+    content, style = image_files
+    out, gif = tmp_path / "out.png", tmp_path / "run.gif"
+    proc = subprocess.run(
+        [sys.executable, "-m", "styletransfer", str(content), str(style), "-o", str(out), "--size", "64",
+         "--iterations", "3", "--seed", "5", "--save-every", "2", "--timelapse", str(gif), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["size"] == [53, 64]
+    assert summary["iterations"] == 3
+    assert summary["backbone"] == "vgg19" and summary["device"] == "cpu"
+    assert set(summary["losses"]) == {"content", "style", "tv", "total"}
+    assert summary["seconds"] > 0 and summary["seconds_per_iteration"] > 0
+    assert Image.open(out).size == (53, 64)
+    settings = read_png_settings(str(out))
+    assert settings["seed"] == 5 and settings["iterations"] == 3 and settings["size"] == 64
+    assert Image.open(gif).n_frames >= 2
+    assert "it/s" in proc.stderr or "s/it" in proc.stderr  # tqdm progress bar on stderr
+
+
+def make_bad_files(tmp):
+    files = {
+        "empty.png": b"",
+        "notes.png": b"just some text\n",
+        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+        "doc.pdf": b"%PDF-1.5\n1 0 obj\n",
+    }
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (10, 200, 30)).save(buf, "JPEG")
+    files["truncated.jpg"] = buf.getvalue()[:400]
+    bomb = io.BytesIO()
+    Image.new("1", (12000, 6000)).save(bomb, "PNG")
+    files["bomb.png"] = bomb.getvalue()
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    return list(files)
+
+
+@pytest.mark.parametrize("bad", ["missing.png", "folder", "empty.png", "notes.png", "drawing.svg", "doc.pdf",
+                                 "truncated.jpg", "bomb.png"])
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, capsys, bad):
+    make_bad_files(tmp_path)
+    (tmp_path / "folder").mkdir()
+    content, style = image_files
+    out = tmp_path / "out.png"
+    for args in ([str(tmp_path / bad), str(style)], [str(content), str(tmp_path / bad)]):
+        code = cli.main(args + ["-o", str(out), "--size", "32", "--iterations", "1", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+        assert not out.exists()
+        assert [p for p in os.listdir(tmp_path) if "partial" in p] == []
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["-o", "out.jpg"], "must be a .png file"),
+    (["-o", "/no/such/folder/out.png"], "does not exist"),
+    (["-o", "out.png", "--size", "3"], "size must be"),
+    (["-o", "out.png", "--style-blend", "1", "2"], "2 style blend weights given for 1"),
+    (["-o", "out.png", "--save-every", "3"], "needs --timelapse"),
+    (["-o", "out.png", "--backbone", "vgg99"], "invalid choice"),
+    (["-o", "out.png", "--device", "cuda:3"], "CUDA is not available"),
+])
+def test_bad_options_give_one_line_and_exit_2(image_files, tmp_path, capsys, monkeypatch, args, pattern):
+    monkeypatch.chdir(tmp_path)
+    content, style = image_files
+    code = cli.main([str(content), str(style), "--iterations", "1", "--quiet"] + args)
+    err = capsys.readouterr().err
+    assert code == 2 and pattern in err and err.count("\n") == 1
+    assert not (tmp_path / "out.png").exists()

@@ -1,0 +1,149 @@
+"""The optimisation loop with the real VGG19 weights on small images."""
+import numpy as np
+import pytest
+import torch
+
+from styletransfer import Controls, Settings, StyleTransfer, stylize
+from styletransfer.backbones import load_backbone
+from styletransfer.engine import plan_scales, pick_precision
+from styletransfer.images import image_to_tensor
+from styletransfer.losses import GramStyleLoss
+
+
+def run(content, styles, **kw):
+    transfer = StyleTransfer(Settings(**kw))
+    progress = list(transfer.run(content, styles))
+    return transfer, progress
+
+
+def gram_distance(img, style, layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1")):
+    net = load_backbone("vgg19")
+    with torch.no_grad():
+        a = net(image_to_tensor(img), layers)
+        b = net(image_to_tensor(style), layers)
+        return sum(GramStyleLoss(GramStyleLoss.target_of(b[l]))(a[l]).item() for l in layers)
+
+
+def test_each_loss_term_falls_and_the_image_moves_towards_the_painting(content_image, style_image):
+    transfer, progress = run(content_image, [style_image], size=96, iterations=30, multiscale=False,
+                             init="noise", content_weight=5.0, seed=1)
+    first, last = progress[0].losses, progress[-1].losses
+    for term in ("content", "style", "total"):
+        assert last[term] < 0.7 * first[term], term
+    assert last["tv"] < first["tv"]
+    start = progress[0].to_image()
+    assert gram_distance(transfer.result, style_image) < 0.5 * gram_distance(start, style_image)
+
+
+def test_from_the_photo_the_style_distance_falls(content_image, style_image):
+    transfer, progress = run(content_image, [style_image], size=96, iterations=15, multiscale=False, seed=1)
+    assert progress[-1].losses["style"] < 0.5 * progress[0].losses["style"]
+    assert gram_distance(transfer.result, style_image) < 0.6 * gram_distance(content_image, style_image)
+
+
+def test_same_seed_same_pixels(content_image, style_image):
+    a = stylize(content_image, style_image, size=64, iterations=4, multiscale=False, init="noise", seed=42)
+    b = stylize(content_image, style_image, size=64, iterations=4, multiscale=False, init="noise", seed=42)
+    c = stylize(content_image, style_image, size=64, iterations=4, multiscale=False, init="noise", seed=43)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+    assert a.info["settings"]["seed"] == 42
+
+
+def test_a_live_weight_change_applies_at_the_next_iteration(content_image, style_image):
+    controls = Controls()
+    seen = []
+
+    def on_progress(p):
+        seen.append(p)
+        if p.iteration == 3:
+            controls.update(style_weight=123.0, tv_weight=0.5)
+
+    stylize(content_image, style_image, size=64, iterations=6, multiscale=False, callback=on_progress,
+            controls=controls, seed=0)
+    assert [p.weights["style_weight"] for p in seen] == [10.0, 10.0, 10.0, 123.0, 123.0, 123.0]
+    assert [p.weights_changed for p in seen] == [False, False, False, True, False, False]
+    assert seen[3].weights["tv_weight"] == 0.5
+    assert seen[3].image is not None  # a change always comes with a frame
+
+
+def test_stop_keeps_the_current_image(content_image, style_image):
+    controls = Controls()
+
+    def on_progress(p):
+        if p.iteration == 2:
+            controls.stop()
+
+    seen = []
+    result = stylize(content_image, style_image, size=64, iterations=50, multiscale=False, controls=controls,
+                     callback=lambda p: (seen.append(p), on_progress(p)), seed=0)
+    assert len(seen) == 2
+    assert result.size == seen[-1].size
+
+
+def test_live_controls_refuse_what_cannot_change():
+    with pytest.raises(ValueError, match="cannot be changed while running"):
+        Controls().update(size=1024)
+    with pytest.raises(ValueError, match="≥ 0"):
+        Controls().update(style_weight=-1)
+
+
+def test_multiscale_plan():
+    assert plan_scales(512, 35) == [(128, 140), (256, 70), (512, 35)]
+    assert plan_scales(700, 10) == [(175, 40), (350, 20), (700, 10)]
+    assert plan_scales(200, 10) == [(200, 10)]
+    assert plan_scales(512, 35, multiscale=False) == [(512, 35)]
+
+
+def test_multiscale_run_reports_scales_sizes_and_eta(content_image, style_image):
+    _, progress = run(content_image, [style_image], size=128, iterations=2, min_size=32, seed=0)
+    assert [p.scale for p in progress] == [1] * 8 + [2] * 4 + [3] * 2
+    assert progress[0].size == (27, 32) and progress[-1].size == (107, 128)
+    assert progress[0].eta > 0 and progress[-1].eta == 0
+    assert progress[-1].iteration == progress[-1].total_iterations == 14
+
+
+@pytest.mark.parametrize("options", [
+    dict(optimizer="adam"),
+    dict(style_loss="w2"),
+    dict(init="style"),
+    dict(preserve_color=True),
+    dict(style_layer_weights=(1, 1, 1, 2, 2)),
+    dict(precision="fp32"),
+])
+def test_options_run_and_reduce_the_style_loss(content_image, style_image, options):
+    _, progress = run(content_image, [style_image], size=64, iterations=8, multiscale=False, seed=0, **options)
+    assert progress[-1].losses["style"] < progress[0].losses["style"]
+    assert all(np.isfinite(v) for v in progress[-1].losses.values())
+
+
+def test_preserve_color_keeps_the_photos_colours(content_image, style_image):
+    kw = dict(size=64, iterations=15, multiscale=False, seed=0)
+    kept = np.asarray(stylize(content_image, style_image, preserve_color=True, **kw), float).mean((0, 1))
+    plain = np.asarray(stylize(content_image, style_image, **kw), float).mean((0, 1))
+    photo = np.asarray(content_image.resize((53, 64)), float).mean((0, 1))
+    assert np.abs(kept - photo).sum() < np.abs(plain - photo).sum()
+
+
+def test_two_styles_blend(content_image, style_image, style_image2):
+    result = stylize(content_image, [style_image, style_image2], style_blend=[0.7, 0.3], size=64, iterations=3,
+                     multiscale=False, seed=0)
+    assert result.info["settings"]["style_blend"] == [0.7, 0.3]
+    with pytest.raises(ValueError, match="2 style blend weights given for 1 style images"):
+        stylize(content_image, style_image, style_blend=[1, 2], size=64, iterations=1)
+
+
+def test_bad_settings_are_one_clear_error(content_image, style_image):
+    with pytest.raises(ValueError, match="size must be"):
+        stylize(content_image, style_image, size=5)
+    with pytest.raises(ValueError, match="unknown backbone"):
+        stylize(content_image, style_image, backbone="nope")
+    with pytest.raises(ValueError, match="content_weight must be a number"):
+        stylize(content_image, style_image, content_weight=float("nan"))
+
+
+def test_precision_choice():
+    assert pick_precision(torch.device("cpu"), "fp32") == "fp32"
+    assert pick_precision(torch.device("cpu"), "auto") in ("fp32", "bf16")
+    with pytest.raises(ValueError):
+        pick_precision(torch.device("cpu"), "fp8")
