@@ -1,0 +1,155 @@
+"""The job manager with the real engine: queue order, cancel, live updates, failures, frames, ownership."""
+import io
+import time
+import urllib.error
+
+import pytest
+import torch
+from PIL import Image
+
+from styletransfer import backbones
+from styletransfer.engine import Settings
+from styletransfer.jobs import FrameHistory, JobManager, JobNotFound, LimitExceeded, Limits
+
+
+def quick(**kw):
+    base = dict(size=48, iterations=3, multiscale=False, seed=0)
+    base.update(kw)
+    return Settings(**base)
+
+
+@pytest.fixture
+def manager():
+    m = JobManager(devices=["cpu"], limits=Limits(max_queued_per_session=5, frame_interval=0.0), nice=0)
+    yield m
+    m.shutdown()
+
+
+def wait_for(predicate, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_jobs_run_in_fifo_order_with_queue_positions(manager, content_image, style_image):
+    long = manager.submit("alice", content_image, [style_image], quick(iterations=400))
+    wait_for(lambda: manager.get(long["id"], "alice")["status"] == "running")
+    b = manager.submit("alice", content_image, [style_image], quick())
+    c = manager.submit("bob", content_image, [style_image], quick())
+    assert manager.get(b["id"], "alice")["queue_position"] == 1
+    assert manager.get(c["id"], "bob")["queue_position"] == 2
+    manager.cancel(long["id"], "alice")
+    done_b, done_c = manager.wait(b["id"], "alice"), manager.wait(c["id"], "bob")
+    assert done_b["status"] == done_c["status"] == "done"
+    assert done_b["started"] <= done_c["started"]
+    assert manager.get(long["id"], "alice")["status"] == "stopped"
+
+
+def test_cancel_while_queued_never_starts(manager, content_image, style_image):
+    first = manager.submit("alice", content_image, [style_image], quick(iterations=400))
+    queued = manager.submit("alice", content_image, [style_image], quick())
+    view = manager.cancel(queued["id"], "alice")
+    assert view["status"] == "stopped" and view["started"] is None
+    manager.cancel(first["id"], "alice")
+    manager.wait(first["id"], "alice")
+    time.sleep(0.2)
+    assert manager.get(queued["id"], "alice")["iteration"] == 0
+
+
+def test_cancel_while_running_keeps_the_current_image(manager, content_image, style_image):
+    job = manager.submit("alice", content_image, [style_image], quick(iterations=400))
+    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
+    manager.cancel(job["id"], "alice")
+    view = manager.wait(job["id"], "alice")
+    assert view["status"] == "stopped" and 2 <= view["iteration"] < 400
+    png = manager.result_png(job["id"], "alice")
+    assert Image.open(io.BytesIO(png)).size == (40, 48)
+
+
+def test_live_update_is_applied_at_the_next_iteration(manager, content_image, style_image):
+    job = manager.submit("alice", content_image, [style_image], quick(iterations=400))
+    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
+    at_update = manager.get(job["id"], "alice")["iteration"]
+    view = manager.update(job["id"], "alice", style_weight=77.0)
+    assert view["settings"]["style_weight"] == 77.0
+    wait_for(lambda: manager.get(job["id"], "alice")["events"])
+    event = manager.get(job["id"], "alice")["events"][0]
+    assert event["weights"]["style_weight"] == 77.0
+    assert at_update < event["iteration"] <= at_update + 2
+    manager.cancel(job["id"], "alice")
+    manager.wait(job["id"], "alice")
+    with pytest.raises(ValueError, match="no longer change"):
+        manager.update(job["id"], "alice", style_weight=1.0)
+    with pytest.raises(ValueError, match="cannot be changed while running"):
+        job2 = manager.submit("alice", content_image, [style_image], quick())
+        manager.update(job2["id"], "alice", size=900)
+
+
+def test_a_failing_job_is_isolated_from_the_next(manager, content_image, style_image, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(backbones, "_cache", dict(backbones._cache))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    bad = manager.submit("alice", content_image, [style_image], quick(backbone="vgg16"))
+    good = manager.submit("alice", content_image, [style_image], quick())
+    failed = manager.wait(bad["id"], "alice")
+    assert failed["status"] == "failed"
+    assert "vgg16-397923af.pth" in failed["error"] and "\n" not in failed["error"]
+    assert manager.wait(good["id"], "alice")["status"] == "done"
+
+
+def test_frames_and_time_lapse_are_bounded_and_cover_the_run(content_image, style_image):
+    m = JobManager(devices=["cpu"], limits=Limits(frame_history=4, frame_interval=0.0), nice=0)
+    try:
+        job = m.submit("alice", content_image, [style_image], quick(iterations=12))
+        view = m.wait(job["id"], "alice")
+        assert view["status"] == "done" and view["frames"] <= 4
+        seq, jpeg = m.frame(job["id"], "alice")
+        assert seq >= 12 and Image.open(io.BytesIO(jpeg)).size == (40, 48)
+        gif = Image.open(io.BytesIO(m.timelapse(job["id"], "alice")))
+        assert gif.n_frames == view["frames"] >= 3
+        assert len(m.loss_history(job["id"], "alice")) == 12
+    finally:
+        m.shutdown()
+
+
+def test_frame_history_keeps_first_and_last_and_thins_evenly():
+    h = FrameHistory(4)
+    for i in range(20):
+        h.offer(bytes([i]), force=(i == 19))
+    assert len(h) <= 4
+    assert h.frames[0] == bytes([0]) and h.frames[-1] == bytes([19])
+
+
+def test_other_sessions_cannot_see_or_touch_a_job(manager, content_image, style_image):
+    job = manager.submit("alice", content_image, [style_image], quick())
+    manager.wait(job["id"], "alice")
+    assert manager.get(job["id"], "mallory") is None
+    assert manager.list("mallory") == []
+    for call in (manager.cancel, manager.frame, manager.result_png, manager.timelapse):
+        with pytest.raises(JobNotFound):
+            call(job["id"], "mallory")
+    with pytest.raises(JobNotFound):
+        manager.update(job["id"], "mallory", style_weight=1.0)
+    assert [j["id"] for j in manager.list("alice")] == [job["id"]]
+
+
+def test_limits_say_which_limit_and_what_to_do(content_image, style_image):
+    m = JobManager(devices=["cpu"], limits=Limits(max_queued_per_session=2, max_queued_total=3, max_size=64), nice=0)
+    try:
+        with pytest.raises(LimitExceeded, match="limit of 64 px"):
+            m.submit("a", content_image, [style_image], quick(size=128))
+        for _ in range(2):
+            m.submit("a", content_image, [style_image], quick(iterations=400))
+        with pytest.raises(LimitExceeded, match="you already have 2 jobs"):
+            m.submit("a", content_image, [style_image], quick())
+        with pytest.raises(LimitExceeded, match="queue is full"):
+            for owner in "bcdefg":
+                m.submit(owner, content_image, [style_image], quick())
+    finally:
+        m.shutdown()
