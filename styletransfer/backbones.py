@@ -269,12 +269,15 @@ def _torchvision(builder_name: str, weights_name: str, make_layers, content, sty
 
         weights = getattr(tvm, weights_name).IMAGENET1K_V1
         kwargs = {"aux_logits": False, "init_weights": False} if builder_name == "googlenet" else {}
-        model = getattr(tvm, builder_name)(weights=None, **kwargs)
-        if pretrained:
-            state = load_torchvision_state(weights)
+        if not pretrained:
+            model = getattr(tvm, builder_name)(weights=None, **kwargs)
+        else:
+            state = load_torchvision_state(weights)  # first: a missing file fails before any work
             if builder_name == "googlenet":
                 state = {k: v for k, v in state.items() if not k.startswith("aux")}
-            model.load_state_dict(state)
+            with torch.device("meta"):  # skip the random initialisation the checkpoint replaces
+                model = getattr(tvm, builder_name)(weights=None, **kwargs)
+            model.load_state_dict(state, assign=True)
         layers = make_layers(model)
         pre = preprocess() if preprocess else AffineInput(IMAGENET_MEAN, IMAGENET_STD)
         return Backbone(spec_name, pre, layers, content, style)

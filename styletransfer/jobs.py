@@ -108,6 +108,7 @@ class Job:
     frame: bytes | None = None                            # latest preview, JPEG
     frame_seq: int = 0
     frame_time: float | None = None                       # when the latest preview was produced
+    frame_log: deque = field(default_factory=lambda: deque(maxlen=200))  # (seq, produced at)
     history: FrameHistory | None = None
     result: Image.Image | None = None
     error: str | None = None
@@ -289,7 +290,8 @@ class JobManager:
             "scale": job.scale, "scales": job.scales, "size": list(job.size) if job.size else None,
             "eta": job.eta, "elapsed": job.elapsed, "losses": dict(job.losses),
             "settings": self._settings_dict(job), "events": list(job.events), "error": job.error,
-            "frame_seq": job.frame_seq, "frame_time": job.frame_time, "frames": len(job.history),
+            "frame_seq": job.frame_seq, "frame_time": job.frame_time,
+            "frame_log": [list(x) for x in job.frame_log], "frames": len(job.history),
             "created": job.created, "started": job.started, "finished": job.finished, "device": job.device,
             "has_result": job.result is not None or job.frame is not None,
         }
@@ -345,12 +347,14 @@ class JobManager:
                         job.events.append({"iteration": p.iteration, "weights": dict(p.weights)})
                     if frame is not None:
                         job.frame, job.frame_seq, job.frame_time = frame, job.frame_seq + 1, now
+                        job.frame_log.append((job.frame_seq, now))
                         job.history.offer(frame, force=p.weights_changed)
                     self._lock.notify_all()
             final_frame = _jpeg(job.result) if job.result is not None else None
             with self._lock:
                 if final_frame is not None:
                     job.frame, job.frame_seq, job.frame_time = final_frame, job.frame_seq + 1, time.time()
+                    job.frame_log.append((job.frame_seq, job.frame_time))
                     job.history.offer(final_frame, force=True)
                 job.status = STOPPED if job.controls.stopped else DONE
         except Exception as exc:  # a failing job must never take the worker (or the server) with it

@@ -1,0 +1,35 @@
+"""The studio: a Dash page (layout.py), its callbacks (callbacks.py) and Flask routes (routes.py)."""
+from __future__ import annotations
+
+import os
+
+import dash
+
+from ..engine import default_iterations
+from ..jobs import JobManager, Limits
+from . import callbacks, routes
+from .layout import build_layout
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets")
+SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
+
+
+def create_app(manager: JobManager | None = None, limits: Limits | None = None) -> dash.Dash:
+    """Build the studio around a job manager (one is started if none is given)."""
+    limits = limits or (manager.limits if manager else Limits())
+    manager = manager or JobManager(limits=limits)
+    device = manager.devices[0]
+    app = dash.Dash(
+        __name__, title="Style Transfer Studio", assets_folder=ASSETS, serve_locally=True,
+        update_title=None,  # no "Updating..." flicker in the tab title on every poll
+    )
+    # A generous cap on request bodies: uploads travel base64 in callbacks (4/3 of the file).
+    app.server.config["MAX_CONTENT_LENGTH"] = int(callbacks.MAX_UPLOAD_BYTES * 1.5) + 2**20
+    sizes = [s for s in SIZES if s <= limits.max_size] or [limits.max_size]
+    default_size = 512 if 512 in sizes else sizes[-1]
+    iterations = default_iterations(device)
+    app.layout = build_layout(sizes, default_size, iterations, max(iterations * 4, 100))
+    routes.register(app.server, manager)
+    callbacks.register(app, manager)
+    app.studio_manager = manager
+    return app

@@ -1,0 +1,243 @@
+"""Dash callbacks: uploads, Start/Stop, live weights, and the poll that draws progress.
+
+Thin: decoding is images.py's, jobs are jobs.py's; this file only moves values between them and the page.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import dash
+from dash import ALL, Input, Output, Patch, State, ctx, html, no_update
+
+from .. import images
+from ..engine import Settings
+from ..examples import EXAMPLES, example_image
+from ..jobs import FINISHED, JobManager, JobNotFound, LimitExceeded
+from .layout import LOSS_TERMS, empty_figure
+from .routes import session_id
+
+MAX_UPLOAD_BYTES = int(float(os.environ.get("STUDIO_MAX_UPLOAD_MB", 20)) * 1024 * 1024)
+
+
+def decode_upload(contents: str | None, filename: str | None, what: str):
+    """dcc.Upload contents (a data URL) -> RGB image; ImageError with one line otherwise."""
+    name = filename or what
+    if not contents:
+        raise images.ImageError(f"add a {what} first")
+    try:
+        header, _, payload = contents.partition(",")
+        raw = base64.b64decode(payload, validate=False)
+    except (ValueError, TypeError):
+        raise images.ImageError(f"{name}: the upload could not be read; try again") from None
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise images.ImageError(f"{name}: {len(raw) / 2**20:.1f} MB is over the upload limit of "
+                                f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB; save it smaller (JPEG) and try again")
+    return images.decode_image(raw, name=name)
+
+
+def thumbnail_url(img, side: int = 640) -> str:
+    thumb = img.copy()
+    thumb.thumbnail((side, side))
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def image_data_url(img) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = int(round(s))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def progress_children(view: dict | None):
+    if not view:
+        return [html.Div(className="bar", style={"width": "0%"}),
+                html.Div("Add a photo and a painting, then Start.", className="progress-text")]
+    status = view["status"]
+    total = view["total_iterations"] or 0
+    pct = 100.0 * view["iteration"] / total if total else 0.0
+    if status == "queued":
+        ahead = view["queue_position"] - 1
+        text = "Queued: starting next" if ahead <= 0 else f"Queued: {ahead} job{'s' * (ahead != 1)} ahead of yours"
+    elif status == "running" and total:
+        w, h = view["size"] or (0, 0)
+        text = (f"Iteration {view['iteration']} / {total} · scale {view['scale']}/{view['scales']} ({w}×{h}) · "
+                f"ETA {fmt_seconds(view['eta'])}")
+    elif status == "running":
+        text = "Starting…"
+    elif status == "failed":
+        text = f"Failed: {view['error']}"
+    else:
+        text = f"{status.capitalize()} after {view['iteration']} iterations in {fmt_seconds(view['elapsed'])}"
+        pct = 100.0 if status == "done" else pct
+    return [html.Div(className=f"bar bar-{status}", style={"width": f"{pct:.1f}%"}),
+            html.Div(text, className="progress-text")]
+
+
+def register(app: dash.Dash, manager: JobManager) -> None:
+    # ------------------------------------------------------------------ uploads and examples
+
+    for base in ("content", "style", "style2"):
+        what = "photo" if base == "content" else "painting"
+
+        @app.callback(Output(f"{base}-preview", "src"), Output(f"{base}-message", "children"),
+                      Output(f"{base}-message", "className"),
+                      Input(f"{base}-upload", "contents"), State(f"{base}-upload", "filename"),
+                      prevent_initial_call=True)
+        def check_upload(contents, filename, what=what):
+            try:
+                img = decode_upload(contents, filename, what)
+            except images.ImageError as exc:
+                return None, str(exc), "upload-message error"
+            return thumbnail_url(img), f"{filename or what}: {img.width}×{img.height} px", "upload-message ok"
+
+    # One callback per kind: Dash drops the answer of a callback that is fired again while in flight,
+    # so a photo example clicked just before a painting example must not share a callback with it.
+    for kind, target in (("content", "content-upload"), ("style", "style-upload")):
+        @app.callback(Output(target, "contents"), Output(target, "filename"),
+                      Input({"type": f"example-{kind}", "name": ALL}, "n_clicks"), prevent_initial_call=True)
+        def use_example(clicks):
+            name = ctx.triggered_id["name"] if ctx.triggered_id else None
+            if name not in EXAMPLES or not any(clicks):
+                raise dash.exceptions.PreventUpdate
+            return image_data_url(example_image(name)), f"{name}.png"
+
+    # ------------------------------------------------------------------ slider read-outs (in the browser)
+
+    for slider in ("content-weight", "style-weight", "tv-weight"):
+        app.clientside_callback(
+            "function(v){ var x = Math.pow(10, v);"
+            " return x >= 100 ? Math.round(x).toLocaleString('en') : (x >= 1 ? +x.toPrecision(3) + '' :"
+            " +x.toPrecision(2) + ''); }",
+            Output(f"{slider}-value", "children"), Input(slider, "value"))
+    app.clientside_callback("function(v){ return v + ' iterations'; }",
+                            Output("iterations-value", "children"), Input("iterations", "value"))
+    app.clientside_callback("function(v){ return Math.round(v * 100) + '% second'; }",
+                            Output("style-blend-value", "children"), Input("style-blend", "value"))
+    app.clientside_callback(
+        "function(v){ return {clipPath: 'inset(0 ' + (100 - v) + '% 0 0)'}; }",
+        Output("preview-image", "style"), Input("compare", "value"))
+
+    # ------------------------------------------------------------------ start / stop
+
+    @app.callback(
+        Output("job-id", "data"), Output("poll", "disabled", allow_duplicate=True),
+        Output("start-message", "children"), Output("chart-state", "data", allow_duplicate=True),
+        Output("loss-graph", "figure", allow_duplicate=True), Output("before-image", "src"),
+        Input("start-button", "n_clicks"),
+        State("content-upload", "contents"), State("content-upload", "filename"),
+        State("style-upload", "contents"), State("style-upload", "filename"),
+        State("style2-upload", "contents"), State("style2-upload", "filename"), State("style-blend", "value"),
+        State("content-weight", "value"), State("style-weight", "value"), State("tv-weight", "value"),
+        State("size", "value"), State("iterations", "value"), State("backbone", "value"),
+        State("optimizer", "value"), State("options", "value"),
+        prevent_initial_call=True,
+    )
+    def start(_n, content, content_name, style, style_name, style2, style2_name, blend, cw, sw, tvw, size,
+              iterations, backbone, optimizer, options):
+        owner = session_id()
+        try:
+            content_img = decode_upload(content, content_name, "photo")
+            styles = [decode_upload(style, style_name, "painting")]
+            style_blend = None
+            if style2:
+                styles.append(decode_upload(style2, style2_name, "second painting"))
+                style_blend = (1.0 - float(blend), float(blend))
+                if sum(style_blend) <= 0:
+                    style_blend = None
+            settings = Settings(
+                size=int(size), iterations=int(iterations), optimizer=optimizer, backbone=backbone,
+                content_weight=10 ** float(cw), style_weight=10 ** float(sw), tv_weight=10 ** float(tvw),
+                style_blend=style_blend, preserve_color="preserve_color" in (options or []),
+                multiscale="multiscale" in (options or []),
+            )
+            view = manager.submit(owner, content_img, styles, settings)
+        except (images.ImageError, LimitExceeded, ValueError) as exc:
+            return no_update, no_update, str(exc), no_update, no_update, no_update
+        note = "" if view["queue_position"] <= 1 else f"Queued behind {view['queue_position'] - 1} job(s)."
+        return (view["id"], False, note, {"job": view["id"], "iteration": 0, "events": 0}, empty_figure(),
+                thumbnail_url(content_img, 1024))
+
+    @app.callback(Output("live-note", "children", allow_duplicate=True), Input("stop-button", "n_clicks"),
+                  State("job-id", "data"), prevent_initial_call=True)
+    def stop(_n, job_id):
+        if not job_id:
+            raise dash.exceptions.PreventUpdate
+        try:
+            manager.cancel(job_id, session_id())
+        except JobNotFound:
+            return "That job is gone."
+        return "Stopping: the current image is kept."
+
+    # ------------------------------------------------------------------ live weights
+
+    @app.callback(Output("live-note", "children", allow_duplicate=True),
+                  Input("content-weight", "value"), Input("style-weight", "value"), Input("tv-weight", "value"),
+                  State("job-id", "data"), prevent_initial_call=True)
+    def change_weights(cw, sw, tvw, job_id):
+        if not job_id:
+            raise dash.exceptions.PreventUpdate
+        view = manager.get(job_id, session_id())
+        if view is None or view["status"] in FINISHED:
+            return "New weights apply to the next run."
+        manager.update(job_id, session_id(), content_weight=10 ** float(cw), style_weight=10 ** float(sw),
+                       tv_weight=10 ** float(tvw))
+        return "New weights: applied at the next iteration."
+
+    # ------------------------------------------------------------------ the poll
+
+    @app.callback(
+        Output("preview-image", "src"), Output("loss-graph", "figure"), Output("progress", "children"),
+        Output("status", "children"), Output("status", "className"),
+        Output("download-result", "href"), Output("download-result", "className"),
+        Output("download-timelapse", "href"), Output("download-timelapse", "className"),
+        Output("poll", "disabled"), Output("stop-button", "disabled"), Output("chart-state", "data"),
+        Input("poll", "n_intervals"), State("job-id", "data"), State("chart-state", "data"),
+        prevent_initial_call=True,
+    )
+    def poll(_n, job_id, chart):
+        if not job_id:
+            raise dash.exceptions.PreventUpdate
+        view = manager.get(job_id, session_id())
+        if view is None:
+            return (no_update, no_update, progress_children(None), "job not found", "status status-failed",
+                    None, "button disabled", None, "button disabled", True, True, None)
+        status = view["status"]
+        finished = status in FINISHED
+        src = f"/frames/{job_id}/latest.jpg?seq={view['frame_seq']}" if view["frame_seq"] else no_update
+
+        chart = chart if chart and chart.get("job") == job_id else {"job": job_id, "iteration": 0, "events": 0}
+        history = manager.loss_history(job_id, session_id(), since=chart["iteration"])
+        figure = no_update
+        if history or len(view["events"]) > chart["events"]:
+            figure = Patch()
+            xs = [h["iteration"] for h in history]
+            for i, term in enumerate(LOSS_TERMS):
+                figure["data"][i]["x"].extend(xs)
+                figure["data"][i]["y"].extend([max(h[term], 1e-12) for h in history])
+            for event in view["events"][chart["events"]:]:
+                figure["layout"]["shapes"].append({
+                    "type": "line", "xref": "x", "yref": "paper", "x0": event["iteration"],
+                    "x1": event["iteration"], "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#805ad5"}})
+                figure["layout"]["annotations"].append({
+                    "x": event["iteration"], "y": 1, "xref": "x", "yref": "paper", "showarrow": False,
+                    "text": "weights changed", "font": {"size": 10, "color": "#805ad5"}, "yanchor": "bottom"})
+            chart = {"job": job_id, "iteration": xs[-1] if xs else chart["iteration"], "events": len(view["events"])}
+
+        has_image = view["frame_seq"] > 0
+        result_href = f"/download/{job_id}/result.png" if has_image else None
+        gif_href = f"/download/{job_id}/timelapse.gif" if view["frames"] else None
+        label = status if status != "failed" else f"failed: {view['error']}"
+        return (src, figure, progress_children(view), label, f"status status-{status}",
+                result_href, "button" if result_href else "button disabled",
+                gif_href, "button" if gif_href else "button disabled",
+                finished, finished, chart)

@@ -1,0 +1,176 @@
+"""The studio page. Component ids are the contract with callbacks.py and the browser tests."""
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from ..backbones import BACKBONES
+from ..examples import EXAMPLES
+
+LOSS_TERMS = ("content", "style", "tv", "total")
+LOSS_COLOURS = {"content": "#2b6cb0", "style": "#c05621", "tv": "#718096", "total": "#1a202c"}
+
+# Log-scale weight sliders: the slider holds log10(weight).
+WEIGHT_SLIDERS = {
+    # id: (label, min exponent, max exponent, default weight, help)
+    "content-weight": ("Content", -2, 2, 1.0, "how much of the photo's structure to keep"),
+    "style-weight": ("Style", -1, 3, 10.0, "how strongly to paint in the painting's style"),
+    "tv-weight": ("Smoothness (TV)", -2, 2, 3.0, "suppresses pixel noise; too much looks blurry"),
+}
+
+
+def format_weight(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.3g}"
+    return f"{value:.2g}"
+
+
+def weight_slider(slider_id: str) -> html.Div:
+    label, lo, hi, default, help_text = WEIGHT_SLIDERS[slider_id]
+    marks = {e: {"label": format_weight(10 ** e)} for e in range(lo, hi + 1)}
+    return html.Div(className="control", children=[
+        html.Label([label, html.Span(format_weight(default), id=f"{slider_id}-value", className="value")],
+                   htmlFor=slider_id),
+        dcc.Slider(id=slider_id, min=lo, max=hi, step=0.05, value=math.log10(default), marks=marks,
+                   updatemode="mouseup", allow_direct_input=False, tooltip={"always_visible": False}),
+        html.Div(help_text, className="hint"),
+    ])
+
+
+def upload(upload_id: str, title: str, hint: str) -> html.Div:
+    base = upload_id.replace("-upload", "")
+    return html.Div(className="upload-block", children=[
+        html.Div(title, className="block-title"),
+        dcc.Upload(
+            # no `accept` filter: a refused file must reach the server and get its message, not vanish
+            id=upload_id, className="dropzone", className_active="dropzone active", multiple=False,
+            children=html.Div([
+                html.Img(id=f"{base}-preview", className="thumb", alt=""),
+                html.Div([html.Strong("Drop an image"), html.Span(" or click to choose"), html.Br(),
+                          html.Small(hint)], className="dropzone-text"),
+            ]),
+        ),
+        html.Div(id=f"{base}-message", className="upload-message", role="status"),
+    ])
+
+
+def examples_row() -> html.Div:
+    buttons = [
+        html.Button([html.Img(src=f"/examples/{name}.jpg", alt=title), html.Span(title)],
+                    id={"type": f"example-{kind}", "name": name}, className=f"example example-{kind}",
+                    title=f"use as {'photo' if kind == 'content' else 'painting'}")
+        for name, (kind, title, _) in EXAMPLES.items()
+    ]
+    return html.Div(className="examples", children=[html.Div("No files at hand? Try an example:",
+                                                             className="hint"), html.Div(buttons, className="row")])
+
+
+def empty_figure() -> go.Figure:
+    fig = go.Figure()
+    for term in LOSS_TERMS:
+        fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name=term, line={"color": LOSS_COLOURS[term],
+                                                                             "width": 2 if term == "total" else 1.5}))
+    fig.update_layout(
+        margin={"l": 50, "r": 10, "t": 10, "b": 40}, height=260, template="plotly_white",
+        xaxis={"title": "iteration"}, yaxis={"title": "loss (log)", "type": "log"},
+        legend={"orientation": "h", "y": 1.12}, shapes=[], annotations=[], uirevision="keep",
+    )
+    return fig
+
+
+def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int):
+    controls = html.Section(className="panel controls", children=[
+        upload("content-upload", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
+        upload("style-upload", "2 · Painting", "the style to paint with"),
+        html.Details(className="more", children=[
+            html.Summary("Blend a second painting"),
+            upload("style2-upload", "Second painting (optional)", "its style is mixed in"),
+            html.Div(className="control", children=[
+                html.Label(["Blend", html.Span("50%", id="style-blend-value", className="value")],
+                           htmlFor="style-blend"),
+                dcc.Slider(id="style-blend", min=0, max=1, step=0.05, value=0.5, allow_direct_input=False,
+                           marks={0: "first", 0.5: "half", 1: "second"}),
+            ]),
+        ]),
+        examples_row(),
+        html.Div("3 · Weights (change them while it runs)", className="block-title"),
+        *[weight_slider(s) for s in WEIGHT_SLIDERS],
+        html.Div(className="grid2", children=[
+            html.Div(className="control", children=[
+                html.Label("Size (long side)", htmlFor="size"),
+                dcc.Dropdown(id="size", options=[{"label": f"{s} px", "value": s} for s in size_options],
+                             value=default_size, clearable=False),
+            ]),
+            html.Div(className="control", children=[
+                html.Label("Backbone", htmlFor="backbone"),
+                dcc.Dropdown(id="backbone", options=[{"label": n, "value": n, "title": s.description}
+                                                     for n, s in BACKBONES.items()],
+                             value="vgg19", clearable=False),
+            ]),
+        ]),
+        html.Div(className="control", children=[
+            html.Label(["Quality", html.Span(f"{default_iterations} iterations", id="iterations-value",
+                                             className="value")], htmlFor="iterations"),
+            dcc.Slider(id="iterations", min=5, max=max_iterations, step=5, value=default_iterations,
+                       allow_direct_input=False,
+                       marks={5: "draft", default_iterations: "default", max_iterations: "fine"}),
+            html.Div("iterations at the final size; smaller sizes first run twice as many each", className="hint"),
+        ]),
+        html.Div(className="grid2", children=[
+            html.Div(className="control", children=[
+                html.Label("Optimiser", htmlFor="optimizer"),
+                dcc.RadioItems(id="optimizer", options=[{"label": " L-BFGS", "value": "lbfgs"},
+                                                        {"label": " Adam", "value": "adam"}],
+                               value="lbfgs", inline=True),
+            ]),
+            html.Div(className="control", children=[
+                dcc.Checklist(id="options", options=[{"label": " keep the photo's colours", "value": "preserve_color"},
+                                                     {"label": " coarse-to-fine", "value": "multiscale"}],
+                              value=["multiscale"]),
+            ]),
+        ]),
+        html.Div(className="buttons", children=[
+            html.Button("Start", id="start-button", className="primary"),
+            html.Button("Stop", id="stop-button", disabled=True),
+        ]),
+        html.Div(id="start-message", className="upload-message", role="alert"),
+    ])
+
+    stage = html.Section(className="panel stage", children=[
+        html.Div(className="status-line", children=[
+            html.Span("idle", id="status", className="status status-idle"),
+            html.Span(id="live-note", className="hint"),
+        ]),
+        html.Div(id="progress", className="progress", children=[
+            html.Div(className="bar", style={"width": "0%"}), html.Div("Add a photo and a painting, then Start.",
+                                                                        className="progress-text")]),
+        html.Div(className="preview-frame", children=[
+            html.Img(id="before-image", className="before", alt=""),
+            html.Img(id="preview-image", className="after", alt="the image being painted"),
+        ]),
+        html.Div(className="control compare", children=[
+            html.Label("Compare with the photo", htmlFor="compare"),
+            dcc.Slider(id="compare", min=0, max=100, step=1, value=100, allow_direct_input=False,
+                       marks={0: "photo", 100: "painting"}, updatemode="drag"),
+        ]),
+        html.Div(className="downloads", children=[
+            html.A("Download PNG", id="download-result", className="button disabled", href=None, download=""),
+            html.A("Download time-lapse (GIF)", id="download-timelapse", className="button disabled", href=None,
+                   download=""),
+        ]),
+        dcc.Graph(id="loss-graph", figure=empty_figure(), config={"displaylogo": False, "responsive": True}),
+    ])
+
+    return html.Div(className="studio", children=[
+        html.Header([html.H1("Style Transfer Studio"),
+                     html.P("Watch a photo turn into a painting: gradient descent on its pixels through VGG19 "
+                            "(Gatys et al.). Steer the weights while it runs.")]),
+        html.Main([controls, stage]),
+        dcc.Store(id="job-id"),
+        dcc.Store(id="chart-state"),
+        dcc.Interval(id="poll", interval=400, disabled=True),
+    ])

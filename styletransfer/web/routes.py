@@ -1,0 +1,111 @@
+"""Flask routes beside the Dash page: the session cookie, frames, downloads, examples and the JSON API.
+
+Frames travel as image bytes from here (never base64 through callbacks). Every job route answers 404
+for a job of another session, exactly as for a job that does not exist.
+"""
+from __future__ import annotations
+
+import io
+import secrets
+
+import flask
+
+from ..examples import EXAMPLES, example_image
+from ..jobs import JobManager, JobNotFound
+
+COOKIE = "studio_session"
+
+
+def session_id() -> str | None:
+    """The calling browser's session id (issued on its first request), or None."""
+    return getattr(flask.g, "studio_session", None) or flask.request.cookies.get(COOKIE)
+
+
+def _valid(token: str | None) -> bool:
+    return bool(token) and 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+
+
+def register(server: flask.Flask, manager: JobManager) -> None:
+    @server.before_request
+    def issue_session():
+        token = flask.request.cookies.get(COOKIE)
+        if not _valid(token):
+            flask.g.studio_session = secrets.token_urlsafe(32)
+            flask.g.new_session = True
+        else:
+            flask.g.studio_session = token
+
+    @server.after_request
+    def set_session_cookie(response):
+        if getattr(flask.g, "new_session", False):
+            response.set_cookie(COOKIE, flask.g.studio_session, httponly=True, samesite="Lax",
+                                max_age=30 * 24 * 3600)
+        return response
+
+    def job_or_404(fn, *args):
+        try:
+            value = fn(*args, session_id())
+        except JobNotFound:
+            flask.abort(404)
+        if value is None:
+            flask.abort(404)
+        return value
+
+    def no_store(response):
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @server.route("/frames/<job_id>/latest.jpg")
+    def latest_frame(job_id):
+        seq, jpeg = job_or_404(manager.frame, job_id)
+        response = flask.Response(jpeg, mimetype="image/jpeg")
+        response.headers["X-Frame-Seq"] = str(seq)
+        return no_store(response)
+
+    @server.route("/download/<job_id>/result.png")
+    def download_result(job_id):
+        png = job_or_404(manager.result_png, job_id)
+        return no_store(flask.send_file(io.BytesIO(png), mimetype="image/png", as_attachment=True,
+                                        download_name=f"stylized-{job_id[:8]}.png"))
+
+    @server.route("/download/<job_id>/timelapse.gif")
+    def download_timelapse(job_id):
+        gif = job_or_404(manager.timelapse, job_id)
+        return no_store(flask.send_file(io.BytesIO(gif), mimetype="image/gif", as_attachment=True,
+                                        download_name=f"timelapse-{job_id[:8]}.gif"))
+
+    @server.route("/examples/<name>.jpg")
+    def example_thumbnail(name):
+        if name not in EXAMPLES:
+            flask.abort(404)
+        img = example_image(name).copy()
+        img.thumbnail((160, 160))
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=85)
+        response = flask.Response(buf.getvalue(), mimetype="image/jpeg")
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+    @server.route("/api/jobs")
+    def api_jobs():
+        return no_store(flask.jsonify([_public(j) for j in manager.list(session_id())]))
+
+    @server.route("/api/jobs/<job_id>")
+    def api_job(job_id):
+        return no_store(flask.jsonify(_public(job_or_404(manager.get, job_id))))
+
+    @server.route("/api/jobs/<job_id>/cancel", methods=["POST"])
+    def api_cancel(job_id):
+        return no_store(flask.jsonify(_public(job_or_404(manager.cancel, job_id))))
+
+    @server.errorhandler(413)
+    def too_large(_):
+        return flask.jsonify({"error": "upload too large for this server"}), 413
+
+
+def _public(view: dict) -> dict:
+    """The API's view of a job: what the page shows, without internals."""
+    keys = ("id", "status", "queue_position", "iteration", "total_iterations", "scale", "scales", "size", "eta",
+            "elapsed", "losses", "settings", "events", "error", "frame_seq", "frame_time", "frame_log", "frames",
+            "created", "started", "finished", "device")
+    return {k: view.get(k) for k in keys}

@@ -1,0 +1,254 @@
+"""The studio in headless Chromium, as a person uses it: upload, Start, watch, steer, Stop, download."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+
+import pytest
+from PIL import Image
+
+from browser import Server, chrome, require_browser, session_of, wait_until
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_browser()
+    srv = Server(tmp_path_factory.mktemp("studio"), STUDIO_MAX_UPLOAD_MB=2, STUDIO_MAX_SIZE=1024)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def browser(server):
+    driver = chrome()
+    driver.get(server.url + "/")
+    wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, content_image, style_image):
+    folder = tmp_path_factory.mktemp("files")
+    paths = {}
+    content_image.resize((240, 288)).save(folder / "photo.jpg", quality=90)
+    style_image.resize((256, 205)).save(folder / "painting.png")
+    paths["photo"], paths["painting"] = str(folder / "photo.jpg"), str(folder / "painting.png")
+    bad = {
+        "notes.png": b"this is not an image\n" * 20,
+        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+        "doc.pdf": b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n",
+        "photo.heic": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64,
+        "empty.png": b"",
+    }
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 400), (200, 40, 40)).save(buf, "JPEG")
+    bad["truncated.jpg"] = buf.getvalue()[:500]
+    bomb = io.BytesIO()
+    Image.new("1", (12_000, 6_000)).save(bomb, "PNG")
+    bad["bomb.png"] = bomb.getvalue()
+    big = io.BytesIO()
+    Image.effect_noise((1100, 1100), 90).convert("RGB").save(big, "PNG")  # ~2.5 MB of noise: over 2 MB
+    bad["huge.png"] = big.getvalue()
+    for name, data in bad.items():
+        (folder / name).write_bytes(data)
+        paths[name] = str(folder / name)
+    return paths
+
+
+def upload(driver, upload_id, path):
+    wait_until(lambda: driver.find_element("css selector", f"#{upload_id} input[type=file]"),
+               message=f"{upload_id} input").send_keys(path)
+
+
+def message(driver, base):
+    return driver.find_element("id", f"{base}-message").text
+
+
+def choose_size(driver, px):
+    driver.find_element("id", "size").click()
+    option = wait_until(lambda: [o for o in driver.find_elements("css selector", "[role=option]")
+                                 if o.text.strip() == f"{px} px"], message="size options")[0]
+    option.click()
+    wait_until(lambda: f"{px} px" in driver.find_element("id", "size").text, message="size chosen")
+
+
+def press(driver, slider_id, *keys):
+    thumb = driver.find_element("css selector", f"#{slider_id} [role=slider]")
+    thumb.click()
+    for key in keys:
+        thumb.send_keys(key)
+
+
+def status(driver):
+    return driver.find_element("id", "status").text
+
+
+def preview_seq(driver):
+    src = driver.find_element("id", "preview-image").get_attribute("src") or ""
+    return int(src.rsplit("seq=", 1)[1]) if "seq=" in src else 0
+
+
+def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser, files, capsys, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    upload(browser, "content-upload", files["photo"])
+    upload(browser, "style-upload", files["painting"])
+    wait_until(lambda: "240×288 px" in message(browser, "content"), message="photo preview")
+    wait_until(lambda: "256×205 px" in message(browser, "style"), message="painting preview")
+    assert browser.find_element("id", "content-preview").get_attribute("src").startswith("data:image/jpeg")
+    choose_size(browser, 256)
+    press(browser, "iterations", Keys.HOME, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT,
+          Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)  # 5 + 5 × 5 = 30 iterations at 256 px, 60 at 128 px
+    wait_until(lambda: browser.find_element("id", "iterations-value").text == "30 iterations", message="quality")
+
+    clicked = time.time()
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: preview_seq(browser) > 0, timeout=60, interval=0.02, message="first frame")
+    first_frame = time.time() - clicked
+
+    api = session_of(browser, server.url)
+    jobs = api.get(server.url + "/api/jobs").json()
+    assert len(jobs) == 1
+    job_id = jobs[0]["id"]
+    assert jobs[0]["settings"]["size"] == 256 and jobs[0]["settings"]["iterations"] == 30
+
+    # at least three distinct frames reach the page
+    seen = {}
+
+    def distinct_frames():
+        seq = preview_seq(browser)
+        if seq and seq not in seen:
+            r = api.get(f"{server.url}/frames/{job_id}/latest.jpg")
+            assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
+            seen[seq] = hashlib.sha256(r.content).hexdigest()
+        return len(set(seen.values())) >= 3
+
+    wait_until(distinct_frames, timeout=90, interval=0.05, message="three distinct frames")
+    assert "Iteration" in browser.find_element("id", "progress").text
+    assert status(browser) == "running"
+    browser.save_screenshot(str(tmp_path / "mid-run.png"))
+
+    # steer: the style slider, by keyboard, while it runs
+    before = api.get(f"{server.url}/api/jobs/{job_id}").json()
+    assert before["status"] == "running"
+    press(browser, "style-weight", Keys.END)
+    wait_until(lambda: api.get(f"{server.url}/api/jobs/{job_id}").json()["settings"]["style_weight"] > 999,
+               timeout=20, message="live style weight through the API")
+    after = wait_until(lambda: (lambda j: j if j["events"] else None)(api.get(f"{server.url}/api/jobs/{job_id}").json()),
+                       timeout=20, message="the change applied at an iteration")
+    assert after["events"][0]["weights"]["style_weight"] > 999
+    assert after["events"][0]["iteration"] > before["iteration"]
+    assert browser.find_element("id", "style-weight-value").text == "1,000"
+    wait_until(lambda: browser.find_elements("css selector", "#loss-graph .shapelayer path"),
+               timeout=10, message="the chart marks the change")
+    assert len(browser.find_elements("css selector", "#loss-graph .scatterlayer .trace")) == 4
+
+    # stop keeps the current image
+    browser.find_element("id", "stop-button").click()
+    wait_until(lambda: status(browser) == "stopped", timeout=30, message="stopped")
+    stopped = api.get(f"{server.url}/api/jobs/{job_id}").json()
+    assert stopped["status"] == "stopped" and stopped["iteration"] < stopped["total_iterations"]
+
+    # downloads, through the page's own links
+    png_href = wait_until(lambda: browser.find_element("id", "download-result").get_attribute("href"),
+                          message="PNG link")
+    gif_href = browser.find_element("id", "download-timelapse").get_attribute("href")
+    png = api.get(png_href)
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    result = Image.open(io.BytesIO(png.content))
+    assert list(result.size) == stopped["size"]  # the image as it was when stopped
+    embedded = json.loads(result.text["styletransfer"])
+    assert embedded["style_weight"] > 999 and isinstance(embedded["seed"], int)
+    gif = api.get(gif_href)
+    assert gif.status_code == 200 and Image.open(io.BytesIO(gif.content)).n_frames >= 3
+
+    # measured, not asserted: Start -> first frame, and frame production -> display
+    shown = browser.execute_script("return window.studioFrameLog")
+    produced = dict((seq, t) for seq, t in stopped["frame_log"])
+    delays = sorted(s["shownAt"] - produced[s["seq"]] for s in shown if s["seq"] in produced)
+    with capsys.disabled():
+        print(f"\n[measured] Start -> first frame at 256 px: {first_frame:.2f} s; "
+              f"frame produced -> displayed: median {delays[len(delays) // 2]:.3f} s, max {delays[-1]:.3f} s "
+              f"over {len(delays)} frames")
+    assert server.alive()
+
+
+def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, browser, files):
+    upload(browser, "content-upload", files["photo"])
+    upload(browser, "style-upload", files["painting"])
+    wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
+    choose_size(browser, 256)
+    browser.find_element("id", "start-button").click()
+    owner = session_of(browser, server.url)
+    job_id = wait_until(lambda: owner.get(server.url + "/api/jobs").json()[-1]["id"], message="job")
+    wait_until(lambda: preview_seq(browser) > 0, timeout=60, message="first frame")
+
+    other = chrome()
+    try:
+        other.get(server.url + "/")
+        intruder = session_of(other, server.url)
+        assert intruder.cookies.get("studio_session") != owner.cookies.get("studio_session")
+        assert intruder.get(server.url + "/api/jobs").json() == []
+        for path in (f"/api/jobs/{job_id}", f"/frames/{job_id}/latest.jpg", f"/download/{job_id}/result.png",
+                     f"/download/{job_id}/timelapse.gif"):
+            assert intruder.get(server.url + path).status_code == 404, path
+            assert owner.get(server.url + path).status_code == 200, path
+        assert intruder.post(f"{server.url}/api/jobs/{job_id}/cancel").status_code == 404
+        # and in the other browser itself: the frame URL is a 404 page, not the image
+        other.get(f"{server.url}/frames/{job_id}/latest.jpg")
+        assert "Not Found" in other.page_source
+    finally:
+        other.quit()
+    assert owner.get(f"{server.url}/api/jobs/{job_id}").json()["status"] in ("running", "done", "queued")
+    assert owner.post(f"{server.url}/api/jobs/{job_id}/cancel").json()["id"] == job_id
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("notes.png", "not an image file"),
+    ("drawing.svg", "SVG"),
+    ("doc.pdf", "PDF"),
+    ("photo.heic", "HEIC"),
+    ("truncated.jpg", "damaged or truncated"),
+    ("bomb.png", "too large"),
+    ("huge.png", "over the upload limit of 2 MB"),
+    ("empty.png", "empty"),
+])
+def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name, expected):
+    api = session_of(browser, server.url)
+    upload(browser, "content-upload", files[name])
+    wait_until(lambda: expected in message(browser, "content"), timeout=20, message=f"message for {name}")
+    assert "error" in browser.find_element("id", "content-message").get_attribute("class")
+    upload(browser, "style-upload", files["painting"])
+    wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: expected in browser.find_element("id", "start-message").text, timeout=20,
+               message="Start refuses")
+    assert api.get(server.url + "/api/jobs").json() == []
+    assert server.alive()
+
+
+def test_a_failing_job_shows_failed_with_a_reason_and_the_server_goes_on(server, browser, files):
+    upload(browser, "content-upload", files["photo"])
+    upload(browser, "style-upload", files["painting"])
+    wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
+    choose_size(browser, 256)
+    browser.find_element("id", "backbone").click()
+    wait_until(lambda: [o for o in browser.find_elements("css selector", "[role=option]")
+                        if o.text.strip() == "vgg16"], message="backbone options")[0].click()
+    browser.find_element("id", "start-button").click()  # no network and no cached vgg16 weights
+    wait_until(lambda: status(browser).startswith("failed"), timeout=60, message="failed status")
+    assert "vgg16-397923af.pth" in status(browser)
+    assert server.alive()
+
+
+def test_examples_fill_the_uploads(server, browser):
+    browser.find_element("css selector", ".example-content").click()
+    browser.find_element("css selector", ".example-style").click()
+    wait_until(lambda: "px" in message(browser, "content") and "px" in message(browser, "style"),
+               message="example previews")
+    assert "hopper.png" in message(browser, "content")
