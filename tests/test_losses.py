@@ -76,3 +76,14 @@ def test_wasserstein_loss_is_zero_at_target_and_has_finite_gradient():
     value.backward()
     assert value.item() > 0.01
     assert torch.isfinite(x.grad).all()
+
+
+def test_gram_gradient_matches_autograd_of_the_plain_formula():
+    f = torch.randn(1, 5, 4, 3, dtype=torch.float64)
+    target = torch.randn(1, 5, 5, dtype=torch.float64)
+    a = f.clone().requires_grad_()
+    ((gram_matrix(a).double() - target) ** 2).sum().backward()
+    b = f.clone().requires_grad_()
+    fb = b.flatten(2)
+    ((fb @ fb.transpose(1, 2) - target) ** 2).sum().backward()
+    assert torch.allclose(a.grad, b.grad.to(a.grad.dtype), rtol=1e-4, atol=1e-6)

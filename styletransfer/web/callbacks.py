@@ -223,7 +223,8 @@ def register(app: dash.Dash, manager: JobManager) -> None:
             xs = [h["iteration"] for h in history]
             for i, term in enumerate(LOSS_TERMS):
                 figure["data"][i]["x"].extend(xs)
-                figure["data"][i]["y"].extend([max(h[term], 1e-12) for h in history])
+                # a log axis cannot show 0 (the content loss before the first step from the photo)
+                figure["data"][i]["y"].extend([h[term] if h[term] > 0 else None for h in history])
             for event in view["events"][chart["events"]:]:
                 figure["layout"]["shapes"].append({
                     "type": "line", "xref": "x", "yref": "paper", "x0": event["iteration"],

@@ -75,7 +75,7 @@ def empty_figure() -> go.Figure:
         fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name=term, line={"color": LOSS_COLOURS[term],
                                                                              "width": 2 if term == "total" else 1.5}))
     fig.update_layout(
-        margin={"l": 50, "r": 10, "t": 10, "b": 40}, height=260, template="plotly_white",
+        margin={"l": 50, "r": 10, "t": 30, "b": 40}, height=320, template="plotly_white",
         xaxis={"title": "iteration"}, yaxis={"title": "loss (log)", "type": "log"},
         legend={"orientation": "h", "y": 1.12}, shapes=[], annotations=[], uirevision="keep",
     )
@@ -148,21 +148,26 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
         html.Div(id="progress", className="progress", children=[
             html.Div(className="bar", style={"width": "0%"}), html.Div("Add a photo and a painting, then Start.",
                                                                         className="progress-text")]),
-        html.Div(className="preview-frame", children=[
-            html.Img(id="before-image", className="before", alt=""),
-            html.Img(id="preview-image", className="after", alt="the image being painted"),
+        html.Div(className="stage-grid", children=[
+            html.Div(className="preview-frame", children=[
+                html.Img(id="before-image", className="before", alt=""),
+                html.Img(id="preview-image", className="after", alt="the image being painted"),
+            ]),
+            html.Div(className="side", children=[
+                dcc.Graph(id="loss-graph", figure=empty_figure(), config={"displaylogo": False, "responsive": True}),
+                html.Div(className="control compare", children=[
+                    html.Label("Compare with the photo", htmlFor="compare"),
+                    dcc.Slider(id="compare", min=0, max=100, step=1, value=100, allow_direct_input=False,
+                               marks={0: "photo", 100: "painting"}, updatemode="drag"),
+                ]),
+                html.Div(className="downloads", children=[
+                    html.A("Download PNG", id="download-result", className="button disabled", href=None,
+                           download=""),
+                    html.A("Time-lapse (GIF)", id="download-timelapse", className="button disabled", href=None,
+                           download=""),
+                ]),
+            ]),
         ]),
-        html.Div(className="control compare", children=[
-            html.Label("Compare with the photo", htmlFor="compare"),
-            dcc.Slider(id="compare", min=0, max=100, step=1, value=100, allow_direct_input=False,
-                       marks={0: "photo", 100: "painting"}, updatemode="drag"),
-        ]),
-        html.Div(className="downloads", children=[
-            html.A("Download PNG", id="download-result", className="button disabled", href=None, download=""),
-            html.A("Download time-lapse (GIF)", id="download-timelapse", className="button disabled", href=None,
-                   download=""),
-        ]),
-        dcc.Graph(id="loss-graph", figure=empty_figure(), config={"displaylogo": False, "responsive": True}),
     ])
 
     return html.Div(className="studio", children=[
