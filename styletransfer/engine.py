@@ -412,7 +412,7 @@ class StyleTransfer:
 
 def _as_image(value, name: str) -> Image.Image:
     if isinstance(value, Image.Image):
-        return images._to_rgb(value)
+        return images.checked_rgb(value, name)
     if isinstance(value, (bytes, bytearray)):
         return images.decode_image(bytes(value), name=name)
     return images.load_image(value)

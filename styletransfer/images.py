@@ -79,22 +79,36 @@ def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
-            w, h = img.size
-            if w <= 0 or h <= 0 or max(w, h) > MAX_SIDE or w * h > max_pixels:
-                raise ImageError(f"{name}: {w}×{h} pixels is too large (the limit is {max_pixels // 1_000_000} "
-                                 f"megapixels and {MAX_SIDE} px a side); scale it down first")
-            img.seek(0)  # animated GIF/WebP: first frame
-            img.load()
-    except ImageError:
-        raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file this tool can read (PNG, JPEG, WebP, BMP, TIFF, GIF)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: the image is too large to decode safely (decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise ImageError(f"{name}: the image file is damaged or truncated ({detail})") from None
-    return _to_rgb(img)
+        raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from None
+    return checked_rgb(img, name, max_pixels)
+
+
+def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = None) -> Image.Image:
+    """An opened (lazily decoded) PIL image -> RGB, refusing absurd sizes before decoding the pixels."""
+    max_pixels = MAX_INPUT_PIXELS if max_pixels is None else max_pixels
+    w, h = img.size
+    if w <= 0 or h <= 0 or max(w, h) > MAX_SIDE or w * h > max_pixels:
+        raise ImageError(f"{name}: {w}×{h} pixels is too large (the limit is {max_pixels // 1_000_000} "
+                         f"megapixels and {MAX_SIDE} px a side); scale it down first")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.seek(0)  # animated GIF/WebP: first frame
+            img.load()
+            return _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: the image is too large to decode safely (decompression bomb?)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -221,17 +221,21 @@ class JobManager:
             job = self._require(job_id, owner)
             return (job.frame_seq, job.frame) if job.frame else None
 
-    def result_png(self, job_id: str, owner: str) -> bytes | None:
-        """The result (or, while running, the latest image) as PNG with its settings embedded."""
+    def result_image(self, job_id: str, owner: str) -> Image.Image | None:
+        """The result (or, while running, the latest preview), or None before the first frame."""
         with self._lock:
             job = self._require(job_id, owner)
-            image, settings = job.result, self._settings_dict(job)
-            latest = job.frame
-        if image is None:
-            if latest is None:
-                return None
+            image, latest = job.result, job.frame
+        if image is None and latest is not None:
             image = Image.open(io.BytesIO(latest)).convert("RGB")
-        return images.png_bytes(image, settings)
+        return image
+
+    def result_png(self, job_id: str, owner: str) -> bytes | None:
+        """:meth:`result_image` as PNG with the settings (those in force at the end) embedded."""
+        image = self.result_image(job_id, owner)
+        with self._lock:
+            settings = self._settings_dict(self._require(job_id, owner))
+        return None if image is None else images.png_bytes(image, settings)
 
     def timelapse(self, job_id: str, owner: str) -> bytes | None:
         with self._lock:

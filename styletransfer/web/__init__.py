@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import dash
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ..engine import default_iterations
 from ..jobs import JobManager, Limits
@@ -14,8 +15,8 @@ ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 
 
-def create_app(manager: JobManager | None = None, limits: Limits | None = None) -> dash.Dash:
-    """Build the studio around a job manager (one is started if none is given)."""
+def create_app(manager: JobManager | None = None, limits: Limits | None = None, quick: bool = True) -> dash.Dash:
+    """Build the studio around a job manager (one is started if none is given), with /quick mounted."""
     limits = limits or (manager.limits if manager else Limits())
     manager = manager or JobManager(limits=limits)
     device = manager.devices[0]
@@ -31,5 +32,12 @@ def create_app(manager: JobManager | None = None, limits: Limits | None = None) 
     app.layout = build_layout(sizes, default_size, iterations, max(iterations * 4, 100))
     routes.register(app.server, manager)
     callbacks.register(app, manager)
+    if quick:
+        from .quick import build_quick
+
+        # /quick is fast-dash's own Flask app, mounted inside the studio's: one server, one port,
+        # and `app.server` stays the single WSGI entry point for gunicorn.
+        app.quick = build_quick(manager)
+        app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
     app.studio_manager = manager
     return app

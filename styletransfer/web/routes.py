@@ -25,7 +25,8 @@ def _valid(token: str | None) -> bool:
     return bool(token) and 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
 
 
-def register(server: flask.Flask, manager: JobManager) -> None:
+def register_session(server: flask.Flask) -> None:
+    """Issue every browser a random session id cookie; jobs belong to it."""
     @server.before_request
     def issue_session():
         token = flask.request.cookies.get(COOKIE)
@@ -41,6 +42,10 @@ def register(server: flask.Flask, manager: JobManager) -> None:
             response.set_cookie(COOKIE, flask.g.studio_session, httponly=True, samesite="Lax",
                                 max_age=30 * 24 * 3600)
         return response
+
+
+def register(server: flask.Flask, manager: JobManager) -> None:
+    register_session(server)
 
     def job_or_404(fn, *args):
         try:

@@ -1,0 +1,109 @@
+"""``/quick``: a one-shot page that fast-dash builds from a typed function — two images, two sliders,
+the result. It runs through the same job manager (queue, limits, ownership) as the studio.
+
+fast-dash 0.7.4 needs three changes to be safe and offline here, all made in this file:
+
+* it keeps the last result in instance attributes shared by every visitor (``output_state``), written
+  and then read back within one request — another visitor's request in between would get this one's
+  picture. :class:`SessionSafeFastDash` keeps them per request thread;
+* its theme is a CDN stylesheet and its markdown.css imports a web font: the page gets Bootstrap from
+  our own assets and ``markdown.css`` is skipped;
+* its icons (dash-iconify) are fetched from an icon API by the browser: they are replaced by empty
+  spans before the layout is built.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Annotated
+
+import flask
+
+import PIL.Image
+from dash import html
+from fast_dash import FastDash
+
+from .. import images
+from ..engine import Settings
+from ..jobs import JobManager
+from .routes import register_session, session_id
+
+QUICK_SIZE = 256
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+BOOTSTRAP_CSS = "/quick/assets-local/bootstrap.min.css"
+
+
+def _offline_icon(*_args, **kwargs):
+    return html.Span(className="fd-icon", style={"display": "inline-block", "width": kwargs.get("width", 16)})
+
+
+def _patch_icons() -> None:
+    import fast_dash.Components
+    import fast_dash.utils
+
+    for module in (fast_dash.Components, fast_dash.utils):
+        module.DashIconify = _offline_icon
+
+
+def _per_thread(name: str):
+    """An attribute whose value belongs to the request thread that set it (a shared default before)."""
+    def get(self):
+        local = self.__dict__.get("_per_request")
+        return getattr(local, name, self.__dict__.get(f"_default_{name}"))
+
+    def set_(self, value):
+        local = self.__dict__.get("_per_request")
+        if local is None:
+            self.__dict__[f"_default_{name}"] = value
+        else:
+            setattr(local, name, value)
+
+    return property(get, set_)
+
+
+class SessionSafeFastDash(FastDash):
+    """FastDash whose last-result attributes belong to the request thread that wrote them."""
+
+    output_state = _per_thread("output_state")
+    latest_output_state = _per_thread("latest_output_state")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._per_request = threading.local()
+
+
+def build_quick(manager: JobManager, wait_seconds: float = 600.0) -> SessionSafeFastDash:
+    """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
+    _patch_icons()
+
+    def paint_my_photo(
+        photo: PIL.Image.Image,
+        painting: PIL.Image.Image,
+        style_strength: Annotated[int, range(1, 101)] = 10,
+        quality: Annotated[int, range(5, 41)] = 10,
+    ) -> PIL.Image.Image:
+        """Paint a photo in the style of a painting, in one go, at 256 px."""
+        if photo is None or painting is None:
+            raise ValueError("Add both a photo and a painting.")
+        content = images.checked_rgb(photo, "photo")
+        style = images.checked_rgb(painting, "painting")
+        settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
+        owner = session_id()
+        job = manager.submit(owner, content, [style], settings)
+        view = manager.wait(job["id"], owner, timeout=wait_seconds)
+        if view is None or view["status"] != "done":
+            raise RuntimeError((view or {}).get("error") or "the job did not finish in time")
+        return manager.result_image(job["id"], owner)
+
+    quick = SessionSafeFastDash(
+        callback_fn=paint_my_photo, title="Quick stylise", theme="BOOTSTRAP", footer=False,
+        requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
+    )
+    quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
+    register_session(quick.server)
+
+    @quick.server.route("/assets-local/bootstrap.min.css")
+    def bootstrap_css():
+        return flask.send_from_directory(STATIC, "bootstrap.min.css", max_age=86400)
+
+    return quick

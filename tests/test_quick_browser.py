@@ -1,0 +1,90 @@
+"""/quick (fast-dash) in headless Chromium: two sessions at once never see each other's results,
+and neither studio page fetches anything from outside this machine."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from browser import Server, chrome, require_browser, wait_until
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_browser()
+    srv = Server(tmp_path_factory.mktemp("quick"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    from styletransfer.examples import example_image
+
+    folder = tmp_path_factory.mktemp("pictures")
+    # different aspect ratios, so each result's size says whose inputs it was made from
+    example_image("hopper").resize((200, 240)).save(folder / "tall.png")
+    example_image("landscape").resize((240, 160)).save(folder / "wide.png")
+    example_image("swirls").resize((200, 160)).save(folder / "swirls.png")
+    example_image("mosaic").resize((160, 160)).save(folder / "mosaic.png")
+    return {name: str(folder / f"{name}.png") for name in ("tall", "wide", "swirls", "mosaic")}
+
+
+def fill(driver, photo, painting):
+    inputs = wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(
+        driver.find_elements("css selector", "input[type=file]")), message="quick page uploads")
+    inputs[0].send_keys(photo)
+    inputs[1].send_keys(painting)
+
+
+def result_size(driver):
+    """Natural size of the picture in fast-dash's output component (named after the output)."""
+    return driver.execute_script(
+        "var img = document.querySelector('#output_output_1 img, img#output_output_1');"
+        "return img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null;")
+
+
+def test_two_sessions_at_once_each_get_their_own_result(server, pictures):
+    a, b = chrome(1200, 900), chrome(1200, 900)
+    try:
+        for d in (a, b):
+            d.get(server.url + "/quick/")
+        fill(a, pictures["tall"], pictures["swirls"])
+        fill(b, pictures["wide"], pictures["mosaic"])
+        buttons = [wait_until(lambda d=d: [x for x in d.find_elements("css selector", "button")
+                                           if x.text.strip().lower() in ("run", "submit")][0],
+                              message="run button") for d in (a, b)]
+        time.sleep(1.0)  # let both uploads reach the page state
+        threads = [threading.Thread(target=btn.click) for btn in buttons]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        size_a = wait_until(lambda: result_size(a), timeout=240, message="result in session A")
+        size_b = wait_until(lambda: result_size(b), timeout=240, message="result in session B")
+        time.sleep(1.0)
+        assert result_size(a) == [213, 256] == size_a  # tall photo, 256 px long side
+        assert result_size(b) == [256, 171] == size_b  # wide photo
+        a.save_screenshot(str(server.log.name) + "-quick-a.png")
+    finally:
+        a.quit()
+        b.quit()
+    assert server.alive()
+
+
+@pytest.mark.parametrize("path", ["/", "/quick/"])
+def test_pages_load_nothing_from_outside_this_machine(server, path):
+    d = chrome()
+    try:
+        d.get(server.url + path)
+        wait_until(lambda: d.execute_script("return document.readyState") == "complete", message="load")
+        time.sleep(3)
+        urls = d.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert urls, "no resources recorded"
+        outside = [u for u in urls if not u.startswith(server.url) and not u.startswith("data:")]
+        assert outside == []
+    finally:
+        d.quit()
