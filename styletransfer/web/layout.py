@@ -154,7 +154,7 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                 html.Img(id="preview-image", className="after", alt="the image being painted"),
             ]),
             html.Div(className="side", children=[
-                dcc.Graph(id="loss-graph", figure=empty_figure(), config={"displaylogo": False, "responsive": True}),
+                dcc.Graph(id="loss-graph", figure=empty_figure(), config={"displayModeBar": False, "responsive": True}),
                 html.Div(className="control compare", children=[
                     html.Label("Compare with the photo", htmlFor="compare"),
                     dcc.Slider(id="compare", min=0, max=100, step=1, value=100, allow_direct_input=False,
