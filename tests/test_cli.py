@@ -1,5 +1,4 @@
 """The command line: a real run end to end, and one clear line + exit 2 for every bad input."""
-import io
 import json
 import os
 import subprocess
@@ -35,32 +34,12 @@ def test_cli_end_to_end_with_json_and_timelapse(image_files, tmp_path):
     assert "it/s" in proc.stderr or "s/it" in proc.stderr  # tqdm progress bar on stderr
 
 
-def make_bad_files(tmp):
-    files = {
-        "empty.png": b"",
-        "notes.png": b"just some text\n",
-        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
-        "doc.pdf": b"%PDF-1.5\n1 0 obj\n",
-    }
-    buf = io.BytesIO()
-    Image.new("RGB", (300, 300), (10, 200, 30)).save(buf, "JPEG")
-    files["truncated.jpg"] = buf.getvalue()[:400]
-    bomb = io.BytesIO()
-    Image.new("1", (12000, 6000)).save(bomb, "PNG")
-    files["bomb.png"] = bomb.getvalue()
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    return list(files)
-
-
 @pytest.mark.parametrize("bad", ["missing.png", "folder", "empty.png", "notes.png", "drawing.svg", "doc.pdf",
-                                 "truncated.jpg", "bomb.png"])
-def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, capsys, bad):
-    make_bad_files(tmp_path)
-    (tmp_path / "folder").mkdir()
+                                 "photo.heic", "truncated.jpg", "bomb.png"])
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, bad_files, capsys, bad):
     content, style = image_files
     out = tmp_path / "out.png"
-    for args in ([str(tmp_path / bad), str(style)], [str(content), str(tmp_path / bad)]):
+    for args in ([bad_files[bad], str(style)], [str(content), bad_files[bad]]):
         code = cli.main(args + ["-o", str(out), "--size", "32", "--iterations", "1", "--quiet"])
         err = capsys.readouterr().err
         assert code == 2

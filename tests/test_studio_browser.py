@@ -32,32 +32,13 @@ def browser(server):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, content_image, style_image):
+def files(tmp_path_factory, content_image, style_image, bad_files):
     folder = tmp_path_factory.mktemp("files")
     paths = {}
     content_image.resize((240, 288)).save(folder / "photo.jpg", quality=90)
     style_image.resize((256, 205)).save(folder / "painting.png")
     paths["photo"], paths["painting"] = str(folder / "photo.jpg"), str(folder / "painting.png")
-    bad = {
-        "notes.png": b"this is not an image\n" * 20,
-        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
-        "doc.pdf": b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n",
-        "photo.heic": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64,
-        "empty.png": b"",
-    }
-    buf = io.BytesIO()
-    Image.new("RGB", (400, 400), (200, 40, 40)).save(buf, "JPEG")
-    bad["truncated.jpg"] = buf.getvalue()[:500]
-    bomb = io.BytesIO()
-    Image.new("1", (12_000, 6_000)).save(bomb, "PNG")
-    bad["bomb.png"] = bomb.getvalue()
-    big = io.BytesIO()
-    Image.effect_noise((1100, 1100), 90).convert("RGB").save(big, "PNG")  # ~2.5 MB of noise: over 2 MB
-    bad["huge.png"] = big.getvalue()
-    for name, data in bad.items():
-        (folder / name).write_bytes(data)
-        paths[name] = str(folder / name)
-    return paths
+    return dict(bad_files, **paths)
 
 
 def upload(driver, upload_id, path):
@@ -69,12 +50,21 @@ def message(driver, base):
     return driver.find_element("id", f"{base}-message").text
 
 
-def choose_size(driver, px):
-    driver.find_element("id", "size").click()
+def choose(driver, dropdown_id, label):
+    driver.find_element("id", dropdown_id).click()
     option = wait_until(lambda: [o for o in driver.find_elements("css selector", "[role=option]")
-                                 if o.text.strip() == f"{px} px"], message="size options")[0]
+                                 if o.text.strip() == label], message=f"{dropdown_id} options")[0]
     option.click()
-    wait_until(lambda: f"{px} px" in driver.find_element("id", "size").text, message="size chosen")
+    wait_until(lambda: label in driver.find_element("id", dropdown_id).text, message=f"{label} chosen")
+
+
+def ready_to_start(driver, files, size=256):
+    """A photo and a painting uploaded, previews shown, a small size chosen."""
+    upload(driver, "content-upload", files["photo"])
+    upload(driver, "style-upload", files["painting"])
+    wait_until(lambda: "px" in message(driver, "content") and "px" in message(driver, "style"),
+               message="previews")
+    choose(driver, "size", f"{size} px")
 
 
 def press(driver, slider_id, *keys):
@@ -96,12 +86,9 @@ def preview_seq(driver):
 def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser, files, capsys, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
-    upload(browser, "content-upload", files["photo"])
-    upload(browser, "style-upload", files["painting"])
-    wait_until(lambda: "240×288 px" in message(browser, "content"), message="photo preview")
-    wait_until(lambda: "256×205 px" in message(browser, "style"), message="painting preview")
+    ready_to_start(browser, files)
+    assert "240×288 px" in message(browser, "content") and "256×205 px" in message(browser, "style")
     assert browser.find_element("id", "content-preview").get_attribute("src").startswith("data:image/jpeg")
-    choose_size(browser, 256)
     press(browser, "iterations", Keys.HOME, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT,
           Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)  # 5 + 5 × 5 = 30 iterations at 256 px, 60 at 128 px
     wait_until(lambda: browser.find_element("id", "iterations-value").text == "30 iterations", message="quality")
@@ -184,10 +171,7 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
 
 
 def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, browser, files):
-    upload(browser, "content-upload", files["photo"])
-    upload(browser, "style-upload", files["painting"])
-    wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
-    choose_size(browser, 256)
+    ready_to_start(browser, files)
     browser.find_element("id", "start-button").click()
     owner = session_of(browser, server.url)
     job_id = wait_until(lambda: owner.get(server.url + "/api/jobs").json()[-1]["id"], message="job")
@@ -238,13 +222,8 @@ def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name
 
 
 def test_a_failing_job_shows_failed_with_a_reason_and_the_server_goes_on(server, browser, files):
-    upload(browser, "content-upload", files["photo"])
-    upload(browser, "style-upload", files["painting"])
-    wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
-    choose_size(browser, 256)
-    browser.find_element("id", "backbone").click()
-    wait_until(lambda: [o for o in browser.find_elements("css selector", "[role=option]")
-                        if o.text.strip() == "vgg16"], message="backbone options")[0].click()
+    ready_to_start(browser, files)
+    choose(browser, "backbone", "vgg16")
     browser.find_element("id", "start-button").click()  # no network and no cached vgg16 weights
     wait_until(lambda: status(browser).startswith("failed"), timeout=60, message="failed status")
     assert "vgg16-397923af.pth" in status(browser)
