@@ -15,7 +15,7 @@ import math
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Literal, Sequence
 
 import torch
@@ -330,18 +330,23 @@ class StyleTransfer:
 
         plan = plan_scales(s.size, s.iterations, s.multiscale, s.min_size)
         total = sum(n for _, n in plan)
-        content_full = images.image_to_tensor(content)
+        # colour preservation matches each painting to the photo's colours, measured at the final size
+        colour_reference = (images.image_to_tensor(images.resize_long_side(content, s.size))
+                            if s.preserve_color else None)
         x: torch.Tensor | None = None
         done = 0
         for scale_index, (side, iters) in enumerate(plan, start=1):
+            if self.controls.stopped and x is not None:  # stopped at the end of a scale: keep that image
+                self.stopped = True
+                break
             content_img = images.resize_long_side(content, side)
             w, h = content_img.size
             content_t = images.image_to_tensor(content_img, self.device).to(memory_format=memory_format)
             style_ts = []
             for style in styles:
                 st = images.image_to_tensor(images.resize_long_side(style, max(16, round(side * s.style_scale))))
-                if s.preserve_color:
-                    st = images.match_color(st, content_full)
+                if colour_reference is not None:
+                    st = images.match_color(st, colour_reference)
                 style_ts.append(st.to(self.device).to(memory_format=memory_format))
             objective = Objective(net, content_t, style_ts, s, self.autocast)
 
