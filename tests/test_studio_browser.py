@@ -187,7 +187,8 @@ def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, brow
                      f"/download/{job_id}/timelapse.gif"):
             assert intruder.get(server.url + path).status_code == 404, path
             assert owner.get(server.url + path).status_code == 200, path
-        assert intruder.post(f"{server.url}/api/jobs/{job_id}/cancel").status_code == 404
+        refused = intruder.post(f"{server.url}/api/jobs/{job_id}/cancel")
+        assert refused.status_code == 404 and refused.json() == {"error": "no such job in this session"}
         # and in the other browser itself: the frame URL is a 404 page, not the image
         other.get(f"{server.url}/frames/{job_id}/latest.jpg")
         assert "Not Found" in other.page_source

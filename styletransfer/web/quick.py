@@ -9,7 +9,9 @@ fast-dash 0.7.4 needs three changes to be safe and offline here, all made in thi
 * its theme is a CDN stylesheet and its markdown.css imports a web font: the page gets Bootstrap from
   our own assets and ``markdown.css`` is skipped;
 * its icons (dash-iconify) are fetched from an icon API by the browser: they are replaced by empty
-  spans before the layout is built.
+  spans before the layout is built;
+* it opens uploads with a bare ``PIL.Image.open`` (no size limit, a raw error text): uploads go
+  through the studio's own decoding instead.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from fast_dash import FastDash
 from .. import images
 from ..engine import Settings
 from ..jobs import JobManager
+from .callbacks import decode_upload
 from .routes import register_session, session_id
 
 QUICK_SIZE = 256
@@ -37,12 +40,18 @@ def _offline_icon(*_args, **kwargs):
     return html.Span(className="fd-icon", style={"display": "inline-block", "width": kwargs.get("width", 16)})
 
 
-def _patch_icons() -> None:
+def _decode_upload(data_url: str):
+    """fast-dash's image decoding, replaced by ours: size limit, every format, one clear message."""
+    return decode_upload(data_url, None, "uploaded image")
+
+
+def _patch_fast_dash() -> None:
     import fast_dash.Components
     import fast_dash.utils
 
     for module in (fast_dash.Components, fast_dash.utils):
         module.DashIconify = _offline_icon
+    fast_dash.utils._b64_to_pil = _decode_upload
 
 
 def _per_thread(name: str):
@@ -74,7 +83,7 @@ class SessionSafeFastDash(FastDash):
 
 def build_quick(manager: JobManager, wait_seconds: float = 600.0) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
-    _patch_icons()
+    _patch_fast_dash()
 
     def paint_my_photo(
         photo: PIL.Image.Image,

@@ -107,6 +107,12 @@ def register(server: flask.Flask, manager: JobManager) -> None:
     def too_large(_):
         return flask.jsonify({"error": "upload too large for this server"}), 413
 
+    @server.errorhandler(404)
+    def not_found(error):
+        if flask.request.path.startswith("/api/"):
+            return flask.jsonify({"error": "no such job in this session"}), 404
+        return error
+
 
 def _public(view: dict) -> dict:
     """The API's view of a job: what the page shows, without internals."""
