@@ -237,3 +237,22 @@ def test_examples_fill_the_uploads(server, browser):
     wait_until(lambda: "px" in message(browser, "content") and "px" in message(browser, "style"),
                message="example previews")
     assert "hopper.png" in message(browser, "content")
+
+
+def test_past_a_limit_the_page_says_which_and_what_to_do(server, browser, files):
+    ready_to_start(browser, files)
+    api = session_of(browser, server.url)
+    for n in range(1, 4):  # the per-session limit is 3 queued or running jobs
+        browser.find_element("id", "start-button").click()
+        wait_until(lambda: len(api.get(server.url + "/api/jobs").json()) == n, message=f"job {n}")
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: "you already have 3 jobs" in browser.find_element("id", "start-message").text,
+               timeout=20, message="the limit's message")
+    assert "wait for one to finish or stop one" in browser.find_element("id", "start-message").text
+    jobs = api.get(server.url + "/api/jobs").json()
+    assert len(jobs) == 3
+    assert [j["queue_position"] for j in jobs if j["status"] == "queued"] in ([1, 2], [1])
+    for job in jobs:
+        api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
+    wait_until(lambda: all(j["status"] == "stopped" for j in api.get(server.url + "/api/jobs").json()),
+               timeout=30, message="all stopped")
