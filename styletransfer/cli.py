@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     p.add_argument("--save-every", type=int, metavar="N", help="time-lapse frame every N iterations (default 5)")
     p.add_argument("--timelapse", metavar="OUT.gif", help="write an animated GIF of the run")
+    p.add_argument("--settings-from", metavar="RESULT.png",
+                   help="reuse every setting (and the seed) embedded in a result PNG; other setting options "
+                        "are then ignored")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -72,6 +75,18 @@ def check_output_path(path: str, suffix: str, what: str) -> None:
         raise UsageError(f"{what}: folder {folder} is not writable")
 
 
+def settings_from_png(path: str) -> Settings:
+    try:
+        values = images.read_png_settings(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a result PNG of this tool ({exc.__class__.__name__})") from None
+    if not values:
+        raise UsageError(f"{path}: carries no settings (was it made by this tool?)")
+    return Settings.from_dict(values)
+
+
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_output_path(args.output, ".png", "output")
@@ -83,14 +98,18 @@ def run(argv: list[str] | None = None) -> int:
     if save_every < 1:
         raise UsageError("--save-every must be ≥ 1")
 
-    settings = Settings(
-        size=args.size, iterations=args.iterations, optimizer=args.optimizer,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        style_blend=tuple(args.style_blend) if args.style_blend else None, style_scale=args.style_scale,
-        style_loss=args.style_loss, backbone=args.backbone, init=args.init, multiscale=not args.no_multiscale,
-        preserve_color=args.preserve_color, seed=args.seed, device=args.device, precision=args.precision,
-        frame_every=save_every if args.timelapse else 10**9,
-    )
+    if args.settings_from:
+        settings = settings_from_png(args.settings_from)
+        settings.frame_every = save_every if args.timelapse else 10**9
+    else:
+        settings = Settings(
+            size=args.size, iterations=args.iterations, optimizer=args.optimizer,
+            content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+            style_blend=tuple(args.style_blend) if args.style_blend else None, style_scale=args.style_scale,
+            style_loss=args.style_loss, backbone=args.backbone, init=args.init, multiscale=not args.no_multiscale,
+            preserve_color=args.preserve_color, seed=args.seed, device=args.device, precision=args.precision,
+            frame_every=save_every if args.timelapse else 10**9,
+        )
     settings.validate(n_styles=len(args.styles))
     content = images.load_image(args.content)
     styles = [images.load_image(p) for p in args.styles]

@@ -145,6 +145,12 @@ class Settings:
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "Settings":
+        """The inverse of :meth:`to_dict` (unknown keys, e.g. from a newer version, are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names})
+
 
 class Controls:
     """Thread-safe handle on a running job: change the live weights, or stop it.

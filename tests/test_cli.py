@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -64,3 +65,15 @@ def test_bad_options_give_one_line_and_exit_2(image_files, tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert code == 2 and pattern in err and err.count("\n") == 1
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_result_png_reproduces_itself(image_files, tmp_path, capsys):
+    content, style = image_files
+    first, again = tmp_path / "first.png", tmp_path / "again.png"
+    assert cli.main([str(content), str(style), "-o", str(first), "--size", "48", "--iterations", "3",
+                     "--style-weight", "25", "--init", "noise", "--quiet"]) == 0
+    assert cli.main([str(content), str(style), "-o", str(again), "--settings-from", str(first), "--quiet"]) == 0
+    assert read_png_settings(str(again)) == read_png_settings(str(first))
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(first)))
+    code = cli.main([str(content), str(style), "-o", str(tmp_path / "x.png"), "--settings-from", str(content)])
+    assert code == 2 and "carries no settings" in capsys.readouterr().err
