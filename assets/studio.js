@@ -10,3 +10,11 @@
     }
   }, true);
 })();
+
+// Weight sliders hold log10(weight); this shows the weight itself (slider tooltips and read-outs).
+window.dccFunctions = window.dccFunctions || {};
+window.dccFunctions.tenToThe = function (v) {
+  var x = Math.pow(10, v);
+  if (x >= 100) return Math.round(x).toLocaleString("en");
+  return x >= 1 ? String(+x.toPrecision(3)) : String(+x.toPrecision(2));
+};

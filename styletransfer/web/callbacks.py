@@ -114,11 +114,8 @@ def register(app: dash.Dash, manager: JobManager) -> None:
     # ------------------------------------------------------------------ slider read-outs (in the browser)
 
     for slider in ("content-weight", "style-weight", "tv-weight"):
-        app.clientside_callback(
-            "function(v){ var x = Math.pow(10, v);"
-            " return x >= 100 ? Math.round(x).toLocaleString('en') : (x >= 1 ? +x.toPrecision(3) + '' :"
-            " +x.toPrecision(2) + ''); }",
-            Output(f"{slider}-value", "children"), Input(slider, "value"))
+        app.clientside_callback("function(v){ return window.dccFunctions.tenToThe(v); }",  # assets/studio.js
+                                Output(f"{slider}-value", "children"), Input(slider, "value"))
     app.clientside_callback("function(v){ return v + ' iterations'; }",
                             Output("iterations-value", "children"), Input("iterations", "value"))
     app.clientside_callback("function(v){ return Math.round(v * 100) + '% second'; }",

@@ -36,7 +36,8 @@ def weight_slider(slider_id: str) -> html.Div:
         html.Label([label, html.Span(format_weight(default), id=f"{slider_id}-value", className="value")],
                    htmlFor=slider_id),
         dcc.Slider(id=slider_id, min=lo, max=hi, step=0.05, value=math.log10(default), marks=marks,
-                   updatemode="mouseup", allow_direct_input=False, tooltip={"always_visible": False}),
+                   updatemode="mouseup", allow_direct_input=False,
+                   tooltip={"placement": "top", "transform": "tenToThe"}),
         html.Div(help_text, className="hint"),
     ])
 
