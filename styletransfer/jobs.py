@@ -246,6 +246,12 @@ class JobManager:
             return None
         return images.gif_bytes([Image.open(io.BytesIO(f)).convert("RGB") for f in frames], size=size)
 
+    def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
+        """Loss terms of the iterations after ``since`` (the chart asks only for what it lacks)."""
+        with self._lock:
+            job = self._require(job_id, owner)
+            return [h for h in job.loss_history if h["iteration"] > since]
+
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> dict | None:
         """Block until the job has finished (for tests and scripts)."""
         deadline = time.time() + timeout
@@ -350,16 +356,12 @@ class JobManager:
                     if p.weights_changed:
                         job.events.append({"iteration": p.iteration, "weights": dict(p.weights)})
                     if frame is not None:
-                        job.frame, job.frame_seq, job.frame_time = frame, job.frame_seq + 1, now
-                        job.frame_log.append((job.frame_seq, now))
-                        job.history.offer(frame, force=p.weights_changed)
+                        _publish_frame(job, frame, now, keep=p.weights_changed)
                     self._lock.notify_all()
             final_frame = _jpeg(job.result) if job.result is not None else None
             with self._lock:
-                if final_frame is not None:
-                    job.frame, job.frame_seq, job.frame_time = final_frame, job.frame_seq + 1, time.time()
-                    job.frame_log.append((job.frame_seq, job.frame_time))
-                    job.history.offer(final_frame, force=True)
+                if final_frame is not None and final_frame != job.frame:
+                    _publish_frame(job, final_frame, time.time(), keep=True)
                 job.status = STOPPED if job.controls.stopped else DONE
         except Exception as exc:  # a failing job must never take the worker (or the server) with it
             with self._lock:
@@ -373,11 +375,12 @@ class JobManager:
                 job.content, job.styles = None, []
                 self._lock.notify_all()
 
-    # read-only views for the web layer's chart
-    def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
-        with self._lock:
-            job = self._require(job_id, owner)
-            return [h for h in job.loss_history if h["iteration"] > since]
+
+def _publish_frame(job: Job, frame: bytes, at: float, keep: bool) -> None:
+    """Make ``frame`` the job's latest preview and offer it to the time-lapse (caller holds the lock)."""
+    job.frame, job.frame_seq, job.frame_time = frame, job.frame_seq + 1, at
+    job.frame_log.append((job.frame_seq, at))
+    job.history.offer(frame, force=keep)
 
 
 def _jpeg(image: Image.Image, quality: int = 88) -> bytes:
