@@ -110,6 +110,7 @@ def test_multiscale_run_reports_scales_sizes_and_eta(content_image, style_image)
     dict(preserve_color=True),
     dict(style_layer_weights=(1, 1, 1, 2, 2)),
     dict(precision="fp32"),
+    dict(channels_last=True),  # the CUDA default, exercised here on the CPU
 ])
 def test_options_run_and_reduce_the_style_loss(content_image, style_image, options):
     _, progress = run(content_image, [style_image], size=64, iterations=8, multiscale=False, seed=0, **options)
