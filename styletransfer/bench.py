@@ -105,14 +105,13 @@ def main(argv=None) -> int:
     layers = list(net.content_layers) + list(net.style_layers)
     net = net.truncated(layers)
     x = torch.rand(1, 3, args.size, args.size, device=device, requires_grad=True)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-        x = x.detach().to(memory_format=torch.channels_last).requires_grad_(True)
+    # the engine's memory format: channels_last on CUDA, applied to the network's input
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def floor_step():
         with autocast:
-            out = net(x, layers)
+            out = net(x.contiguous(memory_format=memory_format), layers)
         torch.autograd.grad(sum(o.float().sum() for o in out.values()), x)
 
     floor = median_seconds(floor_step, args.iterations)

@@ -221,9 +221,11 @@ class Objective:
     """content + style + TV for one image size; style/content targets are computed here, once."""
 
     def __init__(self, net: Backbone, content: torch.Tensor, styles: list[torch.Tensor], settings: Settings,
-                 autocast: Callable[[], contextlib.AbstractContextManager]):
+                 autocast: Callable[[], contextlib.AbstractContextManager],
+                 memory_format: torch.memory_format = torch.contiguous_format):
         self.net = net
         self.autocast = autocast
+        self.memory_format = memory_format
         self.content_layers = tuple(settings.content_layers or net.content_layers)
         self.style_layers = tuple(settings.style_layers or net.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
@@ -239,8 +241,10 @@ class Objective:
         }
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        # The pixels stay a plain contiguous tensor (L-BFGS flattens them with view()); the network
+        # sees them in its memory format, so it runs channels_last end to end where that is chosen.
         with self.autocast():
-            return self.net(image, self.layers)
+            return self.net(image.contiguous(memory_format=self.memory_format), self.layers)
 
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(image)
@@ -347,20 +351,20 @@ class StyleTransfer:
                 break
             content_img = images.resize_long_side(content, side)
             w, h = content_img.size
-            content_t = images.image_to_tensor(content_img, self.device).to(memory_format=memory_format)
+            content_t = images.image_to_tensor(content_img, self.device)
             style_ts = []
             for style in styles:
                 st = images.image_to_tensor(images.resize_long_side(style, max(16, round(side * s.style_scale))))
                 if colour_reference is not None:
                     st = images.match_color(st, colour_reference)
-                style_ts.append(st.to(self.device).to(memory_format=memory_format))
-            objective = Objective(net, content_t, style_ts, s, self.autocast)
+                style_ts.append(st.to(self.device))
+            objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format)
 
             if x is None:
                 x = self._initial_image(content_t, style_ts[0], generator)
             else:
                 x = images.resize_tensor(x.detach(), (h, w))
-            x = x.to(self.device).to(memory_format=memory_format).detach().requires_grad_(True)
+            x = x.to(self.device).contiguous().detach().requires_grad_(True)
             optimizer = self.make_optimizer(x)
             seen_version, weights = self.live_weights()
             scale_start = time.perf_counter()
