@@ -145,6 +145,12 @@ class Settings:
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
+    def live_weights(self, changes: dict | None = None) -> dict:
+        """The weights a running job may change (:data:`LIVE_FIELDS`), with ``changes`` applied."""
+        weights = {name: getattr(self, name) for name in LIVE_FIELDS}
+        weights.update(changes or {})
+        return weights
+
     @classmethod
     def from_dict(cls, values: dict) -> "Settings":
         """The inverse of :meth:`to_dict` (unknown keys, e.g. from a newer version, are ignored)."""
@@ -309,11 +315,7 @@ class StyleTransfer:
 
     def live_weights(self) -> tuple[int, dict]:
         version, changes = self.controls.snapshot()
-        s = self.settings
-        weights = {"content_weight": s.content_weight, "style_weight": s.style_weight, "tv_weight": s.tv_weight,
-                   "style_layer_weights": s.style_layer_weights}
-        weights.update(changes)
-        return version, weights
+        return version, self.settings.live_weights(changes)
 
     def make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
         if self.settings.optimizer == "lbfgs":

@@ -116,11 +116,7 @@ class Job:
 
     def weights(self) -> dict:
         _, changes = self.controls.snapshot()
-        s = self.settings
-        w = {"content_weight": s.content_weight, "style_weight": s.style_weight, "tv_weight": s.tv_weight,
-             "style_layer_weights": list(s.style_layer_weights) if s.style_layer_weights else None}
-        w.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in changes.items()})
-        return w
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.live_weights(changes).items()}
 
 
 Runner = Callable[[Job, str], Iterator[Progress]]

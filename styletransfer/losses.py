@@ -119,8 +119,7 @@ class GramStyleLoss(nn.Module):
         return sum(t * (w / total) for t, w in zip(targets, weights))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        g = gram_matrix(features) / (features.shape[-2] * features.shape[-1])
-        return (g - self.target).pow(2).sum() * self.scale
+        return (self.target_of(features) - self.target).pow(2).sum() * self.scale
 
 
 class WassersteinStyleLoss(nn.Module):
