@@ -37,18 +37,14 @@ def decode_upload(contents: str | None, filename: str | None, what: str):
     return images.decode_image(raw, name=name)
 
 
-def thumbnail_url(img, side: int = 640) -> str:
-    thumb = img.copy()
-    thumb.thumbnail((side, side))
+def data_url(img, fmt: str = "PNG", max_side: int | None = None) -> str:
+    """An image as a data: URL — upload previews as JPEG scaled to ``max_side``, examples as PNG."""
+    if max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side))
     buf = io.BytesIO()
-    thumb.save(buf, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def image_data_url(img) -> str:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    img.save(buf, format=fmt, quality=85)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -98,7 +94,7 @@ def register(app: dash.Dash, manager: JobManager) -> None:
                 img = decode_upload(contents, filename, what)
             except images.ImageError as exc:
                 return None, str(exc), "upload-message error"
-            return thumbnail_url(img), f"{filename or what}: {img.width}×{img.height} px", "upload-message ok"
+            return data_url(img, "JPEG", 640), f"{filename or what}: {img.width}×{img.height} px", "upload-message ok"
 
     # One callback per kind: Dash drops the answer of a callback that is fired again while in flight,
     # so a photo example clicked just before a painting example must not share a callback with it.
@@ -109,7 +105,7 @@ def register(app: dash.Dash, manager: JobManager) -> None:
             name = ctx.triggered_id["name"] if ctx.triggered_id else None
             if name not in EXAMPLES or not any(clicks):
                 raise dash.exceptions.PreventUpdate
-            return image_data_url(example_image(name)), f"{name}.png"
+            return data_url(example_image(name)), f"{name}.png"
 
     # ------------------------------------------------------------------ slider read-outs (in the browser)
 
@@ -162,7 +158,7 @@ def register(app: dash.Dash, manager: JobManager) -> None:
             return no_update, no_update, str(exc), no_update, no_update, no_update
         note = "" if view["queue_position"] <= 1 else f"Queued behind {view['queue_position'] - 1} job(s)."
         return (view["id"], False, note, {"job": view["id"], "iteration": 0, "events": 0}, empty_figure(),
-                thumbnail_url(content_img, 1024))
+                data_url(content_img, "JPEG", 1024))
 
     @app.callback(Output("live-note", "children", allow_duplicate=True), Input("stop-button", "n_clicks"),
                   State("job-id", "data"), prevent_initial_call=True)
