@@ -1,8 +1,9 @@
 """Job manager: a FIFO queue, background worker threads, per-job state, frames and ownership.
 
 Knows nothing of Dash or Flask. The interface is small on purpose — ``submit``, ``get``, ``list``,
-``update``, ``cancel``, ``frame``, ``result_png``, ``timelapse`` — so that a Celery + Redis
-implementation can stand in for the thread pool without the web layer noticing.
+``update``, ``cancel``, ``frame``, ``loss_history``, ``result_image``/``result_png``, ``timelapse``,
+``wait`` — so that a Celery + Redis implementation can stand in for the thread pool without the web
+layer noticing.
 
 Every call takes the caller's ``owner`` (the browser session id); a job of another owner is
 indistinguishable from a job that does not exist (``None`` / :class:`JobNotFound`).
