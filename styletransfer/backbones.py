@@ -15,6 +15,7 @@ Backbones are loaded once per process and device and shared (see :func:`load_bac
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -33,6 +34,7 @@ __all__ = [
     "WeightsUnavailable",
     "checkpoint_path",
     "load_backbone",
+    "min_input_side",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -327,3 +329,34 @@ def load_backbone(name: str = "vgg19", device: str | torch.device = "cpu") -> Ba
             model = BACKBONES[name].build(True).to(device)
             _cache[key] = model
     return model
+
+
+@functools.lru_cache(maxsize=128)
+def min_input_side(name: str, layers: tuple[str, ...] | None = None) -> int:
+    """The smallest side (px) an input may have so that every layer in ``layers`` (default: the
+    backbone's content and style layers) still has at least one position after its pooling.
+
+    Found by running the architecture on the ``meta`` device, which computes shapes only: no weights
+    are needed, nothing is allocated, and it takes milliseconds.
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    with torch.device("meta"):
+        net = BACKBONES[name].build(False)
+    layers = tuple(layers or net.content_layers + net.style_layers)
+    net = net.truncated(layers)
+
+    def fits(side: int) -> bool:
+        try:
+            out = net(torch.empty(1, 3, side, side, device="meta"), layers)
+        except RuntimeError:  # "Output size is too small"
+            return False
+        return all(o.shape[-1] >= 1 and o.shape[-2] >= 1 for o in out.values())
+
+    low, high = 1, 4096
+    if not fits(high):
+        raise ValueError(f"backbone {name!r} needs inputs larger than {high} px for layers {', '.join(layers)}")
+    while low < high:  # smallest side that fits: the layers' output only grows with the input
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(mid) else (mid + 1, high)
+    return low

@@ -12,8 +12,10 @@ import sys
 import time
 
 from . import images
-from .backbones import BACKBONES, WeightsUnavailable
-from .engine import Controls, Settings, StyleTransfer
+from .backbones import WeightsUnavailable
+from .engine import Controls, StyleTransfer, check_inputs
+from .limits import Limits
+from .settings import Settings, setting_fields
 
 EXIT_BAD_INPUT = 2
 
@@ -27,37 +29,55 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+def add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`Settings` field marked for the CLI, derived from its metadata.
+
+    Defaults are suppressed: only the options given appear in the namespace, so they can override the
+    settings of ``--settings-from`` as well as the defaults.
+    """
+    for f in setting_fields():
+        meta = f.metadata
+        if not meta["cli"]:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        help_text = meta["help"] + ("" if default in (None, ()) or meta["kind"] == "bool" else f" (default: {default})")
+        kind = meta["kind"]
+        if kind == "bool":
+            if default:
+                parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
+                                    default=argparse.SUPPRESS, help=f"off: {meta['help']}")
+            else:
+                parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS,
+                                    help=meta["help"])
+            continue
+        kwargs = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if kind == "int":
+            kwargs["type"] = int
+        elif kind == "float":
+            kwargs["type"] = float
+        elif kind == "choice":
+            choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+            kwargs["choices"] = list(choices)
+        elif kind == "floats":
+            kwargs.update(type=float, nargs="+", metavar="W")
+        elif kind == "names":
+            kwargs.update(nargs="+", metavar="LAYER")
+        parser.add_argument(flag, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    defaults = Settings()
     p = Parser(prog="python -m styletransfer", description="Neural style transfer (Gatys et al.) on the pixels "
-               "of an image, coarse to fine.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               "of an image, coarse to fine.")
     p.add_argument("content", help="the photo")
     p.add_argument("styles", nargs="+", metavar="STYLE", help="one or more paintings")
-    p.add_argument("-o", "--output", required=True, help="result PNG (settings are embedded)")
-    p.add_argument("--size", type=int, default=defaults.size, help="long side of the result, px")
-    p.add_argument("--iterations", type=int, default=None,
-                   help="iterations at the final scale (each coarser scale runs twice as many); "
-                        "default: 35 on CPU, 300 on GPU")
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default=defaults.optimizer)
-    p.add_argument("--content-weight", type=float, default=defaults.content_weight)
-    p.add_argument("--style-weight", type=float, default=defaults.style_weight)
-    p.add_argument("--tv-weight", type=float, default=defaults.tv_weight)
-    p.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="one blend weight per style image")
-    p.add_argument("--style-scale", type=float, default=defaults.style_scale,
-                   help="size of the painting's strokes relative to the result")
-    p.add_argument("--style-loss", choices=["gram", "w2"], default=defaults.style_loss)
-    p.add_argument("--backbone", choices=list(BACKBONES), default=defaults.backbone)
-    p.add_argument("--init", choices=["content", "noise", "style"], default=defaults.init)
-    p.add_argument("--no-multiscale", action="store_true", help="optimise at the final size only")
-    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    p.add_argument("-o", "--output", required=True, help="result PNG (settings, steering and seed are embedded)")
+    add_setting_options(p)
     p.add_argument("--save-every", type=int, metavar="N", help="time-lapse frame every N iterations (default 5)")
     p.add_argument("--timelapse", metavar="OUT.gif", help="write an animated GIF of the run")
     p.add_argument("--settings-from", metavar="RESULT.png",
-                   help="reuse every setting (and the seed) embedded in a result PNG; other setting options "
-                        "are then ignored")
+                   help="replay a result: every setting, the seed, the weight changes and where it stopped, as "
+                        "its PNG records them; setting options given as well override them")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -75,7 +95,7 @@ def check_output_path(path: str, suffix: str, what: str) -> None:
         raise UsageError(f"{what}: folder {folder} is not writable")
 
 
-def settings_from_png(path: str) -> Settings:
+def settings_from_png(path: str) -> dict:
     try:
         values = images.read_png_settings(path)
     except FileNotFoundError:
@@ -84,7 +104,7 @@ def settings_from_png(path: str) -> Settings:
         raise UsageError(f"{path}: not a result PNG of this tool ({exc.__class__.__name__})") from None
     if not values:
         raise UsageError(f"{path}: carries no settings (was it made by this tool?)")
-    return Settings.from_dict(values)
+    return values
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -98,21 +118,17 @@ def run(argv: list[str] | None = None) -> int:
     if save_every < 1:
         raise UsageError("--save-every must be ≥ 1")
 
-    if args.settings_from:
-        settings = settings_from_png(args.settings_from)
-        settings.frame_every = save_every if args.timelapse else 10**9
-    else:
-        settings = Settings(
-            size=args.size, iterations=args.iterations, optimizer=args.optimizer,
-            content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-            style_blend=tuple(args.style_blend) if args.style_blend else None, style_scale=args.style_scale,
-            style_loss=args.style_loss, backbone=args.backbone, init=args.init, multiscale=not args.no_multiscale,
-            preserve_color=args.preserve_color, seed=args.seed, device=args.device, precision=args.precision,
-            frame_every=save_every if args.timelapse else 10**9,
-        )
+    given = {f.name: getattr(args, f.name) for f in setting_fields() if hasattr(args, f.name)}
+    base = settings_from_png(args.settings_from) if args.settings_from else {}
+    settings = Settings.from_dict({**base, **given, "frame_every": save_every if args.timelapse else 10**9})
     settings.validate(n_styles=len(args.styles))
-    content = images.load_image(args.content)
-    styles = [images.load_image(p) for p in args.styles]
+    limits = Limits.from_env()
+    content = images.load_image(args.content, max_pixels=limits.max_input_pixels)
+    styles = [images.load_image(p, max_pixels=limits.max_input_pixels) for p in args.styles]
+    check_inputs(settings, content.size, [s.size for s in styles], args.content, args.styles)
+    for img in (content, *styles):
+        for note in images.notes_of(img):
+            print(f"note: {note}", file=sys.stderr)
 
     transfer = StyleTransfer(settings, Controls())
     frames = []
@@ -135,7 +151,7 @@ def run(argv: list[str] | None = None) -> int:
         bar.close()
 
     result = transfer.result
-    images.save_png(result, args.output, transfer.settings.to_dict())
+    images.save_png(result, args.output, transfer.record().to_dict())
     if args.timelapse:
         data = images.gif_bytes(frames, size=result.size)
         tmp = args.timelapse + ".partial"

@@ -15,20 +15,20 @@ import math
 import secrets
 import threading
 import time
+import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from PIL import Image
 
 from . import images
-from .backbones import BACKBONES, Backbone, load_backbone
+from .backbones import Backbone, load_backbone, min_input_side
 from .losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
+from .settings import LIVE_FIELDS, SettingError, Settings, check_setting
 
-__all__ = ["Controls", "Objective", "Progress", "Settings", "StyleTransfer", "plan_scales", "stylize",
-           "pick_device", "pick_precision", "default_iterations"]
-
-LIVE_FIELDS = ("content_weight", "style_weight", "tv_weight", "style_layer_weights")
+__all__ = ["Controls", "ImageTooSmall", "Objective", "Progress", "Settings", "StyleTransfer", "check_inputs",
+           "check_painting", "check_photo", "plan_scales", "stylize", "pick_device", "pick_precision", "default_iterations"]
 LBFGS_HISTORY = 16  # 2 × 16 image-sized vectors: ~100 MB at 512 px, enough curvature for this problem
 
 
@@ -85,79 +85,6 @@ def default_iterations(device: torch.device | str = "auto") -> int:
 # Settings and live controls
 
 
-@dataclass
-class Settings:
-    """Everything that defines a run. ``seed=None`` is replaced by a concrete seed when a run starts."""
-
-    size: int = 512                      # long side of the result, px
-    iterations: int | None = None        # at the final scale; each coarser scale runs twice as many
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 3.0
-    style_blend: tuple[float, ...] | None = None  # one weight per style image
-    style_scale: float = 1.0             # painting's long side relative to the result's
-    backbone: str = "vgg19"
-    content_layers: tuple[str, ...] | None = None  # None: the backbone's defaults
-    style_layers: tuple[str, ...] | None = None
-    style_layer_weights: tuple[float, ...] | None = None  # None: equal
-    style_loss: Literal["gram", "w2"] = "gram"
-    init: Literal["content", "noise", "style"] = "content"
-    multiscale: bool = True
-    min_size: int = 128
-    preserve_color: bool = False
-    seed: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None    # None: on CUDA only (measured slower on CPU in bf16)
-    frame_every: int = 1                 # report the image every N iterations (losses always)
-
-    def validate(self, n_styles: int | None = None) -> "Settings":
-        """Raise ValueError with one readable line for anything out of range."""
-        def need(cond, msg):
-            if not cond:
-                raise ValueError(msg)
-
-        need(isinstance(self.size, int) and 16 <= self.size <= 8192, f"size must be 16..8192 px, not {self.size}")
-        need(self.iterations is None or (isinstance(self.iterations, int) and 0 <= self.iterations <= 100_000),
-             f"iterations must be 0..100000, not {self.iterations}")
-        need(self.optimizer in ("lbfgs", "adam"), f"optimizer must be lbfgs or adam, not {self.optimizer!r}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            v = getattr(self, name)
-            need(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, f"{name} must be a number ≥ 0, not {v}")
-        need(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}; choose one of: {', '.join(BACKBONES)}")
-        need(self.style_loss in ("gram", "w2"), f"style_loss must be gram or w2, not {self.style_loss!r}")
-        need(self.init in ("content", "noise", "style"), f"init must be content, noise or style, not {self.init!r}")
-        need(0.05 <= self.style_scale <= 8, f"style_scale must be 0.05..8, not {self.style_scale}")
-        need(16 <= self.min_size <= 4096, f"min_size must be 16..4096, not {self.min_size}")
-        need(self.frame_every >= 1, "frame_every must be ≥ 1")
-        if self.style_blend is not None:
-            need(all(w >= 0 and math.isfinite(w) for w in self.style_blend) and sum(self.style_blend) > 0,
-                 "style blend weights must be ≥ 0 and not all 0")
-            if n_styles is not None:
-                need(len(self.style_blend) == n_styles,
-                     f"{len(self.style_blend)} style blend weights given for {n_styles} style images")
-        if self.style_layer_weights is not None:
-            need(all(w >= 0 for w in self.style_layer_weights) and sum(self.style_layer_weights) > 0,
-                 "style layer weights must be ≥ 0 and not all 0")
-        return self
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
-
-    def live_weights(self, changes: dict | None = None) -> dict:
-        """The weights a running job may change (:data:`LIVE_FIELDS`), with ``changes`` applied."""
-        weights = {name: getattr(self, name) for name in LIVE_FIELDS}
-        weights.update(changes or {})
-        return weights
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "Settings":
-        """The inverse of :meth:`to_dict` (unknown keys, e.g. from a newer version, are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names})
-
-
 class Controls:
     """Thread-safe handle on a running job: change the live weights, or stop it.
 
@@ -174,16 +101,13 @@ class Controls:
             self.update(**weights)
 
     def update(self, **weights) -> dict:
+        checked = {}
         for key, value in weights.items():
             if key not in LIVE_FIELDS:
-                raise ValueError(f"{key} cannot be changed while running (only {', '.join(LIVE_FIELDS)})")
-            if key == "style_layer_weights":
-                if value is not None and (any(w < 0 for w in value) or sum(value) <= 0):
-                    raise ValueError("style layer weights must be ≥ 0 and not all 0")
-            elif not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{key} must be a number ≥ 0, not {value!r}")
+                raise SettingError(f"{key} cannot be changed while running (only {', '.join(LIVE_FIELDS)})")
+            checked[key] = check_setting(key, value)
         with self._lock:
-            self._weights.update({k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in weights.items()})
+            self._weights.update(checked)
             self._version += 1
             return dict(self._weights)
 
@@ -263,6 +187,11 @@ class Objective:
         return total, {"content": content, "style": style, "tv": tv}
 
 
+def _plain(weights: dict) -> dict:
+    """Weights as JSON values (lists, not tuples), for records."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in weights.items()}
+
+
 def _per_layer(weights: Sequence[float], n: int) -> list[float]:
     """Layer weights normalised to sum 1; a short list repeats its last value."""
     w = list(weights)[:n] + [list(weights)[-1]] * max(0, n - len(weights))
@@ -274,17 +203,86 @@ def _per_layer(weights: Sequence[float], n: int) -> list[float]:
 # Scales
 
 
-def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: int = 128) -> list[tuple[int, int]]:
-    """[(long side, iterations), ...] from coarse to fine.
+MIN_SOURCE_SIDE = 32  # px: below this an input holds too little to paint from or with
 
-    Sides halve from ``size`` while they stay ≥ ``min_size``; each coarser scale runs twice the
-    iterations of the next finer one at a quarter of the cost, so all coarser scales together take
-    less time than the final one.
+
+class ImageTooSmall(SettingError):
+    """An input whose shape cannot be used at the requested size; ``str()`` says the numbers and what to do."""
+
+
+def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: int = 128,
+                aspect: float = 1.0, min_side: int = 1) -> list[tuple[int, int]]:
+    """[(long side, iterations), ...] from coarse to fine, for an image whose short/long ratio is ``aspect``.
+
+    Sides halve from ``size`` while they stay ≥ ``min_size`` and while the short side stays ≥ ``min_side``
+    (what the backbone's deepest layer needs); each coarser scale runs twice the iterations of the next
+    finer one at a quarter of the cost, so all coarser scales together take less time than the final one.
     """
-    if not multiscale or size < 2 * min_size:
+    floor = max(min_size, math.ceil(min_side / aspect))
+    if not multiscale or size < 2 * floor:
         return [(size, iterations)]
-    n = int(math.floor(math.log2(size / min_size))) + 1
+    n = int(math.floor(math.log2(size / floor))) + 1
     return [(round(size / 2 ** k), iterations * 2 ** k) for k in reversed(range(n))]
+
+
+def _short_side(wh: tuple[int, int], long_side: int) -> int:
+    """The short side after :func:`images.resize_long_side` to ``long_side`` (same rounding)."""
+    return max(1, round(min(wh) * long_side / max(wh)))
+
+
+def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], min_side: int) -> int:
+    """The painting's long side at a scale whose long side is ``side``: ``side × style_scale``, enlarged
+    at coarse scales where its short side would fall below what the backbone needs."""
+    long_side = max(16, round(side * settings.style_scale))
+    if _short_side(style_wh, long_side) < min_side:
+        long_side = math.ceil(min_side * max(style_wh) / min(style_wh))
+    return long_side
+
+
+def _needed_side(settings: Settings) -> int:
+    layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
+    return min_input_side(settings.backbone, layers or None)
+
+
+def _check_source(wh: tuple[int, int], name: str) -> None:
+    if min(wh) < MIN_SOURCE_SIDE:
+        raise ImageTooSmall(f"{name}: {wh[0]}×{wh[1]} px is too small to work with (at least {MIN_SOURCE_SIDE} "
+                            f"px a side); use a larger image")
+
+
+def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo") -> None:
+    """:class:`ImageTooSmall` unless the photo's short side at ``settings.size`` is what the backbone needs."""
+    _check_source(wh, name)
+    need, short = _needed_side(settings), _short_side(wh, settings.size)
+    if short < need:
+        wanted = math.ceil(need * max(wh) / min(wh))
+        what = f"choose a size of at least {wanted} px or crop it" if wanted <= 8192 else "crop it"
+        raise ImageTooSmall(
+            f"{name}: {wh[0]}×{wh[1]} px is too narrow: at {settings.size} px its short side would be {short} px, "
+            f"and {settings.backbone} needs at least {need} px; {what} to a less elongated shape")
+
+
+def check_painting(settings: Settings, wh: tuple[int, int], name: str = "painting") -> None:
+    """:class:`ImageTooSmall` unless the painting's short side at the final scale is what the backbone needs."""
+    _check_source(wh, name)
+    long_side = max(16, round(settings.size * settings.style_scale))
+    need, short = _needed_side(settings), _short_side(wh, long_side)
+    if short < need:
+        raise ImageTooSmall(
+            f"{name}: {wh[0]}×{wh[1]} px is too narrow: at {long_side} px its short side would be {short} px, "
+            f"and {settings.backbone} needs at least {need} px; crop it to a less elongated shape")
+
+
+def check_inputs(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = (),
+                 content_name: str = "photo", style_names: Sequence[str] | None = None) -> None:
+    """Refuse, before any work, inputs the run cannot use (:class:`ImageTooSmall` says why and what to do):
+    sources under ``MIN_SOURCE_SIDE`` px a side, and shapes whose short side at the requested size is
+    below what the backbone's deepest layer in use needs (coarser scales adapt by themselves)."""
+    check_photo(settings, content_wh, content_name)
+    names = list(style_names or [f"painting {i + 1}" if len(styles_wh) > 1 else "painting"
+                                 for i in range(len(styles_wh))])
+    for name, wh in zip(names, styles_wh):
+        check_painting(settings, wh, name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,7 +290,12 @@ def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: i
 
 
 class StyleTransfer:
-    """Iterate over :class:`Progress` while stylising; ``result`` holds the image at the end."""
+    """Iterate over :class:`Progress` while stylising; ``result`` holds the image at the end.
+
+    ``settings.schedule`` and ``settings.stop_after`` replay a recorded run's steering: each change is
+    handed to the controls just before its iteration, exactly as a live change would arrive, so the
+    replay takes the same steps. :meth:`record` is what this run did, in the same form.
+    """
 
     def __init__(self, settings: Settings | None = None, controls: Controls | None = None):
         self.settings = settings or Settings()
@@ -306,6 +309,8 @@ class StyleTransfer:
         self.result: Image.Image | None = None
         self.losses: dict[str, float] = {}
         self.iteration_seconds: list[float] = []
+        self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
+        self.iterations_done = 0
         self.stopped = False
 
     def autocast(self):
@@ -317,6 +322,12 @@ class StyleTransfer:
         version, changes = self.controls.snapshot()
         return version, self.settings.live_weights(changes)
 
+    def record(self) -> Settings:
+        """The settings this run started with, how it was steered and where it stopped: replaying them
+        (``--settings-from``, ``stylize(settings=...)``) reproduces the result."""
+        return dataclasses.replace(self.settings, schedule=tuple(self.events),
+                                   stop_after=self.iterations_done if self.stopped else None)
+
     def make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
         if self.settings.optimizer == "lbfgs":
             # one function evaluation per step: the loop's iteration is the optimiser's iteration
@@ -324,30 +335,43 @@ class StyleTransfer:
                                      tolerance_grad=0, tolerance_change=0)
         return torch.optim.Adam([x], lr=0.02)
 
+    def _replay(self, next_iteration: int) -> None:
+        """Hand the recorded steering for ``next_iteration`` to the controls, as it arrived live."""
+        s = self.settings
+        for change in s.schedule:
+            if change["iteration"] == next_iteration:
+                self.controls.update(**change["weights"])
+        if s.stop_after is not None and next_iteration > s.stop_after:
+            self.controls.stop()
+
     def run(self, content: Image.Image, styles: Sequence[Image.Image]) -> Iterator[Progress]:
-        s = self.settings.validate(n_styles=len(styles))
         if not styles:
-            raise ValueError("at least one style image is needed")
-        torch.manual_seed(s.seed)
-        generator = torch.Generator().manual_seed(s.seed)
+            raise SettingError("at least one painting is needed")
+        s = self.settings.validate(n_styles=len(styles))
+        check_inputs(s, content.size, [st.size for st in styles])
+        generator = torch.Generator().manual_seed(s.seed)  # this run's own: no process-wide seeding
         start = time.perf_counter()
         net = load_backbone(s.backbone, self.device)
         layers = list(s.content_layers or net.content_layers) + list(s.style_layers or net.style_layers)
         net = net.truncated(layers)
+        min_side = min_input_side(s.backbone, tuple(layers))
         channels_last = s.channels_last if s.channels_last is not None else self.device.type == "cuda"
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if s.style_layer_weights is not None and len(s.style_layer_weights) != len(s.style_layers or net.style_layers):
-            raise ValueError(f"{len(s.style_layer_weights)} style layer weights for "
-                             f"{len(s.style_layers or net.style_layers)} style layers")
+            raise SettingError(f"{len(s.style_layer_weights)} style layer weights for "
+                               f"{len(s.style_layers or net.style_layers)} style layers")
 
-        plan = plan_scales(s.size, s.iterations, s.multiscale, s.min_size)
+        plan = plan_scales(s.size, s.iterations, s.multiscale, s.min_size,
+                           aspect=min(content.size) / max(content.size), min_side=min_side)
         total = sum(n for _, n in plan)
         # colour preservation matches each painting to the photo's colours, measured at the final size
         colour_reference = (images.image_to_tensor(images.resize_long_side(content, s.size))
                             if s.preserve_color else None)
         x: torch.Tensor | None = None
         done = 0
+        seen_version = 0  # a change made before the first iteration is an event of iteration 1, like any other
         for scale_index, (side, iters) in enumerate(plan, start=1):
+            self._replay(done + 1)
             if self.controls.stopped and x is not None:  # stopped at the end of a scale: keep that image
                 self.stopped = True
                 break
@@ -356,29 +380,34 @@ class StyleTransfer:
             content_t = images.image_to_tensor(content_img, self.device)
             style_ts = []
             for style in styles:
-                st = images.image_to_tensor(images.resize_long_side(style, max(16, round(side * s.style_scale))))
+                st = images.image_to_tensor(images.resize_long_side(
+                    style, style_long_side(s, side, style.size, min_side)))
                 if colour_reference is not None:
                     st = images.match_color(st, colour_reference)
                 style_ts.append(st.to(self.device))
             objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format)
 
+            previous = x
             if x is None:
                 x = self._initial_image(content_t, style_ts[0], generator)
             else:
                 x = images.resize_tensor(x.detach(), (h, w))
             x = x.to(self.device).contiguous().detach().requires_grad_(True)
             optimizer = self.make_optimizer(x)
-            seen_version, weights = self.live_weights()
             scale_start = time.perf_counter()
             for i in range(iters):
+                self._replay(done + 1)
                 if self.controls.stopped:
                     self.stopped = True
+                    if i == 0 and previous is not None:
+                        x = previous  # nothing done at this scale: keep the finished one, as between scales
                     break
                 version, weights = self.live_weights()
                 changed = version != seen_version
                 if changed:
                     seen_version = version
                     optimizer = self.make_optimizer(x)
+                    self.events.append({"iteration": done + 1, "weights": _plain(weights)})
                 terms_box: dict = {}
 
                 def closure():
@@ -396,6 +425,7 @@ class StyleTransfer:
                 losses = {k: float(v.detach()) for k, v in terms_box.items()}
                 self.iteration_seconds.append(time.perf_counter() - t0)
                 done += 1
+                self.iterations_done = done
                 self.losses = losses
                 now = time.perf_counter()
                 per_iter = (now - scale_start) / (i + 1)
@@ -405,7 +435,7 @@ class StyleTransfer:
                 want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
                 yield Progress(
                     iteration=done, total_iterations=total, scale=scale_index, scales=len(plan), size=(w, h),
-                    losses=losses, weights=dict(weights), elapsed=now - start, eta=remaining,
+                    losses=losses, weights=_plain(weights), elapsed=now - start, eta=remaining,
                     weights_changed=changed,
                     image=x.detach().float().clamp(0, 1).cpu().contiguous() if want_frame else None,
                 )
@@ -436,54 +466,38 @@ def _as_image(value, name: str) -> Image.Image:
 
 
 def stylize(
-    content: Image.Image | str,
-    style: Image.Image | str | Sequence[Image.Image | str],
+    content: Image.Image | str | bytes,
+    style: Image.Image | str | bytes | Sequence[Image.Image | str | bytes],
+    settings: Settings | dict | None = None,
     *,
-    size: int = 512,
-    iterations: int | None = None,
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs",
-    content_weight: float = 1.0,
-    style_weight: float = 10.0,
-    tv_weight: float = 3.0,
-    style_blend: Sequence[float] | None = None,
-    style_scale: float = 1.0,
-    backbone: str = "vgg19",
-    content_layers: Sequence[str] | None = None,
-    style_layers: Sequence[str] | None = None,
-    style_layer_weights: Sequence[float] | None = None,
-    style_loss: Literal["gram", "w2"] = "gram",
-    init: Literal["content", "noise", "style"] = "content",
-    multiscale: bool = True,
-    preserve_color: bool = False,
-    seed: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
     callback: Callable[[Progress], None] | None = None,
     controls: Controls | None = None,
+    **fields,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (one image or several, blended) and return the result.
 
-    Images may be PIL images, paths or encoded bytes. ``callback`` receives a :class:`Progress` after
-    every iteration; ``controls`` lets another thread change the weights or stop (the image so far is
-    returned). The returned image's ``info["settings"]`` holds every setting, the seed included.
+    Images may be PIL images, paths or encoded bytes. Settings come as a :class:`Settings`, a dict (e.g. a
+    result's ``info["settings"]``, which replays that run, steering included) and/or keyword arguments
+    named like :class:`Settings`' fields (``size=512, style_weight=20``), which override. ``callback``
+    receives a :class:`Progress` after every iteration; ``controls`` lets another thread change the
+    weights or stop (the image so far is returned). The returned image's ``info["settings"]`` is the run's
+    record: every setting, the seed, the weight changes and where it stopped.
     """
+    base = settings.to_dict() if isinstance(settings, Settings) else dict(settings or {})
+    unknown = sorted(set(fields) - set(Settings.__dataclass_fields__))
+    if unknown:
+        raise SettingError(f"unknown setting {', '.join(map(repr, unknown))}")
+    run_settings = Settings.from_dict({**base, **fields})
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    settings = Settings(
-        size=size, iterations=iterations, optimizer=optimizer, content_weight=content_weight,
-        style_weight=style_weight, tv_weight=tv_weight, style_blend=tuple(style_blend) if style_blend else None,
-        style_scale=style_scale, backbone=backbone,
-        content_layers=tuple(content_layers) if content_layers else None,
-        style_layers=tuple(style_layers) if style_layers else None,
-        style_layer_weights=tuple(style_layer_weights) if style_layer_weights else None,
-        style_loss=style_loss, init=init, multiscale=multiscale, preserve_color=preserve_color, seed=seed,
-        device=device, precision=precision,
-    )
-    content_img = _as_image(content, "content image")
-    style_imgs = [_as_image(s, f"style image {i + 1}") for i, s in enumerate(styles)]
-    run = StyleTransfer(settings, controls)
+    content_img = _as_image(content, "photo")
+    style_imgs = [_as_image(s, f"painting {i + 1}" if len(styles) > 1 else "painting") for i, s in enumerate(styles)]
+    for img in (content_img, *style_imgs):
+        for note in images.notes_of(img):
+            warnings.warn(note, stacklevel=2)
+    run = StyleTransfer(run_settings, controls)
     for progress in run.run(content_img, style_imgs):
         if callback is not None:
             callback(progress)
     result = run.result
-    result.info["settings"] = run.settings.to_dict()
+    result.info["settings"] = run.record().to_dict()
     return result

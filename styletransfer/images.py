@@ -16,10 +16,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from .limits import Limits
+
 __all__ = [
     "ImageError",
-    "MAX_INPUT_PIXELS",
     "MAX_SIDE",
+    "NOTES_KEY",
+    "notes_of",
     "decode_image",
     "load_image",
     "match_color",
@@ -32,9 +35,10 @@ __all__ = [
 ]
 
 # Bigger inputs are refused before decoding (decompression bombs); they would be shrunk anyway.
-MAX_INPUT_PIXELS = int(os.environ.get("STYLETRANSFER_MAX_INPUT_PIXELS", 50_000_000))
+DEFAULT_MAX_INPUT_PIXELS = Limits().max_input_pixels  # callers pass Limits.from_env()'s
 MAX_SIDE = 20_000
 PNG_SETTINGS_KEY = "styletransfer"
+NOTES_KEY = "styletransfer_notes"  # image.info key: conversions the user should hear about
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -67,7 +71,7 @@ def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | 
     of an animated GIF and EXIF rotation. Refuses empty, truncated, vector/document files and anything over
     ``max_pixels`` (decompression bombs) before decoding the pixels.
     """
-    max_pixels = MAX_INPUT_PIXELS if max_pixels is None else max_pixels
+    max_pixels = DEFAULT_MAX_INPUT_PIXELS if max_pixels is None else max_pixels
     raw = data if isinstance(data, bytes) else data.read()
     if not raw:
         raise ImageError(f"{name}: the file is empty")
@@ -90,7 +94,7 @@ def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | 
 
 def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = None) -> Image.Image:
     """An opened (lazily decoded) PIL image -> RGB, refusing absurd sizes before decoding the pixels."""
-    max_pixels = MAX_INPUT_PIXELS if max_pixels is None else max_pixels
+    max_pixels = DEFAULT_MAX_INPUT_PIXELS if max_pixels is None else max_pixels
     w, h = img.size
     if w <= 0 or h <= 0 or max(w, h) > MAX_SIDE or w * h > max_pixels:
         raise ImageError(f"{name}: {w}×{h} pixels is too large (the limit is {max_pixels // 1_000_000} "
@@ -98,13 +102,22 @@ def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.seek(0)  # animated GIF/WebP: first frame
+            frames = getattr(img, "n_frames", 1)
+            img.seek(0)  # animated GIF/WebP/APNG: the first frame, and the user is told
             img.load()
-            return _to_rgb(img)
+            rgb = _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: the image is too large to decode safely (decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from None
+    rgb.info[NOTES_KEY] = ([f"{name}: an animation of {frames} frames; its first frame is used"]
+                           if frames > 1 else [])
+    return rgb
+
+
+def notes_of(img: Image.Image) -> list[str]:
+    """What :func:`decode_image` changed that the user should hear about (e.g. an animation's first frame)."""
+    return list(img.info.get(NOTES_KEY, ()))
 
 
 def _first_line(exc: BaseException) -> str:

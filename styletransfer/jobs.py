@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import os
 import threading
 import time
@@ -25,9 +26,13 @@ from PIL import Image
 
 from . import images
 from .backbones import WeightsUnavailable, load_backbone
-from .engine import Controls, Progress, Settings, StyleTransfer, pick_device
+from .engine import Controls, Progress, StyleTransfer, check_inputs, pick_device
+from .limits import Limits
+from .settings import SettingError, Settings
 
-__all__ = ["Job", "JobManager", "JobNotFound", "Limits", "LimitExceeded"]
+__all__ = ["Job", "JobManager", "JobNotFound", "LimitExceeded"]
+
+log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, STOPPED, DONE, FAILED = "queued", "running", "stopped", "done", "failed"
 FINISHED = (STOPPED, DONE, FAILED)
@@ -39,26 +44,6 @@ class JobNotFound(KeyError):
 
 class LimitExceeded(ValueError):
     """A limit from :class:`Limits` was reached; the message says which and what to do."""
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Limits with environment overrides (``STUDIO_...``)."""
-
-    max_size: int = _env_int("STUDIO_MAX_SIZE", 1024)                 # long side of a result, px
-    max_iterations: int = _env_int("STUDIO_MAX_ITERATIONS", 2000)
-    max_queued_per_session: int = _env_int("STUDIO_MAX_QUEUED_PER_SESSION", 3)
-    max_queued_total: int = _env_int("STUDIO_MAX_QUEUED_TOTAL", 20)
-    max_jobs_kept_per_session: int = _env_int("STUDIO_MAX_JOBS_KEPT", 10)
-    frame_history: int = _env_int("STUDIO_FRAME_HISTORY", 120)        # time-lapse frames kept per job
-    frame_interval: float = 0.25                                      # s between preview frames
 
 
 class FrameHistory:
@@ -116,8 +101,15 @@ class Job:
     device: str | None = None
 
     def weights(self) -> dict:
+        """The weights in force now."""
         _, changes = self.controls.snapshot()
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.live_weights(changes).items()}
+
+    def record(self) -> Settings:
+        """The settings it started with, its weight changes and where it stopped: replaying them
+        reproduces the result (the same record :meth:`StyleTransfer.record` makes)."""
+        return dataclasses.replace(self.settings, schedule=tuple(self.events),
+                                   stop_after=self.iteration if self.status == STOPPED else None)
 
 
 Runner = Callable[[Job, str], Iterator[Progress]]
@@ -158,9 +150,10 @@ class JobManager:
     # ---------------------------------------------------------------- the interface
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings) -> dict:
-        settings.validate(n_styles=len(styles))
         if not styles:
-            raise ValueError("add at least one style image")
+            raise SettingError("add at least one painting")
+        settings.validate(n_styles=len(styles))
+        check_inputs(settings, content.size, [s.size for s in styles])
         if settings.size > self.limits.max_size:
             raise LimitExceeded(f"size {settings.size} px is over this server's limit of {self.limits.max_size} px: "
                                 "choose a smaller size")
@@ -197,7 +190,7 @@ class JobManager:
         with self._lock:
             job = self._require(job_id, owner)
             if job.status in FINISHED:
-                raise ValueError(f"the job is {job.status}: its settings can no longer change")
+                raise SettingError(f"the job is {job.status}: its settings can no longer change")
             job.controls.update(**weights)
             return self._view(job)
 
@@ -228,10 +221,10 @@ class JobManager:
         return image
 
     def result_png(self, job_id: str, owner: str) -> bytes | None:
-        """:meth:`result_image` as PNG with the settings (those in force at the end) embedded."""
+        """:meth:`result_image` as PNG with the job's record embedded (settings, weight changes, stop)."""
         image = self.result_image(job_id, owner)
         with self._lock:
-            settings = self._settings_dict(self._require(job_id, owner))
+            settings = self._require(job_id, owner).record().to_dict()
         return None if image is None else images.png_bytes(image, settings)
 
     def timelapse(self, job_id: str, owner: str) -> bytes | None:
@@ -284,11 +277,6 @@ class JobManager:
         for job in done[: max(0, len(done) - self.limits.max_jobs_kept_per_session)]:
             del self._jobs[job.id]
 
-    def _settings_dict(self, job: Job) -> dict:
-        settings = job.settings.to_dict()
-        settings.update(job.weights())
-        return settings
-
     def _view(self, job: Job) -> dict:
         position = self._queue.index(job.id) + 1 if job.status == QUEUED else 0
         return {
@@ -296,7 +284,8 @@ class JobManager:
             "iteration": job.iteration, "total_iterations": job.total_iterations,
             "scale": job.scale, "scales": job.scales, "size": list(job.size) if job.size else None,
             "eta": job.eta, "elapsed": job.elapsed, "losses": dict(job.losses),
-            "settings": self._settings_dict(job), "events": list(job.events), "error": job.error,
+            "settings": job.record().to_dict(), "weights": job.weights(), "events": list(job.events),
+            "error": job.error,
             "frame_seq": job.frame_seq, "frame_time": job.frame_time,
             "frame_log": [list(x) for x in job.frame_log], "frames": len(job.history),
             "created": job.created, "started": job.started, "finished": job.finished, "device": job.device,
@@ -361,9 +350,11 @@ class JobManager:
                     _publish_frame(job, final_frame, time.time(), keep=True)
                 job.status = STOPPED if job.controls.stopped else DONE
         except Exception as exc:  # a failing job must never take the worker (or the server) with it
+            if not isinstance(exc, (ValueError, WeightsUnavailable, MemoryError)):
+                log.exception("job %s failed", job.id)
             with self._lock:
                 job.status = FAILED
-                job.error = _one_line(exc)
+                job.error = user_message(exc)
         finally:
             with self._lock:
                 job.finished = time.time()
@@ -386,10 +377,13 @@ def _jpeg(image: Image.Image, quality: int = 88) -> bytes:
     return buf.getvalue()
 
 
-def _one_line(exc: BaseException) -> str:
+def user_message(exc: BaseException) -> str:
+    """One line for the user. Our own errors (bad input, missing weights) say what to do; anything else is
+    a bug or a machine problem, whose raw text means nothing to a user: it goes to the log instead."""
     if isinstance(exc, MemoryError):
         return "out of memory: try a smaller size"
-    if isinstance(exc, torch.cuda.OutOfMemoryError if hasattr(torch.cuda, "OutOfMemoryError") else ()):
+    if isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
         return "out of GPU memory: try a smaller size"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return text if isinstance(exc, (ValueError, WeightsUnavailable)) else f"{exc.__class__.__name__}: {text}"
+    if isinstance(exc, (ValueError, WeightsUnavailable)) and str(exc).strip():
+        return str(exc).strip().splitlines()[0]
+    return f"the job failed unexpectedly ({exc.__class__.__name__}); the details are in the server's log"

@@ -56,6 +56,10 @@ def bad_files(tmp_path_factory) -> dict:
     big = io.BytesIO()
     Image.effect_noise((1100, 1100), 90).convert("RGB").save(big, "PNG")  # ~2.5 MB of noise
     data["huge.png"] = big.getvalue()
+    for name, size in (("panorama.png", (4000, 60)), ("tiny.png", (8, 8))):
+        buf = io.BytesIO()
+        Image.linear_gradient("L").resize(size).convert("RGB").save(buf, "PNG")
+        data[name] = buf.getvalue()
     paths = {}
     for name, content in data.items():
         (folder / name).write_bytes(content)
@@ -64,3 +68,12 @@ def bad_files(tmp_path_factory) -> dict:
     paths["folder"] = str(folder / "folder")
     paths["missing.png"] = str(folder / "missing.png")
     return paths
+
+
+@pytest.fixture(scope="session")
+def animated_gif(tmp_path_factory, content_image) -> str:
+    """A 3-frame animated GIF of the photo."""
+    path = tmp_path_factory.mktemp("anim") / "animated.gif"
+    frames = [content_image.rotate(a) for a in (0, 10, 20)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return str(path)

@@ -36,7 +36,7 @@ def test_cli_end_to_end_with_json_and_timelapse(image_files, tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["missing.png", "folder", "empty.png", "notes.png", "drawing.svg", "doc.pdf",
-                                 "photo.heic", "truncated.jpg", "bomb.png"])
+                                 "photo.heic", "truncated.jpg", "bomb.png", "panorama.png", "tiny.png"])
 def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, bad_files, capsys, bad):
     content, style = image_files
     out = tmp_path / "out.png"
@@ -54,6 +54,8 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, bad_files, c
     (["-o", "/no/such/folder/out.png"], "does not exist"),
     (["-o", "out.png", "--size", "3"], "size must be"),
     (["-o", "out.png", "--style-blend", "1", "2"], "2 style blend weights given for 1"),
+    (["-o", "out.png", "--style-weight", "nan"], "style_weight must be a finite number"),
+    (["-o", "out.png", "--content-layers", "relu9_9"], "has no layer 'relu9_9'"),
     (["-o", "out.png", "--save-every", "3"], "needs --timelapse"),
     (["-o", "out.png", "--backbone", "vgg99"], "invalid choice"),
     (["-o", "out.png", "--device", "cuda:3"], "CUDA is not available"),
@@ -77,3 +79,49 @@ def test_a_result_png_reproduces_itself(image_files, tmp_path, capsys):
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(first)))
     code = cli.main([str(content), str(style), "-o", str(tmp_path / "x.png"), "--settings-from", str(content)])
     assert code == 2 and "carries no settings" in capsys.readouterr().err
+
+
+def test_an_elongated_photo_is_refused_with_the_numbers_and_what_to_do(tmp_path, bad_files, image_files, capsys):
+    _, style = image_files
+    out = tmp_path / "out.png"
+    assert cli.main([bad_files["panorama.png"], str(style), "-o", str(out), "--size", "512", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "4000×60 px is too narrow" in err and "short side would be 8 px" in err and "at least 16 px" in err
+    assert "choose a size of at least 1067 px or crop it" in err
+    assert not out.exists()
+
+
+def test_a_tiny_image_is_refused(tmp_path, bad_files, image_files, capsys):
+    content, _ = image_files
+    assert cli.main([str(content), bad_files["tiny.png"], "-o", str(tmp_path / "o.png"), "--quiet"]) == 2
+    assert "8×8 px is too small to work with (at least 32 px a side)" in capsys.readouterr().err
+
+
+def test_an_animation_is_used_by_its_first_frame_and_the_user_is_told(tmp_path, animated_gif, image_files, capsys):
+    _, style = image_files
+    out = tmp_path / "o.png"
+    assert cli.main([animated_gif, str(style), "-o", str(out), "--size", "48", "--iterations", "1", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {animated_gif}: an animation of 3 frames; its first frame is used" in err
+    assert out.exists()
+
+
+def test_every_setting_marked_for_the_cli_is_an_option_with_its_help():
+    from styletransfer.settings import setting_fields
+
+    help_text = cli.build_parser().format_help()
+    for f in setting_fields():
+        if f.metadata["cli"]:
+            flag = ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
+            assert flag in help_text, flag
+
+
+def test_options_given_with_settings_from_override_the_record(image_files, tmp_path):
+    content, style = image_files
+    first, again = tmp_path / "first.png", tmp_path / "again.png"
+    assert cli.main([str(content), str(style), "-o", str(first), "--size", "48", "--iterations", "2", "--quiet"]) == 0
+    assert cli.main([str(content), str(style), "-o", str(again), "--settings-from", str(first),
+                     "--style-weight", "33", "--quiet"]) == 0
+    a, b = read_png_settings(str(first)), read_png_settings(str(again))
+    assert b["style_weight"] == 33 and b["seed"] == a["seed"] and b["size"] == 48

@@ -3,9 +3,12 @@ import numpy as np
 import pytest
 import torch
 
+from PIL import Image
+
 from styletransfer import Controls, Settings, StyleTransfer, stylize
-from styletransfer.backbones import load_backbone
-from styletransfer.engine import plan_scales, pick_precision
+from styletransfer.backbones import load_backbone, min_input_side
+from styletransfer.engine import ImageTooSmall, pick_precision, plan_scales
+from styletransfer.settings import SettingError
 from styletransfer.images import image_to_tensor
 from styletransfer.losses import GramStyleLoss
 
@@ -84,7 +87,7 @@ def test_stop_keeps_the_current_image(content_image, style_image):
 def test_live_controls_refuse_what_cannot_change():
     with pytest.raises(ValueError, match="cannot be changed while running"):
         Controls().update(size=1024)
-    with pytest.raises(ValueError, match="≥ 0"):
+    with pytest.raises(ValueError, match="between 0 and"):
         Controls().update(style_weight=-1)
 
 
@@ -130,7 +133,7 @@ def test_two_styles_blend(content_image, style_image, style_image2):
     result = stylize(content_image, [style_image, style_image2], style_blend=[0.7, 0.3], size=64, iterations=3,
                      multiscale=False, seed=0)
     assert result.info["settings"]["style_blend"] == [0.7, 0.3]
-    with pytest.raises(ValueError, match="2 style blend weights given for 1 style images"):
+    with pytest.raises(ValueError, match="2 style blend weights given for 1 painting"):
         stylize(content_image, style_image, style_blend=[1, 2], size=64, iterations=1)
 
 
@@ -139,7 +142,7 @@ def test_bad_settings_are_one_clear_error(content_image, style_image):
         stylize(content_image, style_image, size=5)
     with pytest.raises(ValueError, match="unknown backbone"):
         stylize(content_image, style_image, backbone="nope")
-    with pytest.raises(ValueError, match="content_weight must be a number"):
+    with pytest.raises(ValueError, match="content_weight must be a finite number"):
         stylize(content_image, style_image, content_weight=float("nan"))
 
 
@@ -148,3 +151,105 @@ def test_precision_choice():
     assert pick_precision(torch.device("cpu"), "auto") in ("fp32", "bf16")
     with pytest.raises(ValueError):
         pick_precision(torch.device("cpu"), "fp8")
+
+
+# ------------------------------------------------------------------ any shape
+
+def test_the_plan_never_takes_the_short_side_below_what_the_backbone_needs():
+    for aspect in (1.0, 0.5, 0.2, 0.07, 0.032):
+        for size in (256, 512, 1024, 2048):
+            if round(size * aspect) < 16:
+                continue
+            plan = plan_scales(size, 10, aspect=aspect, min_side=16)
+            assert plan[-1] == (size, 10)
+            assert all(round(side * aspect) >= 16 for side, _ in plan), (aspect, size, plan)
+    assert plan_scales(512, 10, aspect=0.1, min_side=16) == [(256, 20), (512, 10)]
+
+
+def test_elongated_photos_and_paintings_run_at_every_scale(style_image):
+    strip = Image.linear_gradient("L").resize((600, 120)).convert("RGB")
+    result = stylize(strip, style_image, size=256, iterations=2, seed=0)  # 128×26 then 256×51
+    assert result.size == (256, 51)
+    thin_painting = style_image.resize((400, 40))  # 13 px short side at 128 px: enlarged there
+    result = stylize(strip, thin_painting, size=256, iterations=2, seed=0)
+    assert result.size == (256, 51)
+
+
+@pytest.mark.parametrize("size,message", [
+    ((4000, 60), "4000×60 px is too narrow: at 512 px its short side would be 8 px, and vgg19 needs at least 16 px; "
+                 "choose a size of at least 1067 px or crop it"),
+    ((1, 1), "1×1 px is too small to work with"),
+    ((8, 8), "8×8 px is too small to work with"),
+])
+def test_unusable_shapes_are_refused_before_any_work_with_a_typed_error(size, message, style_image):
+    with pytest.raises(ImageTooSmall, match=message):
+        stylize(Image.new("RGB", size, (90, 90, 90)), style_image, size=512)
+    with pytest.raises(ImageTooSmall, match="painting: 2000×40 px is too narrow"):
+        stylize(style_image, Image.new("RGB", (2000, 40)), size=256)
+
+
+def test_the_needed_side_comes_from_the_layers_in_use():
+    assert min_input_side("vgg19") == 16
+    assert min_input_side("vgg19", ("relu3_1",)) == 4
+    assert min_input_side("alexnet") > min_input_side("vgg19")
+
+
+# ------------------------------------------------------------------ steering is part of the record
+
+def steered(content_image, style_image, change_at, stop_at, **kw):
+    controls = Controls()
+
+    def on_progress(p):
+        if p.iteration == change_at:
+            controls.update(style_weight=100.0)
+        if p.iteration == stop_at:
+            controls.stop()
+
+    return stylize(content_image, style_image, controls=controls, callback=on_progress, seed=3, **kw)
+
+
+def test_a_steered_and_stopped_run_records_its_steering_and_replays_to_the_same_pixels(content_image, style_image):
+    result = steered(content_image, style_image, change_at=3, stop_at=7, size=64, iterations=10, multiscale=False)
+    record = result.info["settings"]
+    assert record["style_weight"] == 10.0  # the weight it started with
+    assert record["schedule"] == [{"iteration": 4, "weights": {"content_weight": 1.0, "style_weight": 100.0,
+                                                              "tv_weight": 3.0, "style_layer_weights": None}}]
+    assert record["stop_after"] == 7
+    replay = stylize(content_image, style_image, record)
+    assert np.array_equal(np.asarray(replay), np.asarray(result))
+    assert replay.info["settings"] == record
+    unsteered = stylize(content_image, style_image, {**record, "schedule": []})
+    assert not np.array_equal(np.asarray(unsteered), np.asarray(result))
+
+
+def test_a_run_stopped_mid_scale_replays_to_the_same_pixels(content_image, style_image):
+    result = steered(content_image, style_image, change_at=5, stop_at=9, size=128, iterations=4,
+                     min_size=64)  # 64 px: 8 iterations, 128 px: 4
+    record = result.info["settings"]
+    assert record["stop_after"] == 9 and [e["iteration"] for e in record["schedule"]] == [6]
+    assert result.size == (107, 128)
+    replay = stylize(content_image, style_image, record)
+    assert np.array_equal(np.asarray(replay), np.asarray(result))
+
+
+def test_a_run_stopped_at_the_end_of_a_scale_keeps_that_scale_and_replays(content_image, style_image):
+    result = steered(content_image, style_image, change_at=0, stop_at=8, size=128, iterations=4,
+                     min_size=64)
+    assert result.info["settings"]["stop_after"] == 8 and result.size == (53, 64)
+    replay = stylize(content_image, style_image, result.info["settings"])
+    assert np.array_equal(np.asarray(replay), np.asarray(result))
+
+
+def test_a_run_uses_its_own_generator_not_the_process_wide_one(content_image, style_image):
+    torch.manual_seed(1234)
+    expected = torch.rand(4)
+    torch.manual_seed(1234)
+    stylize(content_image, style_image, size=48, iterations=1, init="noise", seed=9)
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_stylize_takes_settings_or_named_fields_and_refuses_unknown_ones(content_image, style_image):
+    with pytest.raises(SettingError, match="unknown setting 'styleweight'"):
+        stylize(content_image, style_image, styleweight=3)
+    result = stylize(content_image, style_image, Settings(size=48, iterations=1, seed=1), style_weight=20)
+    assert result.info["settings"]["style_weight"] == 20 and result.info["settings"]["size"] == 48

@@ -9,7 +9,8 @@ from PIL import Image
 
 from styletransfer import backbones
 from styletransfer.engine import Settings
-from styletransfer.jobs import FrameHistory, JobManager, JobNotFound, LimitExceeded, Limits
+from styletransfer.jobs import FrameHistory, JobManager, JobNotFound, LimitExceeded
+from styletransfer.limits import Limits
 
 
 def quick(**kw):
@@ -74,7 +75,8 @@ def test_live_update_is_applied_at_the_next_iteration(manager, content_image, st
     wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
     at_update = manager.get(job["id"], "alice")["iteration"]
     view = manager.update(job["id"], "alice", style_weight=77.0)
-    assert view["settings"]["style_weight"] == 77.0
+    assert view["weights"]["style_weight"] == 77.0
+    assert view["settings"]["style_weight"] == 10.0  # the record keeps the start; the change is an event
     wait_for(lambda: manager.get(job["id"], "alice")["events"])
     event = manager.get(job["id"], "alice")["events"][0]
     assert event["weights"]["style_weight"] == 77.0
@@ -153,3 +155,47 @@ def test_limits_say_which_limit_and_what_to_do(content_image, style_image):
                 m.submit(owner, content_image, [style_image], quick())
     finally:
         m.shutdown()
+
+
+def test_a_steered_and_stopped_job_records_its_steering_and_its_png_replays(manager, content_image, style_image):
+    from styletransfer import stylize
+    from styletransfer.images import read_png_settings
+
+    job = manager.submit("alice", content_image, [style_image], quick(iterations=2000))
+    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
+    manager.update(job["id"], "alice", style_weight=100.0)
+    wait_for(lambda: manager.get(job["id"], "alice")["events"])
+    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= manager.get(job["id"], "alice")["events"][0]
+             ["iteration"] + 2)
+    manager.cancel(job["id"], "alice")
+    view = manager.wait(job["id"], "alice")
+    assert view["status"] == "stopped"
+    png = manager.result_png(job["id"], "alice")
+    record = read_png_settings(png)
+    assert record == view["settings"]
+    assert record["style_weight"] == 10.0 and record["stop_after"] == view["iteration"]
+    assert record["schedule"] == [{"iteration": view["events"][0]["iteration"],
+                                   "weights": view["events"][0]["weights"]}]
+    replay = stylize(content_image, style_image, record)
+    assert replay.tobytes() == Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+
+
+def test_shapes_the_engine_cannot_use_are_refused_at_submit(manager, style_image):
+    with pytest.raises(ValueError, match="too narrow"):
+        manager.submit("alice", Image.new("RGB", (4000, 60)), [style_image], quick(size=512))
+    assert manager.list("alice") == []
+
+
+def test_an_unexpected_error_reaches_the_user_as_one_plain_line(content_image, style_image):
+    def broken(job, device):
+        raise RuntimeError("Given input size: (64x1x64). Calculated output size: (64x0x32). Output size is too small")
+        yield
+
+    m = JobManager(devices=["cpu"], runner=broken, preload=None, nice=0)
+    try:
+        job = m.submit("alice", content_image, [style_image], quick())
+        view = m.wait(job["id"], "alice")
+    finally:
+        m.shutdown()
+    assert view["status"] == "failed"
+    assert view["error"] == "the job failed unexpectedly (RuntimeError); the details are in the server's log"

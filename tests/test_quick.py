@@ -2,13 +2,14 @@
 import threading
 
 from styletransfer.jobs import JobManager
+from styletransfer.limits import Limits
 from styletransfer.web.quick import SessionSafeFastDash, build_quick
 
 
 def test_last_result_state_belongs_to_the_request_thread():
     manager = JobManager(devices=["cpu"], preload=None)
     try:
-        quick = build_quick(manager)
+        quick = build_quick(manager, Limits())
     finally:
         manager.shutdown()
     assert isinstance(quick, SessionSafeFastDash)

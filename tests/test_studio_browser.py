@@ -124,7 +124,7 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
     before = api.get(f"{server.url}/api/jobs/{job_id}").json()
     assert before["status"] == "running"
     press(browser, "style-weight", Keys.END)
-    wait_until(lambda: api.get(f"{server.url}/api/jobs/{job_id}").json()["settings"]["style_weight"] > 999,
+    wait_until(lambda: api.get(f"{server.url}/api/jobs/{job_id}").json()["weights"]["style_weight"] > 999,
                timeout=20, message="live style weight through the API")
     after = wait_until(lambda: (lambda j: j if j["events"] else None)(api.get(f"{server.url}/api/jobs/{job_id}").json()),
                        timeout=20, message="the change applied at an iteration")

@@ -7,7 +7,9 @@ import dash
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ..engine import default_iterations
-from ..jobs import JobManager, Limits
+from ..jobs import JobManager
+from ..limits import Limits
+from ..settings import Settings
 from . import callbacks, routes
 from .layout import build_layout
 
@@ -16,8 +18,11 @@ SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 
 
 def create_app(manager: JobManager | None = None, limits: Limits | None = None, quick: bool = True) -> dash.Dash:
-    """Build the studio around a job manager (one is started if none is given), with /quick mounted."""
-    limits = limits or (manager.limits if manager else Limits())
+    """Build the studio around a job manager (one is started if none is given), with /quick mounted.
+
+    ``limits`` default to the manager's, else :meth:`Limits.from_env` (the one place they are read).
+    """
+    limits = limits or (manager.limits if manager else Limits.from_env())
     manager = manager or JobManager(limits=limits)
     device = manager.devices[0]
     app = dash.Dash(
@@ -25,19 +30,20 @@ def create_app(manager: JobManager | None = None, limits: Limits | None = None, 
         update_title=None,  # no "Updating..." flicker in the tab title on every poll
     )
     # A generous cap on request bodies: uploads travel base64 in callbacks (4/3 of the file).
-    app.server.config["MAX_CONTENT_LENGTH"] = int(callbacks.MAX_UPLOAD_BYTES * 1.5) + 2**20
-    sizes = [s for s in SIZES if s <= limits.max_size] or [limits.max_size]
+    app.server.config["MAX_CONTENT_LENGTH"] = int(limits.max_upload_bytes * 1.5) + 2**20
+    sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
+    sizes = sizes or [limits.max_size]
     default_size = 512 if 512 in sizes else sizes[-1]
-    iterations = default_iterations(device)
-    app.layout = build_layout(sizes, default_size, iterations, max(iterations * 4, 100))
+    iterations = min(default_iterations(device), limits.max_iterations)
+    app.layout = build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations))
     routes.register(app.server, manager)
-    callbacks.register(app, manager)
+    callbacks.register(app, manager, limits)
     if quick:
         from .quick import build_quick
 
         # /quick is fast-dash's own Flask app, mounted inside the studio's: one server, one port,
         # and `app.server` stays the single WSGI entry point for gunicorn.
-        app.quick = build_quick(manager)
+        app.quick = build_quick(manager, limits)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
     app.studio_manager = manager
     return app

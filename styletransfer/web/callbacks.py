@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 
 import dash
 from dash import ALL, Input, Output, Patch, State, ctx, html, no_update
 
 from .. import images
-from ..engine import Settings
+from ..engine import check_painting, check_photo
 from ..examples import EXAMPLES, example_image
-from ..jobs import FINISHED, JobManager, JobNotFound, LimitExceeded
+from ..jobs import FINISHED, JobManager, JobNotFound
+from ..limits import Limits
+from ..settings import Settings
 from .layout import LOSS_TERMS, empty_figure
 from .routes import session_id
 
-MAX_UPLOAD_BYTES = int(float(os.environ.get("STUDIO_MAX_UPLOAD_MB", 20)) * 1024 * 1024)
 
-
-def decode_upload(contents: str | None, filename: str | None, what: str):
+def decode_upload(contents: str | None, filename: str | None, what: str, limits: Limits):
     """dcc.Upload contents (a data URL) -> RGB image; ImageError with one line otherwise."""
     name = filename or what
     if not contents:
@@ -31,10 +30,15 @@ def decode_upload(contents: str | None, filename: str | None, what: str):
         raw = base64.b64decode(payload, validate=False)
     except (ValueError, TypeError):
         raise images.ImageError(f"{name}: the upload could not be read; try again") from None
-    if len(raw) > MAX_UPLOAD_BYTES:
+    if len(raw) > limits.max_upload_bytes:
         raise images.ImageError(f"{name}: {len(raw) / 2**20:.1f} MB is over the upload limit of "
-                                f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB; save it smaller (JPEG) and try again")
-    return images.decode_image(raw, name=name)
+                                f"{limits.max_upload_bytes / 2**20:.0f} MB; save it smaller (JPEG) and try again")
+    return images.decode_image(raw, name=name, max_pixels=limits.max_input_pixels)
+
+
+def upload_message(img, name: str) -> str:
+    """What the page says under an accepted upload: its size, and any conversion (an animation's frame)."""
+    return "; ".join([f"{name}: {img.width}×{img.height} px", *(n.split(": ", 1)[-1] for n in images.notes_of(img))])
 
 
 def data_url(img, fmt: str = "PNG", max_side: int | None = None) -> str:
@@ -45,6 +49,14 @@ def data_url(img, fmt: str = "PNG", max_side: int | None = None) -> str:
     buf = io.BytesIO()
     img.save(buf, format=fmt, quality=85)
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _weight(slider_value):
+    """A log10 slider's value -> the weight; anything that is not a number is passed on for the
+    settings' validator to name (Dash callbacks are public endpoints: any JSON can arrive)."""
+    if isinstance(slider_value, (int, float)) and not isinstance(slider_value, bool):
+        return 10.0 ** min(slider_value, 300)  # 1e300 is refused by range, not by an OverflowError
+    return slider_value
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -79,22 +91,29 @@ def progress_children(view: dict | None):
             html.Div(text, className="progress-text")]
 
 
-def register(app: dash.Dash, manager: JobManager) -> None:
+def register(app: dash.Dash, manager: JobManager, limits: Limits) -> None:
     # ------------------------------------------------------------------ uploads and examples
 
+    # Checked again when the size or the backbone changes: whether a very elongated image can be used
+    # depends on both, and the answer belongs next to the image, before Start.
     for base in ("content", "style", "style2"):
         what = "photo" if base == "content" else "painting"
+        check = check_photo if base == "content" else check_painting
 
         @app.callback(Output(f"{base}-preview", "src"), Output(f"{base}-message", "children"),
                       Output(f"{base}-message", "className"),
-                      Input(f"{base}-upload", "contents"), State(f"{base}-upload", "filename"),
-                      prevent_initial_call=True)
-        def check_upload(contents, filename, what=what):
+                      Input(f"{base}-upload", "contents"), Input("size", "value"), Input("backbone", "value"),
+                      State(f"{base}-upload", "filename"), prevent_initial_call=True)
+        def check_upload(contents, size, backbone, filename, what=what, check=check):
+            if not contents:
+                raise dash.exceptions.PreventUpdate
+            name = filename or what
             try:
-                img = decode_upload(contents, filename, what)
-            except images.ImageError as exc:
+                img = decode_upload(contents, filename, what, limits)
+                check(Settings(size=size, backbone=backbone).validate(), img.size, name)
+            except ValueError as exc:  # ImageError, ImageTooSmall, SettingError: one line each
                 return None, str(exc), "upload-message error"
-            return data_url(img, "JPEG", 640), f"{filename or what}: {img.width}×{img.height} px", "upload-message ok"
+            return data_url(img, "JPEG", 640), upload_message(img, name), "upload-message ok"
 
     # One callback per kind: Dash drops the answer of a callback that is fired again while in flight,
     # so a photo example clicked just before a painting example must not share a callback with it.
@@ -139,22 +158,21 @@ def register(app: dash.Dash, manager: JobManager) -> None:
               iterations, backbone, optimizer, options):
         owner = session_id()
         try:
-            content_img = decode_upload(content, content_name, "photo")
-            styles = [decode_upload(style, style_name, "painting")]
+            content_img = decode_upload(content, content_name, "photo", limits)
+            styles = [decode_upload(style, style_name, "painting", limits)]
             style_blend = None
             if style2:
-                styles.append(decode_upload(style2, style2_name, "second painting"))
-                style_blend = (1.0 - float(blend), float(blend))
-                if sum(style_blend) <= 0:
-                    style_blend = None
-            settings = Settings(
-                size=int(size), iterations=int(iterations), optimizer=optimizer, backbone=backbone,
-                content_weight=10 ** float(cw), style_weight=10 ** float(sw), tv_weight=10 ** float(tvw),
-                style_blend=style_blend, preserve_color="preserve_color" in (options or []),
-                multiscale="multiscale" in (options or []),
-            )
+                styles.append(decode_upload(style2, style2_name, "second painting", limits))
+                style_blend = (1.0 - blend, blend) if isinstance(blend, (int, float)) else blend
+            options = options if isinstance(options, list) else []
+            settings = Settings.from_dict({
+                "size": size, "iterations": iterations, "optimizer": optimizer, "backbone": backbone,
+                "content_weight": _weight(cw), "style_weight": _weight(sw), "tv_weight": _weight(tvw),
+                "style_blend": style_blend, "preserve_color": "preserve_color" in options,
+                "multiscale": "multiscale" in options,
+            })
             view = manager.submit(owner, content_img, styles, settings)
-        except (images.ImageError, LimitExceeded, ValueError) as exc:
+        except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
             return no_update, no_update, str(exc), no_update, no_update, no_update
         note = "" if view["queue_position"] <= 1 else f"Queued behind {view['queue_position'] - 1} job(s)."
         return (view["id"], False, note, {"job": view["id"], "iteration": 0, "events": 0}, empty_figure(),
@@ -182,8 +200,13 @@ def register(app: dash.Dash, manager: JobManager) -> None:
         view = manager.get(job_id, session_id())
         if view is None or view["status"] in FINISHED:
             return "New weights apply to the next run."
-        manager.update(job_id, session_id(), content_weight=10 ** float(cw), style_weight=10 ** float(sw),
-                       tv_weight=10 ** float(tvw))
+        try:
+            manager.update(job_id, session_id(), content_weight=_weight(cw), style_weight=_weight(sw),
+                           tv_weight=_weight(tvw))
+        except JobNotFound:
+            return "That job is gone."
+        except ValueError as exc:  # a bad value, or the job finished between the two calls
+            return str(exc)
         return "New weights: applied at the next iteration."
 
     # ------------------------------------------------------------------ the poll

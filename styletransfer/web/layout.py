@@ -8,17 +8,13 @@ from dash import dcc, html
 
 from ..backbones import BACKBONES
 from ..examples import EXAMPLES
+from ..settings import Settings
 
 LOSS_TERMS = ("content", "style", "tv", "total")
 LOSS_COLOURS = {"content": "#2b6cb0", "style": "#c05621", "tv": "#718096", "total": "#1a202c"}
 
-# Log-scale weight sliders: the slider holds log10(weight).
-WEIGHT_SLIDERS = {
-    # id: (label, min exponent, max exponent, default weight, help)
-    "content-weight": ("Content", -2, 2, 1.0, "how much of the photo's structure to keep"),
-    "style-weight": ("Style", -1, 3, 10.0, "how strongly to paint in the painting's style"),
-    "tv-weight": ("Smoothness (TV)", -2, 2, 3.0, "suppresses pixel noise; too much looks blurry"),
-}
+# Log-scale weight sliders, one per live weight: label, range, default and help come from Settings.
+WEIGHT_SLIDERS = {"content-weight": "content_weight", "style-weight": "style_weight", "tv-weight": "tv_weight"}
 
 
 def format_weight(value: float) -> str:
@@ -30,7 +26,9 @@ def format_weight(value: float) -> str:
 
 
 def weight_slider(slider_id: str) -> html.Div:
-    label, lo, hi, default, help_text = WEIGHT_SLIDERS[slider_id]
+    field = Settings.__dataclass_fields__[WEIGHT_SLIDERS[slider_id]]
+    label, help_text, default = field.metadata["label"], field.metadata["help"], field.default
+    lo, hi = field.metadata["slider"]
     marks = {e: {"label": format_weight(10 ** e)} for e in range(lo, hi + 1)}
     return html.Div(className="control", children=[
         html.Label([label, html.Span(format_weight(default), id=f"{slider_id}-value", className="value")],

@@ -27,6 +27,7 @@ from fast_dash import FastDash
 
 from ..engine import Settings
 from ..jobs import JobManager
+from ..limits import Limits
 from .callbacks import decode_upload
 from .routes import register_session, session_id
 
@@ -39,12 +40,11 @@ def _offline_icon(*_args, **kwargs):
     return html.Span(className="fd-icon", style={"display": "inline-block", "width": kwargs.get("width", 16)})
 
 
-def _decode_upload(data_url: str):
-    """fast-dash's image decoding, replaced by ours: size limit, every format, one clear message."""
-    return decode_upload(data_url, None, "uploaded image")
+def _patch_fast_dash(limits: Limits) -> None:
+    def _decode_upload(data_url: str):
+        """fast-dash's image decoding, replaced by ours: size limit, every format, one clear message."""
+        return decode_upload(data_url, None, "uploaded image", limits)
 
-
-def _patch_fast_dash() -> None:
     import fast_dash.Components
     import fast_dash.utils
 
@@ -80,9 +80,9 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(manager: JobManager, wait_seconds: float = 600.0) -> SessionSafeFastDash:
+def build_quick(manager: JobManager, limits: Limits, wait_seconds: float = 600.0) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
-    _patch_fast_dash()
+    _patch_fast_dash(limits)
 
     def paint_my_photo(
         photo: PIL.Image.Image,

@@ -117,6 +117,6 @@ def register(server: flask.Flask, manager: JobManager) -> None:
 def _public(view: dict) -> dict:
     """The API's view of a job: what the page shows, without internals."""
     keys = ("id", "status", "queue_position", "iteration", "total_iterations", "scale", "scales", "size", "eta",
-            "elapsed", "losses", "settings", "events", "error", "frame_seq", "frame_time", "frame_log", "frames",
+            "elapsed", "losses", "settings", "weights", "events", "error", "frame_seq", "frame_time", "frame_log", "frames",
             "created", "started", "finished", "device")
     return {k: view.get(k) for k in keys}

@@ -1,0 +1,49 @@
+"""The server's and the tools' limits, read from the environment in one place (:meth:`Limits.from_env`).
+
+Nothing else reads these variables: the app, the CLI and the workers build one :class:`Limits` at start and
+pass it to what needs it (the job layer, the upload checks, the image decoder).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+__all__ = ["Limits"]
+
+
+def _limit(default, variable: str, help: str, scale: float = 1):
+    return field(default=default, metadata={"variable": variable, "help": help, "scale": scale})
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = _limit(20 * 2**20, "STUDIO_MAX_UPLOAD_MB", "size of one uploaded file, MB", 2**20)
+    max_input_pixels: int = _limit(50_000_000, "STYLETRANSFER_MAX_INPUT_PIXELS",
+                                   "pixels of an input image (bombs are refused before decoding)")
+    max_size: int = _limit(1024, "STUDIO_MAX_SIZE", "long side of a result, px")
+    max_iterations: int = _limit(2000, "STUDIO_MAX_ITERATIONS", "iterations at the final scale")
+    max_queued_per_session: int = _limit(3, "STUDIO_MAX_QUEUED_PER_SESSION", "queued or running jobs per session")
+    max_queued_total: int = _limit(20, "STUDIO_MAX_QUEUED_TOTAL", "queued jobs on the server")
+    max_jobs_kept_per_session: int = _limit(10, "STUDIO_MAX_JOBS_KEPT", "finished jobs kept per session")
+    frame_history: int = _limit(120, "STUDIO_FRAME_HISTORY", "time-lapse frames kept per job")
+    frame_interval: float = _limit(0.25, "STUDIO_FRAME_INTERVAL_S", "seconds between preview frames")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+        """Defaults overridden by the environment; a malformed value is one clear error at start-up."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["variable"])
+            if raw is None or not raw.strip():
+                continue
+            try:
+                number = float(raw) * f.metadata["scale"]
+            except ValueError:
+                raise ValueError(f"{f.metadata['variable']} must be a number, not {raw!r}") from None
+            if not number > 0 or number == float("inf"):
+                raise ValueError(f"{f.metadata['variable']} must be a positive number, not {raw!r}")
+            values[f.name] = int(number) if f.type in ("int", int) else number
+        return cls(**values)
