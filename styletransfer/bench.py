@@ -1,18 +1,27 @@
 """``python -m styletransfer.bench`` — speed figures from one run on this machine.
 
-Prints, all measured in this one process:
+Everything is measured in this one process, so the ratios hold even on a noisy shared machine. For each
+shape (``--size`` square, and 3:2), one scale, the same pixels and layers:
 
-1. a finished default-quality stylisation at ``--size`` (cold start: weights loaded inside): seconds
-   to the first reported frame and to the end;
-2. the engine's median seconds per iteration at ``--size`` on one scale (VGG19, relu1_1..relu5_1 +
-   relu4_2);
-3. the floor: a bare forward + input-gradient backward of the same truncated network, same precision;
-4. pastiche 1.6.0 at the same size and layers (if installed);
-5. the ratios engine/floor and pastiche/engine.
+* **CLI** — ``python -m styletransfer … --json`` run in-process, L-BFGS and Adam: the median seconds per
+  iteration it reports (progress bar off, losses read back every iteration);
+* **jobs** — the studio's path: a job through the in-process :class:`~styletransfer.jobs.JobManager`
+  (progress, loss history, JPEG preview frames, time-lapse frames), seconds per iteration from its
+  loss history;
+* **floor** — a bare forward + input-gradient backward of the same truncated VGG19 at the same precision:
+  what no loss code can beat;
+* **pastiche 1.6.0** at the same size and layers (if installed).
+
+Then the ratios CLI/floor, jobs/floor and pastiche/CLI. Optionally a cold default-quality run (first
+frame, finished) and ``--profile`` (torch.profiler's top entries of the CLI path). Timing is printed,
+never asserted.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
 import platform
 import statistics
@@ -35,112 +44,177 @@ def machine() -> str:
             f"{gpu}")
 
 
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        _sync()
         t = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        _sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def cli_seconds_per_iteration(content_path: str, style_path: str, out_path: str, size: int, iterations: int,
+                              optimizer: str, device: str, precision: str) -> float:
+    """The CLI, in this process, exactly as a user runs it; its own --json median (after the first)."""
+    from . import cli
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main([content_path, style_path, "-o", out_path, "--size", str(size), "--no-multiscale",
+                         "--iterations", str(iterations + 1), "--optimizer", optimizer, "--seed", "0",
+                         "--device", device, "--precision", precision, "--json", "--quiet"])
+    if code != 0:
+        raise RuntimeError(f"the CLI exited with {code}")
+    return json.loads(stdout.getvalue().strip().splitlines()[-1])["seconds_per_iteration"]
+
+
+def jobs_seconds_per_iteration(content, style, size: int, iterations: int, device: str, precision: str) -> float:
+    """A job through the studio's in-process job manager; median of its loss history's steps."""
+    from .engine import Settings, pick_device
+    from .jobs import JobManager
+    from .limits import Limits
+
+    manager = JobManager(devices=[str(pick_device(device))], limits=Limits(), preload=None, nice=0)
+    try:
+        settings = Settings(size=size, iterations=iterations + 1, multiscale=False, seed=0, precision=precision)
+        job = manager.submit("bench", content, [style], settings)
+        view = manager.wait(job["id"], "bench", timeout=3600)
+        if view["status"] != "done":
+            raise RuntimeError(f"the bench job ended {view['status']}: {view['error']}")
+        elapsed = [h["elapsed"] for h in manager.loss_history(job["id"], "bench")]
+    finally:
+        manager.shutdown()
+    return statistics.median(b - a for a, b in zip(elapsed[1:], elapsed[2:]))
+
+
+def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device, precision: str) -> float:
+    """Forward + gradient w.r.t. the input of the same truncated network: nothing else."""
+    from .backbones import load_backbone
+
+    net = load_backbone("vgg19", device)
+    layers = list(net.content_layers) + list(net.style_layers)
+    net = net.truncated(layers)
+    x = torch.rand(1, 3, shape[1], shape[0], device=device, requires_grad=True)
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = net(x.contiguous(memory_format=memory_format), layers)
+        torch.autograd.grad(sum(o.float().sum() for o in out.values()), x)
+
+    return median_seconds(step, iterations)
+
+
+def pastiche_seconds_per_iteration(content_path: str, style_path: str, size: int, iterations: int,
+                                   device) -> float | None:
+    try:
+        from pastiche.pastiche import PasticheArtist
+    except ImportError:
+        print("pastiche not installed: skipped", file=sys.stderr)
+        return None
+    artist = PasticheArtist(content_path, [style_path], size=size, device=str(device))
+    return median_seconds(artist.draw, iterations)
 
 
 def main(argv=None) -> int:
     from .engine import Settings, StyleTransfer, pick_device, pick_precision
     from .examples import example_image
-    from .images import resize_long_side
 
     p = argparse.ArgumentParser(prog="python -m styletransfer.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--size", type=int, default=512, help="long side, px")
     p.add_argument("--iterations", type=int, default=8, help="timed iterations per measurement")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto")
-    p.add_argument("--skip-full", action="store_true", help="skip the finished default-quality run")
+    p.add_argument("--shapes", default="1:1,3:2", help="aspect ratios to measure, e.g. 1:1,3:2")
+    p.add_argument("--full", action="store_true", help="also a cold default-quality multiscale run")
     p.add_argument("--skip-pastiche", action="store_true")
+    p.add_argument("--profile", action="store_true", help="print torch.profiler's top entries of the CLI path")
     p.add_argument("--gpu-run", type=int, default=0, metavar="N",
                    help="also time N iterations of one full-size scale end to end (e.g. 500 on a GPU)")
     args = p.parse_args(argv)
 
     device = pick_device(args.device)
     precision = pick_precision(device, args.precision)
-    content = resize_long_side(example_image("hopper"), args.size)
-    content = content.crop((0, 0, min(content.width, args.size), min(content.height, args.size)))
-    content = content.resize((args.size, args.size))  # square, so every measurement has the same pixels
     style = example_image("swirls")
     rows: list[tuple[str, str]] = []
     print(f"machine: {machine()}")
-    print(f"device {device}, precision {precision}, {args.size}×{args.size} px", flush=True)
+    print(f"device {device}, precision {precision}, VGG19 relu1_1…relu5_1 + relu4_2, one scale", flush=True)
 
-    if not args.skip_full:
-        first = []
-        t0 = time.perf_counter()
-        run = StyleTransfer(Settings(size=args.size, device=args.device, precision=args.precision, seed=0))
-        for progress in run.run(content, [style]):
-            if not first:
-                first.append(time.perf_counter() - t0)
-        total = time.perf_counter() - t0
-        rows.append(("first frame after start (cold, weights loaded inside)", f"{first[0]:.2f} s"))
-        rows.append((f"finished default-quality run ({progress.iteration} iterations, "
-                     f"{progress.scales} scales)", f"{total:.1f} s"))
-        print(f"full run: first frame {first[0]:.2f} s, finished {total:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        style_path = os.path.join(tmp, "style.png")
+        style.save(style_path)
+        for ratio in args.shapes.split(","):
+            w_ratio, h_ratio = (float(x) for x in ratio.split(":"))
+            shape = (args.size, round(args.size * h_ratio / w_ratio))
+            content = example_image("hopper").resize(shape)
+            content_path = os.path.join(tmp, f"content-{shape[0]}x{shape[1]}.png")
+            content.save(content_path)
+            out_path = os.path.join(tmp, "out.png")
+            tag = f"{shape[0]}×{shape[1]}"
+            print(f"{tag}:", flush=True)
 
-    # engine, one scale
-    run = StyleTransfer(Settings(size=args.size, iterations=args.iterations + 1, multiscale=False,
-                                 device=args.device, precision=args.precision, seed=0))
-    for _ in run.run(content, [style]):
-        pass
-    engine = statistics.median(run.iteration_seconds[1:])
-    rows.append((f"engine, s/iteration (median of {args.iterations})", f"{engine:.3f}"))
-    print(f"engine: {engine:.3f} s/iteration", flush=True)
+            figures = {}
+            for optimizer in ("lbfgs", "adam"):
+                figures[f"CLI, {optimizer}"] = cli_seconds_per_iteration(
+                    content_path, style_path, out_path, args.size, args.iterations, optimizer, args.device,
+                    args.precision)
+            figures["jobs (studio path), lbfgs"] = jobs_seconds_per_iteration(
+                content, style, args.size, args.iterations, args.device, args.precision)
+            floor = floor_seconds_per_iteration(shape, args.iterations, device, precision)
+            figures["floor: forward + input-gradient backward"] = floor
+            past = None if args.skip_pastiche else pastiche_seconds_per_iteration(
+                content_path, style_path, args.size, args.iterations, device)
+            if past is not None:
+                figures["pastiche 1.6.0 (fp32, its defaults)"] = past
+            for name, seconds in figures.items():
+                rows.append((f"{tag} {name}, s/iteration", f"{seconds:.3f}"))
+                print(f"  {name}: {seconds:.3f} s/iteration", flush=True)
+            for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs"):
+                rows.append((f"{tag} {name} / floor", f"{figures[name] / floor:.2f}×"))
+            if past is not None:
+                rows.append((f"{tag} pastiche / CLI lbfgs (speed-up)", f"{past / figures['CLI, lbfgs']:.2f}×"))
+                rows.append((f"{tag} pastiche / floor", f"{past / floor:.2f}×"))
 
-    # floor: the same truncated network, forward + gradient w.r.t. the input, nothing else
-    from .backbones import load_backbone
-    net = load_backbone("vgg19", device)
-    layers = list(net.content_layers) + list(net.style_layers)
-    net = net.truncated(layers)
-    x = torch.rand(1, 3, args.size, args.size, device=device, requires_grad=True)
-    # the engine's memory format: channels_last on CUDA, applied to the network's input
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+            if args.profile:
+                from torch.profiler import ProfilerActivity, profile
 
-    def floor_step():
-        with autocast:
-            out = net(x.contiguous(memory_format=memory_format), layers)
-        torch.autograd.grad(sum(o.float().sum() for o in out.values()), x)
+                with profile(activities=[ProfilerActivity.CPU]) as prof:
+                    cli_seconds_per_iteration(content_path, style_path, out_path, args.size, 3, "lbfgs",
+                                              args.device, args.precision)
+                print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
 
-    floor = median_seconds(floor_step, args.iterations)
-    rows.append(("floor: forward + input-gradient backward, s/iteration", f"{floor:.3f}"))
-    rows.append(("engine / floor", f"{engine / floor:.2f}×"))
-    print(f"floor: {floor:.3f} s/iteration", flush=True)
-
-    if not args.skip_pastiche:
-        try:
-            from pastiche.pastiche import PasticheArtist
-        except ImportError:
-            print("pastiche not installed: skipped", file=sys.stderr)
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
-                cpath, spath = os.path.join(tmp, "c.png"), os.path.join(tmp, "s.png")
-                content.save(cpath)
-                style.save(spath)
-                artist = PasticheArtist(cpath, [spath], size=args.size, device=str(device))
-                past = median_seconds(artist.draw, args.iterations)
-            rows.append(("pastiche 1.6.0, s/iteration (fp32, its defaults)", f"{past:.3f}"))
-            rows.append(("pastiche / engine (speed-up)", f"{past / engine:.2f}×"))
-            print(f"pastiche: {past:.3f} s/iteration", flush=True)
+        if args.full:
+            content = example_image("hopper").resize((args.size, args.size))
+            first = []
+            t0 = time.perf_counter()
+            run = StyleTransfer(Settings(size=args.size, device=args.device, precision=args.precision, seed=0))
+            for progress in run.run(content, [style]):
+                if not first:
+                    first.append(time.perf_counter() - t0)
+            total = time.perf_counter() - t0
+            rows.append(("first frame after start (cold, weights loaded inside)", f"{first[0]:.2f} s"))
+            rows.append((f"finished default-quality run ({progress.iteration} iterations, "
+                         f"{progress.scales} scales)", f"{total:.1f} s"))
 
     if args.gpu_run:
+        content = example_image("hopper").resize((args.size, args.size))
         run = StyleTransfer(Settings(size=args.size, iterations=args.gpu_run, multiscale=False,
-                                     device=args.device, precision=args.precision, seed=0))
+                                     device=args.device, precision=args.precision, seed=0, frame_every=10**9))
+        _sync()
         t = time.perf_counter()
         for _ in run.run(content, [style]):
             pass
+        _sync()
         rows.append((f"{args.gpu_run} iterations at {args.size}² end to end", f"{time.perf_counter() - t:.2f} s"))
 
     width = max(len(r[0]) for r in rows)

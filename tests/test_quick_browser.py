@@ -90,15 +90,17 @@ def test_pages_load_nothing_from_outside_this_machine(server, path):
         d.quit()
 
 
-def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_files):
+@pytest.mark.parametrize("bad,expected", [("doc.pdf", "pdf document, not a photo or painting"),
+                                          ("panorama.png", "4000×60 px is too narrow")])
+def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_files, bad, expected):
     d = chrome(1200, 900)
     try:
         d.get(server.url + "/quick/")
-        fill(d, bad_files["doc.pdf"], pictures["swirls"])
+        fill(d, bad_files[bad], pictures["swirls"])
         time.sleep(1.0)
         wait_until(lambda: [x for x in d.find_elements("css selector", "button")
                             if x.text.strip().lower() == "run"][0], message="run button").click()
-        wait_until(lambda: "pdf document, not a photo or painting" in d.find_element("tag name", "body").text.lower(),
+        wait_until(lambda: expected in d.find_element("tag name", "body").text.lower(),
                    timeout=30, message="the message")
         assert result_size(d) is None
     finally:

@@ -150,7 +150,9 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
     result = Image.open(io.BytesIO(png.content))
     assert list(result.size) == stopped["size"]  # the image as it was when stopped
     embedded = json.loads(result.text["styletransfer"])
-    assert embedded["style_weight"] > 999 and isinstance(embedded["seed"], int)
+    assert embedded["style_weight"] == 10 and isinstance(embedded["seed"], int)  # the record: the start...
+    assert embedded["schedule"][0]["weights"]["style_weight"] > 999              # ...how it was steered...
+    assert embedded["stop_after"] == stopped["iteration"]                        # ...and where it stopped
     gif = api.get(gif_href)
     assert gif.status_code == 200 and Image.open(io.BytesIO(gif.content)).n_frames >= 3
 
@@ -207,6 +209,8 @@ def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, brow
     ("bomb.png", "too large"),
     ("huge.png", "over the upload limit of 2 MB"),
     ("empty.png", "empty"),
+    ("panorama.png", "4000×60 px is too narrow: at 512 px its short side would be 8 px"),
+    ("tiny.png", "8×8 px is too small to work with"),
 ])
 def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name, expected):
     api = session_of(browser, server.url)
@@ -220,6 +224,23 @@ def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name
                message="Start refuses")
     assert api.get(server.url + "/api/jobs").json() == []
     assert server.alive()
+
+
+def test_an_elongated_photo_is_judged_at_the_chosen_size_before_start(server, browser, tmp_path):
+    strip = tmp_path / "strip.png"
+    Image.linear_gradient("L").resize((2000, 60)).convert("RGB").save(strip)  # 15 px short side at 512 px
+    upload(browser, "content-upload", str(strip))
+    wait_until(lambda: "too narrow" in message(browser, "content"), message="refused at 512 px")
+    assert "choose a size of at least 534 px" in message(browser, "content")
+    choose(browser, "size", "768 px")
+    wait_until(lambda: message(browser, "content") == "strip.png: 2000×60 px", message="accepted at 768 px")
+    assert "ok" in browser.find_element("id", "content-message").get_attribute("class")
+
+
+def test_an_animation_is_accepted_with_a_note(server, browser, animated_gif):
+    upload(browser, "content-upload", animated_gif)
+    wait_until(lambda: "an animation of 3 frames; its first frame is used" in message(browser, "content"),
+               message="the note")
 
 
 def test_a_failing_job_shows_failed_with_a_reason_and_the_server_goes_on(server, browser, files):
