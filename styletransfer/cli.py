@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import images
-from .backbones import WeightsUnavailable
+from .backbones import WeightsUnavailable, load_backbone
 from .engine import Controls, StyleTransfer, check_inputs
 from .limits import Limits
 from .settings import Settings, setting_fields
@@ -56,6 +56,9 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
             kwargs["type"] = int
         elif kind == "float":
             kwargs["type"] = float
+        elif kind == "backbone":
+            kwargs["help"] += f"; built in: {', '.join(meta['choices']())}"
+            kwargs["metavar"] = "NAME|FILE"
         elif kind == "choice":
             choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
             kwargs["choices"] = list(choices)
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "its PNG records them; setting options given as well override them")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--list-layers", action="store_true",
+                   help="print the layer names of --backbone (no images needed) and exit")
     return p
 
 
@@ -107,7 +112,25 @@ def settings_from_png(path: str) -> dict:
     return values
 
 
+def list_layers(argv: list[str]) -> int:
+    """``--list-layers``: a backbone's layer names, its default content and style layers marked."""
+    p = Parser(prog="python -m styletransfer --list-layers")
+    p.add_argument("--list-layers", action="store_true")
+    p.add_argument("--backbone", default=Settings().backbone)
+    p.add_argument("--backbone-arch", default=None)
+    args, _ = p.parse_known_args(argv)
+    settings = Settings(backbone=args.backbone, backbone_arch=args.backbone_arch).validate()
+    net = load_backbone(settings.backbone, "cpu", settings.backbone_arch)
+    for name in net.layer_names:
+        marks = [m for m, layers in (("content", net.content_layers), ("style", net.style_layers)) if name in layers]
+        print(f"{name}{'  (default ' + ', '.join(marks) + ')' if marks else ''}")
+    return 0
+
+
 def run(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--list-layers" in argv:
+        return list_layers(argv)
     args = build_parser().parse_args(argv)
     check_output_path(args.output, ".png", "output")
     if args.timelapse:

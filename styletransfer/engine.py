@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import secrets
 import threading
 import time
@@ -159,6 +160,7 @@ class Objective:
         self.content_layers = tuple(settings.content_layers or net.content_layers)
         self.style_layers = tuple(settings.style_layers or net.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        self.smoothing = uses_smoothing(settings)
         loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
         with torch.no_grad():
@@ -174,7 +176,8 @@ class Objective:
         # The pixels stay a plain contiguous tensor (L-BFGS flattens them with view()); the network
         # sees them in its memory format, so it runs channels_last end to end where that is chosen.
         with self.autocast():
-            return self.net(image.contiguous(memory_format=self.memory_format), self.layers)
+            feats = self.net(image.contiguous(memory_format=self.memory_format), self.layers)
+        return {k: smooth(v) for k, v in feats.items()} if self.smoothing else feats
 
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(image)
@@ -185,6 +188,14 @@ class Objective:
         tv = tv_mean(image)
         total = weights["content_weight"] * content + weights["style_weight"] * style + weights["tv_weight"] * tv
         return total, {"content": content, "style": style, "tv": tv}
+
+
+def smooth(features: torch.Tensor) -> torch.Tensor:
+    """Softmax over all of a layer's activations (Wang, Li & Vasconcelos, CVPR 2021): it flattens the
+    peaky, low-entropy activations of residual networks that make them paint badly. Scaled by the number
+    of values so that it averages 1 at any size: a painting and a photo of different sizes compare."""
+    flat = features.float().flatten(1)
+    return (torch.softmax(flat, dim=1) * flat.shape[1]).view_as(features)
 
 
 def _plain(weights: dict) -> dict:
@@ -241,7 +252,18 @@ def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], mi
 
 def _needed_side(settings: Settings) -> int:
     layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
-    return min_input_side(settings.backbone, layers or None)
+    return min_input_side(settings.backbone, layers or None, settings.backbone_arch)
+
+
+PLAIN_BACKBONES = ("vgg", "alexnet")  # their features paint well as they are (Wang et al. 2021)
+
+
+def uses_smoothing(settings: Settings) -> bool:
+    """Softmax smoothing on or off: ``auto`` turns it on for every backbone but VGG and AlexNet."""
+    if settings.smoothing != "auto":
+        return settings.smoothing == "on"
+    name = settings.backbone_arch or settings.backbone
+    return not os.path.basename(name).startswith(PLAIN_BACKBONES)
 
 
 def _check_source(wh: tuple[int, int], name: str) -> None:
@@ -351,10 +373,10 @@ class StyleTransfer:
         check_inputs(s, content.size, [st.size for st in styles])
         generator = torch.Generator().manual_seed(s.seed)  # this run's own: no process-wide seeding
         start = time.perf_counter()
-        net = load_backbone(s.backbone, self.device)
+        net = load_backbone(s.backbone, self.device, s.backbone_arch)
         layers = list(s.content_layers or net.content_layers) + list(s.style_layers or net.style_layers)
         net = net.truncated(layers)
-        min_side = min_input_side(s.backbone, tuple(layers))
+        min_side = min_input_side(s.backbone, tuple(layers), s.backbone_arch)
         channels_last = s.channels_last if s.channels_last is not None else self.device.type == "cuda"
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if s.style_layer_weights is not None and len(s.style_layer_weights) != len(s.style_layers or net.style_layers):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -45,6 +46,12 @@ def _backbone_names() -> tuple[str, ...]:
     return tuple(BACKBONES)
 
 
+def _torchvision_archs() -> tuple[str, ...]:
+    from .backbones import TORCHVISION_ARCHS
+
+    return TORCHVISION_ARCHS
+
+
 @dataclass
 class Settings:
     """Everything that defines a run. ``seed=None`` is replaced by a concrete seed when a run starts."""
@@ -67,7 +74,12 @@ class Settings:
                                  low=0.05, high=8)
     style_loss: str = setting("gram", "gram: Gatys' Gram matrices; w2: Wasserstein-2 of mean and covariance",
                               kind="choice", choices=("gram", "w2"))
-    backbone: str = setting("vgg19", "the network that sees the images", kind="choice", choices=_backbone_names)
+    backbone: str = setting("vgg19", "the network that sees the images: a built-in name, or a checkpoint file "
+                            "(.pt/.pth/.ts) of your own", kind="backbone", choices=_backbone_names)
+    backbone_arch: str | None = setting(None, "the torchvision architecture of a plain state_dict checkpoint",
+                                        kind="choice", choices=_torchvision_archs, optional=True)
+    smoothing: str = setting("auto", "softmax smoothing of the features (Wang et al. 2021); auto: on for "
+                             "residual networks, off for VGG and AlexNet", kind="choice", choices=("auto", "on", "off"))
     content_layers: tuple[str, ...] | None = setting(
         None, "content layers (default: the backbone's)", kind="names", optional=True)
     style_layers: tuple[str, ...] | None = setting(
@@ -194,7 +206,24 @@ def check_setting(name: str, value):
         return numbers
     if kind == "schedule":
         return _check_schedule(name, value)
+    if kind == "backbone":
+        return _check_backbone(value)
     raise AssertionError(kind)
+
+
+def _check_backbone(value) -> str:
+    from .backbones import BACKBONES, CHECKPOINT_SUFFIXES, is_checkpoint_path
+
+    if not isinstance(value, str):
+        raise SettingError(f"backbone must be text, not {_shown(value)}")
+    if value in BACKBONES:
+        return value
+    if is_checkpoint_path(value):
+        if not os.path.isfile(value):
+            raise SettingError(f"backbone file {value} not found")
+        return value
+    raise SettingError(f"unknown backbone {value!r}; choose one of: {', '.join(BACKBONES)}, or a checkpoint file "
+                       f"({', '.join(CHECKPOINT_SUFFIXES)})")
 
 
 def _check_schedule(name: str, value) -> tuple[dict, ...]:

@@ -101,3 +101,125 @@ def test_offline_without_cached_weights_names_the_file_and_the_folder(tmp_path, 
 def test_unknown_backbone_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown backbone 'vgg99'"):
         load_backbone("vgg99")
+
+
+# ------------------------------------------------------------------ the user's own networks
+
+import io as _io  # noqa: E402
+import pickle  # noqa: E402
+
+import numpy as np  # noqa: E402
+from torch import nn as _nn  # noqa: E402
+
+from styletransfer import cli, stylize, train  # noqa: E402
+from styletransfer.backbones import CheckpointError, load_checkpoint_backbone  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def own_checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("own")
+    train.make_demo_data(str(folder / "data"), per_class=4, val_per_class=2, size=40)
+    out = folder / "own.pt"
+    assert train.main(["--data", str(folder / "data"), "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                       "--image-size", "32", "--workers", "0", "--quiet"]) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def plain_state_dict(tmp_path_factory):
+    import torchvision
+
+    path = tmp_path_factory.mktemp("plain") / "resnet18-assignment2.pth"
+    torch.save(torchvision.models.resnet18(weights=None, num_classes=10).state_dict(), path)
+    return str(path)
+
+
+class _Features(_nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = _nn.Conv2d(3, 8, 3, padding=1)
+        self.b = _nn.Conv2d(8, 16, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        a = torch.relu(self.a(x))
+        return {"low": a, "high": torch.relu(self.b(a))}
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ts") / "features.ts"
+    torch.jit.script(_Features()).save(str(path))
+    return str(path)
+
+
+def _runs(content_image, style_image, **kw):
+    result = stylize(content_image, style_image, size=48, iterations=2, seed=0, **kw)
+    assert result.size == (40, 48) and np.asarray(result).std() > 1
+    return result
+
+
+def test_a_checkpoint_of_the_training_script_is_a_backbone(own_checkpoint, content_image, style_image):
+    net = load_checkpoint_backbone(own_checkpoint)
+    assert net.layer_names == ("stem", "pool", "stage1", "stage2", "stage3", "stage4")
+    assert net.content_layers == ("stage3",)
+    result = _runs(content_image, style_image, backbone=own_checkpoint)
+    assert result.info["settings"]["backbone"] == own_checkpoint
+    _runs(content_image, style_image, backbone=own_checkpoint, smoothing="on", style_layers=["stage1", "stage2"])
+
+
+def test_a_plain_torchvision_state_dict_with_its_arch(plain_state_dict, content_image, style_image):
+    net = load_checkpoint_backbone(plain_state_dict, "resnet18")
+    assert "layer3" in net.layer_names  # 10 classes read from the weights: it loaded strictly
+    _runs(content_image, style_image, backbone=plain_state_dict, backbone_arch="resnet18")
+    with pytest.raises(CheckpointError, match="say which architecture it is for with --backbone-arch"):
+        load_checkpoint_backbone(plain_state_dict)
+    with pytest.raises(CheckpointError, match="do not fit resnet50"):
+        load_checkpoint_backbone(plain_state_dict, "resnet50")
+
+
+def test_a_torchscript_module_returning_named_features(scripted, content_image, style_image):
+    net = load_checkpoint_backbone(scripted)
+    assert net.layer_names == ("low", "high")
+    _runs(content_image, style_image, backbone=scripted)
+
+
+def test_list_layers(own_checkpoint, capsys):
+    assert cli.main(["--list-layers", "--backbone", own_checkpoint]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "stem  (default style)" and "stage3  (default content, style)" in out
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this would run on load",))
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("truncated", "truncated or damaged"),
+    ("text", "not a PyTorch checkpoint or TorchScript file"),
+    ("pickle", "holds Python objects, not just weights"),
+    ("empty", "the file is empty"),
+    ("no-tensors", "holds no state_dict"),
+])
+def test_a_bad_checkpoint_is_one_line_and_exit_2(tmp_path, own_checkpoint, image_files, capsys, kind, message):
+    path = tmp_path / "bad.pt"
+    if kind == "truncated":
+        data = open(own_checkpoint, "rb").read()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "text":
+        path.write_text("hello\n" * 100)
+    elif kind == "pickle":
+        buf = _io.BytesIO()
+        torch.save({"weights": _Evil()}, buf, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+        path.write_bytes(buf.getvalue())
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        torch.save({"epochs": 3, "note": "no weights here"}, path)
+    content, style = image_files
+    out = tmp_path / "out.png"
+    code = cli.main([str(content), str(style), "-o", str(out), "--backbone", str(path), "--backbone-arch",
+                     "resnet18", "--size", "48", "--iterations", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()

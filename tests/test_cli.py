@@ -57,7 +57,8 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, bad_files, c
     (["-o", "out.png", "--style-weight", "nan"], "style_weight must be a finite number"),
     (["-o", "out.png", "--content-layers", "relu9_9"], "has no layer 'relu9_9'"),
     (["-o", "out.png", "--save-every", "3"], "needs --timelapse"),
-    (["-o", "out.png", "--backbone", "vgg99"], "invalid choice"),
+    (["-o", "out.png", "--backbone", "vgg99"], "unknown backbone 'vgg99'; choose one of: vgg19"),
+    (["-o", "out.png", "--backbone", "nothere.pt"], "backbone file nothere.pt not found"),
     (["-o", "out.png", "--device", "cuda:3"], "CUDA is not available"),
 ])
 def test_bad_options_give_one_line_and_exit_2(image_files, tmp_path, capsys, monkeypatch, args, pattern):

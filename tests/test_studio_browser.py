@@ -277,3 +277,28 @@ def test_past_a_limit_the_page_says_which_and_what_to_do(server, browser, files)
         api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
     wait_until(lambda: all(j["status"] == "stopped" for j in api.get(server.url + "/api/jobs").json()),
                timeout=30, message="all stopped")
+
+
+def test_a_checkpoint_in_the_models_folder_is_in_the_menu_and_a_run_with_it_completes(tmp_path, files):
+    from styletransfer import train
+
+    models = tmp_path / "models"
+    models.mkdir()
+    train.make_demo_data(str(tmp_path / "data"), per_class=4, val_per_class=2, size=40)
+    assert train.main(["--data", str(tmp_path / "data"), "--out", str(models / "textures.pt"), "--epochs", "1",
+                       "--batch-size", "8", "--image-size", "32", "--workers", "0", "--quiet"]) == 0
+    srv = Server(tmp_path, STUDIO_MODELS_DIR=str(models))
+    driver = chrome()
+    try:
+        driver.get(srv.url + "/")
+        wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+        ready_to_start(driver, files)
+        choose(driver, "backbone", "textures.pt (yours)")
+        driver.find_element("id", "start-button").click()
+        wait_until(lambda: status(driver) == "done", timeout=120, message="the run with the checkpoint")
+        job = session_of(driver, srv.url).get(srv.url + "/api/jobs").json()[0]
+        assert job["settings"]["backbone"] == str(models / "textures.pt") and job["error"] is None
+        assert preview_seq(driver) > 0
+    finally:
+        driver.quit()
+        srv.stop()

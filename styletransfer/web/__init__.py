@@ -17,11 +17,14 @@ ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 
 
-def create_app(manager: JobManager | None = None, limits: Limits | None = None, quick: bool = True) -> dash.Dash:
+def create_app(manager: JobManager | None = None, limits: Limits | None = None, quick: bool = True,
+               models_dir: str | None = None) -> dash.Dash:
     """Build the studio around a job manager (one is started if none is given), with /quick mounted.
 
     ``limits`` default to the manager's, else :meth:`Limits.from_env` (the one place they are read).
+    ``models_dir`` (default ``$STUDIO_MODELS_DIR``): the folder whose checkpoints the backbone menu offers.
     """
+    models_dir = models_dir if models_dir is not None else os.environ.get("STUDIO_MODELS_DIR")
     limits = limits or (manager.limits if manager else Limits.from_env())
     manager = manager or JobManager(limits=limits)
     device = manager.devices[0]
@@ -35,9 +38,11 @@ def create_app(manager: JobManager | None = None, limits: Limits | None = None, 
     sizes = sizes or [limits.max_size]
     default_size = 512 if 512 in sizes else sizes[-1]
     iterations = min(default_iterations(device), limits.max_iterations)
-    app.layout = build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations))
+    # a function: each page load lists the checkpoints in models_dir as they are now
+    app.layout = lambda: build_layout(sizes, default_size, iterations,
+                                      min(max(iterations * 4, 100), limits.max_iterations), models_dir)
     routes.register(app.server, manager)
-    callbacks.register(app, manager, limits)
+    callbacks.register(app, manager, limits, models_dir)
     if quick:
         from .quick import build_quick
 

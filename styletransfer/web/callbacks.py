@@ -11,11 +11,12 @@ import dash
 from dash import ALL, Input, Output, Patch, State, ctx, html, no_update
 
 from .. import images
+from ..backbones import BACKBONES, list_checkpoints
 from ..engine import check_painting, check_photo
 from ..examples import EXAMPLES, example_image
 from ..jobs import FINISHED, JobManager, JobNotFound
 from ..limits import Limits
-from ..settings import Settings
+from ..settings import SettingError, Settings
 from .layout import LOSS_TERMS, empty_figure
 from .routes import session_id
 
@@ -91,7 +92,15 @@ def progress_children(view: dict | None):
             html.Div(text, className="progress-text")]
 
 
-def register(app: dash.Dash, manager: JobManager, limits: Limits) -> None:
+def offered_backbone(value, models_dir: str | None) -> str:
+    """``value`` if the page offers it (a built-in, or a checkpoint in ``models_dir``), else SettingError:
+    a forged request must not make the server load a file of its choosing."""
+    if value in BACKBONES or (isinstance(value, str) and value in list_checkpoints(models_dir)):
+        return value
+    raise SettingError(f"unknown backbone {str(value)[:60]!r}: choose one from the menu")
+
+
+def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: str | None = None) -> None:
     # ------------------------------------------------------------------ uploads and examples
 
     # Checked again when the size or the backbone changes: whether a very elongated image can be used
@@ -110,7 +119,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits) -> None:
             name = filename or what
             try:
                 img = decode_upload(contents, filename, what, limits)
-                check(Settings(size=size, backbone=backbone).validate(), img.size, name)
+                check(Settings(size=size, backbone=offered_backbone(backbone, models_dir)).validate(), img.size, name)
             except ValueError as exc:  # ImageError, ImageTooSmall, SettingError: one line each
                 return None, str(exc), "upload-message error"
             return data_url(img, "JPEG", 640), upload_message(img, name), "upload-message ok"
@@ -166,7 +175,8 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits) -> None:
                 style_blend = (1.0 - blend, blend) if isinstance(blend, (int, float)) else blend
             options = options if isinstance(options, list) else []
             settings = Settings.from_dict({
-                "size": size, "iterations": iterations, "optimizer": optimizer, "backbone": backbone,
+                "size": size, "iterations": iterations, "optimizer": optimizer,
+                "backbone": offered_backbone(backbone, models_dir),
                 "content_weight": _weight(cw), "style_weight": _weight(sw), "tv_weight": _weight(tvw),
                 "style_blend": style_blend, "preserve_color": "preserve_color" in options,
                 "multiscale": "multiscale" in options,

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
+import os
 
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from ..backbones import BACKBONES
+from ..backbones import BACKBONES, list_checkpoints
 from ..examples import EXAMPLES
 from ..settings import Settings
 
@@ -81,7 +82,15 @@ def empty_figure() -> go.Figure:
     return fig
 
 
-def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int):
+def backbone_options(models_dir: str | None) -> list[dict]:
+    """The built-in backbones, then the checkpoints found in ``models_dir`` (value: the file's path)."""
+    return ([{"label": n, "value": n, "title": s.description} for n, s in BACKBONES.items()]
+            + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": f"your checkpoint {p}"}
+               for p in list_checkpoints(models_dir)])
+
+
+def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
+                 models_dir: str | None = None):
     controls = html.Section(className="panel controls", children=[
         upload("content-upload", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
         upload("style-upload", "2 · Painting", "the style to paint with"),
@@ -106,9 +115,7 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
             ]),
             html.Div(className="control", children=[
                 html.Label("Backbone", htmlFor="backbone"),
-                dcc.Dropdown(id="backbone", options=[{"label": n, "value": n, "title": s.description}
-                                                     for n, s in BACKBONES.items()],
-                             value="vgg19", clearable=False),
+                dcc.Dropdown(id="backbone", options=backbone_options(models_dir), value="vgg19", clearable=False),
             ]),
         ]),
         html.Div(className="control", children=[

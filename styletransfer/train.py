@@ -1,0 +1,425 @@
+"""``python -m styletransfer.train`` — train our own network (``nets.py``) on an ImageNet-layout folder.
+
+    python -m styletransfer.train --make-demo-data demo            # a small offline data set, in seconds
+    python -m styletransfer.train --data demo --epochs 1 --out tiny.pt
+    python -m styletransfer.train --data demo --epochs 8 --resume tiny.pt --out tiny.pt
+    python -m styletransfer --backbone tiny.pt photo.jpg painting.jpg -o out.png
+
+``DIR/train/<class>/*.jpg`` and ``DIR/val/<class>/*.jpg`` (ImageNet's layout). torchvision.transforms.v2
+augmentation, AdamW or SGD with a linear warm-up and a cosine schedule, label smoothing, bf16 autocast where
+the CPU or GPU runs it fast, channels_last on CUDA, DataLoader workers, a progress bar with loss and
+accuracy, top-1/top-5 on val every epoch, a checkpoint every epoch (``--resume`` continues it), a metrics
+CSV and a PNG of the curves beside the checkpoint.
+
+The checkpoint carries everything a style-transfer run needs: the architecture, the weights, the input
+normalisation, the class names and the default content and style layers; it loads with
+``torch.load(weights_only=True)``. A wrong folder layout or an empty class is one clear line (exit 2);
+unreadable images are skipped and counted, never a crash.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+from torch import nn
+
+from . import nets
+
+CHECKPOINT_FORMAT = "styletransfer-net"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+EXIT_BAD_INPUT = 2
+
+
+class DataError(ValueError):
+    """The data folder is not usable; ``str()`` says what is wrong and what is expected."""
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def find_classes(folder: str) -> list[tuple[str, list[str]]]:
+    """[(class name, [image paths])] of an ImageFolder split, checked: no split, no class or an empty
+    class is a :class:`DataError`."""
+    if not os.path.isdir(folder):
+        raise DataError(f"{folder} not found: expected DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg "
+                        "(ImageNet's layout)")
+    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    if not classes:
+        raise DataError(f"{folder} has no class folders: expected {folder}/<class>/*.jpg")
+    out = []
+    for name in classes:
+        root = os.path.join(folder, name)
+        files = sorted(os.path.join(dirpath, f) for dirpath, _, names in os.walk(root) for f in names
+                       if f.lower().endswith(IMAGE_SUFFIXES))
+        if not files:
+            raise DataError(f"class {name!r} in {folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        out.append((name, files))
+    return out
+
+
+class ImageFolderSplit(torch.utils.data.Dataset):
+    """One split of an ImageFolder tree. An unreadable image yields ``None`` (dropped and counted by
+    :func:`collate`), so one bad file costs one sample, not the run."""
+
+    def __init__(self, folder: str, classes: list[str], transform):
+        found = dict(find_classes(folder))
+        missing = [c for c in classes if c not in found]
+        if missing:
+            raise DataError(f"{folder} lacks the class folders {', '.join(missing)} that train/ has")
+        extra = [c for c in found if c not in classes]
+        if extra:
+            raise DataError(f"{folder} has class folders train/ lacks: {', '.join(extra)}")
+        self.samples = [(path, i) for i, c in enumerate(classes) for path in found[c]]
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+        except Exception:  # unreadable, truncated, not an image: skipped and counted
+            return None
+        return self.transform(img), label
+
+
+def collate(batch):
+    """Stack the readable samples; the third element counts the unreadable ones."""
+    good = [b for b in batch if b is not None]
+    skipped = len(batch) - len(good)
+    if not good:
+        return None, None, skipped
+    images, labels = zip(*good)
+    return torch.stack(images), torch.tensor(labels), skipped
+
+
+def transforms(image_size: int, train: bool):
+    from torchvision.transforms import v2
+
+    if train:
+        steps = [v2.RandomResizedCrop(image_size, scale=(0.35, 1.0), antialias=True), v2.RandomHorizontalFlip(),
+                 v2.ColorJitter(0.2, 0.2, 0.2)]
+    else:
+        steps = [v2.Resize(round(image_size * 1.14), antialias=True), v2.CenterCrop(image_size)]
+    return v2.Compose([v2.ToImage(), *steps, v2.ToDtype(torch.float32, scale=True),
+                       v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+# --------------------------------------------------------------------------------------------
+# Demo data: texture-like classes drawn here, so a newcomer trains offline in minutes
+
+
+def _palette(rng) -> list[tuple[int, int, int]]:
+    base = rng.integers(0, 256, 3)
+    return [tuple(int(v) for v in np.clip(base + rng.normal(0, 60, 3), 0, 255)) for _ in range(4)]
+
+
+def _draw_texture(kind: str, size: int, rng) -> Image.Image:
+    colours = _palette(rng)
+    img = Image.new("RGB", (size * 2, size * 2), colours[0])
+    d = ImageDraw.Draw(img)
+    s2 = size * 2
+    if kind == "stripes":
+        step = int(rng.integers(6, 18))
+        for x in range(-s2, 2 * s2, step):
+            d.line([(x, 0), (x + s2 * rng.uniform(-0.3, 0.3), s2)], fill=colours[1], width=step // 2)
+    elif kind == "checks":
+        step = int(rng.integers(8, 24))
+        for y in range(0, s2, step):
+            for x in range(0, s2, step):
+                if (x // step + y // step) % 2:
+                    d.rectangle([x, y, x + step - 1, y + step - 1], fill=colours[1])
+    elif kind == "dots":
+        r = rng.uniform(2, 7)
+        for _ in range(int(s2 * s2 / (r * r * 18))):
+            x, y = rng.uniform(0, s2, 2)
+            d.ellipse([x - r, y - r, x + r, y + r], fill=colours[int(rng.integers(1, 4))])
+    elif kind == "waves":
+        period, amp = rng.uniform(10, 30), rng.uniform(3, 10)
+        for y0 in range(0, s2, int(rng.integers(6, 14))):
+            pts = [(x, y0 + amp * math.sin(x / period * 2 * math.pi)) for x in range(0, s2, 3)]
+            d.line(pts, fill=colours[1 + y0 % 3], width=3)
+    elif kind == "scribbles":
+        for _ in range(40):
+            pts = [tuple(rng.uniform(0, s2, 2))]
+            for _ in range(6):
+                pts.append((pts[-1][0] + rng.normal(0, 14), pts[-1][1] + rng.normal(0, 14)))
+            d.line(pts, fill=colours[int(rng.integers(1, 4))], width=int(rng.integers(1, 4)))
+    elif kind == "bricks":
+        bw, bh = int(rng.integers(16, 30)), int(rng.integers(8, 14))
+        for row, y in enumerate(range(0, s2, bh)):
+            offset = (row % 2) * bw // 2
+            for x in range(-bw, s2, bw):
+                d.rectangle([x + offset + 1, y + 1, x + offset + bw - 2, y + bh - 2], fill=colours[1 + row % 2])
+    else:
+        raise ValueError(kind)
+    img = img.rotate(float(rng.uniform(0, 360)), resample=Image.Resampling.BILINEAR, fillcolor=colours[0])
+    img = img.crop((size // 2, size // 2, size // 2 + size, size // 2 + size))
+    return img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 0.8))))
+
+
+DEMO_CLASSES = ("bricks", "checks", "dots", "scribbles", "stripes", "waves")
+
+
+def make_demo_data(folder: str, per_class: int = 400, val_per_class: int = 50, size: int = 72, seed: int = 0) -> None:
+    """Write ``folder/train/<class>/*.png`` and ``folder/val/<class>/*.png`` of drawn textures."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", per_class), ("val", val_per_class)):
+        for kind in DEMO_CLASSES:
+            out = os.path.join(folder, split, kind)
+            os.makedirs(out, exist_ok=True)
+            for i in range(count):
+                _draw_texture(kind, size, rng).save(os.path.join(out, f"{kind}-{i:04d}.png"))
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    """Atomically: a crash mid-write never leaves a broken checkpoint at ``path``."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def checkpoint_state(model: nets.ResNeXt, arch: str, classes: list[str], image_size: int, epoch: int,
+                     optimizer, scheduler, metrics: list[dict], args: argparse.Namespace) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT, "version": 1, "arch": arch, "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "classes": list(classes), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        "image_size": image_size, "content_layers": list(nets.DEFAULT_CONTENT_LAYERS),
+        "style_layers": list(nets.DEFAULT_STYLE_LAYERS), "epoch": epoch,
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "metrics": metrics,
+        "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    """Linear warm-up to the base rate, then a cosine down to zero, per step."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[int]:
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    hits = top == labels[:, None]
+    return [int(hits[:, :k].any(1).sum()) for k in ks]
+
+
+def evaluate(model, loader, device, autocast) -> dict:
+    model.eval()
+    loss_sum, n, top1, top5, skipped = 0.0, 0, 0, 0, 0
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    with torch.no_grad():
+        for images, labels, bad in loader:
+            skipped += bad
+            if images is None:
+                continue
+            images, labels = images.to(device), labels.to(device)
+            with autocast():
+                logits = model(images)
+            loss_sum += float(criterion(logits.float(), labels))
+            c1, c5 = topk_correct(logits, labels)
+            top1, top5, n = top1 + c1, top5 + c5, n + len(labels)
+    return {"val_loss": loss_sum / max(n, 1), "val_top1": top1 / max(n, 1), "val_top5": top5 / max(n, 1),
+            "val_skipped": skipped}
+
+
+def write_metrics(out: str, metrics: list[dict]) -> tuple[str, str]:
+    """``OUT.csv`` (one row per epoch) and ``OUT.png`` (loss and accuracy curves) beside the checkpoint."""
+    stem = os.path.splitext(out)[0]
+    csv_path, png_path = stem + ".csv", stem + ".png"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
+        writer.writeheader()
+        writer.writerows(metrics)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [m["epoch"] for m in metrics]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a.plot(epochs, [m["train_loss"] for m in metrics], "o-", label="train")
+    a.plot(epochs, [m["val_loss"] for m in metrics], "o-", label="val")
+    a.set_xlabel("epoch"), a.set_ylabel("loss"), a.legend()
+    b.plot(epochs, [m["train_top1"] for m in metrics], "o-", label="train top-1")
+    b.plot(epochs, [m["val_top1"] for m in metrics], "o-", label="val top-1")
+    b.plot(epochs, [m["val_top5"] for m in metrics], "o--", label="val top-5")
+    b.set_xlabel("epoch"), b.set_ylabel("accuracy"), b.set_ylim(0, 1), b.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return csv_path, png_path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m styletransfer.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--make-demo-data", metavar="DIR", help="write a small drawn data set to DIR and exit")
+    p.add_argument("--data", metavar="DIR", help="DIR/train/<class>/… and DIR/val/<class>/…")
+    p.add_argument("--out", metavar="FILE.pt", help="checkpoint (written every epoch); FILE.csv and FILE.png beside it")
+    p.add_argument("--arch", choices=list(nets.PRESETS), default="resnext-tiny")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=64, help="training crop, px (224 for ImageNet)")
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
+    p.add_argument("--lr", type=float, default=None, help="base rate (default 2e-3 AdamW, 0.1 SGD)")
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--resume", metavar="FILE.pt", help="continue from a checkpoint this script wrote")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def train(args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from .engine import pick_device, pick_precision
+
+    torch.manual_seed(args.seed)  # a training script is its own process: the global generator is its own
+    device = pick_device(args.device)
+    precision = pick_precision(device, args.precision)
+    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
+                else (lambda: torch.autocast(device.type, enabled=False)))
+    train_classes = find_classes(os.path.join(args.data, "train"))
+    classes = [name for name, _ in train_classes]
+    train_set = ImageFolderSplit(os.path.join(args.data, "train"), classes, transforms(args.image_size, True))
+    val_set = ImageFolderSplit(os.path.join(args.data, "val"), classes, transforms(args.image_size, False))
+    loader_args = dict(batch_size=args.batch_size, num_workers=args.workers, collate_fn=collate,
+                       persistent_workers=args.workers > 0, pin_memory=device.type == "cuda")
+    train_loader = torch.utils.data.DataLoader(train_set, shuffle=True, drop_last=len(train_set) > args.batch_size,
+                                               **loader_args)
+    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
+
+    resumed = load_training_checkpoint(args.resume) if args.resume else None
+    arch = resumed["arch"] if resumed else args.arch
+    config = nets.NetConfig.from_dict(resumed["config"]) if resumed else nets.PRESETS[arch]
+    if resumed and resumed["classes"] != classes:
+        raise DataError(f"{args.resume} was trained on classes {resumed['classes']}, not the {classes} in {args.data}")
+    model = nets.build_net(config, num_classes=len(classes)).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adamw" else 0.1)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]  # no weight decay on BN and biases
+    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = (torch.optim.AdamW(groups, lr=lr) if args.optimizer == "adamw"
+                 else torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True))
+    steps_per_epoch = max(1, len(train_loader))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(args.epochs * steps_per_epoch, max(1, round(args.warmup_epochs * steps_per_epoch))))
+    metrics: list[dict] = []
+    start_epoch = 0
+    if resumed:
+        model.load_state_dict(resumed["state_dict"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        metrics, start_epoch = list(resumed["metrics"]), int(resumed["epoch"])
+        if start_epoch >= args.epochs:
+            raise DataError(f"{args.resume} has already trained {start_epoch} epochs: ask for more with --epochs")
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+    for epoch in range(start_epoch + 1, args.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, seen, correct, skipped = 0.0, 0, 0, 0
+        bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", unit="batch", file=sys.stderr,
+                   disable=args.quiet, dynamic_ncols=True)
+        for images, labels, bad in bar:
+            skipped += bad
+            if images is None:
+                continue
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            with autocast():
+                logits = model(images)
+            loss = criterion(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(labels)
+            seen += len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+        bar.close()
+        row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
+               **evaluate(model, val_loader, device, autocast), "train_skipped": skipped,
+               "seconds": round(time.perf_counter() - t0, 2), "lr": optimizer.param_groups[0]["lr"]}
+        metrics.append(row)
+        save_checkpoint(args.out, checkpoint_state(model, arch, classes, args.image_size, epoch, optimizer,
+                                                   scheduler, metrics, args))
+        write_metrics(args.out, metrics)
+        note = f", skipped {skipped + row['val_skipped']} unreadable images" if skipped + row["val_skipped"] else ""
+        print(f"epoch {epoch}: train loss {row['train_loss']:.3f} top-1 {row['train_top1']:.3f} · val loss "
+              f"{row['val_loss']:.3f} top-1 {row['val_top1']:.3f} top-5 {row['val_top5']:.3f} · "
+              f"{row['seconds']:.1f} s{note}", file=sys.stderr, flush=True)
+    return metrics[-1]
+
+
+def load_training_checkpoint(path: str) -> dict:
+    from .backbones import CheckpointError, read_checkpoint
+
+    state = read_checkpoint(path)
+    if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT and "optimizer" in state):
+        raise CheckpointError(f"{path}: not a checkpoint of this training script, so it cannot be resumed")
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .backbones import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.make_demo_data:
+            make_demo_data(args.make_demo_data)
+            print(f"wrote {len(DEMO_CLASSES)} classes of drawn textures to {args.make_demo_data}/train and "
+                  f"{args.make_demo_data}/val", file=sys.stderr)
+            return 0
+        if not args.data or not args.out:
+            raise DataError("--data DIR and --out FILE.pt are needed (or --make-demo-data DIR)")
+        if not args.out.endswith((".pt", ".pth")):
+            raise DataError(f"--out must be a .pt file: {args.out}")
+        if args.epochs < 1 or args.batch_size < 1 or args.image_size < 32:
+            raise DataError("--epochs and --batch-size must be ≥ 1 and --image-size ≥ 32")
+        train(args)
+    except (DataError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: the last finished epoch's checkpoint is kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
