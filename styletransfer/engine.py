@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
 import secrets
 import threading
 import time
@@ -160,7 +159,7 @@ class Objective:
         self.content_layers = tuple(settings.content_layers or net.content_layers)
         self.style_layers = tuple(settings.style_layers or net.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        self.smoothing = uses_smoothing(settings)
+        self.smoothing = settings.smoothing == "on"
         loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
         with torch.no_grad():
@@ -255,15 +254,7 @@ def _needed_side(settings: Settings) -> int:
     return min_input_side(settings.backbone, layers or None, settings.backbone_arch)
 
 
-PLAIN_BACKBONES = ("vgg", "alexnet")  # their features paint well as they are (Wang et al. 2021)
 
-
-def uses_smoothing(settings: Settings) -> bool:
-    """Softmax smoothing on or off: ``auto`` turns it on for every backbone but VGG and AlexNet."""
-    if settings.smoothing != "auto":
-        return settings.smoothing == "on"
-    name = settings.backbone_arch or settings.backbone
-    return not os.path.basename(name).startswith(PLAIN_BACKBONES)
 
 
 def _check_source(wh: tuple[int, int], name: str) -> None:

@@ -78,8 +78,9 @@ class Settings:
                             "(.pt/.pth/.ts) of your own", kind="backbone", choices=_backbone_names)
     backbone_arch: str | None = setting(None, "the torchvision architecture of a plain state_dict checkpoint",
                                         kind="choice", choices=_torchvision_archs, optional=True)
-    smoothing: str = setting("auto", "softmax smoothing of the features (Wang et al. 2021); auto: on for "
-                             "residual networks, off for VGG and AlexNet", kind="choice", choices=("auto", "on", "off"))
+    smoothing: str = setting("off", "softmax smoothing of the features (Wang, Li & Vasconcelos 2021), meant for "
+                             "residual networks; off by default: it did not help the networks tried (README)",
+                             kind="choice", choices=("off", "on"))
     content_layers: tuple[str, ...] | None = setting(
         None, "content layers (default: the backbone's)", kind="names", optional=True)
     style_layers: tuple[str, ...] | None = setting(
