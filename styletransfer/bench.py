@@ -87,10 +87,10 @@ def jobs_seconds_per_iteration(content, style, size: int, iterations: int, devic
     try:
         settings = Settings(size=size, iterations=iterations + 1, multiscale=False, seed=0, precision=precision)
         job = manager.submit("bench", content, [style], settings)
-        view = manager.wait(job["id"], "bench", timeout=3600)
-        if view["status"] != "done":
-            raise RuntimeError(f"the bench job ended {view['status']}: {view['error']}")
-        elapsed = [h["elapsed"] for h in manager.loss_history(job["id"], "bench")]
+        view = manager.wait(job.id, "bench", timeout=3600)
+        if view.status != "done":
+            raise RuntimeError(f"the bench job ended {view.status}: {view.error}")
+        elapsed = [h["elapsed"] for h in manager.loss_history(job.id, "bench")]
     finally:
         manager.shutdown()
     return statistics.median(b - a for a, b in zip(elapsed[1:], elapsed[2:]))

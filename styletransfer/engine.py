@@ -27,8 +27,8 @@ from .backbones import Backbone, load_backbone, min_input_side
 from .losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
 from .settings import LIVE_FIELDS, SettingError, Settings, check_setting
 
-__all__ = ["Controls", "ImageTooSmall", "Objective", "Progress", "Settings", "StyleTransfer", "check_inputs",
-           "check_painting", "check_photo", "plan_scales", "stylize", "pick_device", "pick_precision", "default_iterations"]
+__all__ = ["Checkpoint", "Controls", "ImageTooSmall", "Objective", "Progress", "Settings", "StyleTransfer",
+           "check_inputs", "check_painting", "check_photo", "final_inputs", "plan_scales", "stylize", "pick_device", "pick_precision", "default_iterations"]
 LBFGS_HISTORY = 16  # 2 × 16 image-sized vectors: ~100 MB at 512 px, enough curvature for this problem
 
 
@@ -263,9 +263,11 @@ def _check_source(wh: tuple[int, int], name: str) -> None:
                             f"px a side); use a larger image")
 
 
-def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo") -> None:
-    """:class:`ImageTooSmall` unless the photo's short side at ``settings.size`` is what the backbone needs."""
-    _check_source(wh, name)
+def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo", source: bool = True) -> None:
+    """:class:`ImageTooSmall` unless the photo's short side at ``settings.size`` is what the backbone needs
+    (and, with ``source``, the file itself is at least ``MIN_SOURCE_SIDE`` px a side)."""
+    if source:
+        _check_source(wh, name)
     need, short = _needed_side(settings), _short_side(wh, settings.size)
     if short < need:
         wanted = math.ceil(need * max(wh) / min(wh))
@@ -275,9 +277,10 @@ def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo") ->
             f"and {settings.backbone} needs at least {need} px; {what} to a less elongated shape")
 
 
-def check_painting(settings: Settings, wh: tuple[int, int], name: str = "painting") -> None:
+def check_painting(settings: Settings, wh: tuple[int, int], name: str = "painting", source: bool = True) -> None:
     """:class:`ImageTooSmall` unless the painting's short side at the final scale is what the backbone needs."""
-    _check_source(wh, name)
+    if source:
+        _check_source(wh, name)
     long_side = max(16, round(settings.size * settings.style_scale))
     need, short = _needed_side(settings), _short_side(wh, long_side)
     if short < need:
@@ -287,15 +290,33 @@ def check_painting(settings: Settings, wh: tuple[int, int], name: str = "paintin
 
 
 def check_inputs(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = (),
-                 content_name: str = "photo", style_names: Sequence[str] | None = None) -> None:
+                 content_name: str = "photo", style_names: Sequence[str] | None = None, sources: bool = True) -> None:
     """Refuse, before any work, inputs the run cannot use (:class:`ImageTooSmall` says why and what to do):
     sources under ``MIN_SOURCE_SIDE`` px a side, and shapes whose short side at the requested size is
     below what the backbone's deepest layer in use needs (coarser scales adapt by themselves)."""
-    check_photo(settings, content_wh, content_name)
+    check_photo(settings, content_wh, content_name, sources)
     names = list(style_names or [f"painting {i + 1}" if len(styles_wh) > 1 else "painting"
                                  for i in range(len(styles_wh))])
     for name, wh in zip(names, styles_wh):
-        check_painting(settings, wh, name)
+        check_painting(settings, wh, name, sources)
+
+
+def final_inputs(settings: Settings, content: Image.Image, styles: Sequence[Image.Image]):
+    """The photo at the result's size and each painting at ``size × style_scale``: every scale is made
+    from these, so a job that keeps only them (not the uploads) paints exactly the same pixels."""
+    return (images.resize_long_side(content, settings.size),
+            [images.resize_long_side(st, max(16, round(settings.size * settings.style_scale))) for st in styles])
+
+
+@dataclass
+class Checkpoint:
+    """Where a run is, to resume it elsewhere: the image at its scale, and the steering so far."""
+
+    scale: int                  # 1-based scale index the image belongs to
+    iteration: int              # iterations done, over all scales
+    image: torch.Tensor         # (1, 3, h, w) on the CPU
+    events: list[dict]
+    control_version: int        # the controls' version the run had seen
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,6 +346,9 @@ class StyleTransfer:
         self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
         self.iterations_done = 0
         self.stopped = False
+        self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
+        self._scale_index = 0
+        self._seen_version = 0
 
     def autocast(self):
         if self.precision == "bf16":
@@ -357,11 +381,22 @@ class StyleTransfer:
         if s.stop_after is not None and next_iteration > s.stop_after:
             self.controls.stop()
 
-    def run(self, content: Image.Image, styles: Sequence[Image.Image]) -> Iterator[Progress]:
+    def checkpoint(self) -> Checkpoint | None:
+        """The state between two iterations (call it while the iterator is paused), or None before any."""
+        if self._x is None:
+            return None
+        return Checkpoint(scale=self._scale_index, iteration=self.iterations_done,
+                          image=self._x.detach().float().cpu().clone(), events=[dict(e) for e in self.events],
+                          control_version=self._seen_version)
+
+    def run(self, content: Image.Image, styles: Sequence[Image.Image],
+            resume: Checkpoint | None = None) -> Iterator[Progress]:
+        """Stylise; with ``resume``, continue a run from its checkpoint (same settings and inputs)."""
         if not styles:
             raise SettingError("at least one painting is needed")
         s = self.settings.validate(n_styles=len(styles))
-        check_inputs(s, content.size, [st.size for st in styles])
+        check_inputs(s, content.size, [st.size for st in styles], sources=False)
+        content, styles = final_inputs(s, content, styles)
         generator = torch.Generator().manual_seed(s.seed)  # this run's own: no process-wide seeding
         start = time.perf_counter()
         net = load_backbone(s.backbone, self.device, s.backbone_arch)
@@ -383,7 +418,18 @@ class StyleTransfer:
         x: torch.Tensor | None = None
         done = 0
         seen_version = 0  # a change made before the first iteration is an event of iteration 1, like any other
+        if resume is not None:
+            self.events, seen_version = [dict(e) for e in resume.events], resume.control_version
+            self._seen_version = seen_version
         for scale_index, (side, iters) in enumerate(plan, start=1):
+            first = 0
+            if resume is not None:
+                if scale_index < resume.scale:  # finished before the checkpoint
+                    done += iters
+                    continue
+                if scale_index == resume.scale:
+                    first, done = resume.iteration - done, resume.iteration
+                    self.iterations_done = done
             self._replay(done + 1)
             if self.controls.stopped and x is not None:  # stopped at the end of a scale: keep that image
                 self.stopped = True
@@ -401,24 +447,27 @@ class StyleTransfer:
             objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format)
 
             previous = x
-            if x is None:
+            if resume is not None and scale_index == resume.scale:
+                x = images.resize_tensor(resume.image, (h, w))
+            elif x is None:
                 x = self._initial_image(content_t, style_ts[0], generator)
             else:
                 x = images.resize_tensor(x.detach(), (h, w))
             x = x.to(self.device).contiguous().detach().requires_grad_(True)
+            self._x, self._scale_index = x, scale_index
             optimizer = self.make_optimizer(x)
             scale_start = time.perf_counter()
-            for i in range(iters):
+            for i in range(first, iters):
                 self._replay(done + 1)
                 if self.controls.stopped:
                     self.stopped = True
-                    if i == 0 and previous is not None:
+                    if i == first and previous is not None:
                         x = previous  # nothing done at this scale: keep the finished one, as between scales
                     break
                 version, weights = self.live_weights()
                 changed = version != seen_version
                 if changed:
-                    seen_version = version
+                    seen_version = self._seen_version = version
                     optimizer = self.make_optimizer(x)
                     self.events.append({"iteration": done + 1, "weights": _plain(weights)})
                 terms_box: dict = {}
@@ -441,7 +490,7 @@ class StyleTransfer:
                 self.iterations_done = done
                 self.losses = losses
                 now = time.perf_counter()
-                per_iter = (now - scale_start) / (i + 1)
+                per_iter = (now - scale_start) / (i + 1 - first)
                 remaining = (iters - i - 1) * per_iter + sum(
                     n * per_iter * (side2 / side) ** 2 for side2, n in plan[scale_index:])
                 last = i == iters - 1 and scale_index == len(plan)
@@ -507,6 +556,7 @@ def stylize(
     for img in (content_img, *style_imgs):
         for note in images.notes_of(img):
             warnings.warn(note, stacklevel=2)
+    check_inputs(run_settings, content_img.size, [st.size for st in style_imgs])
     run = StyleTransfer(run_settings, controls)
     for progress in run.run(content_img, style_imgs):
         if callback is not None:

@@ -29,6 +29,12 @@ class Limits:
     max_jobs_kept_per_session: int = _limit(10, "STUDIO_MAX_JOBS_KEPT", "finished jobs kept per session")
     frame_history: int = _limit(120, "STUDIO_FRAME_HISTORY", "time-lapse frames kept per job")
     frame_interval: float = _limit(0.25, "STUDIO_FRAME_INTERVAL_S", "seconds between preview frames")
+    max_work: float = _limit(2e9, "STUDIO_MAX_WORK", "pixels × iterations a job may take (coarse scales included)")
+    max_job_seconds: float = _limit(3600, "STUDIO_MAX_JOB_S", "seconds a job may run; then it stops, image kept")
+    job_ttl_s: float = _limit(24 * 3600, "STUDIO_JOB_TTL", "seconds a finished job and its downloads are kept")
+    checkpoint_s: float = _limit(5, "STUDIO_CHECKPOINT_S", "seconds between a running job's checkpoints (Redis)")
+    worker_lost_s: float = _limit(60, "STUDIO_WORKER_LOST_S", "seconds without a heartbeat before a job is "
+                                  "run again elsewhere (Redis backend)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":

@@ -6,6 +6,7 @@ the browser tests skip on a user's machine; under CI (CI=true) a missing browser
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -38,18 +39,18 @@ def free_port() -> int:
 class Server:
     """``python app.py`` on a free port, the way a person starts it."""
 
-    def __init__(self, tmp_path, **env):
-        self.port = free_port()
+    def __init__(self, tmp_path, port: int | None = None, command: list[str] | None = None, **env):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", PYTHONUNBUFFERED="1",
-                           TORCH_HOME=str(tmp_path / "torch-home"),
+                           TORCH_HOME=str(tmp_path / "torch-home"), STUDIO_STATE_DIR=str(tmp_path / "state"),
                            # any download attempt fails at once, as on a machine with no network
                            http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
                            HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
         environment.update({k: str(v) for k, v in env.items()})
         self.log = open(tmp_path / f"server-{self.port}.log", "w+")
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=environment, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(command or [sys.executable, "app.py"], cwd=ROOT, env=environment,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 90
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -68,6 +69,12 @@ class Server:
 
     def alive(self) -> bool:
         return self.proc.poll() is None and requests.get(self.url + "/api/jobs", timeout=5).status_code == 200
+
+    def kill(self):
+        """SIGKILL to the server's whole process group (gunicorn's workers too): nothing gets to clean up."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
 
     def stop(self):
         self.proc.terminate()

@@ -37,57 +37,57 @@ def wait_for(predicate, timeout=60):
 
 def test_jobs_run_in_fifo_order_with_queue_positions(manager, content_image, style_image):
     long = manager.submit("alice", content_image, [style_image], quick(iterations=400))
-    wait_for(lambda: manager.get(long["id"], "alice")["status"] == "running")
+    wait_for(lambda: manager.get(long.id, "alice").status == "running")
     b = manager.submit("alice", content_image, [style_image], quick())
     c = manager.submit("bob", content_image, [style_image], quick())
-    assert manager.get(b["id"], "alice")["queue_position"] == 1
-    assert manager.get(c["id"], "bob")["queue_position"] == 2
-    manager.cancel(long["id"], "alice")
-    done_b, done_c = manager.wait(b["id"], "alice"), manager.wait(c["id"], "bob")
-    assert done_b["status"] == done_c["status"] == "done"
-    assert done_b["started"] <= done_c["started"]
-    assert manager.get(long["id"], "alice")["status"] == "stopped"
+    assert manager.get(b.id, "alice").queue_position == 1
+    assert manager.get(c.id, "bob").queue_position == 2
+    manager.cancel(long.id, "alice")
+    done_b, done_c = manager.wait(b.id, "alice"), manager.wait(c.id, "bob")
+    assert done_b.status == done_c.status == "done"
+    assert done_b.started <= done_c.started
+    assert manager.get(long.id, "alice").status == "stopped"
 
 
 def test_cancel_while_queued_never_starts(manager, content_image, style_image):
     first = manager.submit("alice", content_image, [style_image], quick(iterations=400))
     queued = manager.submit("alice", content_image, [style_image], quick())
-    view = manager.cancel(queued["id"], "alice")
-    assert view["status"] == "stopped" and view["started"] is None
-    manager.cancel(first["id"], "alice")
-    manager.wait(first["id"], "alice")
+    view = manager.cancel(queued.id, "alice")
+    assert view.status == "stopped" and view.started is None
+    manager.cancel(first.id, "alice")
+    manager.wait(first.id, "alice")
     time.sleep(0.2)
-    assert manager.get(queued["id"], "alice")["iteration"] == 0
+    assert manager.get(queued.id, "alice").iteration == 0
 
 
 def test_cancel_while_running_keeps_the_current_image(manager, content_image, style_image):
     job = manager.submit("alice", content_image, [style_image], quick(iterations=400))
-    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
-    manager.cancel(job["id"], "alice")
-    view = manager.wait(job["id"], "alice")
-    assert view["status"] == "stopped" and 2 <= view["iteration"] < 400
-    png = manager.result_png(job["id"], "alice")
+    wait_for(lambda: manager.get(job.id, "alice").iteration >= 2)
+    manager.cancel(job.id, "alice")
+    view = manager.wait(job.id, "alice")
+    assert view.status == "stopped" and 2 <= view.iteration < 400
+    png = manager.result_png(job.id, "alice")
     assert Image.open(io.BytesIO(png)).size == (40, 48)
 
 
 def test_live_update_is_applied_at_the_next_iteration(manager, content_image, style_image):
     job = manager.submit("alice", content_image, [style_image], quick(iterations=400))
-    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
-    at_update = manager.get(job["id"], "alice")["iteration"]
-    view = manager.update(job["id"], "alice", style_weight=77.0)
-    assert view["weights"]["style_weight"] == 77.0
-    assert view["settings"]["style_weight"] == 10.0  # the record keeps the start; the change is an event
-    wait_for(lambda: manager.get(job["id"], "alice")["events"])
-    event = manager.get(job["id"], "alice")["events"][0]
+    wait_for(lambda: manager.get(job.id, "alice").iteration >= 2)
+    at_update = manager.get(job.id, "alice").iteration
+    view = manager.update(job.id, "alice", style_weight=77.0)
+    assert view.weights["style_weight"] == 77.0
+    assert view.settings["style_weight"] == 10.0  # the record keeps the start; the change is an event
+    wait_for(lambda: manager.get(job.id, "alice").events)
+    event = manager.get(job.id, "alice").events[0]
     assert event["weights"]["style_weight"] == 77.0
     assert at_update < event["iteration"] <= at_update + 2
-    manager.cancel(job["id"], "alice")
-    manager.wait(job["id"], "alice")
+    manager.cancel(job.id, "alice")
+    manager.wait(job.id, "alice")
     with pytest.raises(ValueError, match="no longer change"):
-        manager.update(job["id"], "alice", style_weight=1.0)
+        manager.update(job.id, "alice", style_weight=1.0)
     with pytest.raises(ValueError, match="cannot be changed while running"):
         job2 = manager.submit("alice", content_image, [style_image], quick())
-        manager.update(job2["id"], "alice", size=900)
+        manager.update(job2.id, "alice", size=900)
 
 
 def test_a_failing_job_is_isolated_from_the_next(manager, content_image, style_image, tmp_path, monkeypatch):
@@ -99,23 +99,23 @@ def test_a_failing_job_is_isolated_from_the_next(manager, content_image, style_i
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     bad = manager.submit("alice", content_image, [style_image], quick(backbone="vgg16"))
     good = manager.submit("alice", content_image, [style_image], quick())
-    failed = manager.wait(bad["id"], "alice")
-    assert failed["status"] == "failed"
-    assert "vgg16-397923af.pth" in failed["error"] and "\n" not in failed["error"]
-    assert manager.wait(good["id"], "alice")["status"] == "done"
+    failed = manager.wait(bad.id, "alice")
+    assert failed.status == "failed"
+    assert "vgg16-397923af.pth" in failed.error and "\n" not in failed.error
+    assert manager.wait(good.id, "alice").status == "done"
 
 
 def test_frames_and_time_lapse_are_bounded_and_cover_the_run(content_image, style_image):
     m = JobManager(devices=["cpu"], limits=Limits(frame_history=4, frame_interval=0.0), nice=0)
     try:
         job = m.submit("alice", content_image, [style_image], quick(iterations=12))
-        view = m.wait(job["id"], "alice")
-        assert view["status"] == "done" and view["frames"] <= 4
-        seq, jpeg = m.frame(job["id"], "alice")
+        view = m.wait(job.id, "alice")
+        assert view.status == "done" and view.frames <= 4
+        seq, jpeg = m.frame(job.id, "alice")
         assert seq >= 12 and Image.open(io.BytesIO(jpeg)).size == (40, 48)
-        gif = Image.open(io.BytesIO(m.timelapse(job["id"], "alice")))
-        assert gif.n_frames == view["frames"] >= 3
-        assert len(m.loss_history(job["id"], "alice")) == 12
+        gif = Image.open(io.BytesIO(m.timelapse(job.id, "alice")))
+        assert gif.n_frames == view.frames >= 3
+        assert len(m.loss_history(job.id, "alice")) == 12
     finally:
         m.shutdown()
 
@@ -130,15 +130,15 @@ def test_frame_history_keeps_first_and_last_and_thins_evenly():
 
 def test_other_sessions_cannot_see_or_touch_a_job(manager, content_image, style_image):
     job = manager.submit("alice", content_image, [style_image], quick())
-    manager.wait(job["id"], "alice")
-    assert manager.get(job["id"], "mallory") is None
+    manager.wait(job.id, "alice")
+    assert manager.get(job.id, "mallory") is None
     assert manager.list("mallory") == []
     for call in (manager.cancel, manager.frame, manager.result_png, manager.timelapse):
         with pytest.raises(JobNotFound):
-            call(job["id"], "mallory")
+            call(job.id, "mallory")
     with pytest.raises(JobNotFound):
-        manager.update(job["id"], "mallory", style_weight=1.0)
-    assert [j["id"] for j in manager.list("alice")] == [job["id"]]
+        manager.update(job.id, "mallory", style_weight=1.0)
+    assert [j.id for j in manager.list("alice")] == [job.id]
 
 
 def test_limits_say_which_limit_and_what_to_do(content_image, style_image):
@@ -162,20 +162,20 @@ def test_a_steered_and_stopped_job_records_its_steering_and_its_png_replays(mana
     from styletransfer.images import read_png_settings
 
     job = manager.submit("alice", content_image, [style_image], quick(iterations=2000))
-    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= 2)
-    manager.update(job["id"], "alice", style_weight=100.0)
-    wait_for(lambda: manager.get(job["id"], "alice")["events"])
-    wait_for(lambda: manager.get(job["id"], "alice")["iteration"] >= manager.get(job["id"], "alice")["events"][0]
+    wait_for(lambda: manager.get(job.id, "alice").iteration >= 2)
+    manager.update(job.id, "alice", style_weight=100.0)
+    wait_for(lambda: manager.get(job.id, "alice").events)
+    wait_for(lambda: manager.get(job.id, "alice").iteration >= manager.get(job.id, "alice").events[0]
              ["iteration"] + 2)
-    manager.cancel(job["id"], "alice")
-    view = manager.wait(job["id"], "alice")
-    assert view["status"] == "stopped"
-    png = manager.result_png(job["id"], "alice")
+    manager.cancel(job.id, "alice")
+    view = manager.wait(job.id, "alice")
+    assert view.status == "stopped"
+    png = manager.result_png(job.id, "alice")
     record = read_png_settings(png)
-    assert record == view["settings"]
-    assert record["style_weight"] == 10.0 and record["stop_after"] == view["iteration"]
-    assert record["schedule"] == [{"iteration": view["events"][0]["iteration"],
-                                   "weights": view["events"][0]["weights"]}]
+    assert record == view.settings
+    assert record["style_weight"] == 10.0 and record["stop_after"] == view.iteration
+    assert record["schedule"] == [{"iteration": view.events[0]["iteration"],
+                                   "weights": view.events[0]["weights"]}]
     replay = stylize(content_image, style_image, record)
     assert replay.tobytes() == Image.open(io.BytesIO(png)).convert("RGB").tobytes()
 
@@ -194,8 +194,8 @@ def test_an_unexpected_error_reaches_the_user_as_one_plain_line(content_image, s
     m = JobManager(devices=["cpu"], runner=broken, preload=None, nice=0)
     try:
         job = m.submit("alice", content_image, [style_image], quick())
-        view = m.wait(job["id"], "alice")
+        view = m.wait(job.id, "alice")
     finally:
         m.shutdown()
-    assert view["status"] == "failed"
-    assert view["error"] == "the job failed unexpectedly (RuntimeError); the details are in the server's log"
+    assert view.status == "failed"
+    assert view.error == "the job failed unexpectedly (RuntimeError); the details are in the server's log"

@@ -9,7 +9,7 @@ from styletransfer.web.quick import SessionSafeFastDash, build_quick
 def test_last_result_state_belongs_to_the_request_thread():
     manager = JobManager(devices=["cpu"], preload=None)
     try:
-        quick = build_quick(manager, Limits())
+        quick = build_quick(manager, Limits(), secret="test")
     finally:
         manager.shutdown()
     assert isinstance(quick, SessionSafeFastDash)

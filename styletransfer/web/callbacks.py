@@ -71,22 +71,22 @@ def progress_children(view: dict | None):
     if not view:
         return [html.Div(className="bar", style={"width": "0%"}),
                 html.Div("Add a photo and a painting, then Start.", className="progress-text")]
-    status = view["status"]
-    total = view["total_iterations"] or 0
-    pct = 100.0 * view["iteration"] / total if total else 0.0
+    status = view.status
+    total = view.total_iterations or 0
+    pct = 100.0 * view.iteration / total if total else 0.0
     if status == "queued":
-        ahead = view["queue_position"] - 1
+        ahead = view.queue_position - 1
         text = "Queued: starting next" if ahead <= 0 else f"Queued: {ahead} job{'s' * (ahead != 1)} ahead of yours"
     elif status == "running" and total:
-        w, h = view["size"] or (0, 0)
-        text = (f"Iteration {view['iteration']} / {total} · scale {view['scale']}/{view['scales']} ({w}×{h}) · "
-                f"ETA {fmt_seconds(view['eta'])}")
+        w, h = view.size or (0, 0)
+        text = (f"Iteration {view.iteration} / {total} · scale {view.scale}/{view.scales} ({w}×{h}) · "
+                f"ETA {fmt_seconds(view.eta)}")
     elif status == "running":
         text = "Starting…"
     elif status == "failed":
-        text = f"Failed: {view['error']}"
+        text = f"Failed: {view.error}"
     else:
-        text = f"{status.capitalize()} after {view['iteration']} iterations in {fmt_seconds(view['elapsed'])}"
+        text = f"{status.capitalize()} after {view.iteration} iterations in {fmt_seconds(view.elapsed)}"
         pct = 100.0 if status == "done" else pct
     return [html.Div(className=f"bar bar-{status}", style={"width": f"{pct:.1f}%"}),
             html.Div(text, className="progress-text")]
@@ -184,8 +184,8 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
             view = manager.submit(owner, content_img, styles, settings)
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
             return no_update, no_update, str(exc), no_update, no_update, no_update
-        note = "" if view["queue_position"] <= 1 else f"Queued behind {view['queue_position'] - 1} job(s)."
-        return (view["id"], False, note, {"job": view["id"], "iteration": 0, "events": 0}, empty_figure(),
+        note = "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
+        return (view.id, False, note, {"job": view.id, "iteration": 0, "events": 0}, empty_figure(),
                 data_url(content_img, "JPEG", 1024))
 
     @app.callback(Output("live-note", "children", allow_duplicate=True), Input("stop-button", "n_clicks"),
@@ -208,7 +208,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         if not job_id:
             raise dash.exceptions.PreventUpdate
         view = manager.get(job_id, session_id())
-        if view is None or view["status"] in FINISHED:
+        if view is None or view.status in FINISHED:
             return "New weights apply to the next run."
         try:
             manager.update(job_id, session_id(), content_weight=_weight(cw), style_weight=_weight(sw),
@@ -237,33 +237,33 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         if view is None:
             return (no_update, no_update, progress_children(None), "job not found", "status status-failed",
                     None, "button disabled", None, "button disabled", True, True, None)
-        status = view["status"]
+        status = view.status
         finished = status in FINISHED
-        src = f"/frames/{job_id}/latest.jpg?seq={view['frame_seq']}" if view["frame_seq"] else no_update
+        src = f"/frames/{job_id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
 
         chart = chart if chart and chart.get("job") == job_id else {"job": job_id, "iteration": 0, "events": 0}
         history = manager.loss_history(job_id, session_id(), since=chart["iteration"])
         figure = no_update
-        if history or len(view["events"]) > chart["events"]:
+        if history or len(view.events) > chart["events"]:
             figure = Patch()
             xs = [h["iteration"] for h in history]
             for i, term in enumerate(LOSS_TERMS):
                 figure["data"][i]["x"].extend(xs)
                 # a log axis cannot show 0 (the content loss before the first step from the photo)
                 figure["data"][i]["y"].extend([h[term] if h[term] > 0 else None for h in history])
-            for event in view["events"][chart["events"]:]:
+            for event in view.events[chart["events"]:]:
                 figure["layout"]["shapes"].append({
                     "type": "line", "xref": "x", "yref": "paper", "x0": event["iteration"],
                     "x1": event["iteration"], "y0": 0, "y1": 1, "line": {"dash": "dot", "color": "#805ad5"}})
                 figure["layout"]["annotations"].append({
                     "x": event["iteration"], "y": 1, "xref": "x", "yref": "paper", "showarrow": False,
                     "text": "weights changed", "font": {"size": 10, "color": "#805ad5"}, "yanchor": "bottom"})
-            chart = {"job": job_id, "iteration": xs[-1] if xs else chart["iteration"], "events": len(view["events"])}
+            chart = {"job": job_id, "iteration": xs[-1] if xs else chart["iteration"], "events": len(view.events)}
 
-        has_image = view["frame_seq"] > 0
+        has_image = view.frame_seq > 0
         result_href = f"/download/{job_id}/result.png" if has_image else None
-        gif_href = f"/download/{job_id}/timelapse.gif" if view["frames"] else None
-        label = status if status != "failed" else f"failed: {view['error']}"
+        gif_href = f"/download/{job_id}/timelapse.gif" if view.frames else None
+        label = status if status != "failed" else f"failed: {view.error}"
         return (src, figure, progress_children(view), label, f"status status-{status}",
                 result_href, "button" if result_href else "button disabled",
                 gif_href, "button" if gif_href else "button disabled",

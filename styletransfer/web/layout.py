@@ -90,7 +90,8 @@ def backbone_options(models_dir: str | None) -> list[dict]:
 
 
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
-                 models_dir: str | None = None):
+                 models_dir: str | None = None, current_job: str | None = None):
+    """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return."""
     controls = html.Section(className="panel controls", children=[
         upload("content-upload", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
         upload("style-upload", "2 · Painting", "the style to paint with"),
@@ -181,7 +182,7 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                      html.P("Watch a photo turn into a painting: gradient descent on its pixels through VGG19 "
                             "(Gatys et al.). Steer the weights while it runs.")]),
         html.Main([controls, stage]),
-        dcc.Store(id="job-id"),
+        dcc.Store(id="job-id", data=current_job),
         dcc.Store(id="chart-state"),
-        dcc.Interval(id="poll", interval=400, disabled=True),
+        dcc.Interval(id="poll", interval=400, disabled=current_job is None),
     ])

@@ -80,7 +80,7 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(manager: JobManager, limits: Limits, wait_seconds: float = 600.0) -> SessionSafeFastDash:
+def build_quick(manager: JobManager, limits: Limits, secret: str, wait_seconds: float = 600.0) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(limits)
 
@@ -97,17 +97,17 @@ def build_quick(manager: JobManager, limits: Limits, wait_seconds: float = 600.0
         settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
         owner = session_id()
         job = manager.submit(owner, photo, [painting], settings)
-        view = manager.wait(job["id"], owner, timeout=wait_seconds)
-        if view is None or view["status"] != "done":
-            raise RuntimeError((view or {}).get("error") or "the job did not finish in time")
-        return manager.result_image(job["id"], owner)
+        view = manager.wait(job.id, owner, timeout=wait_seconds)
+        if view is None or view.status != "done":
+            raise RuntimeError((view.error if view else None) or "the job did not finish in time")
+        return manager.result_image(job.id, owner)
 
     quick = SessionSafeFastDash(
         callback_fn=paint_my_photo, title="Quick stylise", theme="BOOTSTRAP", footer=False,
         requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
-    register_session(quick.server)
+    register_session(quick.server, secret)
 
     @quick.server.route("/assets-local/bootstrap.min.css")
     def bootstrap_css():

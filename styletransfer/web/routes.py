@@ -6,9 +6,11 @@ for a job of another session, exactly as for a job that does not exist.
 from __future__ import annotations
 
 import io
+import os
 import secrets
 
 import flask
+import itsdangerous
 
 from ..examples import EXAMPLES, example_image
 from ..jobs import JobManager, JobNotFound
@@ -17,35 +19,59 @@ COOKIE = "studio_session"
 
 
 def session_id() -> str | None:
-    """The calling browser's session id (issued on its first request), or None."""
-    return getattr(flask.g, "studio_session", None) or flask.request.cookies.get(COOKIE)
+    """The calling browser's session id (issued by this server, verified on every request), or None."""
+    return getattr(flask.g, "studio_session", None)
 
 
-def _valid(token: str | None) -> bool:
-    return bool(token) and 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()
+def register_session(server: flask.Flask, secret: str) -> None:
+    """Issue every browser a random session id in a cookie signed with ``secret``; jobs belong to it.
 
+    Any web process that shares the secret accepts any session; an id the client made up, or changed,
+    fails the signature and is never adopted: that browser gets a new session instead.
+    """
+    signer = itsdangerous.Signer(secret, salt="studio-session")
 
-def register_session(server: flask.Flask) -> None:
-    """Issue every browser a random session id cookie; jobs belong to it."""
     @server.before_request
     def issue_session():
-        token = flask.request.cookies.get(COOKIE)
-        if not _valid(token):
+        cookie = flask.request.cookies.get(COOKIE, "")
+        try:
+            flask.g.studio_session = signer.unsign(cookie.encode()).decode() if cookie else None
+        except itsdangerous.BadSignature:
+            flask.g.studio_session = None
+        if not flask.g.studio_session:
             flask.g.studio_session = secrets.token_urlsafe(32)
             flask.g.new_session = True
-        else:
-            flask.g.studio_session = token
 
     @server.after_request
     def set_session_cookie(response):
         if getattr(flask.g, "new_session", False):
-            response.set_cookie(COOKIE, flask.g.studio_session, httponly=True, samesite="Lax",
-                                max_age=30 * 24 * 3600)
+            response.set_cookie(COOKIE, signer.sign(flask.g.studio_session.encode()).decode(), httponly=True,
+                                samesite="Lax", max_age=30 * 24 * 3600)
         return response
 
 
-def register(server: flask.Flask, manager: JobManager) -> None:
-    register_session(server)
+def session_secret(state_dir: str | None = None) -> str:
+    """``$STUDIO_SECRET_KEY``; without it (the embedded default), one generated once and kept in a file
+    only this user can read, so sessions survive a restart."""
+    if os.environ.get("STUDIO_SECRET_KEY"):
+        return os.environ["STUDIO_SECRET_KEY"]
+    folder = state_dir or os.environ.get("STUDIO_STATE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".local", "share", "style-studio")
+    path = os.path.join(folder, "secret")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        return secret
+
+
+def register(server: flask.Flask, manager: JobManager, secret: str) -> None:
+    register_session(server, secret)
 
     def job_or_404(fn, *args):
         try:
@@ -118,5 +144,6 @@ def _public(view: dict) -> dict:
     """The API's view of a job: what the page shows, without internals."""
     keys = ("id", "status", "queue_position", "iteration", "total_iterations", "scale", "scales", "size", "eta",
             "elapsed", "losses", "settings", "weights", "events", "error", "frame_seq", "frame_time", "frame_log", "frames",
-            "created", "started", "finished", "device")
-    return {k: view.get(k) for k in keys}
+            "created", "started", "finished", "device", "note", "attempt")
+    values = view.to_dict()
+    return {k: values[k] for k in keys}

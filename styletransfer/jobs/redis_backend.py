@@ -1,0 +1,190 @@
+"""The scale-out backend: web processes keep no job state; Redis holds it, Celery workers run the jobs.
+
+Selected by ``STUDIO_REDIS_URL``. The same interface as :class:`~.local.JobManager`; the keys are
+described in ``redis_store.py``, the task and its recovery rules in ``task.py``.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+
+from PIL import Image
+
+from .. import images
+from ..limits import Limits
+from ..settings import SettingError, Settings
+from .base import FINISHED, QUEUED, RUNNING, JobNotFound, JobView, admit
+from .redis_store import (CANCEL, QUEUE, connect, dumps, expire_job, job_key, read_meta, recover_lost,
+                          session_key, to_view, update_control, JOB_SUFFIXES)
+from .local import timelapse_gif
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class RedisJobs:
+    """Jobs in Redis, run by Celery workers; any number of web processes may use it at once."""
+
+    def __init__(self, redis_url: str, limits: Limits | None = None, watchdog: bool = True):
+        from .task import Watchdog, make_celery, send
+
+        self.limits = limits or Limits()
+        self.r = connect(redis_url)
+        self.r.ping()  # fail at start-up, with Redis's own message, if it is not there
+        self.celery = make_celery(redis_url, self.limits)
+        self._send = lambda job_id, attempt: send(self.celery, job_id, attempt)
+        workers = [v.decode() for v in self.r.hvals("st:workers")]
+        self.devices = sorted(set(workers), key=lambda d: not d.startswith("cuda")) or ["cpu"]
+        self._watchdog = Watchdog(self.r, self.limits, self._send) if watchdog else None
+        if self._watchdog:
+            self._watchdog.start()
+
+    # ---------------------------------------------------------------- the interface
+
+    def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings) -> JobView:
+        active = sum(1 for v in self._metas(owner) if v.get("status") in (QUEUED, RUNNING))
+        settings, content, styles = admit(settings, content, styles, self.limits, active, self.r.zcard(QUEUE))
+        job_id, now = str(uuid.uuid4()), time.time()
+        meta = {"owner": owner, "status": QUEUED, "settings": settings.to_dict(), "created": now, "attempt": 1,
+                "weights": settings.live_weights(), "events": [], "frame_seq": 0, "frames": 0}
+        pipe = self.r.pipeline()
+        pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
+        pipe.hset(job_key(job_id, ":inputs"), mapping={"content": _png(content),
+                                                        **{f"style:{i}": _png(s) for i, s in enumerate(styles)}})
+        pipe.hset(job_key(job_id, ":control"), mapping={"version": 0, "weights": "{}", "stop": 0})
+        pipe.zadd(session_key(owner), {job_id: now})
+        pipe.expire(session_key(owner), int(self.limits.job_ttl_s))
+        pipe.zadd(QUEUE, {job_id: now})
+        expire_job(pipe, job_id, self.limits.job_ttl_s)
+        pipe.execute()
+        self._send(job_id, 1)
+        self._forget_old(owner)
+        return self._require(job_id, owner)
+
+    def get(self, job_id: str, owner: str) -> JobView | None:
+        meta = self._owned(job_id, owner)
+        return None if meta is None else to_view(self.r, job_id, self._recorded(meta))
+
+    def list(self, owner: str) -> list[JobView]:
+        views = []
+        for job_id in self._ids(owner):
+            meta = read_meta(self.r, job_id)
+            if meta is None:  # expired
+                self.r.zrem(session_key(owner), job_id)
+                continue
+            views.append(to_view(self.r, job_id, self._recorded(meta)))
+        return views
+
+    def update(self, job_id: str, owner: str, **weights) -> JobView:
+        view = self._require(job_id, owner)
+        if view.is_finished:
+            raise SettingError(f"the job is {view.status}: its settings can no longer change")
+        from ..engine import Controls
+
+        checked = Controls().update(**weights)  # the one validator, and only live weights
+        update_control(self.r, job_id, checked)
+        view.weights.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in checked.items()})
+        return view
+
+    def cancel(self, job_id: str, owner: str) -> JobView:
+        self._require(job_id, owner)
+        self.r.eval(CANCEL, 4, job_key(job_id), job_key(job_id, ":inputs"), QUEUE, job_key(job_id, ":control"),
+                    job_id, dumps(time.time()))
+        view = self._require(job_id, owner)
+        self._forget_old(owner)
+        return view
+
+    def frame(self, job_id: str, owner: str) -> tuple[int, bytes] | None:
+        meta = self._owned_or_raise(job_id, owner)
+        jpeg = self.r.get(job_key(job_id, ":frame"))
+        return (meta.get("frame_seq", 0), jpeg) if jpeg else None
+
+    def result_image(self, job_id: str, owner: str) -> Image.Image | None:
+        self._owned_or_raise(job_id, owner)
+        data = self.r.get(job_key(job_id, ":result")) or self.r.get(job_key(job_id, ":frame"))
+        return Image.open(io.BytesIO(data)).convert("RGB") if data else None
+
+    def result_png(self, job_id: str, owner: str) -> bytes | None:
+        meta = self._owned_or_raise(job_id, owner)
+        png = self.r.get(job_key(job_id, ":result"))
+        if png:
+            return png
+        frame = self.r.get(job_key(job_id, ":frame"))
+        if not frame:
+            return None
+        return images.png_bytes(Image.open(io.BytesIO(frame)).convert("RGB"), self._recorded(meta)["settings"])
+
+    def timelapse(self, job_id: str, owner: str) -> bytes | None:
+        meta = self._owned_or_raise(job_id, owner)
+        cached = self.r.get(job_key(job_id, ":timelapse"))
+        if cached:
+            return cached
+        return timelapse_gif(self.r.lrange(job_key(job_id, ":history"), 0, -1), meta.get("size"))
+
+    def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
+        self._owned_or_raise(job_id, owner)
+        import json
+
+        # entries are one per iteration from 1, so iteration `since` + 1 is at index `since`
+        return [e for e in (json.loads(x) for x in self.r.lrange(job_key(job_id, ":losses"), since, -1))
+                if e["iteration"] > since]
+
+    def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
+        deadline = time.time() + timeout
+        while True:
+            view = self.get(job_id, owner)
+            if view is None or view.is_finished or time.time() >= deadline:
+                return view
+            time.sleep(0.2)
+
+    def shutdown(self) -> None:
+        if self._watchdog:
+            self._watchdog.done.set()
+
+    # ---------------------------------------------------------------- internals
+
+    def _ids(self, owner: str) -> list[str]:
+        return [x.decode() for x in self.r.zrange(session_key(owner), 0, -1)]
+
+    def _metas(self, owner: str) -> list[dict]:
+        return [m for m in (read_meta(self.r, i) for i in self._ids(owner)) if m]
+
+    def _owned(self, job_id: str, owner: str) -> dict | None:
+        if not isinstance(job_id, str) or len(job_id) > 64:
+            return None
+        meta = read_meta(self.r, job_id)
+        return meta if meta is not None and meta.get("owner") == owner else None
+
+    def _owned_or_raise(self, job_id: str, owner: str) -> dict:
+        meta = self._owned(job_id, owner)
+        if meta is None:
+            raise JobNotFound(job_id)
+        return meta
+
+    def _require(self, job_id: str, owner: str) -> JobView:
+        view = self.get(job_id, owner)
+        if view is None:
+            raise JobNotFound(job_id)
+        return view
+
+    @staticmethod
+    def _recorded(meta: dict) -> dict:
+        """The view's settings are the record: start settings, weight changes, where it stopped."""
+        stop = meta.get("iteration", 0) if meta.get("status") == "stopped" else None
+        return {**meta, "settings": {**meta["settings"], "schedule": meta.get("events", []), "stop_after": stop}}
+
+    def _forget_old(self, owner: str) -> None:
+        """Keep the session's newest ``max_jobs_kept_per_session`` finished jobs; the rest go now."""
+        finished = [i for i in self._ids(owner) if (read_meta(self.r, i) or {}).get("status") in FINISHED]
+        old = finished[: max(0, len(finished) - self.limits.max_jobs_kept_per_session)]
+        if old:
+            pipe = self.r.pipeline()
+            for job_id in old:
+                pipe.delete(*(job_key(job_id, s) for s in JOB_SUFFIXES))
+                pipe.zrem(session_key(owner), job_id)
+            pipe.execute()

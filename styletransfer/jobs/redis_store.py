@@ -1,0 +1,192 @@
+"""A job's state in Redis: the key layout, reading a :class:`JobView`, and the atomic steps (Lua) that
+decide who runs a job. Used by the web side (``redis_backend.py``) and the workers (``task.py``).
+
+Keys (every per-job key expires ``job_ttl_s`` after its last write):
+
+* ``st:job:{id}`` — hash of JSON values: owner, status, settings (the record), progress, events, note …
+* ``st:job:{id}:inputs`` — hash: ``content``, ``style:0`` … (PNG, already at the job's size)
+* ``st:job:{id}:control`` — hash: ``version``, ``weights`` (JSON), ``stop``: what the page changes, read by
+  the task every iteration
+* ``st:job:{id}:frame`` (latest JPEG), ``:frame_log``, ``:history`` (time-lapse JPEGs), ``:losses`` (JSON
+  per iteration), ``:checkpoint`` (hash), ``:result`` (PNG), ``:timelapse`` (GIF), ``:lease`` (who runs it)
+* ``st:session:{owner}`` — sorted set of the session's job ids by creation time
+* ``st:queue`` — sorted set of queued job ids by creation time (queue positions); ``st:running`` — sorted
+  set of running job ids by their last heartbeat (the watchdog's view)
+
+Not Celery's result backend: its ``update_state`` rewrites and republishes the whole state on every call;
+these keys are written piecemeal, a few hundred bytes per iteration in one round trip.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from .base import FINISHED, QUEUED, JobView
+
+PREFIX = "st:"
+QUEUE = PREFIX + "queue"
+RUNNING_SET = PREFIX + "running"
+JOB_SUFFIXES = ("", ":inputs", ":control", ":frame", ":frame_log", ":history", ":losses", ":checkpoint", ":result",
+                ":timelapse", ":lease")
+MAX_ATTEMPTS = 2  # a job whose worker is lost twice fails instead of killing a third (no poison loop)
+
+
+def job_key(job_id: str, suffix: str = "") -> str:
+    return f"{PREFIX}job:{job_id}{suffix}"
+
+
+def session_key(owner: str) -> str:
+    return f"{PREFIX}session:{owner}"
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+def dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def read_meta(r: redis.Redis, job_id: str) -> dict | None:
+    raw = r.hgetall(job_key(job_id))
+    if not raw:
+        return None
+    return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+def to_view(r: redis.Redis, job_id: str, meta: dict) -> JobView:
+    position = 0
+    if meta.get("status") == QUEUED:
+        rank = r.zrank(QUEUE, job_id)
+        position = rank + 1 if rank is not None else 0
+    log = [json.loads(x) for x in r.lrange(job_key(job_id, ":frame_log"), 0, -1)]
+    return JobView(
+        id=job_id, status=meta["status"], settings=meta["settings"], weights=meta.get("weights", {}),
+        created=meta["created"], queue_position=position, iteration=meta.get("iteration", 0),
+        total_iterations=meta.get("total_iterations", 0), scale=meta.get("scale", 0), scales=meta.get("scales", 0),
+        size=meta.get("size"), eta=meta.get("eta"), elapsed=meta.get("elapsed", 0.0), losses=meta.get("losses", {}),
+        events=meta.get("events", []), error=meta.get("error"), note=meta.get("note"),
+        frame_seq=meta.get("frame_seq", 0), frame_time=meta.get("frame_time"), frame_log=log,
+        frames=meta.get("frames", 0), started=meta.get("started"), finished=meta.get("finished"),
+        device=meta.get("device"), attempt=meta.get("attempt", 1), has_result=meta.get("frame_seq", 0) > 0,
+    )
+
+
+def expire_job(pipe, job_id: str, ttl: float) -> None:
+    for suffix in JOB_SUFFIXES:
+        if suffix != ":lease":
+            pipe.expire(job_key(job_id, suffix), int(ttl))
+
+
+# Lua: statuses are stored JSON-encoded, so "running" is the 9 characters "\"running\"".
+FINISHED_JSON = [dumps(s) for s in FINISHED]
+
+# Take a job to run: only the current attempt, only a job not finished, only one holder of the lease.
+CLAIM = """
+local job, lease, queue, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, attempt, token, lease_ms, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local status = redis.call('HGET', job, 'status')
+if not status then return 'gone' end
+if status == ARGV[6] or status == ARGV[7] or status == ARGV[8] then return 'finished' end
+if tonumber(redis.call('HGET', job, 'attempt') or '1') ~= attempt then return 'stale' end
+if not redis.call('SET', lease, token, 'NX', 'PX', lease_ms) then return 'busy' end
+redis.call('HSET', job, 'status', '"running"')
+if not redis.call('HGET', job, 'started') then redis.call('HSET', job, 'started', now) end
+redis.call('ZREM', queue, id)
+redis.call('ZADD', running, now, id)
+return 'ok'
+"""
+
+# Keep the lease while the job runs; 0 when it has been lost (this worker stalled past the limit).
+HEARTBEAT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+
+# A running job whose heartbeat is older than the limit: queue it again (next attempt), or fail it after
+# MAX_ATTEMPTS. Returns the new attempt number, -1 when failed, 0 when nothing was done (someone else did it).
+RECOVER = """
+local job, running, queue, lease = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, cutoff, now, max_attempts = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local beat = redis.call('ZSCORE', running, id)
+if not beat or tonumber(beat) > cutoff then return 0 end
+redis.call('ZREM', running, id)
+if redis.call('EXISTS', lease) == 1 then return 0 end
+if redis.call('HGET', job, 'status') ~= '"running"' then return 0 end
+local attempt = tonumber(redis.call('HGET', job, 'attempt') or '1')
+if attempt >= max_attempts then
+  redis.call('HSET', job, 'status', '"failed"', 'finished', now, 'eta', '0', 'error', ARGV[5])
+  return -1
+end
+redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt + 1), 'note', ARGV[6])
+redis.call('ZADD', queue, redis.call('HGET', job, 'created'), id)
+return attempt + 1
+"""
+
+LOST_TWICE = ("its worker was lost twice (killed, out of memory, or the machine gone), so it is not tried "
+              "again; try a smaller size")
+LOST_ONCE = "its worker was lost; it resumes on another worker from its last checkpoint"
+
+
+def recover_lost(r: redis.Redis, worker_lost_s: float, send) -> list[tuple[str, int]]:
+    """Queue again every running job whose heartbeat stopped ``worker_lost_s`` ago (``send(id, attempt)``
+    hands it to a worker); fail those lost twice. Safe to run in every process at once."""
+    now = time.time()
+    script = r.register_script(RECOVER)
+    done = []
+    for raw in r.zrangebyscore(RUNNING_SET, "-inf", now - worker_lost_s):
+        job_id = raw.decode()
+        attempt = script(keys=[job_key(job_id), RUNNING_SET, QUEUE, job_key(job_id, ":lease")],
+                         args=[job_id, now - worker_lost_s, dumps(now), MAX_ATTEMPTS, dumps(LOST_TWICE),
+                               dumps(LOST_ONCE)])
+        if attempt > 0:
+            send(job_id, int(attempt))
+        if attempt:
+            done.append((job_id, int(attempt)))
+    return done
+
+
+# Merge live weight changes into a job's control record and bump its version, atomically.
+UPDATE_CONTROL = """
+local current = redis.call('HGET', KEYS[1], 'weights')
+local weights = current and cjson.decode(current) or {}
+for k, v in pairs(cjson.decode(ARGV[1])) do weights[k] = v end
+redis.call('HSET', KEYS[1], 'weights', cjson.encode(weights))
+return redis.call('HINCRBY', KEYS[1], 'version', 1)
+"""
+
+# Cancel: a queued job stops at once and drops its inputs; a running one is asked to stop.
+CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == '"queued"' then
+  redis.call('HSET', KEYS[1], 'status', '"stopped"', 'finished', ARGV[2], 'eta', '0')
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('DEL', KEYS[2])
+  return 'stopped'
+elseif status == '"running"' then
+  redis.call('HSET', KEYS[4], 'stop', '1')
+  return 'stopping'
+end
+return 'finished'
+"""
+
+
+def update_control(r: redis.Redis, job_id: str, weights: dict) -> int:
+    """Hand checked live weights to a job (the task reads them at its next iteration); the new version."""
+    plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in weights.items()}
+    return int(r.eval(UPDATE_CONTROL, 1, job_key(job_id, ":control"), dumps(plain)))
+
+
+def read_control(r: redis.Redis, job_id: str) -> tuple[int, dict, bool]:
+    version, weights, stop = r.hmget(job_key(job_id, ":control"), "version", "weights", "stop")
+    return int(version or 0), json.loads(weights) if weights else {}, stop == b"1"

@@ -1,0 +1,104 @@
+"""Real redis-server and real Celery worker processes for the Redis backend's tests."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from browser import ROOT, free_port
+
+# Short enough for tests to see recovery within seconds; the defaults are 60 s and 5 s.
+FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1"}
+
+
+def require_redis():
+    """Skip without redis-server, except under CI=true, where that is a failure."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed")
+
+
+class RedisServer:
+    """redis-server on a free port in a temporary directory, with its append-only file on."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path / "redis"
+        self.dir.mkdir(exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self):
+        self.log = open(self.dir / "redis.log", "a")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--appendonly", "yes", "--save", "", "--protected-mode", "no"], stdout=self.log, stderr=subprocess.STDOUT)
+        import redis
+
+        client = redis.Redis(port=self.port)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def restart(self):
+        """SIGTERM (Redis flushes its append-only file), then start again on the same port and folder."""
+        self.proc.terminate()
+        self.proc.wait(20)
+        self.log.close()
+        self.start()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.log.close()
+
+
+class Worker:
+    """``python -m styletransfer.worker --device cpu``, in its own process group."""
+
+    def __init__(self, redis_url: str, tmp_path, name: str, **env):
+        self.name = name
+        environment = dict(os.environ, PYTHONUNBUFFERED="1", TORCH_HOME=str(tmp_path / "torch-home"), **FAST)
+        environment.update({k: str(v) for k, v in env.items()})
+        self.log_path = tmp_path / f"worker-{name}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "styletransfer.worker", "--device", "cpu", "--redis", redis_url,
+             "--name", f"{name}@%h"], cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if "ready." in self.output():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {name} exited: {self.output()}")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker {name} did not start: {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL to the worker's whole process group: the job dies mid-iteration, nothing is cleaned up."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        self.kill()
+        self.log.close()

@@ -1,0 +1,221 @@
+"""The Redis + Celery backend with the real parts: redis-server, worker processes, SIGKILL."""
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+from PIL import Image
+
+from redis_harness import FAST, RedisServer, Worker, require_redis
+from styletransfer.images import read_png_settings
+from styletransfer.jobs import JobNotFound, LimitExceeded
+from styletransfer.jobs.redis_store import job_key
+from styletransfer.limits import Limits
+from styletransfer.settings import Settings
+
+pytestmark = pytest.mark.redis
+
+
+def small(**kw):
+    base = dict(size=64, iterations=20, multiscale=False, seed=0)
+    base.update(kw)
+    return Settings(**base)
+
+
+def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+class Cluster:
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.redis = RedisServer(tmp_path)
+        self.workers: dict[str, Worker] = {}
+
+    def start(self, *names):
+        for name in names:
+            if name not in self.workers or not self.workers[name].alive():
+                self.workers[name] = Worker(self.redis.url, self.tmp_path, name)
+
+    def stop_workers(self):
+        for w in self.workers.values():
+            w.stop()
+        self.workers.clear()
+
+    def worker_of(self, jobs, job_id) -> Worker:
+        token = json.loads(jobs.r.hget(job_key(job_id), "worker"))
+        pid = int(token.split(":")[1])
+        return next(w for w in self.workers.values() if w.proc.pid == pid)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    require_redis()
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    c.start("a", "b")
+    yield c
+    c.stop_workers()
+    c.redis.stop()
+
+
+@pytest.fixture
+def jobs(cluster):
+    from styletransfer.jobs.redis_backend import RedisJobs
+
+    limits = Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"]), max_queued_per_session=3,
+                    max_jobs_kept_per_session=10)
+    j = RedisJobs(cluster.redis.url, limits)
+    yield j
+    j.shutdown()
+
+
+def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    view = jobs.submit("alice", content_image, [style_image], small(iterations=300))
+    assert view.status == "queued" and view.settings["size"] == 64
+    wait_for(lambda: jobs.get(view.id, "alice").iteration >= 3, message="iterations")
+    jobs.update(view.id, "alice", style_weight=77.0)
+    event = wait_for(lambda: jobs.get(view.id, "alice").events, message="the change applied")[0]
+    assert event["weights"]["style_weight"] == 77
+    assert jobs.frame(view.id, "alice")[1][:2] == b"\xff\xd8"
+    jobs.cancel(view.id, "alice")
+    done = jobs.wait(view.id, "alice", timeout=60)
+    assert done.status == "stopped" and done.iteration < 300
+    png = jobs.result_png(view.id, "alice")
+    record = read_png_settings(png)
+    assert record["schedule"][0]["iteration"] == event["iteration"] and record["stop_after"] == done.iteration
+    assert record["style_weight"] == 10.0 and isinstance(record["seed"], int)
+    history = jobs.loss_history(view.id, "alice")
+    assert [h["iteration"] for h in history] == list(range(1, done.iteration + 1))
+    assert jobs.loss_history(view.id, "alice", since=done.iteration - 2)[0]["iteration"] == done.iteration - 1
+    assert Image.open(io.BytesIO(jobs.timelapse(view.id, "alice"))).n_frames >= 2
+    assert jobs.r.exists(job_key(view.id, ":inputs")) == 0  # inputs go when the job ends
+
+
+def test_two_sessions_run_at_once_on_two_workers(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    a = jobs.submit("alice", content_image, [style_image], small(iterations=2000))
+    b = jobs.submit("bob", content_image, [style_image], small(iterations=2000))
+    wait_for(lambda: jobs.get(a.id, "alice").iteration > 0 and jobs.get(b.id, "bob").iteration > 0,
+             message="both running")
+    assert cluster.worker_of(jobs, a.id) is not cluster.worker_of(jobs, b.id)
+    for job, owner in ((a, "alice"), (b, "bob")):
+        jobs.cancel(job.id, owner)
+        assert jobs.wait(job.id, owner).status == "stopped"
+
+
+def test_a_queued_job_cancelled_never_runs_and_drops_its_inputs(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    running = [jobs.submit(f"s{i}", content_image, [style_image], small(iterations=2000)) for i in range(2)]
+    wait_for(lambda: all(jobs.get(j.id, f"s{i}").status == "running" for i, j in enumerate(running)),
+             message="both workers busy")
+    queued = jobs.submit("carol", content_image, [style_image], small())
+    assert jobs.get(queued.id, "carol").queue_position == 1
+    assert jobs.r.exists(job_key(queued.id, ":inputs")) == 1
+    assert jobs.cancel(queued.id, "carol").status == "stopped"
+    assert jobs.r.exists(job_key(queued.id, ":inputs")) == 0
+    for i, j in enumerate(running):
+        jobs.cancel(j.id, f"s{i}")
+        jobs.wait(j.id, f"s{i}")
+    time.sleep(1.0)  # its message reaches a worker, which drops it
+    assert jobs.get(queued.id, "carol").status == "stopped" and jobs.get(queued.id, "carol").iteration == 0
+
+
+def test_a_killed_worker_s_job_finishes_elsewhere_from_its_checkpoint(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    view = jobs.submit("alice", content_image, [style_image], small(size=96, iterations=400))
+    wait_for(lambda: jobs.get(view.id, "alice").iteration >= 40, message="running past a checkpoint")
+    victim = cluster.worker_of(jobs, view.id)
+    killed_at = jobs.get(view.id, "alice").iteration
+    victim.kill()
+    done = jobs.wait(view.id, "alice", timeout=120)
+    assert done.status == "done" and done.iteration == 400, done
+    assert done.attempt == 2 and "resumed at iteration" in done.note
+    resumed_at = int(done.note.split("resumed at iteration ")[1].split()[0])
+    assert 0 < resumed_at <= killed_at
+    assert [h["iteration"] for h in jobs.loss_history(view.id, "alice")] == list(range(1, 401))
+    assert cluster.worker_of(jobs, view.id) is not victim
+    cluster.start("a", "b")
+
+
+def test_a_job_whose_worker_dies_twice_fails_saying_so(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    view = jobs.submit("alice", content_image, [style_image], small(size=96, iterations=2000))
+    for attempt in (1, 2):
+        wait_for(lambda: jobs.get(view.id, "alice").attempt == attempt
+                 and jobs.get(view.id, "alice").status == "running", timeout=60, message=f"attempt {attempt}")
+        wait_for(lambda: jobs.r.hget(job_key(view.id), "worker"), message="a worker")
+        cluster.worker_of(jobs, view.id).kill()
+        if attempt == 1:
+            cluster.start("a", "b")
+    failed = jobs.wait(view.id, "alice", timeout=60)
+    assert failed.status == "failed" and "worker was lost twice" in failed.error
+    cluster.start("a", "b")
+
+
+def test_a_redelivered_or_stale_message_never_runs_a_job_twice(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    view = jobs.submit("alice", content_image, [style_image], small(iterations=600))
+    wait_for(lambda: jobs.get(view.id, "alice").iteration > 5, message="running")
+    jobs._send(view.id, 1)   # what Redis's visibility timeout does to a long task's message
+    jobs._send(view.id, 0)   # a message from an older attempt
+    time.sleep(1.5)
+    other = [w for w in cluster.workers.values() if w is not cluster.worker_of(jobs, view.id)][0]
+    assert "not run: busy" in other.output() and "not run: stale" in other.output()
+    jobs.cancel(view.id, "alice")
+    done = jobs.wait(view.id, "alice")
+    its = [h["iteration"] for h in jobs.loss_history(view.id, "alice")]
+    assert its == list(range(1, done.iteration + 1))  # one runner, no iteration twice
+
+
+def test_queued_jobs_survive_a_redis_restart(cluster, jobs, content_image, style_image):
+    cluster.stop_workers()
+    queued = [jobs.submit("dave", content_image, [style_image], small()) for _ in range(2)]
+    cluster.redis.restart()
+    assert [jobs.get(j.id, "dave").status for j in queued] == ["queued", "queued"]
+    cluster.start("a", "b")
+    for j in queued:
+        assert jobs.wait(j.id, "dave", timeout=60).status == "done"
+        assert jobs.result_png(j.id, "dave")[:4] == b"\x89PNG"
+
+
+def test_another_session_sees_nothing(cluster, jobs, content_image, style_image):
+    view = jobs.submit("alice", content_image, [style_image], small())
+    jobs.wait(view.id, "alice")
+    assert jobs.get(view.id, "mallory") is None
+    for call in (jobs.cancel, jobs.frame, jobs.result_png, jobs.timelapse, jobs.loss_history):
+        with pytest.raises(JobNotFound):
+            call(view.id, "mallory")
+    with pytest.raises(JobNotFound):
+        jobs.update(view.id, "mallory", style_weight=1.0)
+    assert view.id not in [j.id for j in jobs.list("mallory")]
+
+
+def test_limits_hold_whatever_a_request_claims(cluster, jobs, content_image, style_image):
+    with pytest.raises(LimitExceeded, match="megapixel-iterations"):
+        jobs.submit("erin", content_image, [style_image], small(size=1024, iterations=2000, multiscale=True))
+    with pytest.raises(ValueError, match="too narrow"):
+        jobs.submit("erin", Image.new("RGB", (4000, 60)), [style_image], small(size=512))
+
+
+def test_two_hundred_cancelled_jobs_leave_redis_memory_bounded(cluster, jobs, content_image, style_image):
+    cluster.stop_workers()
+    big = content_image.resize((480, 576))
+    used = lambda: jobs.r.info("memory")["used_memory"]  # noqa: E731
+    before = used()
+    for i in range(200):
+        view = jobs.submit("frank", big, [style_image], small(size=512, iterations=5))
+        jobs.cancel(view.id, "frank")
+    grown = used() - before
+    assert len(jobs.list("frank")) <= 10           # finished jobs kept per session
+    assert jobs.r.zcard("st:queue") == 0
+    assert grown < 2_000_000, grown               # 200 × a 512-px PNG would be ~40 MB
+    cluster.start("a", "b")
