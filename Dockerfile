@@ -1,4 +1,5 @@
-# The studio in a container, set up with the same commands as README.
+# The studio in a container, set up with the same commands as README. One image, both roles: the web
+# server (the default command) and, with docker-compose.yml, Celery workers (python3 -m styletransfer.worker).
 #   CPU (default):  docker build -t style-studio . && docker run -p 8050:8050 style-studio
 #   GPU:            docker build --build-arg BASE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 -t style-studio-gpu .
 #                   docker run --gpus all -p 8050:8050 style-studio-gpu
@@ -18,5 +19,6 @@ COPY requirements.txt .
 RUN python3 -m pip install --no-cache-dir -r requirements.txt
 COPY . .
 EXPOSE 8050
-# one process (jobs live in it), threads for requests
+# Embedded backend: one process (jobs live in it), threads for requests. With STUDIO_REDIS_URL set (see
+# docker-compose.yml) the web processes are stateless and --workers can be raised.
 CMD ["gunicorn", "--workers", "1", "--threads", "8", "--bind", "0.0.0.0:8050", "--timeout", "120", "app:server"]

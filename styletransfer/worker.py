@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if device == "cpu":
+        # a CPU worker often shares its machine with the web processes: it yields to them (its OpenMP
+        # threads inherit the priority), as the embedded backend's worker thread does
+        os.nice(10)
     # the task module reads these when it is imported, in this process
     os.environ["STUDIO_REDIS_URL"], os.environ["STYLETRANSFER_DEVICE"] = args.redis, device
     from .jobs.task import QUEUE_NAME, celery_app

@@ -1,6 +1,7 @@
 """Real redis-server and real Celery worker processes for the Redis backend's tests."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -102,3 +103,30 @@ class Worker:
     def stop(self):
         self.kill()
         self.log.close()
+
+
+class Cluster:
+    """A redis-server and named worker processes that tests stop, kill and start again."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.redis = RedisServer(tmp_path)
+        self.workers: dict[str, Worker] = {}
+
+    def start(self, *names):
+        for name in names:
+            if name not in self.workers or not self.workers[name].alive():
+                self.workers[name] = Worker(self.redis.url, self.tmp_path, name)
+
+    def stop_workers(self):
+        for w in self.workers.values():
+            w.stop()
+        self.workers.clear()
+
+    def worker_of(self, jobs, job_id) -> Worker:
+        """The worker process running (or that ran) the job."""
+        from styletransfer.jobs.redis_store import job_key
+
+        token = json.loads(jobs.r.hget(job_key(job_id), "worker"))
+        pid = int(token.split(":")[1])
+        return next(w for w in self.workers.values() if w.proc.pid == pid)

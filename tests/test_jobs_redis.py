@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 
 import pytest
 from PIL import Image
 
-from redis_harness import FAST, RedisServer, Worker, require_redis
+from redis_harness import FAST, Cluster, require_redis
 from styletransfer.images import read_png_settings
 from styletransfer.jobs import JobNotFound, LimitExceeded
 from styletransfer.jobs.redis_store import job_key
@@ -32,28 +31,6 @@ def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
-
-
-class Cluster:
-    def __init__(self, tmp_path):
-        self.tmp_path = tmp_path
-        self.redis = RedisServer(tmp_path)
-        self.workers: dict[str, Worker] = {}
-
-    def start(self, *names):
-        for name in names:
-            if name not in self.workers or not self.workers[name].alive():
-                self.workers[name] = Worker(self.redis.url, self.tmp_path, name)
-
-    def stop_workers(self):
-        for w in self.workers.values():
-            w.stop()
-        self.workers.clear()
-
-    def worker_of(self, jobs, job_id) -> Worker:
-        token = json.loads(jobs.r.hget(job_key(job_id), "worker"))
-        pid = int(token.split(":")[1])
-        return next(w for w in self.workers.values() if w.proc.pid == pid)
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ COOKIE = "studio_session"
 
 
 def session_id() -> str | None:
-    """The calling browser's session id (issued by this server, verified on every request), or None."""
-    return getattr(flask.g, "studio_session", None)
+    """The calling browser's session id (issued by this server, verified on every request), or None
+    outside a request (Dash builds the layout once at start-up to validate it)."""
+    return getattr(flask.g, "studio_session", None) if flask.has_request_context() else None
 
 
 def register_session(server: flask.Flask, secret: str) -> None:
