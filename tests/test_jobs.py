@@ -199,3 +199,23 @@ def test_an_unexpected_error_reaches_the_user_as_one_plain_line(content_image, s
         m.shutdown()
     assert view.status == "failed"
     assert view.error == "the job failed unexpectedly (RuntimeError); the details are in the server's log"
+
+
+def test_the_time_limit_stops_a_job_and_keeps_its_image(content_image, style_image):
+    m = JobManager(devices=["cpu"], limits=Limits(max_job_seconds=0.5), nice=0)
+    try:
+        job = m.submit("alice", content_image, [style_image], quick(iterations=2000))
+        view = m.wait(job.id, "alice")
+    finally:
+        m.shutdown()
+    assert view.status == "stopped" and 0 < view.iteration < 2000
+    assert "time limit of" in view.note and m.result_png(job.id, "alice")[:4] == b"\x89PNG"
+
+
+def test_the_work_budget_holds_whatever_the_request_claims(content_image, style_image):
+    m = JobManager(devices=["cpu"], limits=Limits(max_work=1e6), preload=None, nice=0)
+    try:
+        with pytest.raises(LimitExceeded, match="megapixel-iterations of work"):
+            m.submit("alice", content_image, [style_image], quick(size=128, iterations=100))
+    finally:
+        m.shutdown()
