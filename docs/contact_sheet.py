@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from styletransfer import StyleTransfer, nets, train  # noqa: E402
-from styletransfer.backbones import BACKBONES, WeightsUnavailable  # noqa: E402
+from styletransfer import StyleTransfer, nets  # noqa: E402
+from styletransfer.backbones import WeightsUnavailable  # noqa: E402
 from styletransfer.examples import example_image  # noqa: E402
 from styletransfer.settings import Settings  # noqa: E402
 

@@ -90,6 +90,14 @@ class AffineInput(nn.Module):
 # The extractor
 
 
+def check_layer_names(backbone: str, available: tuple[str, ...], names: Iterable[str]) -> None:
+    """ValueError naming the unknown layers and the ones there are."""
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"backbone {backbone!r} has no layer {', '.join(map(repr, unknown))}; "
+                         f"it has: {', '.join(available)}")
+
+
 class Backbone(nn.Module):
     """A frozen chain of named layers; ``forward(x, layers)`` returns those layers' activations."""
 
@@ -109,10 +117,7 @@ class Backbone(nn.Module):
         return tuple(self.layers.keys())
 
     def check_layers(self, names: Iterable[str]) -> None:
-        unknown = [n for n in names if n not in self.layers]
-        if unknown:
-            raise ValueError(f"backbone {self.name!r} has no layer {', '.join(map(repr, unknown))}; "
-                             f"it has: {', '.join(self.layer_names)}")
+        check_layer_names(self.name, self.layer_names, names)
 
     def truncated(self, names: Iterable[str]) -> "Backbone":
         """The same backbone (shared, not copied, parameters) cut after the deepest of ``names``."""
@@ -466,10 +471,7 @@ class ScriptedBackbone(nn.Module):
         self.eval()
 
     def check_layers(self, names: Iterable[str]) -> None:
-        unknown = [n for n in names if n not in self.layer_names]
-        if unknown:
-            raise ValueError(f"backbone {self.name!r} has no layer {', '.join(map(repr, unknown))}; "
-                             f"it has: {', '.join(self.layer_names)}")
+        check_layer_names(self.name, self.layer_names, names)
 
     def truncated(self, names: Iterable[str]) -> "ScriptedBackbone":
         self.check_layers(list(names))

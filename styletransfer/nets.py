@@ -21,7 +21,6 @@ import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 __all__ = ["PRESETS", "NetConfig", "ResNeXt", "build_net", "feature_layers"]

@@ -130,3 +130,13 @@ class Cluster:
         token = json.loads(jobs.r.hget(job_key(job_id), "worker"))
         pid = int(token.split(":")[1])
         return next(w for w in self.workers.values() if w.proc.pid == pid)
+
+
+def running_cluster(tmp_path_factory):
+    """For a module fixture: a redis-server and workers "a" and "b", stopped after the module."""
+    require_redis()
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    cluster.start("a", "b")
+    yield cluster
+    cluster.stop_workers()
+    cluster.redis.stop()

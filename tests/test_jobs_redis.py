@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image
 
-from redis_harness import FAST, Cluster, require_redis
+from redis_harness import FAST, running_cluster
 from styletransfer.images import read_png_settings
 from styletransfer.jobs import JobNotFound, LimitExceeded
 from styletransfer.jobs.redis_store import job_key
@@ -35,12 +35,7 @@ def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    require_redis()
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
-    c.start("a", "b")
-    yield c
-    c.stop_workers()
-    c.redis.stop()
+    yield from running_cluster(tmp_path_factory)
 
 
 @pytest.fixture

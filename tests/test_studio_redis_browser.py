@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from browser import Server, chrome, free_port, require_browser, session_of, wait_until
-from redis_harness import FAST, Cluster, require_redis
+from redis_harness import FAST, running_cluster
 from test_quick_browser import pictures, test_two_sessions_at_once_each_get_their_own_result  # noqa: F401
 from test_studio_browser import (browser, files, preview_seq, ready_to_start, status,  # noqa: F401 (fixtures)
                                  test_a_whole_session_upload_start_watch_steer_stop_download,
@@ -27,12 +27,7 @@ SECRET = "a-secret-every-web-process-shares"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     require_browser()
-    require_redis()
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
-    c.start("a", "b")
-    yield c
-    c.stop_workers()
-    c.redis.stop()
+    yield from running_cluster(tmp_path_factory)
 
 
 def web(cluster, tmp_path, processes: int = 2, port: int | None = None, **env) -> Server:

@@ -6,7 +6,6 @@ described in ``redis_store.py``, the task and its recovery rules in ``task.py``.
 from __future__ import annotations
 
 import io
-import threading
 import time
 import uuid
 
@@ -16,8 +15,7 @@ from .. import images
 from ..limits import Limits
 from ..settings import SettingError, Settings
 from .base import FINISHED, QUEUED, RUNNING, JobNotFound, JobView, admit
-from .redis_store import (CANCEL, QUEUE, connect, dumps, expire_job, job_key, read_meta, recover_lost,
-                          session_key, to_view, update_control, JOB_SUFFIXES)
+from .redis_store import (CANCEL, QUEUE, connect, dumps, expire_job, job_key, read_meta, session_key, to_view, update_control, JOB_SUFFIXES)
 from .local import timelapse_gif
 
 
