@@ -66,7 +66,7 @@ class Settings:
                                     high=1e6, live=True, label="Content", slider=(-2, 2))
     style_weight: float = setting(10.0, "how strongly to paint in the painting's style", kind="float", low=0,
                                   high=1e6, live=True, label="Style", slider=(-1, 3))
-    tv_weight: float = setting(3.0, "smoothness: suppresses pixel noise; too much looks blurry", kind="float",
+    tv_weight: float = setting(3.0, "suppresses pixel noise; too much looks blurry", kind="float",
                                low=0, high=1e6, live=True, label="Smoothness (TV)", slider=(-2, 2))
     style_blend: tuple[float, ...] | None = setting(
         None, "one blend weight per painting", kind="floats", low=0, high=1e6, optional=True)

@@ -8,6 +8,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ..engine import default_iterations
 from ..jobs import make_jobs
+from ..backbones import min_input_side
 from ..limits import Limits
 from ..settings import Settings
 from . import callbacks, routes
@@ -63,5 +64,8 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
         # and `app.server` stays the single WSGI entry point for gunicorn.
         app.quick = build_quick(manager, limits, secret)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
+    # The first shape check builds the default backbone's architecture (shapes only) for about a second:
+    # done here, so no person's first upload waits for it.
+    min_input_side(Settings().backbone)
     app.studio_manager = manager
     return app
