@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="result PNG (settings, steering and seed are embedded)")
     add_setting_options(p)
     p.add_argument("--save-every", type=int, metavar="N", help="time-lapse frame every N iterations (default 5)")
-    p.add_argument("--timelapse", metavar="OUT.gif", help="write an animated GIF of the run")
+    p.add_argument("--timelapse", metavar="OUT.mp4|OUT.gif", help="write a time-lapse of the run: H.264 MP4 or GIF")
     p.add_argument("--settings-from", metavar="RESULT.png",
                    help="replay a result: every setting, the seed, the weight changes and where it stopped, as "
                         "its PNG records them; setting options given as well override them")
@@ -88,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_output_path(path: str, suffix: str, what: str) -> None:
-    if not path.lower().endswith(suffix):
-        raise UsageError(f"{what} must be a {suffix} file: {path}")
+def check_output_path(path: str, suffixes: str | tuple[str, ...], what: str) -> None:
+    suffixes = (suffixes,) if isinstance(suffixes, str) else suffixes
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"{what} must be a {' or '.join(suffixes)} file: {path}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"{what}: folder {folder} does not exist")
@@ -134,9 +135,9 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_output_path(args.output, ".png", "output")
     if args.timelapse:
-        check_output_path(args.timelapse, ".gif", "time-lapse")
+        check_output_path(args.timelapse, (".mp4", ".gif"), "time-lapse")
     if args.save_every is not None and not args.timelapse:
-        raise UsageError("--save-every needs --timelapse OUT.gif")
+        raise UsageError("--save-every needs --timelapse OUT.mp4")
     save_every = args.save_every or 5
     if save_every < 1:
         raise UsageError("--save-every must be ≥ 1")
@@ -176,7 +177,8 @@ def run(argv: list[str] | None = None) -> int:
     result = transfer.result
     images.save_png(result, args.output, transfer.record().to_dict())
     if args.timelapse:
-        data = images.gif_bytes(frames, size=result.size)
+        encode = images.mp4_bytes if args.timelapse.lower().endswith(".mp4") else images.gif_bytes
+        data = encode(frames, size=result.size)
         tmp = args.timelapse + ".partial"
         with open(tmp, "wb") as f:
             f.write(data)

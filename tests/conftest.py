@@ -77,3 +77,4 @@ def animated_gif(tmp_path_factory, content_image) -> str:
     frames = [content_image.rotate(a) for a in (0, 10, 20)]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
     return str(path)
+

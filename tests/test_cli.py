@@ -11,6 +11,8 @@ from PIL import Image
 from styletransfer import cli
 from styletransfer.images import read_png_settings
 
+from media import video_frames
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -32,6 +34,10 @@ def test_cli_end_to_end_with_json_and_timelapse(image_files, tmp_path):
     settings = read_png_settings(str(out))
     assert settings["seed"] == 5 and settings["iterations"] == 3 and settings["size"] == 64
     assert Image.open(gif).n_frames >= 2
+    mp4 = tmp_path / "run.mp4"
+    assert cli.main([str(content), str(style), "-o", str(out), "--size", "48", "--iterations", "3",
+                     "--timelapse", str(mp4), "--save-every", "1", "--quiet"]) == 0
+    assert video_frames(mp4.read_bytes()) >= 3
     assert "it/s" in proc.stderr or "s/it" in proc.stderr  # tqdm progress bar on stderr
 
 

@@ -12,6 +12,8 @@ from styletransfer.engine import Settings
 from styletransfer.jobs import FrameHistory, JobManager, JobNotFound, LimitExceeded
 from styletransfer.limits import Limits
 
+from media import video_frames
+
 
 def quick(**kw):
     base = dict(size=48, iterations=3, multiscale=False, seed=0)
@@ -113,8 +115,10 @@ def test_frames_and_time_lapse_are_bounded_and_cover_the_run(content_image, styl
         assert view.status == "done" and view.frames <= 4
         seq, jpeg = m.frame(job.id, "alice")
         assert seq >= 12 and Image.open(io.BytesIO(jpeg)).size == (40, 48)
-        gif = Image.open(io.BytesIO(m.timelapse(job.id, "alice")))
+        gif = Image.open(io.BytesIO(m.timelapse(job.id, "alice", "gif")))
         assert gif.n_frames == view.frames >= 3
+        mp4 = m.timelapse(job.id, "alice")  # the default: H.264, built once when the job ended
+        assert video_frames(mp4) >= view.frames and m.timelapse(job.id, "alice") is mp4
         assert len(m.loss_history(job.id, "alice")) == 12
     finally:
         m.shutdown()

@@ -7,6 +7,7 @@ import time
 import pytest
 from PIL import Image
 
+from media import video_frames
 from redis_harness import FAST, running_cluster
 from styletransfer.images import read_png_settings
 from styletransfer.jobs import JobNotFound, LimitExceeded
@@ -68,7 +69,8 @@ def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, con
     history = jobs.loss_history(view.id, "alice")
     assert [h["iteration"] for h in history] == list(range(1, done.iteration + 1))
     assert jobs.loss_history(view.id, "alice", since=done.iteration - 2)[0]["iteration"] == done.iteration - 1
-    assert Image.open(io.BytesIO(jobs.timelapse(view.id, "alice"))).n_frames >= 2
+    assert video_frames(jobs.timelapse(view.id, "alice")) >= 2
+    assert Image.open(io.BytesIO(jobs.timelapse(view.id, "alice", "gif"))).n_frames >= 2
     assert jobs.r.exists(job_key(view.id, ":inputs")) == 0  # inputs go when the job ends
 
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from browser import Server, chrome, require_browser, session_of, wait_until
+from media import video_frames
 
 pytestmark = pytest.mark.browser
 
@@ -144,7 +145,8 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
     # downloads, through the page's own links
     png_href = wait_until(lambda: browser.find_element("id", "download-result").get_attribute("href"),
                           message="PNG link")
-    gif_href = browser.find_element("id", "download-timelapse").get_attribute("href")
+    mp4_href = browser.find_element("id", "download-timelapse").get_attribute("href")
+    gif_href = browser.find_element("id", "download-timelapse-gif").get_attribute("href")
     png = api.get(png_href)
     assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
     result = Image.open(io.BytesIO(png.content))
@@ -153,6 +155,8 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
     assert embedded["style_weight"] == 10 and isinstance(embedded["seed"], int)  # the record: the start...
     assert embedded["schedule"][0]["weights"]["style_weight"] > 999              # ...how it was steered...
     assert embedded["stop_after"] == stopped["iteration"]                        # ...and where it stopped
+    mp4 = api.get(mp4_href)
+    assert mp4.status_code == 200 and mp4.headers["Content-Type"] == "video/mp4" and video_frames(mp4.content) >= 3
     gif = api.get(gif_href)
     assert gif.status_code == 200 and Image.open(io.BytesIO(gif.content)).n_frames >= 3
 
@@ -186,7 +190,7 @@ def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, brow
         assert intruder.cookies.get("studio_session") != owner.cookies.get("studio_session")
         assert intruder.get(server.url + "/api/jobs").json() == []
         for path in (f"/api/jobs/{job_id}", f"/frames/{job_id}/latest.jpg", f"/download/{job_id}/result.png",
-                     f"/download/{job_id}/timelapse.gif"):
+                     f"/download/{job_id}/timelapse.gif", f"/download/{job_id}/timelapse.mp4"):
             assert intruder.get(server.url + path).status_code == 404, path
             assert owner.get(server.url + path).status_code == 200, path
         refused = intruder.post(f"{server.url}/api/jobs/{job_id}/cancel")
@@ -302,3 +306,21 @@ def test_a_checkpoint_in_the_models_folder_is_in_the_menu_and_a_run_with_it_comp
     finally:
         driver.quit()
         srv.stop()
+
+
+def test_the_first_load_is_compressed(server, capsys):
+    driver = chrome()
+    try:
+        driver.get(server.url + "/")
+        wait_until(lambda: driver.find_elements("css selector", "#loss-graph .main-svg"), message="the chart drawn")
+        entries = driver.execute_script(
+            "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+            ".map(e => [e.name, e.transferSize, e.decodedBodySize])")
+    finally:
+        driver.quit()
+    wire, plain = sum(e[1] for e in entries), sum(e[2] for e in entries)
+    scripts = [e for e in entries if ".js" in e[0] and e[2] > 100_000]
+    assert scripts and all(e[1] < e[2] / 2 for e in scripts)  # every large script travelled compressed
+    with capsys.disabled():
+        print(f"\n[measured] first load: {len(entries)} requests, {plain / 1e6:.2f} MB decoded, "
+              f"{wire / 1e6:.2f} MB transferred")

@@ -183,6 +183,22 @@ class ProgressRecorder:
                       history=self.history.offer(frame, force=True))
 
 
+TIMELAPSE_FORMATS = ("mp4", "gif")
+
+
+def encode_timelapse(frames: list[bytes], size, fmt: str = "mp4") -> bytes | None:
+    """The time-lapse of a job's kept JPEG frames: H.264 MP4 (the default) or GIF; None without frames."""
+    from .. import images
+
+    if not frames:
+        return None
+    if fmt not in TIMELAPSE_FORMATS:
+        raise ValueError(f"time-lapse format must be one of {', '.join(TIMELAPSE_FORMATS)}, not {fmt!r}")
+    decoded = [Image.open(io.BytesIO(f)).convert("RGB") for f in frames]
+    size = tuple(size) if size else None
+    return images.mp4_bytes(decoded, size=size) if fmt == "mp4" else images.gif_bytes(decoded, size=size)
+
+
 def jpeg(image: Image.Image, quality: int = 88) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=quality)

@@ -24,8 +24,8 @@ from ..backbones import WeightsUnavailable, load_backbone
 from ..engine import Controls, Progress, StyleTransfer, pick_device
 from ..limits import Limits
 from ..settings import SettingError, Settings
-from .base import (FINISHED, QUEUED, RUNNING, STOPPED, DONE, FAILED, FrameHistory, JobNotFound, JobView,
-                   ProgressRecorder, Update, admit, user_message)
+from .base import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound, JobView,
+                   ProgressRecorder, Update, admit, encode_timelapse, user_message)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Job:
     frame_time: float | None = None
     frame_log: deque = field(default_factory=lambda: deque(maxlen=200))  # (seq, produced at)
     result: Image.Image | None = None
-    timelapse: bytes | None = None                        # built once, when the job ends
+    timelapses: dict = field(default_factory=dict)        # format -> bytes: MP4 built when the job ends
     error: str | None = None
     note: str | None = None
     device: str | None = None
@@ -182,14 +182,19 @@ class JobManager:
             settings = self._require(job_id, owner).record().to_dict()
         return None if image is None else images.png_bytes(image, settings)
 
-    def timelapse(self, job_id: str, owner: str) -> bytes | None:
-        """The time-lapse GIF: built once when the job ends (on demand while it runs)."""
+    def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
+        """The time-lapse, MP4 (built once when the job ends) or GIF (built once when first asked for);
+        while the job runs, made from the frames so far."""
         with self._lock:
             job = self._require(job_id, owner)
-            if job.timelapse is not None:
-                return job.timelapse
-            frames, size = list(job.history.frames), job.progress.get("size")
-        return timelapse_gif(frames, size)
+            if fmt in job.timelapses:
+                return job.timelapses[fmt]
+            frames, size, finished = list(job.history.frames), job.progress.get("size"), job.status in FINISHED
+        data = encode_timelapse(frames, size, fmt)
+        if finished and data is not None:
+            with self._lock:
+                job.timelapses[fmt] = data
+        return data
 
     def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
         """Loss terms of the iterations after ``since`` (the chart asks only for what it lacks)."""
@@ -294,7 +299,9 @@ class JobManager:
                 if final is not None:
                     job.apply(final)
                 job.status = STOPPED if job.controls.stopped else DONE
-            job.timelapse = timelapse_gif(list(job.history.frames), job.progress.get("size"))
+            mp4 = encode_timelapse(list(job.history.frames), job.progress.get("size"), "mp4")
+            if mp4 is not None:
+                job.timelapses["mp4"] = mp4
         except Exception as exc:  # a failing job must never take the worker (or the server) with it
             if not isinstance(exc, (ValueError, WeightsUnavailable, MemoryError)):
                 log.exception("job %s failed", job.id)
@@ -313,10 +320,3 @@ class JobManager:
 def time_limit_note(limits: Limits) -> str:
     return (f"stopped at this server's time limit of {limits.max_job_seconds / 60:.0f} minutes per job; "
             "the image so far is kept")
-
-
-def timelapse_gif(frames: list[bytes], size) -> bytes | None:
-    if not frames:
-        return None
-    return images.gif_bytes([Image.open(io.BytesIO(f)).convert("RGB") for f in frames],
-                            size=tuple(size) if size else None)

@@ -14,9 +14,8 @@ from PIL import Image
 from .. import images
 from ..limits import Limits
 from ..settings import SettingError, Settings
-from .base import FINISHED, QUEUED, RUNNING, JobNotFound, JobView, admit
+from .base import FINISHED, QUEUED, RUNNING, TIMELAPSE_FORMATS, JobNotFound, JobView, admit, encode_timelapse
 from .redis_store import (CANCEL, QUEUE, connect, dumps, expire_job, job_key, read_meta, session_key, to_view, update_control, JOB_SUFFIXES)
-from .local import timelapse_gif
 
 
 def _png(image: Image.Image) -> bytes:
@@ -117,12 +116,17 @@ class RedisJobs:
             return None
         return images.png_bytes(Image.open(io.BytesIO(frame)).convert("RGB"), self._recorded(meta)["settings"])
 
-    def timelapse(self, job_id: str, owner: str) -> bytes | None:
+    def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
+        """MP4 (built by the worker when the job ends) or GIF (built once when first asked for)."""
         meta = self._owned_or_raise(job_id, owner)
-        cached = self.r.get(job_key(job_id, ":timelapse"))
+        key = job_key(job_id, f":timelapse_{fmt}" if fmt in TIMELAPSE_FORMATS else ":timelapse_mp4")
+        cached = self.r.get(key)
         if cached:
             return cached
-        return timelapse_gif(self.r.lrange(job_key(job_id, ":history"), 0, -1), meta.get("size"))
+        data = encode_timelapse(self.r.lrange(job_key(job_id, ":history"), 0, -1), meta.get("size"), fmt)
+        if data is not None and meta.get("status") in FINISHED:
+            self.r.set(key, data, ex=int(self.limits.job_ttl_s))
+        return data
 
     def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
         self._owned_or_raise(job_id, owner)

@@ -8,7 +8,7 @@ Keys (every per-job key expires ``job_ttl_s`` after its last write):
 * ``st:job:{id}:control`` — hash: ``version``, ``weights`` (JSON), ``stop``: what the page changes, read by
   the task every iteration
 * ``st:job:{id}:frame`` (latest JPEG), ``:frame_log``, ``:history`` (time-lapse JPEGs), ``:losses`` (JSON
-  per iteration), ``:checkpoint`` (hash), ``:result`` (PNG), ``:timelapse`` (GIF), ``:lease`` (who runs it)
+  per iteration), ``:checkpoint`` (hash), ``:result`` (PNG), ``:timelapse_mp4`` / ``_gif``, ``:lease`` (who runs it)
 * ``st:session:{owner}`` — sorted set of the session's job ids by creation time
 * ``st:queue`` — sorted set of queued job ids by creation time (queue positions); ``st:running`` — sorted
   set of running job ids by their last heartbeat (the watchdog's view)
@@ -29,7 +29,7 @@ PREFIX = "st:"
 QUEUE = PREFIX + "queue"
 RUNNING_SET = PREFIX + "running"
 JOB_SUFFIXES = ("", ":inputs", ":control", ":frame", ":frame_log", ":history", ":losses", ":checkpoint", ":result",
-                ":timelapse", ":lease")
+                ":timelapse_mp4", ":timelapse_gif", ":lease")
 MAX_ATTEMPTS = 2  # a job whose worker is lost twice fails instead of killing a third (no poison loop)
 
 

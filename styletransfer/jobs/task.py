@@ -37,8 +37,8 @@ from ..backbones import WeightsUnavailable
 from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
 from ..settings import Settings, check_setting
-from .base import DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, Update, user_message
-from .local import time_limit_note, timelapse_gif
+from .base import DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, Update, encode_timelapse, user_message
+from .local import time_limit_note
 from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, connect, dumps,
                           expire_job, job_key, read_control, read_meta, recover_lost, update_control)
 
@@ -209,9 +209,9 @@ class JobRunner:
         record = transfer.record()
         pipe = r.pipeline()
         pipe.set(job_key(job_id, ":result"), images.png_bytes(result, record.to_dict()))
-        gif = timelapse_gif(list(history.frames), list(result.size))
-        if gif:
-            pipe.set(job_key(job_id, ":timelapse"), gif)
+        mp4 = encode_timelapse(list(history.frames), list(result.size), "mp4")
+        if mp4:
+            pipe.set(job_key(job_id, ":timelapse_mp4"), mp4)
         pipe.hset(job_key(job_id), mapping={"status": dumps(STOPPED if stopped else DONE),
                                             "finished": dumps(time.time()), "eta": "0", "events": dumps(events)})
         pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))

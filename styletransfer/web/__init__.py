@@ -8,7 +8,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ..engine import default_iterations
 from ..jobs import make_jobs
-from ..backbones import min_input_side
+from ..backbones import list_checkpoints, min_input_side
 from ..limits import Limits
 from ..settings import Settings
 from . import callbacks, routes
@@ -40,6 +40,7 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
     app = dash.Dash(
         __name__, title="Style Transfer Studio", assets_folder=ASSETS, serve_locally=True,
         update_title=None,  # no "Updating..." flicker in the tab title on every poll
+        compress=True,      # flask-compress: the page's JavaScript is most of its first load
     )
     # A generous cap on request bodies: uploads travel base64 in callbacks (4/3 of the file).
     app.server.config["MAX_CONTENT_LENGTH"] = int(limits.max_upload_bytes * 1.5) + 2**20
@@ -55,7 +56,7 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
                             models_dir, current_job=jobs[-1].id if jobs else None)
 
     app.layout = layout
-    routes.register(app.server, manager, secret)
+    routes.register(app.server, manager, secret, limits, offered=lambda: list_checkpoints(models_dir))
     callbacks.register(app, manager, limits, models_dir)
     if quick:
         from .quick import build_quick

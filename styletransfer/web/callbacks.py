@@ -226,6 +226,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         Output("status", "children"), Output("status", "className"),
         Output("download-result", "href"), Output("download-result", "className"),
         Output("download-timelapse", "href"), Output("download-timelapse", "className"),
+        Output("download-timelapse-gif", "href"), Output("download-timelapse-gif", "className"),
         Output("poll", "disabled"), Output("stop-button", "disabled"), Output("chart-state", "data"),
         Input("poll", "n_intervals"), State("job-id", "data"), State("chart-state", "data"),
         prevent_initial_call=True,
@@ -236,7 +237,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         view = manager.get(job_id, session_id())
         if view is None:
             return (no_update, no_update, progress_children(None), "job not found", "status status-failed",
-                    None, "button disabled", None, "button disabled", True, True, None)
+                    None, "button disabled", None, "button disabled", None, "button disabled", True, True, None)
         status = view.status
         finished = status in FINISHED
         src = f"/frames/{job_id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
@@ -262,9 +263,11 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
 
         has_image = view.frame_seq > 0
         result_href = f"/download/{job_id}/result.png" if has_image else None
+        mp4_href = f"/download/{job_id}/timelapse.mp4" if view.frames else None
         gif_href = f"/download/{job_id}/timelapse.gif" if view.frames else None
         label = status if status != "failed" else f"failed: {view.error}"
         return (src, figure, progress_children(view), label, f"status status-{status}",
                 result_href, "button" if result_href else "button disabled",
-                gif_href, "button" if gif_href else "button disabled",
+                mp4_href, "button" if mp4_href else "button disabled",
+                gif_href, "button secondary" if gif_href else "button secondary disabled",
                 finished, finished, chart)

@@ -170,8 +170,10 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                 html.Div(className="downloads", children=[
                     html.A("Download PNG", id="download-result", className="button disabled", href=None,
                            download=""),
-                    html.A("Time-lapse (GIF)", id="download-timelapse", className="button disabled", href=None,
+                    html.A("Time-lapse (MP4)", id="download-timelapse", className="button disabled", href=None,
                            download=""),
+                    html.A("GIF", id="download-timelapse-gif", className="button disabled", href=None, download="",
+                           title="the time-lapse as an animated GIF (larger)"),
                 ]),
             ]),
         ]),

@@ -1,0 +1,228 @@
+"""The JSON API on its own, and forged requests to the page's callbacks: a message, never a 500."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+
+import pytest
+from PIL import Image
+
+from media import video_frames
+from styletransfer.jobs import JobManager
+from styletransfer.limits import Limits
+from styletransfer.web import create_app
+
+
+def png(img) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def app():
+    manager = JobManager(devices=["cpu"], limits=Limits(max_upload_bytes=2 * 2**20, frame_interval=0.0), nice=0)
+    app = create_app(manager=manager, quick=False, secret="test-secret")
+    yield app
+    manager.shutdown()
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
+
+
+def submit(client, content_image, style_image, settings=None, extra=None):
+    data = {"content": (io.BytesIO(png(content_image)), "photo.png"),
+            "style": [(io.BytesIO(png(style_image)), "painting.png")],
+            "settings": json.dumps(settings if settings is not None else {"size": 48, "iterations": 300})}
+    data.update(extra or {})
+    return client.post("/api/jobs", data=data, content_type="multipart/form-data")
+
+
+def wait_status(client, job_id, statuses, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").get_json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job never reached {statuses}")
+
+
+def test_submit_steer_cancel_and_download_through_the_api(client, content_image, style_image):
+    r = submit(client, content_image, style_image)
+    assert r.status_code == 201, r.get_json()
+    job = r.get_json()
+    assert r.headers["Location"] == f"/api/jobs/{job['id']}" and job["urls"]["self"] == r.headers["Location"]
+    assert job["settings"]["size"] == 48 and job["status"] in ("queued", "running")
+    wait_status(client, job["id"], ("running",))
+    r = client.post(job["urls"]["weights"], json={"style_weight": 123.0})
+    assert r.status_code == 200 and r.get_json()["weights"]["style_weight"] == 123.0
+    r = client.post(job["urls"]["weights"], json={"style_weight": math.inf})
+    assert r.status_code == 400 and "finite" in r.get_json()["error"]
+    r = client.post(job["urls"]["weights"], json={"size": 1024})
+    assert r.status_code == 400 and "cannot be changed while running" in r.get_json()["error"]
+    assert client.post(job["urls"]["cancel"]).status_code == 200
+    done = wait_status(client, job["id"], ("stopped",))
+    r = client.post(job["urls"]["weights"], json={"style_weight": 5.0})
+    assert r.status_code == 409 and "can no longer change" in r.get_json()["error"]
+    urls = done["urls"]
+    assert client.get(urls["result"]).data[:4] == b"\x89PNG"
+    assert video_frames(client.get(urls["timelapse"]).data) >= 1
+    assert client.get(urls["frame"]).headers["Content-Type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/jobs/x/cancel"), ("PUT", "/api/jobs"),
+                                         ("DELETE", "/api/jobs/x"), ("GET", "/api/jobs/x/weights")])
+def test_wrong_methods_get_json_405_not_the_page(client, method, path):
+    r = client.open(path, method=method)
+    assert r.status_code == 405 and r.is_json and "not allowed" in r.get_json()["error"]
+    assert "Allow" in r.headers
+
+
+@pytest.mark.parametrize("case,status,message", [
+    ("no-content", 400, "add the content image"),
+    ("pdf", 400, "PDF document"),
+    ("not-json", 400, "settings must be a JSON object"),
+    ("list", 400, "settings must be a JSON object"),
+    ("unknown", 400, "unknown setting 'colour'"),
+    ("huge", 400, "size must be between"),
+    ("nan", 400, "finite"),
+    ("string", 400, "style_weight must be a number"),
+    ("path", 400, "unknown backbone"),
+    ("panorama", 400, "too narrow"),
+    ("over-limit", 429, "over this server's limit"),
+])
+def test_bad_input_to_the_api_is_json_4xx_and_makes_no_job(client, content_image, style_image, case, status,
+                                                            message):
+    settings = {"size": 48, "iterations": 3}
+    extra = {}
+    content = content_image
+    if case == "no-content":
+        r = client.post("/api/jobs", data={"style": (io.BytesIO(png(style_image)), "s.png")},
+                        content_type="multipart/form-data")
+    else:
+        if case == "pdf":
+            extra["content"] = (io.BytesIO(b"%PDF-1.4\n%%EOF"), "doc.pdf")
+        elif case == "not-json":
+            extra["settings"] = "{size: 48"
+        elif case == "list":
+            extra["settings"] = "[48]"
+        elif case == "unknown":
+            settings["colour"] = "blue"
+        elif case == "huge":
+            settings["size"] = 1e308
+        elif case == "nan":
+            extra["settings"] = '{"style_weight": NaN}'
+        elif case == "string":
+            settings["style_weight"] = "lots"
+        elif case == "path":
+            settings["backbone"] = "/etc/passwd.pt"
+        elif case == "panorama":
+            content = Image.new("RGB", (4000, 60))
+            settings["size"] = 512
+        elif case == "over-limit":
+            settings["iterations"] = 10**5 - 1
+        r = submit(client, content, style_image, settings, extra)
+    assert r.status_code in (status,) and r.is_json, (r.status_code, r.data[:200])
+    assert message in r.get_json()["error"]
+    assert client.get("/api/jobs").get_json() == []
+
+
+def test_an_upload_over_the_request_limit_is_json_413(client, style_image):
+    r = client.post("/api/jobs", data={"content": (io.BytesIO(b"x" * (5 * 2**20)), "big.png"),
+                                       "style": (io.BytesIO(png(style_image)), "s.png")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 413 and "over this server's limit of 2 MB" in r.get_json()["error"]
+
+
+def test_another_session_gets_json_404_for_everything(app, client, content_image, style_image):
+    job = submit(client, content_image, style_image, {"size": 48, "iterations": 2}).get_json()
+    job = wait_status(client, job["id"], ("done",))
+    stranger = app.server.test_client()
+    stranger.set_cookie("studio_session", "made-up-by-the-client-0123456789")
+    for path in (job["urls"]["self"], job["urls"]["result"], job["urls"]["timelapse"], job["urls"]["frame"]):
+        assert stranger.get(path).status_code == 404
+    for path in (job["urls"]["cancel"], job["urls"]["weights"]):
+        r = stranger.post(path, json={"style_weight": 1.0})
+        assert r.status_code == 404 and r.get_json()["error"] == "no such job in this session"
+    assert stranger.get("/api/jobs").get_json() == []
+
+
+# ------------------------------------------------------------------ forged requests to the page's callbacks
+
+def callback(client, app, first_input: str, inputs: list, state: dict):
+    """POST to Dash's endpoint exactly as the page would for the server callback with these inputs."""
+    deps = client.get("/_dash-dependencies").get_json()
+    names = [f"{i['id']}.{i['property']}" for i in inputs]
+    dep = next(d for d in deps if [f"{i['id']}.{i['property']}" for i in d["inputs"]] == names
+               and d.get("clientside_function") is None)
+    outputs = [{"id": p.split(".", 1)[0], "property": p.split(".", 1)[1]} for p in dep["output"].strip(".").split("...")]
+    if not dep["output"].startswith(".."):
+        outputs = outputs[0]  # a single output travels as an object, as the page sends it
+    body = {"output": dep["output"], "outputs": outputs, "inputs": inputs,
+            "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs],
+            "state": [{**s, "value": state.get(f"{s['id']}.{s['property']}")} for s in dep["state"]]}
+    return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+
+
+def page_state(content_image, style_image, **changes):
+    import base64
+
+    url = lambda img: "data:image/png;base64," + base64.b64encode(png(img)).decode()  # noqa: E731
+    state = {"content-upload.contents": url(content_image), "content-upload.filename": "p.png",
+             "style-upload.contents": url(style_image), "style-upload.filename": "s.png", "style-blend.value": 0.5,
+             "content-weight.value": 0, "style-weight.value": 1, "tv-weight.value": 0.5, "size.value": 256,
+             "iterations.value": 5, "backbone.value": "vgg19", "optimizer.value": "lbfgs",
+             "options.value": ["multiscale"]}
+    state.update(changes)
+    return state
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"size.value": 1e308}, "size must be between"),
+    ({"size.value": "512"}, "size must be a number"),
+    ({"size.value": -5}, "size must be between"),
+    ({"iterations.value": 10**9}, "iterations must be between"),
+    ({"style-weight.value": 1e308}, "style_weight must be between"),
+    ({"style-weight.value": "NaN"}, "style_weight must be a number"),
+    ({"content-weight.value": None}, "content_weight is required"),
+    ({"optimizer.value": "sgd"}, "unknown optimizer"),
+    ({"backbone.value": "/etc/passwd.pt"}, "unknown backbone"),
+    ({"options.value": "multiscale"}, None),  # a string where a list belongs: treated as no options
+    ({"style2-upload.contents": "data:image/png;base64,AAAA", "style2-upload.filename": "x.png"}, "not an image"),
+])
+def test_forged_start_requests_get_a_message_and_change_nothing(app, client, content_image, style_image, changes,
+                                                               message):
+    before = client.get("/api/jobs").get_json()
+    r = callback(client, app, "start-button.n_clicks", [{"id": "start-button", "property": "n_clicks", "value": 1}],
+                 page_state(content_image, style_image, **changes))
+    assert r.status_code == 200, r.data[:300]
+    response = r.get_json()["response"]
+    if message is None:
+        client.post(f"/api/jobs/{response['job-id']['data']}/cancel")
+        return
+    assert message in response["start-message"]["children"]
+    assert client.get("/api/jobs").get_json() == before
+
+
+@pytest.mark.parametrize("values", [(math.nan, 1, 0), (1e308, 1, 0), ("x", 1, 0), (None, None, None), ([1], 1, 0)])
+def test_forged_weight_changes_get_a_message(app, client, content_image, style_image, values):
+    job = submit(client, content_image, style_image, {"size": 48, "iterations": 2}).get_json()
+    wait_status(client, job["id"], ("done",))  # finished between the page's two calls: a message too
+    for job_id in (job["id"], "no-such-job"):
+        r = callback(client, app, "content-weight.value",
+                     [{"id": "content-weight", "property": "value", "value": values[0]},
+                      {"id": "style-weight", "property": "value", "value": values[1]},
+                      {"id": "tv-weight", "property": "value", "value": values[2]}], {"job-id.data": job_id})
+        assert r.status_code in (200, 204), r.data[:300]
+
+
+def test_a_malformed_callback_request_is_a_400_not_a_500(client):
+    body = {"output": "live-note.children@x", "outputs": [{"id": "live-note", "property": "children@x"}],
+            "inputs": [], "changedPropIds": [], "state": []}
+    r = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 400 and "could not be handled" in r.get_json()["error"]
