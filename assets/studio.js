@@ -18,3 +18,46 @@ window.dccFunctions.tenToThe = function (v) {
   if (x >= 100) return Math.round(x).toLocaleString("en");
   return x >= 1 ? String(+x.toPrecision(3)) : String(+x.toPrecision(2));
 };
+
+// Uploads over the server's limit get their message at once, in the browser: the file is never read into
+// the page nor sent (a 200 MB photo would otherwise be base64-encoded and refused by the server in silence).
+(function () {
+  var BASES = {"content-upload": ["content", "photo"], "style-upload": ["style", "painting"],
+               "style2-upload": ["style2", "painting"]};
+  function limit() {
+    var el = document.getElementById("studio-limits");
+    return el ? +el.dataset.maxUpload : Infinity;
+  }
+  function say(id, text) {
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(id, {children: text, className: "upload-message error"});
+    }
+  }
+  function check(event, files) {
+    var zone = event.target && event.target.closest && event.target.closest("#content-upload, #style-upload, #style2-upload");
+    if (!zone || !files || !files.length) return;
+    var file = files[0], max = limit();
+    if (file.size <= max) return;
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    if (event.target.value !== undefined && event.target.type === "file") event.target.value = "";
+    var base = BASES[zone.id];
+    say(base[0] + "-message", (file.name || base[1]) + ": " + (file.size / 1048576).toFixed(1) +
+        " MB is over the upload limit of " + Math.round(max / 1048576) + " MB; save it smaller (JPEG) and try again");
+  }
+  document.addEventListener("change", function (e) { check(e, e.target && e.target.files); }, true);
+  document.addEventListener("drop", function (e) { check(e, e.dataTransfer && e.dataTransfer.files); }, true);
+
+  // A request the server refuses as too large (413) says so next to Start instead of doing nothing.
+  var fetch0 = window.fetch;
+  window.fetch = function () {
+    var url = String(arguments[0] && arguments[0].url || arguments[0]);
+    return fetch0.apply(this, arguments).then(function (response) {
+      if (response.status === 413 && url.indexOf("_dash-update-component") >= 0) {
+        window.dash_clientside.set_props("start-message", {children:
+          "The images are too large for this server together: save them smaller (JPEG) and try again"});
+      }
+      return response;
+    });
+  };
+})();

@@ -224,10 +224,25 @@ def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name
     upload(browser, "style-upload", files["painting"])
     wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
     browser.find_element("id", "start-button").click()
-    wait_until(lambda: expected in browser.find_element("id", "start-message").text, timeout=20,
+    # a file over the size limit is stopped in the browser: it never became the photo
+    at_start = "add a photo first" if name == "huge.png" else expected
+    wait_until(lambda: at_start in browser.find_element("id", "start-message").text, timeout=20,
                message="Start refuses")
     assert api.get(server.url + "/api/jobs").json() == []
     assert server.alive()
+
+
+@pytest.mark.parametrize("megabytes", [25, 60, 200])
+def test_an_upload_of_any_size_gets_a_message_before_it_is_sent(server, browser, tmp_path, megabytes):
+    big = tmp_path / f"huge-{megabytes}.jpg"
+    with open(big, "wb") as f:  # sparse: the size is what matters, and the page must not read it
+        f.truncate(megabytes * 2**20)
+    api = session_of(browser, server.url)
+    upload(browser, "content-upload", str(big))
+    wait_until(lambda: f"{megabytes:.1f} MB is over the upload limit of 2 MB" in message(browser, "content"),
+               timeout=10, message=f"the {megabytes} MB message")
+    assert "error" in browser.find_element("id", "content-message").get_attribute("class")
+    assert api.get(server.url + "/api/jobs").json() == [] and server.alive()
 
 
 def test_an_elongated_photo_is_judged_at_the_chosen_size_before_start(server, browser, tmp_path):

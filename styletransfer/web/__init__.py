@@ -42,8 +42,8 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
         update_title=None,  # no "Updating..." flicker in the tab title on every poll
         compress=True,      # flask-compress: the page's JavaScript is most of its first load
     )
-    # A generous cap on request bodies: uploads travel base64 in callbacks (4/3 of the file).
-    app.server.config["MAX_CONTENT_LENGTH"] = int(limits.max_upload_bytes * 1.5) + 2**20
+    # Request bodies: Start sends up to three uploads as base64 (4/3 of each file) in one callback.
+    app.server.config["MAX_CONTENT_LENGTH"] = int(3 * limits.max_upload_bytes * 4 / 3) + 2**20
     sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
     sizes = sizes or [limits.max_size]
     default_size = 512 if 512 in sizes else sizes[-1]
@@ -53,7 +53,8 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
         owner = routes.session_id()
         jobs = manager.list(owner) if owner else []
         return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
-                            models_dir, current_job=jobs[-1].id if jobs else None)
+                            models_dir, current_job=jobs[-1].id if jobs else None,
+                            max_upload_bytes=limits.max_upload_bytes)
 
     app.layout = layout
     routes.register(app.server, manager, secret, limits, offered=lambda: list_checkpoints(models_dir))

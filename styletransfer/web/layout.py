@@ -90,7 +90,7 @@ def backbone_options(models_dir: str | None) -> list[dict]:
 
 
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
-                 models_dir: str | None = None, current_job: str | None = None):
+                 models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20):
     """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return."""
     controls = html.Section(className="panel controls", children=[
         upload("content-upload", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
@@ -187,4 +187,6 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
         dcc.Store(id="job-id", data=current_job),
         dcc.Store(id="chart-state"),
         dcc.Interval(id="poll", interval=400, disabled=current_job is None),
+        # read by assets/studio.js: a file over the limit gets its message before it is read or sent
+        html.Div(id="studio-limits", hidden=True, **{"data-max-upload": str(max_upload_bytes)}),
     ])
