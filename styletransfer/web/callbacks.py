@@ -111,6 +111,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
 
         @app.callback(Output(f"{base}-preview", "src"), Output(f"{base}-message", "children"),
                       Output(f"{base}-message", "className"),
+                      Output("start-message", "children", allow_duplicate=True),
                       Input(f"{base}-upload", "contents"), Input("size", "value"), Input("backbone", "value"),
                       State(f"{base}-upload", "filename"), prevent_initial_call=True)
         def check_upload(contents, size, backbone, filename, what=what, check=check):
@@ -121,8 +122,9 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
                 img = decode_upload(contents, filename, what, limits)
                 check(Settings(size=size, backbone=offered_backbone(backbone, models_dir)).validate(), img.size, name)
             except ValueError as exc:  # ImageError, ImageTooSmall, SettingError: one line each
-                return None, str(exc), "upload-message error"
-            return data_url(img, "JPEG", 640), upload_message(img, name), "upload-message ok"
+                return None, str(exc), "upload-message error", no_update
+            # a new image answers Start's last complaint ("add a painting first"): it goes
+            return data_url(img, "JPEG", 640), upload_message(img, name), "upload-message ok", ""
 
     # One callback per kind: Dash drops the answer of a callback that is fired again while in flight,
     # so a photo example clicked just before a painting example must not share a callback with it.
@@ -147,6 +149,12 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
     app.clientside_callback(
         "function(v){ return {clipPath: 'inset(0 ' + (100 - v) + '% 0 0)'}; }",
         Output("preview-image", "style"), Input("compare", "value"))
+    # After Start the status, progress and preview come into view (Start sits low in the controls; on a
+    # phone the preview is a screen further down).
+    app.clientside_callback(
+        "function(job){ if (job) { var s = document.querySelector('.stage');"
+        " if (s) { s.scrollIntoView({block: 'start'}); } } return window.dash_clientside.no_update; }",
+        Output("scroll-anchor", "title"), Input("job-id", "data"), prevent_initial_call=True)
 
     # ------------------------------------------------------------------ start / stop
 
@@ -154,6 +162,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         Output("job-id", "data"), Output("poll", "disabled", allow_duplicate=True),
         Output("start-message", "children"), Output("chart-state", "data", allow_duplicate=True),
         Output("loss-graph", "figure", allow_duplicate=True), Output("before-image", "src"),
+        Output("live-note", "children", allow_duplicate=True),
         Input("start-button", "n_clicks"),
         State("content-upload", "contents"), State("content-upload", "filename"),
         State("style-upload", "contents"), State("style-upload", "filename"),
@@ -166,6 +175,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
     def start(_n, content, content_name, style, style_name, style2, style2_name, blend, cw, sw, tvw, size,
               iterations, backbone, optimizer, options):
         owner = session_id()
+        busy = [j for j in manager.list(owner) if j.status in ("queued", "running")]
         try:
             content_img = decode_upload(content, content_name, "photo", limits)
             styles = [decode_upload(style, style_name, "painting", limits)]
@@ -183,10 +193,16 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
             })
             view = manager.submit(owner, content_img, styles, settings)
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
-            return no_update, no_update, str(exc), no_update, no_update, no_update
-        note = "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
+            return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
+        if busy:
+            note = (f"Queued behind your {busy[-1].status} job: it starts when that one ends "
+                    f"({view.queue_position - 1} other job(s) ahead)." if view.queue_position > 1 else
+                    f"Queued behind your {busy[-1].status} job: it starts when that one ends.")
+        else:
+            note = "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
+        # messages belong to the job they describe: a new job starts with none
         return (view.id, False, note, {"job": view.id, "iteration": 0, "events": 0}, empty_figure(),
-                data_url(content_img, "JPEG", 1024))
+                data_url(content_img, "JPEG", 1024), "")
 
     @app.callback(Output("live-note", "children", allow_duplicate=True), Input("stop-button", "n_clicks"),
                   State("job-id", "data"), prevent_initial_call=True)
@@ -228,6 +244,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         Output("download-timelapse", "href"), Output("download-timelapse", "className"),
         Output("download-timelapse-gif", "href"), Output("download-timelapse-gif", "className"),
         Output("poll", "disabled"), Output("stop-button", "disabled"), Output("chart-state", "data"),
+        Output("live-note", "children", allow_duplicate=True),
         Input("poll", "n_intervals"), State("job-id", "data"), State("chart-state", "data"),
         prevent_initial_call=True,
     )
@@ -237,7 +254,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         view = manager.get(job_id, session_id())
         if view is None:
             return (no_update, no_update, progress_children(None), "job not found", "status status-failed",
-                    None, "button disabled", None, "button disabled", None, "button disabled", True, True, None)
+                    None, "button disabled", None, "button disabled", None, "button disabled", True, True, None, "")
         status = view.status
         finished = status in FINISHED
         src = f"/frames/{job_id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
@@ -270,4 +287,6 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
                 result_href, "button" if result_href else "button disabled",
                 mp4_href, "button" if mp4_href else "button disabled",
                 gif_href, "button secondary" if gif_href else "button secondary disabled",
-                finished, finished, chart)
+                finished, finished, chart,
+                # the job's own note (resumed, time limit) or, once it has ended, none ("Stopping…" goes)
+                view.note or ("" if finished else no_update))

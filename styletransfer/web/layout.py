@@ -83,10 +83,16 @@ def empty_figure() -> go.Figure:
 
 
 def backbone_options(models_dir: str | None) -> list[dict]:
-    """The built-in backbones, then the checkpoints found in ``models_dir`` (value: the file's path)."""
-    return ([{"label": n, "value": n, "title": s.description} for n, s in BACKBONES.items()]
-            + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": f"your checkpoint {p}"}
-               for p in list_checkpoints(models_dir)])
+    """The built-in backbones — those whose weights are not on this machine greyed out, with where to put
+    the file as their tooltip — then the checkpoints found in ``models_dir`` (value: the file's path)."""
+    options = []
+    for name, spec in BACKBONES.items():
+        missing = spec.missing_weights()
+        options.append({"label": f"{name} — weights not on this machine" if missing else name, "value": name,
+                        "title": f"{spec.description}. To use it: {missing}" if missing else spec.description,
+                        "disabled": bool(missing)})
+    return options + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": f"your checkpoint {p}"}
+                      for p in list_checkpoints(models_dir)]
 
 
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
@@ -117,6 +123,8 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
             html.Div(className="control", children=[
                 html.Label("Backbone", htmlFor="backbone"),
                 dcc.Dropdown(id="backbone", options=backbone_options(models_dir), value="vgg19", clearable=False),
+                html.Div("the network that sees the images; greyed out: its weights are not on this machine "
+                         "(the tooltip says which file goes where)", className="hint"),
             ]),
         ]),
         html.Div(className="control", children=[
@@ -189,4 +197,5 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
         dcc.Interval(id="poll", interval=400, disabled=current_job is None),
         # read by assets/studio.js: a file over the limit gets its message before it is read or sent
         html.Div(id="studio-limits", hidden=True, **{"data-max-upload": str(max_upload_bytes)}),
+        html.Span(id="scroll-anchor", hidden=True),
     ])
