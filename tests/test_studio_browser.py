@@ -379,3 +379,53 @@ def test_after_start_the_status_and_preview_are_in_view_and_nothing_scrolls_side
                                             f"{session_of(driver, server.url).get(server.url + '/api/jobs').json()[-1]['id']}/cancel")
     finally:
         driver.quit()
+
+
+def gallery_items(driver):
+    return driver.find_elements("css selector", "#job-gallery .gallery-item")
+
+
+def click_when_steady(driver, css: str, message: str):
+    """Click what ``css`` finds, again if the page redrew it in between (the gallery updates itself)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt():
+        try:
+            found = driver.find_elements("css selector", css)
+            if found:
+                found[0].click()
+                return True
+        except StaleElementReferenceException:
+            return False
+        return False
+
+    wait_until(attempt, message=message)
+
+
+def test_the_gallery_reopens_any_job_and_cancels_a_queued_one(server, browser, files):
+    api = session_of(browser, server.url)
+    from selenium.webdriver.common.keys import Keys
+
+    ready_to_start(browser, files)
+    press(browser, "iterations", Keys.HOME)  # 5 iterations: quick
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: status(browser) == "done", timeout=90, message="the first job done")
+    first = api.get(server.url + "/api/jobs").json()[-1]["id"]
+    wait_until(lambda: len(gallery_items(browser)) == 1 and gallery_items(browser)[0].find_elements(
+        "css selector", "img.gallery-thumb"), message="a thumbnail in the gallery")
+    press(browser, "iterations", Keys.END)  # long ones now: one runs, the next waits behind it
+    for _ in range(2):
+        browser.find_element("id", "start-button").click()
+        time.sleep(0.5)
+    wait_until(lambda: "Queued behind your running job" in browser.find_element("id", "start-message").text,
+               message="Start says it queues")
+    wait_until(lambda: len(gallery_items(browser)) == 3, message="three jobs in the gallery")
+    click_when_steady(browser, "#job-gallery .gallery-cancel", "a queued job's cancel button")
+    wait_until(lambda: "stopped" in [j["status"] for j in api.get(server.url + "/api/jobs").json()],
+               message="the queued job stopped")
+    # reopen the first, finished job: its status, preview and downloads come back
+    click_when_steady(browser, f"#job-gallery button[id*='{first}']", "the first job's thumbnail")
+    wait_until(lambda: status(browser) == "done" and first in (
+        browser.find_element("id", "download-result").get_attribute("href") or ""), message="the first job shown")
+    for job in api.get(server.url + "/api/jobs").json():
+        api.post(f"{server.url}/api/jobs/{job['id']}/cancel")

@@ -132,11 +132,16 @@ def test_bad_input_to_the_api_is_json_4xx_and_makes_no_job(client, content_image
     assert client.get("/api/jobs").get_json() == []
 
 
-def test_an_upload_over_the_request_limit_is_json_413(client, style_image):
-    r = client.post("/api/jobs", data={"content": (io.BytesIO(b"x" * (5 * 2**20)), "big.png"),
-                                       "style": (io.BytesIO(png(style_image)), "s.png")},
-                    content_type="multipart/form-data")
+def test_uploads_over_the_limits_are_json_413_or_400(client, style_image):
+    def send(megabytes):
+        return client.post("/api/jobs", data={"content": (io.BytesIO(b"x" * int(megabytes * 2**20)), "big.png"),
+                                              "style": (io.BytesIO(png(style_image)), "s.png")},
+                           content_type="multipart/form-data")
+
+    r = send(12)  # over the whole request's cap
     assert r.status_code == 413 and "over this server's limit of 2 MB" in r.get_json()["error"]
+    r = send(3)   # within the request's cap, over one file's limit
+    assert r.status_code == 400 and "big.png: over the upload limit of 2 MB" in r.get_json()["error"]
 
 
 def test_another_session_gets_json_404_for_everything(app, client, content_image, style_image):

@@ -54,7 +54,7 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
         jobs = manager.list(owner) if owner else []
         return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
                             models_dir, current_job=jobs[-1].id if jobs else None,
-                            max_upload_bytes=limits.max_upload_bytes)
+                            max_upload_bytes=limits.max_upload_bytes, jobs=jobs)
 
     app.layout = layout
     routes.register(app.server, manager, secret, limits, offered=lambda: list_checkpoints(models_dir))

@@ -17,7 +17,7 @@ from ..examples import EXAMPLES, example_image
 from ..jobs import FINISHED, JobManager, JobNotFound
 from ..limits import Limits
 from ..settings import SettingError, Settings
-from .layout import LOSS_TERMS, empty_figure
+from .layout import LOSS_TERMS, empty_figure, gallery
 from .routes import session_id
 
 
@@ -162,7 +162,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         Output("job-id", "data"), Output("poll", "disabled", allow_duplicate=True),
         Output("start-message", "children"), Output("chart-state", "data", allow_duplicate=True),
         Output("loss-graph", "figure", allow_duplicate=True), Output("before-image", "src"),
-        Output("live-note", "children", allow_duplicate=True),
+        Output("live-note", "children", allow_duplicate=True), Output("job-gallery", "children", allow_duplicate=True),
         Input("start-button", "n_clicks"),
         State("content-upload", "contents"), State("content-upload", "filename"),
         State("style-upload", "contents"), State("style-upload", "filename"),
@@ -193,7 +193,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
             })
             view = manager.submit(owner, content_img, styles, settings)
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
-            return no_update, no_update, str(exc), no_update, no_update, no_update, no_update
+            return no_update, no_update, str(exc), no_update, no_update, no_update, no_update, no_update
         if busy:
             note = (f"Queued behind your {busy[-1].status} job: it starts when that one ends "
                     f"({view.queue_position - 1} other job(s) ahead)." if view.queue_position > 1 else
@@ -202,7 +202,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
             note = "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
         # messages belong to the job they describe: a new job starts with none
         return (view.id, False, note, {"job": view.id, "iteration": 0, "events": 0}, empty_figure(),
-                data_url(content_img, "JPEG", 1024), "")
+                data_url(content_img, "JPEG", 1024), "", gallery(manager.list(owner), view.id))
 
     @app.callback(Output("live-note", "children", allow_duplicate=True), Input("stop-button", "n_clicks"),
                   State("job-id", "data"), prevent_initial_call=True)
@@ -214,6 +214,33 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         except JobNotFound:
             return "That job is gone."
         return "Stopping: the current image is kept."
+
+    # ------------------------------------------------------------------ the gallery
+
+    @app.callback(Output("job-id", "data", allow_duplicate=True), Output("poll", "disabled", allow_duplicate=True),
+                  Output("chart-state", "data", allow_duplicate=True),
+                  Output("loss-graph", "figure", allow_duplicate=True),
+                  Output("live-note", "children", allow_duplicate=True),
+                  Input({"type": "gallery-open", "job": ALL}, "n_clicks"), prevent_initial_call=True)
+    def open_job(clicks):
+        job_id = ctx.triggered_id["job"] if isinstance(ctx.triggered_id, dict) else None
+        if not job_id or not any(clicks or []) or manager.get(str(job_id), session_id()) is None:
+            raise dash.exceptions.PreventUpdate
+        # the poll draws it (status, preview, chart from iteration 0, downloads) at its next tick
+        return job_id, False, {"job": job_id, "iteration": 0, "events": 0}, empty_figure(), ""
+
+    @app.callback(Output("job-gallery", "children", allow_duplicate=True),
+                  Input({"type": "gallery-cancel", "job": ALL}, "n_clicks"), State("job-id", "data"),
+                  prevent_initial_call=True)
+    def cancel_queued(clicks, current):
+        job_id = ctx.triggered_id["job"] if isinstance(ctx.triggered_id, dict) else None
+        if not job_id or not any(clicks or []):
+            raise dash.exceptions.PreventUpdate
+        try:
+            manager.cancel(str(job_id), session_id())
+        except JobNotFound:
+            pass
+        return gallery(manager.list(session_id()), current)
 
     # ------------------------------------------------------------------ live weights
 
@@ -244,7 +271,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         Output("download-timelapse", "href"), Output("download-timelapse", "className"),
         Output("download-timelapse-gif", "href"), Output("download-timelapse-gif", "className"),
         Output("poll", "disabled"), Output("stop-button", "disabled"), Output("chart-state", "data"),
-        Output("live-note", "children", allow_duplicate=True),
+        Output("live-note", "children", allow_duplicate=True), Output("job-gallery", "children", allow_duplicate=True),
         Input("poll", "n_intervals"), State("job-id", "data"), State("chart-state", "data"),
         prevent_initial_call=True,
     )
@@ -254,12 +281,16 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         view = manager.get(job_id, session_id())
         if view is None:
             return (no_update, no_update, progress_children(None), "job not found", "status status-failed",
-                    None, "button disabled", None, "button disabled", None, "button disabled", True, True, None, "")
+                    None, "button disabled", None, "button disabled", None, "button disabled", True, True, None, "",
+                    gallery(manager.list(session_id()), None))
         status = view.status
         finished = status in FINISHED
         src = f"/frames/{job_id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
 
         chart = chart if chart and chart.get("job") == job_id else {"job": job_id, "iteration": 0, "events": 0}
+        # the gallery is redrawn when this job's status changes (a thumbnail appears, a status moves on)
+        new_gallery = (gallery(manager.list(session_id()), job_id) if chart.get("status") != status
+                       or (chart.get("status") == "running" and chart.get("seq", 0) == 0 < view.frame_seq) else no_update)
         history = manager.loss_history(job_id, session_id(), since=chart["iteration"])
         figure = no_update
         if history or len(view.events) > chart["events"]:
@@ -276,7 +307,8 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
                 figure["layout"]["annotations"].append({
                     "x": event["iteration"], "y": 1, "xref": "x", "yref": "paper", "showarrow": False,
                     "text": "weights changed", "font": {"size": 10, "color": "#805ad5"}, "yanchor": "bottom"})
-            chart = {"job": job_id, "iteration": xs[-1] if xs else chart["iteration"], "events": len(view.events)}
+            chart = {**chart, "iteration": xs[-1] if xs else chart["iteration"], "events": len(view.events)}
+        chart = {**chart, "status": status, "seq": view.frame_seq}
 
         has_image = view.frame_seq > 0
         result_href = f"/download/{job_id}/result.png" if has_image else None
@@ -289,4 +321,4 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
                 gif_href, "button secondary" if gif_href else "button secondary disabled",
                 finished, finished, chart,
                 # the job's own note (resumed, time limit) or, once it has ended, none ("Stopping…" goes)
-                view.note or ("" if finished else no_update))
+                view.note or ("" if finished else no_update), new_gallery)

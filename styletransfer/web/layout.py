@@ -95,8 +95,31 @@ def backbone_options(models_dir: str | None) -> list[dict]:
                       for p in list_checkpoints(models_dir)]
 
 
+def gallery(views: list, current: str | None) -> list:
+    """The session's jobs, newest first: a thumbnail, status and key settings each; a click reopens one,
+    and a queued one can be cancelled here."""
+    if not views:
+        return [html.Div("Your jobs appear here.", className="hint")]
+    items = []
+    for v in reversed(views):
+        s = v.settings
+        thumb = (html.Img(src=f"/frames/{v.id}/latest.jpg?seq={v.frame_seq}", alt="", className="gallery-thumb")
+                 if v.frame_seq else html.Div(className="gallery-thumb empty"))
+        caption = f"{s['size']} px · style {s['style_weight']:g} · {os.path.basename(str(s['backbone']))}"
+        item = [html.Button([thumb, html.Span(v.status, className=f"status status-{v.status}"),
+                             html.Span(caption, className="gallery-caption")],
+                            id={"type": "gallery-open", "job": v.id}, title="show this job",
+                            className="gallery-open" + (" current" if v.id == current else ""))]
+        if v.status == "queued":
+            item.append(html.Button("Cancel", id={"type": "gallery-cancel", "job": v.id},
+                                    className="gallery-cancel", title="take it out of the queue"))
+        items.append(html.Div(item, className="gallery-item"))
+    return items
+
+
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
-                 models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20):
+                 models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20,
+                 jobs: list | None = None):
     """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return."""
     controls = html.Section(className="panel controls", children=[
         upload("content-upload", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
@@ -185,6 +208,8 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                 ]),
             ]),
         ]),
+        html.Div("Your jobs", className="block-title"),
+        html.Div(gallery(jobs or [], current_job), id="job-gallery", className="gallery"),
     ])
 
     return html.Div(className="studio", children=[
