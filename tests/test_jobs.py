@@ -223,3 +223,21 @@ def test_the_work_budget_holds_whatever_the_request_claims(content_image, style_
             m.submit("alice", content_image, [style_image], quick(size=128, iterations=100))
     finally:
         m.shutdown()
+
+
+def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, style_image):
+    from styletransfer.jobs.base import SpeedMeter
+
+    meter = SpeedMeter()
+    assert meter.estimate(Settings(size=512, iterations=35)) is None
+    meter.observe(10.0, 1e6)
+    meter.observe(20.0, 1e6)
+    assert meter.value == pytest.approx(0.7 * 1e-5 + 0.3 * 2e-5)
+    m = JobManager(devices=["cpu"], nice=0)  # calibrates once the weights are loaded
+    try:
+        wait_for(lambda: m.speed.value is not None, timeout=120)
+        small, big = (m.estimate(Settings(size=s, iterations=35)) for s in (256, 512))
+        assert 0 < small < big
+        assert m.estimate(Settings(size=512, iterations=35), (400, 100)) < big  # a strip is less work
+    finally:
+        m.shutdown()

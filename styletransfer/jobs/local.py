@@ -25,7 +25,7 @@ from ..engine import Controls, Progress, StyleTransfer, pick_device
 from ..limits import Limits
 from ..settings import SettingError, Settings
 from .base import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound, JobView,
-                   ProgressRecorder, Update, admit, encode_timelapse, user_message)
+                   ProgressRecorder, SpeedMeter, Update, admit, calibrate, encode_timelapse, user_message, work_of)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Job:
     error: str | None = None
     note: str | None = None
     device: str | None = None
+    work: float = 0.0                                     # pixels × iterations: for the speed estimate
 
     def weights(self) -> dict:
         """The weights in force now."""
@@ -109,6 +110,7 @@ class JobManager:
         self._closing = False
         self._preload = preload
         self._nice = nice
+        self.speed = SpeedMeter()
         self._workers = [threading.Thread(target=self._work, args=(d,), name=f"stylize-{d}", daemon=True)
                          for d in devices]
         for t in self._workers:
@@ -121,7 +123,8 @@ class JobManager:
             active = sum(1 for j in self._jobs.values() if j.owner == owner and j.status in (QUEUED, RUNNING))
             settings, content, styles = admit(settings, content, styles, self.limits, active, len(self._queue))
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
-                      controls=Controls(), history=FrameHistory(self.limits.frame_history))
+                      controls=Controls(), history=FrameHistory(self.limits.frame_history),
+                      work=work_of(settings, content.size))
             self._jobs[job.id] = job
             self._queue.append(job.id)
             self._forget_old(owner)
@@ -202,6 +205,10 @@ class JobManager:
             job = self._require(job_id, owner)
             return [h for h in job.loss_history if h["iteration"] > since]
 
+    def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
+        """Seconds such a job would take here, from this machine's measured speed (None before any)."""
+        return self.speed.estimate(settings, content_wh)
+
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
         """Block until the job has finished (for tests and scripts)."""
         deadline = time.time() + timeout
@@ -274,6 +281,8 @@ class JobManager:
         if self._preload:
             try:
                 load_backbone(self._preload, device)
+                if self.speed.value is None and not self._queue:
+                    self.speed.observe(*calibrate(device))
             except (WeightsUnavailable, RuntimeError):
                 pass  # reported by the first job that needs it
         while True:
@@ -299,6 +308,8 @@ class JobManager:
                 if final is not None:
                     job.apply(final)
                 job.status = STOPPED if job.controls.stopped else DONE
+                if job.status == DONE:
+                    self.speed.observe(job.progress.get("elapsed", 0.0), job.work)
             mp4 = encode_timelapse(list(job.history.frames), job.progress.get("size"), "mp4")
             if mp4 is not None:
                 job.timelapses["mp4"] = mp4

@@ -14,8 +14,10 @@ from PIL import Image
 from .. import images
 from ..limits import Limits
 from ..settings import SettingError, Settings
-from .base import FINISHED, QUEUED, RUNNING, TIMELAPSE_FORMATS, JobNotFound, JobView, admit, encode_timelapse
-from .redis_store import (CANCEL, QUEUE, connect, dumps, expire_job, job_key, read_meta, session_key, to_view, update_control, JOB_SUFFIXES)
+from .base import (FINISHED, QUEUED, RUNNING, TIMELAPSE_FORMATS, JobNotFound, JobView, SpeedMeter, admit,
+                   encode_timelapse, work_of)
+from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, connect, dumps, expire_job, job_key, read_meta,
+                          session_key, to_view, update_control)
 
 
 def _png(image: Image.Image) -> bytes:
@@ -48,7 +50,8 @@ class RedisJobs:
         settings, content, styles = admit(settings, content, styles, self.limits, active, self.r.zcard(QUEUE))
         job_id, now = str(uuid.uuid4()), time.time()
         meta = {"owner": owner, "status": QUEUED, "settings": settings.to_dict(), "created": now, "attempt": 1,
-                "weights": settings.live_weights(), "events": [], "frame_seq": 0, "frames": 0}
+                "weights": settings.live_weights(), "events": [], "frame_seq": 0, "frames": 0,
+                "work": work_of(settings, content.size)}
         pipe = self.r.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
         pipe.hset(job_key(job_id, ":inputs"), mapping={"content": _png(content),
@@ -135,6 +138,11 @@ class RedisJobs:
         # entries are one per iteration from 1, so iteration `since` + 1 is at index `since`
         return [e for e in (json.loads(x) for x in self.r.lrange(job_key(job_id, ":losses"), since, -1))
                 if e["iteration"] > since]
+
+    def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
+        """Seconds such a job would take on the workers, from their measured speed (None before any)."""
+        raw = self.r.get(SPEED_KEY)
+        return SpeedMeter(float(raw)).estimate(settings, content_wh) if raw else None
 
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
         deadline = time.time() + timeout

@@ -28,6 +28,7 @@ from .base import FINISHED, QUEUED, JobView
 PREFIX = "st:"
 QUEUE = PREFIX + "queue"
 RUNNING_SET = PREFIX + "running"
+SPEED_KEY = PREFIX + "speed"  # seconds per unit of work on the workers (base.SpeedMeter), for estimates
 JOB_SUFFIXES = ("", ":inputs", ":control", ":frame", ":frame_log", ":history", ":losses", ":checkpoint", ":result",
                 ":timelapse_mp4", ":timelapse_gif", ":lease")
 MAX_ATTEMPTS = 2  # a job whose worker is lost twice fails instead of killing a third (no poison loop)

@@ -37,9 +37,10 @@ from ..backbones import WeightsUnavailable
 from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
 from ..settings import Settings, check_setting
-from .base import DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, Update, encode_timelapse, user_message
+from .base import (DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, SpeedMeter, Update, calibrate,
+                   encode_timelapse, user_message)
 from .local import time_limit_note
-from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, connect, dumps,
+from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, connect, dumps,
                           expire_job, job_key, read_control, read_meta, recover_lost, update_control)
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,9 @@ class JobRunner:
         self.frame_seq = meta.get("frame_seq", 0)
         last_checkpoint = time.monotonic()
         latest_frame = r.get(job_key(job_id, ":frame"))
+        last_elapsed = 0.0
         for p in transfer.run(content, styles, resume=checkpoint):
+            last_elapsed = p.elapsed
             if heartbeat.lost:
                 return
             update = recorder.record(p)
@@ -212,11 +215,19 @@ class JobRunner:
         mp4 = encode_timelapse(list(history.frames), list(result.size), "mp4")
         if mp4:
             pipe.set(job_key(job_id, ":timelapse_mp4"), mp4)
+        if not stopped and attempt == 1 and last_elapsed:
+            self.observe_speed(meta.get("work", 0.0), last_elapsed)
         pipe.hset(job_key(job_id), mapping={"status": dumps(STOPPED if stopped else DONE),
                                             "finished": dumps(time.time()), "eta": "0", "events": dumps(events)})
         pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
+
+    def observe_speed(self, work: float, seconds: float) -> None:
+        raw = self.r.get(SPEED_KEY)
+        meter = SpeedMeter(float(raw) if raw else None)
+        if meter.observe(seconds, work) is not None:
+            self.r.set(SPEED_KEY, meter.value)
 
     def _write(self, job_id: str, update: Update, events: list, history: FrameHistory) -> None:
         """One iteration's changes in one round trip."""
@@ -293,6 +304,11 @@ def _start_watchdog(**_):
     """Every worker also watches for jobs whose worker was lost, so recovery needs no extra process."""
     runner = _worker_runner()
     Watchdog(runner.r, runner.limits, lambda job_id, attempt: send(celery_app, job_id, attempt)).start()
+    if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
+        try:
+            runner.r.set(SPEED_KEY, SpeedMeter().observe(*calibrate(runner.device)))
+        except Exception:  # noqa: BLE001 — no estimate yet is not a reason to stop a worker
+            log.warning("speed calibration failed", exc_info=True)
     # say which device this worker offers, for the page's defaults
     runner.r.hset("st:workers", socket.gethostname() + f":{os.getpid()}", runner.device)
     runner.r.expire("st:workers", 3600)

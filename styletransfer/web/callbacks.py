@@ -9,6 +9,7 @@ import io
 
 import dash
 from dash import ALL, Input, Output, Patch, State, ctx, html, no_update
+from PIL import Image
 
 from .. import images
 from ..backbones import BACKBONES, list_checkpoints
@@ -214,6 +215,28 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         except JobNotFound:
             return "That job is gone."
         return "Stopping: the current image is kept."
+
+    # ------------------------------------------------------------------ the time it will take
+
+    @app.callback(Output("estimate", "children"), Input("size", "value"), Input("iterations", "value"),
+                  Input("options", "value"), Input("content-upload", "contents"),
+                  Input("estimate-refresh", "n_intervals"))
+    def estimate(size, iterations, options, contents, _refresh):
+        try:
+            settings = Settings.from_dict({"size": size, "iterations": iterations,
+                                           "multiscale": "multiscale" in (options if isinstance(options, list) else [])})
+        except ValueError:
+            return ""
+        wh = None
+        if isinstance(contents, str) and "," in contents:
+            try:  # the header is enough for the size: nothing is decoded
+                wh = Image.open(io.BytesIO(base64.b64decode(contents.partition(",")[2]))).size
+            except Exception:  # noqa: BLE001 — the upload's own check says what is wrong with it
+                wh = None
+        seconds = manager.estimate(settings, wh)
+        if seconds is None:
+            return "The first run here measures this machine's speed; then Start says how long it takes."
+        return f"About {fmt_seconds(seconds)} on this machine at this size and quality (without a queue)."
 
     # ------------------------------------------------------------------ the gallery
 

@@ -175,6 +175,9 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
             html.Button("Start", id="start-button", className="primary"),
             html.Button("Stop", id="stop-button", disabled=True),
         ]),
+        html.Div(id="estimate", className="hint", role="status"),
+        # the estimate is asked again for a minute: the first measurement of this machine may still be running
+        dcc.Interval(id="estimate-refresh", interval=3000, max_intervals=20),
         html.Div(id="start-message", className="upload-message", role="alert"),
     ])
 
