@@ -1,7 +1,9 @@
 """python app.py → the Style Transfer Studio at http://127.0.0.1:8050 (HOST and PORT from the environment).
 
-For gunicorn (one process: jobs live in it; threads serve requests):
-    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:8050 app:server
+For gunicorn:
+    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:8050 app:server     # embedded backend: jobs live here
+    STUDIO_REDIS_URL=redis://… STUDIO_SECRET_KEY=… gunicorn --workers 4 --threads 8 … app:server
+                                                                         # Redis + Celery: any number
 """
 import os
 

@@ -18,6 +18,7 @@ visibility timeout is set long, to make its duplicate deliveries rare; the claim
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -209,7 +210,8 @@ class JobRunner:
         if final is not None:
             self._write(job_id, final, events, history)
         stopped = transfer.stopped
-        record = transfer.record()
+        # the record names the device the job asked for ("auto"), not this worker's: it replays anywhere
+        record = dataclasses.replace(transfer.record(), device=meta["settings"]["device"])
         pipe = r.pipeline()
         pipe.set(job_key(job_id, ":result"), images.png_bytes(result, record.to_dict()))
         mp4 = encode_timelapse(list(history.frames), list(result.size), "mp4")
