@@ -241,3 +241,21 @@ def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, st
         assert m.estimate(Settings(size=512, iterations=35), (400, 100)) < big  # a strip is less work
     finally:
         m.shutdown()
+
+
+def test_run_again_reproduces_a_job_and_continue_goes_on_from_its_result(manager, content_image, style_image):
+    first = manager.submit("alice", content_image, [style_image], quick(iterations=4, init="noise"))
+    manager.wait(first.id, "alice")
+    again = manager.rerun(first.id, "alice")
+    assert manager.wait(again.id, "alice").status == "done"
+    assert again.settings["seed"] == first.settings["seed"] == 0
+    png = lambda job: Image.open(io.BytesIO(manager.result_png(job.id, "alice"))).convert("RGB")  # noqa: E731
+    assert png(again).tobytes() == png(first).tobytes()  # same settings, same seed, same images
+    more = manager.rerun(first.id, "alice", continue_iterations=6)
+    done = manager.wait(more.id, "alice")
+    assert done.status == "done" and done.iteration == 6 and done.scales == 1
+    assert "continues job" in done.note and png(more).tobytes() != png(first).tobytes()
+    first_loss = manager.loss_history(first.id, "alice")[-1]["total"]
+    assert manager.loss_history(more.id, "alice")[-1]["total"] < first_loss  # it went on, not from scratch
+    with pytest.raises(JobNotFound):
+        manager.rerun(first.id, "mallory")

@@ -71,7 +71,19 @@ def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, con
     assert jobs.loss_history(view.id, "alice", since=done.iteration - 2)[0]["iteration"] == done.iteration - 1
     assert video_frames(jobs.timelapse(view.id, "alice")) >= 2
     assert Image.open(io.BytesIO(jobs.timelapse(view.id, "alice", "gif"))).n_frames >= 2
-    assert jobs.r.exists(job_key(view.id, ":inputs")) == 0  # inputs go when the job ends
+    assert jobs.r.exists(job_key(view.id, ":checkpoint")) == 0  # its checkpoint goes when the job ends
+    assert jobs.r.ttl(job_key(view.id, ":inputs")) > 0          # its images stay until it expires: Run again
+
+
+def test_run_again_and_continue_on_the_workers(cluster, jobs, content_image, style_image):
+    cluster.start("a", "b")
+    first = jobs.submit("gina", content_image, [style_image], small(iterations=4, init="noise"))
+    jobs.wait(first.id, "gina")
+    again, more = jobs.rerun(first.id, "gina"), jobs.rerun(first.id, "gina", continue_iterations=5)
+    assert jobs.wait(again.id, "gina").status == "done" and jobs.wait(more.id, "gina").iteration == 5
+    pixels = lambda job: Image.open(io.BytesIO(jobs.result_png(job.id, "gina"))).convert("RGB").tobytes()  # noqa
+    assert pixels(again) == pixels(first) != pixels(more)
+    assert "continues job" in jobs.get(more.id, "gina").note
 
 
 def test_two_sessions_run_at_once_on_two_workers(cluster, jobs, content_image, style_image):

@@ -431,3 +431,29 @@ def test_the_gallery_reopens_any_job_and_cancels_a_queued_one(server, browser, f
         browser.find_element("id", "download-result").get_attribute("href") or ""), message="the first job shown")
     for job in api.get(server.url + "/api/jobs").json():
         api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
+
+
+def test_run_again_and_continue_are_one_click_each(server, browser, files):
+    from selenium.webdriver.common.keys import Keys
+
+    api = session_of(browser, server.url)
+    ready_to_start(browser, files)
+    press(browser, "iterations", Keys.HOME)  # 5 iterations at 256 px
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: status(browser) == "done", timeout=90, message="done")
+    first = api.get(server.url + "/api/jobs").json()[-1]
+    wait_until(lambda: browser.find_element("id", "run-again-button").is_enabled(), message="Run again enabled")
+    browser.find_element("id", "run-again-button").click()
+    wait_until(lambda: len(api.get(server.url + "/api/jobs").json()) >= 2, message="a second job")
+    again = api.get(server.url + "/api/jobs").json()[-1]
+    assert again["settings"]["seed"] == first["settings"]["seed"] and again["id"] != first["id"]
+    wait_until(lambda: api.get(f"{server.url}/api/jobs/{again['id']}").json()["status"] == "done"
+               and status(browser) == "done", timeout=90, message="the run again done")
+    wait_until(lambda: browser.find_element("id", "continue-button").is_enabled(), message="Continue enabled")
+    browser.find_element("id", "continue-button").click()
+    wait_until(lambda: len(api.get(server.url + "/api/jobs").json()) >= 3, message="a third job")
+    more = api.get(server.url + "/api/jobs").json()[-1]
+    assert more["settings"]["multiscale"] is False and more["settings"]["iterations"] == 5
+    wait_until(lambda: api.get(f"{server.url}/api/jobs/{more['id']}").json()["status"] == "done", timeout=90,
+               message="the continued job done")
+    assert "continues job" in api.get(f"{server.url}/api/jobs/{more['id']}").json()["note"]

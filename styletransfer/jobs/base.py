@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from ..backbones import WeightsUnavailable
-from ..engine import Progress, check_inputs, final_inputs
+from ..engine import Checkpoint, Progress, check_inputs, final_inputs
 from ..limits import Limits
 from ..settings import SettingError, Settings
 
@@ -102,6 +102,22 @@ def work_of(settings: Settings, content_wh: tuple[int, int]) -> float:
     pixels = settings.size * settings.size * min(content_wh) / long_side
     iterations = settings.iterations if settings.iterations is not None else 300
     return pixels * iterations * (2 if settings.multiscale else 1)
+
+
+def rerun_settings(record: dict, continue_iterations: int | None) -> Settings:
+    """What "Run again" (``None``) or "Continue" (``n`` more iterations at the final size, from the result)
+    submits for a job whose record is ``record``: its start settings and seed, without its steering."""
+    settings = Settings.from_dict({**record, "schedule": [], "stop_after": None})
+    if continue_iterations is not None:
+        settings = dataclasses.replace(settings, multiscale=False, iterations=continue_iterations).validate()
+    return settings
+
+
+def start_checkpoint(image: Image.Image) -> Checkpoint:
+    """A "Continue" job starts from a finished job's result: a checkpoint at its first (only) scale."""
+    from ..images import image_to_tensor
+
+    return Checkpoint(scale=1, iteration=0, image=image_to_tensor(image), events=[], control_version=0)
 
 
 class SpeedMeter:

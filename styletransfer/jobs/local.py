@@ -25,7 +25,8 @@ from ..engine import Controls, Progress, StyleTransfer, pick_device
 from ..limits import Limits
 from ..settings import SettingError, Settings
 from .base import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound, JobView,
-                   ProgressRecorder, SpeedMeter, Update, admit, calibrate, encode_timelapse, user_message, work_of)
+                   ProgressRecorder, SpeedMeter, Update, admit, calibrate, encode_timelapse, rerun_settings,
+                   start_checkpoint, user_message, work_of)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Job:
     note: str | None = None
     device: str | None = None
     work: float = 0.0                                     # pixels × iterations: for the speed estimate
+    start_image: Image.Image | None = None                # "Continue": the result it starts from
 
     def weights(self) -> dict:
         """The weights in force now."""
@@ -89,7 +91,8 @@ def engine_runner(job: Job, device: str) -> Iterator[Progress]:
     transfer = StyleTransfer(settings, job.controls)
     job.settings.seed = transfer.settings.seed
     job.settings.iterations = transfer.settings.iterations
-    yield from transfer.run(job.content, job.styles)
+    resume = start_checkpoint(job.start_image) if job.start_image is not None else None
+    yield from transfer.run(job.content, job.styles, resume=resume)
     job.result = transfer.result
 
 
@@ -118,13 +121,14 @@ class JobManager:
 
     # ---------------------------------------------------------------- the interface
 
-    def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings) -> JobView:
+    def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
+               start_image: Image.Image | None = None, note: str | None = None) -> JobView:
         with self._lock:
             active = sum(1 for j in self._jobs.values() if j.owner == owner and j.status in (QUEUED, RUNNING))
             settings, content, styles = admit(settings, content, styles, self.limits, active, len(self._queue))
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
                       controls=Controls(), history=FrameHistory(self.limits.frame_history),
-                      work=work_of(settings, content.size))
+                      work=work_of(settings, content.size), start_image=start_image, note=note)
             self._jobs[job.id] = job
             self._queue.append(job.id)
             self._forget_old(owner)
@@ -135,6 +139,19 @@ class JobManager:
         with self._lock:
             job = self._owned(job_id, owner)
             return self._view(job) if job else None
+
+    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
+        """"Run again" with a job's settings and images, or "Continue" it from its result."""
+        with self._lock:
+            job = self._require(job_id, owner)
+            content, styles, record = job.content, list(job.styles), job.record().to_dict()
+            start = job.result if continue_iterations is not None else None
+        if content is None:
+            raise SettingError("this job's images are no longer kept: start it again from the page")
+        if continue_iterations is not None and start is None:
+            raise SettingError("only a finished job can be continued")
+        note = f"continues job {job_id[:8]} from its result" if start is not None else None
+        return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), start, note)
 
     def list(self, owner: str) -> list[JobView]:
         with self._lock:
@@ -323,8 +340,7 @@ class JobManager:
             with self._lock:
                 job.finished = time.time()
                 job.progress["eta"] = 0.0
-                # the inputs are no longer needed; the result and frames stay for download
-                job.content, job.styles = None, []
+                # the inputs stay with the job (bounded by STUDIO_MAX_JOBS_KEPT): "Run again" uses them
                 self._lock.notify_all()
 
 

@@ -39,7 +39,7 @@ from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
 from ..settings import Settings, check_setting
 from .base import (DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, SpeedMeter, Update, calibrate,
-                   encode_timelapse, user_message)
+                   encode_timelapse, start_checkpoint, user_message)
 from .local import time_limit_note
 from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, connect, dumps,
                           expire_job, job_key, read_control, read_meta, recover_lost, update_control)
@@ -156,22 +156,26 @@ class JobRunner:
         meta = read_meta(r, job_id)
         settings = Settings.from_dict({**meta["settings"], "device": self.device})
         inputs = r.hgetall(job_key(job_id, ":inputs"))
-        content = Image.open(io.BytesIO(inputs[b"content"])).convert("RGB")
-        styles = [Image.open(io.BytesIO(inputs[f"style:{i}".encode()])).convert("RGB")
-                  for i in range(len(inputs) - 1)]
+        decode = lambda key: Image.open(io.BytesIO(inputs[key])).convert("RGB")  # noqa: E731
+        content = decode(b"content")
+        styles = [decode(k) for k in sorted((k for k in inputs if k.startswith(b"style:")),
+                                            key=lambda k: int(k.split(b":")[1]))]
         transfer = StyleTransfer(settings, controls)
         # the seed and iterations chosen now are the job's from here on: a resumed attempt uses the same
         run_settings = {**meta["settings"], "seed": transfer.settings.seed, "iterations": transfer.settings.iterations}
         checkpoint = read_checkpoint(r, job_id) if attempt > 1 else None
+        if checkpoint is None and b"start" in inputs:  # "Continue": from a finished job's result
+            checkpoint = start_checkpoint(decode(b"start"))
+        resumed = attempt > 1 and checkpoint is not None and checkpoint.iteration > 0
         history = FrameHistory(self.limits.frame_history,
-                               frames=r.lrange(job_key(job_id, ":history"), 0, -1) if checkpoint else [],
-                               stride=meta.get("history_stride", 1) if checkpoint else 1,
-                               offered=meta.get("history_offered", 0) if checkpoint else 0)
+                               frames=r.lrange(job_key(job_id, ":history"), 0, -1) if resumed else [],
+                               stride=meta.get("history_stride", 1) if resumed else 1,
+                               offered=meta.get("history_offered", 0) if resumed else 0)
         events = list(checkpoint.events) if checkpoint else []
         pipe = r.pipeline()
         fields = {"settings": run_settings, "device": self.device, "worker": token,
                   "events": events}
-        if checkpoint:
+        if resumed:
             fields["note"] = (f"resumed at iteration {checkpoint.iteration} on another worker after its worker "
                               f"was lost (attempt {attempt})")
             pipe.ltrim(job_key(job_id, ":losses"), 0, checkpoint.iteration - 1)
@@ -221,7 +225,7 @@ class JobRunner:
             self.observe_speed(meta.get("work", 0.0), last_elapsed)
         pipe.hset(job_key(job_id), mapping={"status": dumps(STOPPED if stopped else DONE),
                                             "finished": dumps(time.time()), "eta": "0", "events": dumps(events)})
-        pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))
+        pipe.delete(job_key(job_id, ":checkpoint"))  # the inputs stay with the job, for "Run again"
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
 

@@ -238,6 +238,38 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
             return "The first run here measures this machine's speed; then Start says how long it takes."
         return f"About {fmt_seconds(seconds)} on this machine at this size and quality (without a queue)."
 
+    # ------------------------------------------------------------------ run again / continue
+
+    @app.callback(Output("run-again-button", "disabled"), Output("continue-button", "disabled"),
+                  Input("status", "className"), State("job-id", "data"))
+    def rerun_buttons(status_class, job_id):
+        finished = any(f"status-{s}" in (status_class or "") for s in FINISHED)
+        can_continue = finished and "status-failed" not in (status_class or "")
+        return not (finished and job_id), not (can_continue and job_id)
+
+    @app.callback(
+        Output("job-id", "data", allow_duplicate=True), Output("poll", "disabled", allow_duplicate=True),
+        Output("chart-state", "data", allow_duplicate=True), Output("loss-graph", "figure", allow_duplicate=True),
+        Output("start-message", "children", allow_duplicate=True), Output("live-note", "children", allow_duplicate=True),
+        Output("job-gallery", "children", allow_duplicate=True),
+        Output("run-again-button", "disabled", allow_duplicate=True),
+        Output("continue-button", "disabled", allow_duplicate=True),
+        Input("run-again-button", "n_clicks"), Input("continue-button", "n_clicks"),
+        State("job-id", "data"), State("iterations", "value"), prevent_initial_call=True)
+    def rerun(_again, _more, job_id, iterations):
+        if not job_id or ctx.triggered_id not in ("run-again-button", "continue-button"):
+            raise dash.exceptions.PreventUpdate
+        more = iterations if ctx.triggered_id == "continue-button" else None
+        try:
+            view = manager.rerun(str(job_id), session_id(), continue_iterations=more)
+        except JobNotFound:
+            return (no_update,) * 4 + ("That job is gone.",) + (no_update,) * 4
+        except ValueError as exc:  # a limit, images no longer kept, a bad quality value
+            return (no_update,) * 4 + (str(exc),) + (no_update,) * 4
+        # both buttons wait for the new job to finish (no second click on the old one meanwhile)
+        return (view.id, False, {"job": view.id, "iteration": 0, "events": 0}, empty_figure(), "", "",
+                gallery(manager.list(session_id()), view.id), True, True)
+
     # ------------------------------------------------------------------ the gallery
 
     @app.callback(Output("job-id", "data", allow_duplicate=True), Output("poll", "disabled", allow_duplicate=True),

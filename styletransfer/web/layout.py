@@ -209,6 +209,12 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                     html.A("GIF", id="download-timelapse-gif", className="button disabled", href=None, download="",
                            title="the time-lapse as an animated GIF (larger)"),
                 ]),
+                html.Div(className="downloads", children=[
+                    html.Button("Run again", id="run-again-button", disabled=True,
+                                title="the same images, settings and seed: a new job"),
+                    html.Button("Continue", id="continue-button", disabled=True,
+                                title="more iterations at full size, from this result (the Quality slider's number)"),
+                ]),
             ]),
         ]),
         html.Div("Your jobs", className="block-title"),
