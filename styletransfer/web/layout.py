@@ -164,11 +164,15 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                 dcc.RadioItems(id="optimizer", options=[{"label": " L-BFGS", "value": "lbfgs"},
                                                         {"label": " Adam", "value": "adam"}],
                                value="lbfgs", inline=True),
+                html.Div("how each step is chosen: L-BFGS gets there in fewer steps; Adam is steadier with "
+                         "very large weights", className="hint"),
             ]),
             html.Div(className="control", children=[
                 dcc.Checklist(id="options", options=[{"label": " keep the photo's colours", "value": "preserve_color"},
                                                      {"label": " coarse-to-fine", "value": "multiscale"}],
                               value=["multiscale"]),
+                html.Div("coarse-to-fine: paint small first, then at twice the size, up to the full size — "
+                         "big strokes first, and faster", className="hint"),
             ]),
         ]),
         html.Div(className="buttons", children=[
@@ -222,7 +226,8 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
     ])
 
     return html.Div(className="studio", children=[
-        html.Header([html.H1("Style Transfer Studio"),
+        html.Header([html.A("One-shot version: /quick →", href="/quick/", className="hint header-link"),
+                     html.H1("Style Transfer Studio"),
                      html.P("Watch a photo turn into a painting: gradient descent on its pixels through VGG19 "
                             "(Gatys et al.). Steer the weights while it runs.")]),
         html.Main([controls, stage]),

@@ -108,6 +108,10 @@ def build_quick(manager: JobManager, limits: Limits, secret: str, wait_seconds: 
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
     register_session(quick.server, secret)
+    # the studio's request-size limit: one photo and one painting as base64 (4/3 of each file)
+    quick.server.config["MAX_CONTENT_LENGTH"] = int(2 * limits.max_upload_bytes * 4 / 3) + 2**20
+    quick.app.layout = html.Div([html.A("← The full studio: steer it live, watch every frame", href="/",
+                                        style={"display": "block", "padding": "8px 16px"}), quick.app.layout])
 
     @quick.server.route("/assets-local/bootstrap.min.css")
     def bootstrap_css():
