@@ -35,7 +35,7 @@ def pictures(tmp_path_factory):
 
 def fill(driver, photo, painting):
     inputs = wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(
-        driver.find_elements("css selector", "input[type=file]")), message="quick page uploads")
+        driver.find_elements("css selector", "input[type=file]")), timeout=180, message="quick page uploads")
     inputs[0].send_keys(photo)
     inputs[1].send_keys(painting)
 

@@ -265,7 +265,7 @@ def test_an_animation_is_accepted_with_a_note(server, browser, animated_gif):
 
 
 def test_the_menu_is_honest_and_a_failing_job_shows_why(server, browser, files):
-    browser.find_element("id", "backbone").click()
+    wait_until(lambda: browser.find_elements("id", "backbone"), message="the backbone menu")[0].click()
     options = wait_until(lambda: browser.find_elements("css selector", "[role=option]"), message="menu")
     labels = {o.text.strip(): o for o in options}
     assert "vgg19" in labels and "vgg16 — weights not on this machine" in labels  # no cached vgg16 here
@@ -426,9 +426,18 @@ def test_the_gallery_reopens_any_job_and_cancels_a_queued_one(server, browser, f
     wait_until(lambda: "stopped" in [j["status"] for j in api.get(server.url + "/api/jobs").json()],
                message="the queued job stopped")
     # reopen the first, finished job: its status, preview and downloads come back
-    click_when_steady(browser, f"#job-gallery button[id*='{first}']", "the first job's thumbnail")
-    wait_until(lambda: status(browser) == "done" and first in (
-        browser.find_element("id", "download-result").get_attribute("href") or ""), message="the first job shown")
+    def first_job_shown():
+        return status(browser) == "done" and first in (
+            browser.find_element("id", "download-result").get_attribute("href") or "")
+
+    def reopen_first():  # a click can land on a thumbnail the poll is just redrawing: then click again
+        click_when_steady(browser, f"#job-gallery button[id*='{first}']", "the first job's thumbnail")
+        try:
+            return wait_until(first_job_shown, timeout=8, message="the first job shown")
+        except AssertionError:
+            return False
+
+    wait_until(reopen_first, timeout=90, interval=0.5, message="the first job reopened")
     for job in api.get(server.url + "/api/jobs").json():
         api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
 
