@@ -41,9 +41,9 @@ def fill(driver, photo, painting):
 
 
 def result_size(driver):
-    """Natural size of the picture in fast-dash's output component (named after the output)."""
+    """Natural size of the painting the page shows (the job's latest frame, then its result)."""
     return driver.execute_script(
-        "var img = document.querySelector('#output_output_1 img, img#output_output_1');"
+        "var img = document.getElementById('quick-preview');"
         "return img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null;")
 
 
@@ -63,11 +63,14 @@ def test_two_sessions_at_once_each_get_their_own_result(server, pictures):
             t.start()
         for t in threads:
             t.join()
-        size_a = wait_until(lambda: result_size(a), timeout=240, message="result in session A")
-        size_b = wait_until(lambda: result_size(b), timeout=240, message="result in session B")
-        time.sleep(1.0)
-        assert result_size(a) == [213, 256] == size_a  # tall photo, 256 px long side
-        assert result_size(b) == [256, 171] == size_b  # wide photo
+        # no server thread waits: each page follows its job with its own poll, then offers the download
+        for d in (a, b):
+            wait_until(lambda d=d: d.find_elements("id", "quick-download"), timeout=240, message="a finished job")
+        time.sleep(1.5)  # the last frame is shown
+        assert result_size(a) == [213, 256]  # tall photo, 256 px long side
+        assert result_size(b) == [256, 171]  # wide photo
+        assert "Style strength 10 · quality 10 iterations" in a.find_element("id", "quick-values").text
+        assert "Done after" in a.find_element("id", "quick-status").text
         a.save_screenshot(str(server.log.name) + "-quick-a.png")
     finally:
         a.quit()
@@ -102,6 +105,9 @@ def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_fi
                             if x.text.strip().lower() == "run"][0], message="run button").click()
         wait_until(lambda: expected in d.find_element("tag name", "body").text.lower(),
                    timeout=30, message="the message")
+        # and inline, on the page itself, not only in the pop-up
+        wait_until(lambda: expected in d.find_element("id", "quick-status").text.lower(), timeout=10,
+                   message="the message inline")
         assert result_size(d) is None
     finally:
         d.quit()

@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from typing import Annotated
 
 import flask
 
 import PIL.Image
-from dash import html
+from dash import Input, Output, dcc, html, no_update
 from fast_dash import FastDash
 
 from ..engine import Settings
-from ..jobs import JobManager
 from ..limits import Limits
-from .callbacks import decode_upload
+from .callbacks import decode_upload, progress_children
 from .routes import register_session, session_id
 
 QUICK_SIZE = 256
+QUICK_NOTE = "made on /quick"   # the page shows the session's latest job with this note
+ERROR_COOKIE = "quick_error"
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 BOOTSTRAP_CSS = "/quick/assets-local/bootstrap.min.css"
 
@@ -43,7 +45,11 @@ def _offline_icon(*_args, **kwargs):
 def _patch_fast_dash(limits: Limits) -> None:
     def _decode_upload(data_url: str):
         """fast-dash's image decoding, replaced by ours: size limit, every format, one clear message."""
-        return decode_upload(data_url, None, "uploaded image", limits)
+        try:
+            return decode_upload(data_url, None, "uploaded image", limits)
+        except ValueError as exc:
+            flask.g.quick_error = str(exc)  # shown on the page too, not only in fast-dash's pop-up
+            raise
 
     import fast_dash.Components
     import fast_dash.utils
@@ -80,7 +86,7 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(manager: JobManager, limits: Limits, secret: str, wait_seconds: float = 600.0) -> SessionSafeFastDash:
+def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(limits)
 
@@ -91,16 +97,19 @@ def build_quick(manager: JobManager, limits: Limits, secret: str, wait_seconds: 
         quality: Annotated[int, range(5, 41)] = 10,
     ) -> PIL.Image.Image:
         """Paint a photo in the style of a painting, in one go, at 256 px."""
-        if photo is None or painting is None:
-            raise ValueError("Add both a photo and a painting.")
-        # both arrive already decoded and checked by _decode_upload
-        settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
-        owner = session_id()
-        job = manager.submit(owner, photo, [painting], settings)
-        view = manager.wait(job.id, owner, timeout=wait_seconds)
-        if view is None or view.status != "done":
-            raise RuntimeError((view.error if view else None) or "the job did not finish in time")
-        return manager.result_image(job.id, owner)
+        try:
+            if photo is None or painting is None:
+                raise ValueError("Add both a photo and a painting.")
+            # both arrive already decoded and checked by _decode_upload
+            settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
+            manager.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE)
+        except ValueError as exc:
+            flask.g.quick_error = str(exc)
+            raise
+        flask.g.quick_error = ""
+        # No thread waits for the job: the photo stands in at once, and the page's own poll (below) shows
+        # the frames, the progress and the download as the job goes, like the studio.
+        return photo
 
     quick = SessionSafeFastDash(
         callback_fn=paint_my_photo, title="Quick stylise", theme="BOOTSTRAP", footer=False,
@@ -110,8 +119,51 @@ def build_quick(manager: JobManager, limits: Limits, secret: str, wait_seconds: 
     register_session(quick.server, secret)
     # the studio's request-size limit: one photo and one painting as base64 (4/3 of each file)
     quick.server.config["MAX_CONTENT_LENGTH"] = int(2 * limits.max_upload_bytes * 4 / 3) + 2**20
-    quick.app.layout = html.Div([html.A("← The full studio: steer it live, watch every frame", href="/",
-                                        style={"display": "block", "padding": "8px 16px"}), quick.app.layout])
+    quick.app.layout = html.Div([
+        # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it
+        # goes, the slider values, the progress, errors inline and the download.
+        html.Div(className="card shadow", style={
+            "position": "fixed", "right": "16px", "bottom": "16px", "width": "min(360px, 90vw)", "zIndex": 500,
+            "padding": "10px 12px", "background": "#fff"}, children=[
+            html.A("← The full studio: steer it live, watch every frame", href="/"),
+            html.Div(id="quick-values", className="text-muted small"),
+            html.Div(id="quick-status", role="status", className="small"),
+            html.Img(id="quick-preview", alt="", style={"maxWidth": "100%", "maxHeight": "45vh", "marginTop": "6px"}),
+        ]),
+        dcc.Interval(id="quick-poll", interval=800),
+        quick.app.layout,
+    ])
+    quick.app.clientside_callback(
+        "function(s, q){ return 'Style strength ' + s + ' · quality ' + q + ' iterations'; }",
+        Output("quick-values", "children"), Input("style_strength", "value"), Input("quality", "value"))
+
+    @quick.app.callback(Output("quick-preview", "src"), Output("quick-status", "children"),
+                        Input("quick-poll", "n_intervals"), prevent_initial_call=True)
+    def show_progress(_n):
+        owner = session_id()
+        error = flask.request.cookies.get(ERROR_COOKIE)
+        if error:
+            return no_update, html.Div(urllib.parse.unquote(error), className="text-danger")
+        jobs = [v for v in manager.list(owner) if v.note == QUICK_NOTE] if owner else []
+        if not jobs:
+            return no_update, ""
+        view = jobs[-1]
+        src = f"/frames/{view.id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
+        status = progress_children(view)[-1].children
+        if view.status in ("done", "stopped") and view.has_result:
+            return src, html.Div([status, " · ", html.A("Download PNG", href=f"/download/{view.id}/result.png",
+                                                        id="quick-download", download="")])
+        return src, html.Div(status, className="text-danger" if view.status == "failed" else None)
+
+    @quick.server.after_request
+    def remember_error(response):
+        """The last submission's error, for the page's poll to show inline (any web process can)."""
+        error = getattr(flask.g, "quick_error", None)
+        if error:
+            response.set_cookie(ERROR_COOKIE, urllib.parse.quote(error), max_age=120, samesite="Lax", path="/quick/")
+        elif error == "":
+            response.delete_cookie(ERROR_COOKIE, path="/quick/")
+        return response
 
     @quick.server.route("/assets-local/bootstrap.min.css")
     def bootstrap_css():
