@@ -123,13 +123,15 @@ class Cluster:
             w.stop()
         self.workers.clear()
 
-    def worker_of(self, jobs, job_id) -> Worker:
-        """The worker process running (or that ran) the job."""
+    def worker_of(self, jobs, job_id) -> Worker | None:
+        """The live worker process running (or that ran) the job; None if that process is gone."""
         from styletransfer.jobs.redis_store import job_key
 
-        token = json.loads(jobs.r.hget(job_key(job_id), "worker"))
-        pid = int(token.split(":")[1])
-        return next(w for w in self.workers.values() if w.proc.pid == pid)
+        raw = jobs.r.hget(job_key(job_id), "worker")
+        if raw is None:
+            return None
+        pid = int(json.loads(raw).split(":")[1])
+        return next((w for w in self.workers.values() if w.proc.pid == pid and w.alive()), None)
 
 
 def running_cluster(tmp_path_factory):

@@ -136,10 +136,11 @@ def test_a_job_whose_worker_dies_twice_fails_saying_so(cluster, jobs, content_im
     cluster.start("a", "b")
     view = jobs.submit("alice", content_image, [style_image], small(size=96, iterations=2000))
     for attempt in (1, 2):
-        wait_for(lambda: jobs.get(view.id, "alice").attempt == attempt
-                 and jobs.get(view.id, "alice").status == "running", timeout=60, message=f"attempt {attempt}")
-        wait_for(lambda: jobs.r.hget(job_key(view.id), "worker"), message="a worker")
-        cluster.worker_of(jobs, view.id).kill()
+        # running, and on a live worker: the new attempt has written which worker it is on
+        runner = wait_for(lambda: jobs.get(view.id, "alice").attempt == attempt
+                          and jobs.get(view.id, "alice").iteration > 0 and cluster.worker_of(jobs, view.id),
+                          timeout=90, message=f"attempt {attempt} running")
+        runner.kill()
         if attempt == 1:
             cluster.start("a", "b")
     failed = jobs.wait(view.id, "alice", timeout=60)
@@ -153,9 +154,9 @@ def test_a_redelivered_or_stale_message_never_runs_a_job_twice(cluster, jobs, co
     wait_for(lambda: jobs.get(view.id, "alice").iteration > 5, message="running")
     jobs._send(view.id, 1)   # what Redis's visibility timeout does to a long task's message
     jobs._send(view.id, 0)   # a message from an older attempt
-    time.sleep(1.5)
     other = [w for w in cluster.workers.values() if w is not cluster.worker_of(jobs, view.id)][0]
-    assert "not run: busy" in other.output() and "not run: stale" in other.output()
+    wait_for(lambda: "not run: busy" in other.output() and "not run: stale" in other.output(), timeout=30,
+             message="both messages dropped by the idle worker")
     jobs.cancel(view.id, "alice")
     done = jobs.wait(view.id, "alice")
     its = [h["iteration"] for h in jobs.loss_history(view.id, "alice")]
