@@ -16,14 +16,8 @@ from ..limits import Limits
 from ..settings import SettingError, Settings
 from .base import (FINISHED, QUEUED, RUNNING, TIMELAPSE_FORMATS, JobNotFound, JobView, SpeedMeter, admit,
                    encode_timelapse, rerun_settings, work_of)
-from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, connect, dumps, expire_job, job_key, read_meta,
-                          session_key, to_view, update_control)
-
-
-def _png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
+from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, connect, dumps, expire_job, inputs_mapping, job_key,
+                          read_inputs, read_meta, session_key, to_view, update_control)
 
 
 class RedisJobs:
@@ -55,9 +49,7 @@ class RedisJobs:
                 "work": work_of(settings, content.size), "note": note}
         pipe = self.r.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
-        pipe.hset(job_key(job_id, ":inputs"), mapping={
-            "content": _png(content), **{f"style:{i}": _png(s) for i, s in enumerate(styles)},
-            **({"start": _png(start_image)} if start_image is not None else {})})
+        pipe.hset(job_key(job_id, ":inputs"), mapping=inputs_mapping(content, styles, start_image))
         pipe.hset(job_key(job_id, ":control"), mapping={"version": 0, "weights": "{}", "stop": 0})
         pipe.zadd(session_key(owner), {job_id: now})
         pipe.expire(session_key(owner), int(self.limits.job_ttl_s))
@@ -71,20 +63,17 @@ class RedisJobs:
     def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
         """"Run again" with a job's settings and images, or "Continue" it from its result."""
         view = self._require(job_id, owner)
-        inputs = self.r.hgetall(job_key(job_id, ":inputs"))
-        if b"content" not in inputs:
+        content, styles, _ = read_inputs(self.r, job_id)
+        if content is None:
             raise SettingError("this job's images are no longer kept: start it again from the page")
-        decode = lambda data: Image.open(io.BytesIO(data)).convert("RGB")  # noqa: E731
-        styles = [decode(inputs[k]) for k in sorted((k for k in inputs if k.startswith(b"style:")),
-                                                    key=lambda k: int(k.split(b":")[1]))]
         start = None
         if continue_iterations is not None:
             result = self.r.get(job_key(job_id, ":result"))
             if result is None:
                 raise SettingError("only a finished job can be continued")
-            start = decode(result)
+            start = Image.open(io.BytesIO(result)).convert("RGB")
         note = f"continues job {job_id[:8]} from its result" if start is not None else None
-        return self.submit(owner, decode(inputs[b"content"]), styles,
+        return self.submit(owner, content, styles,
                            rerun_settings(view.settings, continue_iterations), start, note)
 
     def get(self, job_id: str, owner: str) -> JobView | None:

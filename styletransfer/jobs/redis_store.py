@@ -18,10 +18,12 @@ these keys are written piecemeal, a few hundred bytes per iteration in one round
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import redis
+from PIL import Image
 
 from .base import FINISHED, QUEUED, JobView
 
@@ -73,6 +75,25 @@ def to_view(r: redis.Redis, job_id: str, meta: dict) -> JobView:
         frames=meta.get("frames", 0), started=meta.get("started"), finished=meta.get("finished"),
         device=meta.get("device"), attempt=meta.get("attempt", 1), has_result=meta.get("frame_seq", 0) > 0,
     )
+
+
+def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image.Image | None = None) -> dict:
+    """A job's images as the ``:inputs`` hash holds them (PNG): ``content``, ``style:0`` …, ``start``."""
+    def png(image: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+
+    return {"content": png(content), **{f"style:{i}": png(s) for i, s in enumerate(styles)},
+            **({"start": png(start)} if start is not None else {})}
+
+
+def read_inputs(r: redis.Redis, job_id: str) -> tuple[Image.Image | None, list[Image.Image], Image.Image | None]:
+    """(content, styles in order, start image) from the job's ``:inputs`` hash; content None once gone."""
+    raw = r.hgetall(job_key(job_id, ":inputs"))
+    decode = lambda key: Image.open(io.BytesIO(raw[key])).convert("RGB") if key in raw else None  # noqa: E731
+    style_keys = sorted((k for k in raw if k.startswith(b"style:")), key=lambda k: int(k.split(b":")[1]))
+    return decode(b"content"), [decode(k) for k in style_keys], decode(b"start")
 
 
 def expire_job(pipe, job_id: str, ttl: float) -> None:

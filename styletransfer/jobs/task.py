@@ -19,7 +19,6 @@ visibility timeout is set long, to make its duplicate deliveries rare; the claim
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -31,7 +30,6 @@ import uuid
 import numpy as np
 import torch
 from celery import Celery, signals
-from PIL import Image
 
 from .. import images
 from ..backbones import WeightsUnavailable
@@ -42,7 +40,7 @@ from .base import (DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, SpeedM
                    encode_timelapse, start_checkpoint, user_message)
 from .local import time_limit_note
 from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, connect, dumps,
-                          expire_job, job_key, read_control, read_meta, recover_lost, update_control)
+                          expire_job, job_key, read_control, read_inputs, read_meta, recover_lost, update_control)
 
 log = logging.getLogger(__name__)
 
@@ -155,17 +153,13 @@ class JobRunner:
         r = self.r
         meta = read_meta(r, job_id)
         settings = Settings.from_dict({**meta["settings"], "device": self.device})
-        inputs = r.hgetall(job_key(job_id, ":inputs"))
-        decode = lambda key: Image.open(io.BytesIO(inputs[key])).convert("RGB")  # noqa: E731
-        content = decode(b"content")
-        styles = [decode(k) for k in sorted((k for k in inputs if k.startswith(b"style:")),
-                                            key=lambda k: int(k.split(b":")[1]))]
+        content, styles, start = read_inputs(r, job_id)
         transfer = StyleTransfer(settings, controls)
         # the seed and iterations chosen now are the job's from here on: a resumed attempt uses the same
         run_settings = {**meta["settings"], "seed": transfer.settings.seed, "iterations": transfer.settings.iterations}
         checkpoint = read_checkpoint(r, job_id) if attempt > 1 else None
-        if checkpoint is None and b"start" in inputs:  # "Continue": from a finished job's result
-            checkpoint = start_checkpoint(decode(b"start"))
+        if checkpoint is None and start is not None:  # "Continue": from a finished job's result
+            checkpoint = start_checkpoint(start)
         resumed = attempt > 1 and checkpoint is not None and checkpoint.iteration > 0
         history = FrameHistory(self.limits.frame_history,
                                frames=r.lrange(job_key(job_id, ":history"), 0, -1) if resumed else [],
