@@ -95,7 +95,21 @@ def chrome(width=1400, height=1000):
                 "--disable-dev-shm-usage", f"--window-size={width},{height}"]:
         opts.add_argument(arg)
     opts.binary_location = CHROMIUM
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, for diagnose()
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+def diagnose(driver, server: Server | None = None) -> str:
+    """What a page that never got where a test waited for shows: its console, its text, the server's log."""
+    parts = []
+    try:
+        parts.append("console: " + " | ".join(e["message"] for e in driver.get_log("browser"))[-3000:])
+        parts.append("page text: " + driver.execute_script("return document.body.innerText")[:1500])
+    except Exception as exc:  # the browser itself is gone
+        parts.append(f"browser unreadable: {exc!r}")
+    if server is not None:
+        parts.append("server log: " + server.output()[-3000:])
+    return "\n".join(parts)
 
 
 def session_of(driver, base_url) -> requests.Session:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import pytest
 
-from browser import Server, chrome, require_browser, wait_until
+from browser import Server, chrome, diagnose, require_browser, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -33,9 +34,23 @@ def pictures(tmp_path_factory):
     return {name: str(folder / f"{name}.png") for name in ("tall", "wide", "swirls", "mosaic")}
 
 
-def fill(driver, photo, painting):
-    inputs = wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(
-        driver.find_elements("css selector", "input[type=file]")), timeout=180, message="quick page uploads")
+def fill(driver, photo, painting, server=None):
+    def uploads(timeout):
+        return wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(
+            driver.find_elements("css selector", "input[type=file]")), timeout=timeout, message="quick page uploads")
+
+    try:
+        inputs = uploads(90)
+    except AssertionError:
+        # Seen once in CI (never here, in a dozen loaded runs): the page never rendered its inputs. What
+        # the page and the server showed goes into the warnings summary; the page is reloaded once, as a
+        # person would, and a second miss fails with the same diagnosis.
+        warnings.warn(f"/quick did not render in 90 s, reloaded once: {diagnose(driver, server)}")
+        driver.refresh()
+        try:
+            inputs = uploads(90)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{diagnose(driver, server)}") from None
     inputs[0].send_keys(photo)
     inputs[1].send_keys(painting)
 
@@ -52,8 +67,8 @@ def test_two_sessions_at_once_each_get_their_own_result(server, pictures):
     try:
         for d in (a, b):
             d.get(server.url + "/quick/")
-        fill(a, pictures["tall"], pictures["swirls"])
-        fill(b, pictures["wide"], pictures["mosaic"])
+        fill(a, pictures["tall"], pictures["swirls"], server)
+        fill(b, pictures["wide"], pictures["mosaic"], server)
         buttons = [wait_until(lambda d=d: [x for x in d.find_elements("css selector", "button")
                                            if x.text.strip().lower() in ("run", "submit")][0],
                               message="run button") for d in (a, b)]
@@ -89,6 +104,8 @@ def test_pages_load_nothing_from_outside_this_machine(server, path):
         assert urls, "no resources recorded"
         outside = [u for u in urls if not u.startswith(server.url) and not u.startswith("data:")]
         assert outside == []
+        # and nothing polls a service the page doesn't use (fast-dash's Socket.IO client)
+        assert [u for u in urls if "/socket.io/" in u] == []
     finally:
         d.quit()
 

@@ -1,7 +1,7 @@
 """``/quick``: a one-shot page that fast-dash builds from a typed function — two images, two sliders,
 the result. It runs through the same job manager (queue, limits, ownership) as the studio.
 
-fast-dash 0.7.4 needs four changes to be safe and offline here, all made in this file:
+fast-dash 0.7.4 needs five changes to be safe and offline here, all made in this file:
 
 * it keeps the last result in instance attributes shared by every visitor (``output_state``), written
   and then read back within one request — another visitor's request in between would get this one's
@@ -11,7 +11,10 @@ fast-dash 0.7.4 needs four changes to be safe and offline here, all made in this
 * its icons (dash-iconify) are fetched from an icon API by the browser: they are replaced by empty
   spans before the layout is built;
 * it opens uploads with a bare ``PIL.Image.open`` (no size limit, a raw error text): uploads go
-  through the studio's own decoding instead.
+  through the studio's own decoding instead;
+* its layout always holds a Socket.IO client, which this non-streaming page never uses and which polls
+  ``/socket.io/`` on the studio every second or two for as long as the page is open: it is told not to
+  connect.
 """
 from __future__ import annotations
 
@@ -116,6 +119,7 @@ def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
         requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
+    quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
     register_session(quick.server, secret)
     # the studio's request-size limit: one photo and one painting as base64 (4/3 of each file)
     quick.server.config["MAX_CONTENT_LENGTH"] = int(2 * limits.max_upload_bytes * 4 / 3) + 2**20
