@@ -259,3 +259,44 @@ def test_run_again_reproduces_a_job_and_continue_goes_on_from_its_result(manager
     assert manager.loss_history(more.id, "alice")[-1]["total"] < first_loss  # it went on, not from scratch
     with pytest.raises(JobNotFound):
         manager.rerun(first.id, "mallory")
+
+
+def test_a_process_that_ends_mid_job_exits_cleanly(tmp_path):
+    """Ctrl+C on ``python app.py`` while a job runs ends the process, not in an abort from a worker
+    thread left inside torch ("terminate called without an active exception")."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "ends_mid_job.py"
+    script.write_text(
+        "import time\n"
+        "from styletransfer.engine import Settings\n"
+        "from styletransfer.examples import example_image\n"
+        "from styletransfer.jobs import JobManager\n"
+        "m = JobManager(devices=['cpu'])\n"
+        "view = m.submit('me', example_image('hopper'), [example_image('swirls')],\n"
+        "                Settings(size=96, iterations=500, multiscale=False))\n"
+        "while m.get(view.id, 'me').iteration < 2:\n"
+        "    time.sleep(0.05)\n"
+        "print('ending mid-job', flush=True)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, str(script)], cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=root))
+    assert "ending mid-job" in done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
+
+
+def test_without_pyav_a_job_still_ends_done_and_the_gif_time_lapse_works(manager, content_image, style_image,
+                                                                          monkeypatch, caplog):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` fails, as where PyAV is not installed
+    job = manager.submit("alice", content_image, [style_image], quick(iterations=4))
+    view = manager.wait(job.id, "alice", timeout=120)
+    assert view.status == "done" and view.error is None
+    assert manager.result_png(job.id, "alice")
+    assert manager.timelapse(job.id, "alice", "mp4") is None
+    assert manager.timelapse(job.id, "alice", "gif").startswith(b"GIF8")
+    assert "pip install av" in caplog.text

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from PIL import Image
@@ -14,6 +16,8 @@ from ..backbones import WeightsUnavailable
 from ..engine import Checkpoint, Progress, check_inputs, final_inputs
 from ..limits import Limits
 from ..settings import SettingError, Settings
+
+log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, STOPPED, DONE, FAILED = "queued", "running", "stopped", "done", "failed"
 FINISHED = (STOPPED, DONE, FAILED)
@@ -139,8 +143,9 @@ class SpeedMeter:
         return None if self.value is None else self.value * work_of(settings, content_wh or (4, 3))
 
 
-def calibrate(device: str) -> tuple[float, float]:
-    """(seconds, work) of a few iterations of a small one-scale run on ``device``, weights loaded first."""
+def calibrate(device: str, stop: Callable[[], bool] = lambda: False) -> tuple[float, float] | None:
+    """(seconds, work) of a few iterations of a small one-scale run on ``device``, weights loaded first;
+    None if ``stop()`` turned true on the way (the process is ending)."""
     from ..engine import StyleTransfer
     from ..examples import example_image
 
@@ -148,7 +153,8 @@ def calibrate(device: str) -> tuple[float, float]:
     run = StyleTransfer(settings)
     photo = example_image("hopper")
     for _ in run.run(photo, [example_image("swirls")]):
-        pass
+        if stop():
+            return None
     measured = settings.iterations - 1  # the first iteration pays for allocation and kernel choice
     return sum(run.iteration_seconds[1:]), work_of(dataclasses.replace(settings, iterations=measured), photo.size)
 
@@ -245,7 +251,16 @@ def encode_timelapse(frames: list[bytes], size, fmt: str = "mp4") -> bytes | Non
         raise ValueError(f"time-lapse format must be one of {', '.join(TIMELAPSE_FORMATS)}, not {fmt!r}")
     decoded = [Image.open(io.BytesIO(f)).convert("RGB") for f in frames]
     size = tuple(size) if size else None
-    return images.mp4_bytes(decoded, size=size) if fmt == "mp4" else images.gif_bytes(decoded, size=size)
+    if fmt == "gif":
+        return images.gif_bytes(decoded, size=size)
+    # The MP4 is a by-product: without PyAV, or on an encoder error, the job still ends well.
+    try:
+        return images.mp4_bytes(decoded, size=size)
+    except ImportError:
+        log.warning("no MP4 time-lapse: PyAV is not installed (pip install av); the GIF one still works")
+    except Exception:  # noqa: BLE001
+        log.exception("the MP4 time-lapse could not be encoded; the GIF one still works")
+    return None
 
 
 def jpeg(image: Image.Image, quality: int = 88) -> bytes:

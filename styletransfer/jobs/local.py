@@ -5,6 +5,7 @@ ends. The Redis + Celery backend (``redis_backend.py``) implements the same inte
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import io
 import logging
@@ -118,6 +119,9 @@ class JobManager:
                          for d in devices]
         for t in self._workers:
             t.start()
+        # A worker left inside torch when the interpreter ends takes the process down with an abort
+        # ("terminate called without an active exception"), e.g. on Ctrl+C mid-job: stop them first.
+        atexit.register(self.shutdown, wait=10.0)
 
     # ---------------------------------------------------------------- the interface
 
@@ -236,12 +240,17 @@ class JobManager:
                     return self._view(job) if job else None
                 self._lock.wait(timeout=max(0.0, min(0.5, deadline - time.time())))
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: float = 0.0) -> None:
+        """Stop every job; with ``wait``, give the workers that many seconds to end the iteration they are in."""
         with self._lock:
             self._closing = True
             for job in self._jobs.values():
                 job.controls.stop()
             self._lock.notify_all()
+        deadline = time.time() + wait
+        for t in self._workers:
+            if t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.time()))
 
     # ---------------------------------------------------------------- internals
 
@@ -298,8 +307,11 @@ class JobManager:
         if self._preload:
             try:
                 load_backbone(self._preload, device)
-                if self.speed.value is None and not self._queue:
-                    self.speed.observe(*calibrate(device))
+                measured = None
+                if self.speed.value is None and not self._queue and not self._closing:
+                    measured = calibrate(device, stop=lambda: self._closing)
+                if measured:
+                    self.speed.observe(*measured)
             except (WeightsUnavailable, RuntimeError):
                 pass  # reported by the first job that needs it
         while True:
