@@ -83,7 +83,9 @@ def jobs_seconds_per_iteration(content, style, size: int, iterations: int, devic
     from .jobs import JobManager
     from .limits import Limits
 
-    manager = JobManager(devices=[str(pick_device(device))], limits=Limits(), preload=None, nice=0)
+    # a server's default limits would refuse the bench's larger sizes; the path is the same at any size
+    limits = Limits(max_size=max(size, Limits().max_size))
+    manager = JobManager(devices=[str(pick_device(device))], limits=limits, preload=None, nice=0)
     try:
         settings = Settings(size=size, iterations=iterations + 1, multiscale=False, seed=0, precision=precision)
         job = manager.submit("bench", content, [style], settings)
@@ -210,12 +212,17 @@ def main(argv=None) -> int:
         content = example_image("hopper").resize((args.size, args.size))
         run = StyleTransfer(Settings(size=args.size, iterations=args.gpu_run, multiscale=False,
                                      device=args.device, precision=args.precision, seed=0, frame_every=10**9))
+        if run.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(run.device)
         _sync()
         t = time.perf_counter()
         for _ in run.run(content, [style]):
             pass
         _sync()
         rows.append((f"{args.gpu_run} iterations at {args.size}² end to end", f"{time.perf_counter() - t:.2f} s"))
+        if run.device.type == "cuda":  # how large a picture fits: the run's peak, weights included
+            peak = torch.cuda.max_memory_allocated(run.device) / 2**30
+            rows.append((f"peak GPU memory at {args.size}²", f"{peak:.2f} GiB"))
 
     width = max(len(r[0]) for r in rows)
     print()

@@ -27,8 +27,9 @@ from .backbones import Backbone, load_backbone, min_input_side
 from .losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
 from .settings import LIVE_FIELDS, SettingError, Settings, check_setting
 
-__all__ = ["Checkpoint", "Controls", "ImageTooSmall", "Objective", "Progress", "Settings", "StyleTransfer",
-           "check_inputs", "check_painting", "check_photo", "final_inputs", "plan_scales", "stylize", "pick_device", "pick_precision", "default_iterations"]
+__all__ = ["Checkpoint", "Controls", "ImageTooSmall", "LBFGS", "Objective", "Progress", "Settings", "StyleTransfer",
+           "check_inputs", "check_painting", "check_photo", "final_inputs", "plan_scales", "stylize", "pick_device",
+           "pick_precision", "default_iterations"]
 LBFGS_HISTORY = 16  # 2 × 16 image-sized vectors: ~100 MB at 512 px, enough curvature for this problem
 
 
@@ -320,6 +321,78 @@ class Checkpoint:
 
 
 # --------------------------------------------------------------------------------------------
+# The optimiser
+
+
+class LBFGS:
+    """L-BFGS on the pixels with a fixed step and one gradient per iteration: the same steps as
+    ``torch.optim.LBFGS(lr=1, max_iter=1, tolerance_grad=0, tolerance_change=0)``, with no host-device
+    synchronisation inside a step. torch's version turns tensors into Python numbers some 35 times a step
+    (``alpha=`` scalars, ``if`` on tensors), and on a GPU those waits cost more than the network itself.
+
+    The one difference: a curvature pair with ``y·s <= 1e-10``, which torch drops, is kept here with
+    weight 0 (it changes no direction, only takes a place in the history); this keeps the decision on
+    the device.
+    """
+
+    def __init__(self, x: torch.Tensor, history_size: int = LBFGS_HISTORY, lr: float = 1.0):
+        self.x = x
+        self.history_size = history_size
+        self.lr = lr
+        self.steps: list[torch.Tensor] = []      # s_k = x_{k+1} - x_k
+        self.grad_diffs: list[torch.Tensor] = []  # y_k = g_{k+1} - g_k
+        self.rho: list[torch.Tensor] = []        # 1 / (y_k · s_k), or 0 for a pair without curvature
+        self.h_diag: torch.Tensor | float = 1.0  # scale of the initial inverse Hessian
+        self.prev_grad: torch.Tensor | None = None
+        self.direction: torch.Tensor | None = None
+        self.t: torch.Tensor | float = lr
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.x.grad = None
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        with torch.enable_grad():
+            loss = closure()
+        grad = self.x.grad.reshape(-1)
+        if self.prev_grad is None:
+            direction = grad.neg()
+            self.t = torch.clamp(1.0 / grad.abs().sum(), max=1.0) * self.lr  # a cautious first step
+        else:
+            self._remember(grad.sub(self.prev_grad), self.direction.mul(self.t))
+            direction = self._two_loop(grad)
+            self.t = self.lr
+        self.prev_grad = grad  # zero_grad() drops x.grad, so the next backward writes a new tensor
+        self.direction = direction
+        self.x.add_(direction.view_as(self.x) * self.t)
+        return loss
+
+    def _remember(self, y: torch.Tensor, s: torch.Tensor) -> None:
+        ys = y.dot(s)
+        curved = ys > 1e-10
+        if len(self.steps) == self.history_size:
+            del self.steps[0], self.grad_diffs[0], self.rho[0]
+        self.steps.append(s)
+        self.grad_diffs.append(y)
+        self.rho.append(torch.where(curved, 1.0 / ys, torch.zeros_like(ys)))
+        self.h_diag = torch.where(curved, ys / y.dot(y), torch.as_tensor(self.h_diag, device=ys.device))
+
+    def _two_loop(self, grad: torch.Tensor) -> torch.Tensor:
+        """-H·grad by the two-loop recursion, every scalar kept on the device."""
+        q = grad.neg()
+        alphas = []
+        for s, y, rho in zip(reversed(self.steps), reversed(self.grad_diffs), reversed(self.rho)):
+            alpha = rho * s.dot(q)
+            q.addcmul_(y, alpha, value=-1)
+            alphas.append(alpha)
+        r = q.mul_(self.h_diag)
+        for s, y, rho, alpha in zip(self.steps, self.grad_diffs, self.rho, reversed(alphas)):
+            beta = rho * y.dot(r)
+            r.addcmul_(s, alpha - beta)
+        return r
+
+
+# --------------------------------------------------------------------------------------------
 # The loop
 
 
@@ -365,11 +438,10 @@ class StyleTransfer:
         return dataclasses.replace(self.settings, schedule=tuple(self.events),
                                    stop_after=self.iterations_done if self.stopped else None)
 
-    def make_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
+    def make_optimizer(self, x: torch.Tensor) -> LBFGS | torch.optim.Optimizer:
         if self.settings.optimizer == "lbfgs":
-            # one function evaluation per step: the loop's iteration is the optimiser's iteration
-            return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY,
-                                     tolerance_grad=0, tolerance_change=0)
+            # one gradient per step: the loop's iteration is the optimiser's iteration
+            return LBFGS(x)
         return torch.optim.Adam([x], lr=0.02)
 
     def _replay(self, next_iteration: int) -> None:
@@ -484,7 +556,8 @@ class StyleTransfer:
                 if s.optimizer == "adam":
                     with torch.no_grad():
                         x.clamp_(0, 1)
-                losses = {k: float(v.detach()) for k, v in terms_box.items()}
+                # one transfer for all the terms: each float() alone would wait for the device
+                losses = dict(zip(terms_box, torch.stack([v.detach().float() for v in terms_box.values()]).tolist()))
                 self.iteration_seconds.append(time.perf_counter() - t0)
                 done += 1
                 self.iterations_done = done

@@ -253,3 +253,34 @@ def test_stylize_takes_settings_or_named_fields_and_refuses_unknown_ones(content
         stylize(content_image, style_image, styleweight=3)
     result = stylize(content_image, style_image, Settings(size=48, iterations=1, seed=1), style_weight=20)
     assert result.info["settings"]["style_weight"] == 20 and result.info["settings"]["size"] == 48
+
+
+def test_the_lbfgs_takes_torchs_steps_without_waiting_on_the_device():
+    """Step for step what torch.optim.LBFGS(lr=1, max_iter=1, tolerances 0) does, on a non-quadratic problem."""
+    from styletransfer.engine import LBFGS
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(40, 30, generator=gen, dtype=torch.float64)
+    b = torch.randn(40, generator=gen, dtype=torch.float64)
+
+    def objective(x):
+        return ((a @ x.flatten() - b) ** 2).sum() + 0.1 * (x ** 4).sum()
+
+    start = torch.randn(5, 6, generator=gen, dtype=torch.float64)
+    ours, theirs = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    mine = LBFGS(ours, history_size=5)
+    reference = torch.optim.LBFGS([theirs], lr=1.0, max_iter=1, history_size=5, tolerance_grad=0, tolerance_change=0)
+
+    def closure_for(x, optimizer):
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective(x)
+            loss.backward()
+            return loss
+        return closure
+
+    for _ in range(25):
+        mine.step(closure_for(ours, mine))
+        reference.step(closure_for(theirs, reference))
+        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert objective(ours) < 0.5 * objective(start)
