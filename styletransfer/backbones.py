@@ -547,12 +547,17 @@ def load_backbone(name: str = "vgg19", device: str | torch.device = "cpu", arch:
 def _min_side_cached(key: tuple, layers: tuple[str, ...] | None, probe_device: str) -> int:
     name, arch = key[0], key[1]
     if name in BACKBONES:
-        with torch.device("meta"):
+        with torch.device("meta"):  # the architecture without its weights
             net = BACKBONES[name].build(False)
     else:
         net = load_backbone(name, "cpu", arch)
     layers = tuple(layers or tuple(net.content_layers) + tuple(net.style_layers))
     net = net.truncated(layers)
+    if name in BACKBONES:
+        # Uninitialised CPU memory for the layers in use: garbage values, the right shapes, and real CPU
+        # kernels on a few tiny inputs take milliseconds (the meta device's Python shape functions took
+        # about two seconds per process).
+        net = net.to_empty(device=probe_device)
 
     def fits(side: int) -> bool:
         try:
@@ -562,10 +567,15 @@ def _min_side_cached(key: tuple, layers: tuple[str, ...] | None, probe_device: s
             return False
         return all(o.shape[-1] >= 1 and o.shape[-2] >= 1 for o in out.values())
 
-    low, high = 1, 1024
-    if not fits(high):
-        raise ValueError(f"backbone {name!r} needs inputs larger than {high} px for layers {', '.join(layers)}")
-    while low < high:  # smallest side that fits: the layers' output only grows with the input
+    # Smallest side that fits (the layers' output only grows with the input): double from 8 px until one
+    # fits, then halve the gap; every probe stays small, so none costs more than a few milliseconds.
+    high = 8
+    while not fits(high):
+        if high >= 1024:
+            raise ValueError(f"backbone {name!r} needs inputs larger than {high} px for layers {', '.join(layers)}")
+        high *= 2
+    low = high // 2 + 1 if high > 8 else 1
+    while low < high:
         mid = (low + high) // 2
         low, high = (low, mid) if fits(mid) else (mid + 1, high)
     return low
@@ -575,11 +585,11 @@ def min_input_side(name: str, layers: tuple[str, ...] | None = None, arch: str |
     """The smallest side (px) an input may have so that every layer in ``layers`` (default: the
     backbone's content and style layers) still has at least one position after its pooling.
 
-    Built-ins run on the ``meta`` device, which computes shapes only (no weights, milliseconds); a
-    checkpoint's network runs on zeros on the CPU, which at these sizes is as quick.
+    Found by running the network on zeros of a few small sizes on the CPU (built-ins without loading
+    their weights), so it holds for any backbone, layer choice or checkpoint.
     """
     if name in BACKBONES:
-        return _min_side_cached((name, None, 0), layers, "meta")
+        return _min_side_cached((name, None, 0), layers, "cpu")
     if not is_checkpoint_path(name):
         raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
     mtime = os.path.getmtime(name) if os.path.exists(name) else 0
