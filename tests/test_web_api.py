@@ -39,6 +39,7 @@ def submit(client, content_image, style_image, settings=None, extra=None):
             "style": [(io.BytesIO(png(style_image)), "painting.png")],
             "settings": json.dumps(settings if settings is not None else {"size": 48, "iterations": 300})}
     data.update(extra or {})
+    data = {k: v for k, v in data.items() if v is not None}  # None: leave that field out
     return client.post("/api/jobs", data=data, content_type="multipart/form-data")
 
 
@@ -83,51 +84,30 @@ def test_wrong_methods_get_json_405_not_the_page(client, method, path):
     assert "Allow" in r.headers
 
 
-@pytest.mark.parametrize("case,status,message", [
-    ("no-content", 400, "add the content image"),
-    ("pdf", 400, "PDF document"),
-    ("not-json", 400, "settings must be a JSON object"),
-    ("list", 400, "settings must be a JSON object"),
-    ("unknown", 400, "unknown setting 'colour'"),
-    ("huge", 400, "size must be between"),
-    ("nan", 400, "finite"),
-    ("string", 400, "style_weight must be a number"),
-    ("path", 400, "unknown backbone"),
-    ("panorama", 400, "too narrow"),
-    ("over-limit", 429, "over this server's limit"),
-])
-def test_bad_input_to_the_api_is_json_4xx_and_makes_no_job(client, content_image, style_image, case, status,
-                                                            message):
-    settings = {"size": 48, "iterations": 3}
-    extra = {}
-    content = content_image
-    if case == "no-content":
-        r = client.post("/api/jobs", data={"style": (io.BytesIO(png(style_image)), "s.png")},
-                        content_type="multipart/form-data")
-    else:
-        if case == "pdf":
-            extra["content"] = (io.BytesIO(b"%PDF-1.4\n%%EOF"), "doc.pdf")
-        elif case == "not-json":
-            extra["settings"] = "{size: 48"
-        elif case == "list":
-            extra["settings"] = "[48]"
-        elif case == "unknown":
-            settings["colour"] = "blue"
-        elif case == "huge":
-            settings["size"] = 1e308
-        elif case == "nan":
-            extra["settings"] = '{"style_weight": NaN}'
-        elif case == "string":
-            settings["style_weight"] = "lots"
-        elif case == "path":
-            settings["backbone"] = "/etc/passwd.pt"
-        elif case == "panorama":
-            content = Image.new("RGB", (4000, 60))
-            settings["size"] = 512
-        elif case == "over-limit":
-            settings["iterations"] = 10**5 - 1
-        r = submit(client, content, style_image, settings, extra)
-    assert r.status_code in (status,) and r.is_json, (r.status_code, r.data[:200])
+PDF = (b"%PDF-1.4\n%%EOF", "doc.pdf")
+PANORAMA = (png(Image.new("RGB", (4000, 60))), "panorama.png")
+
+
+@pytest.mark.parametrize("settings,form,status,message", [
+    ({}, {"content": None}, 400, "add the content image"),
+    ({}, {"content": PDF}, 400, "PDF document"),
+    ({}, {"settings": "{size: 48"}, 400, "settings must be a JSON object"),
+    ({}, {"settings": "[48]"}, 400, "settings must be a JSON object"),
+    ({"colour": "blue"}, {}, 400, "unknown setting 'colour'"),
+    ({"size": 1e308}, {}, 400, "size must be between"),
+    ({}, {"settings": '{"style_weight": NaN}'}, 400, "finite"),
+    ({"style_weight": "lots"}, {}, 400, "style_weight must be a number"),
+    ({"backbone": "/etc/passwd.pt"}, {}, 400, "unknown backbone"),
+    ({"size": 512}, {"content": PANORAMA}, 400, "too narrow"),
+    ({"iterations": 10**5 - 1}, {}, 429, "over this server's limit"),
+], ids=["no-content", "pdf", "not-json", "list", "unknown", "huge", "nan", "string", "path", "panorama",
+        "over-limit"])
+def test_bad_input_to_the_api_is_json_4xx_and_makes_no_job(client, content_image, style_image, settings, form,
+                                                            status, message):
+    """Each case changes the settings or one form field (None leaves the field out) of a good request."""
+    files = {k: (io.BytesIO(v[0]), v[1]) if isinstance(v, tuple) else v for k, v in form.items()}
+    r = submit(client, content_image, style_image, {"size": 48, "iterations": 3, **settings}, files)
+    assert r.status_code == status and r.is_json, (r.status_code, r.data[:200])
     assert message in r.get_json()["error"]
     assert client.get("/api/jobs").get_json() == []
 
