@@ -178,11 +178,7 @@ def run(argv: list[str] | None = None) -> int:
     images.save_png(result, args.output, transfer.record().to_dict())
     if args.timelapse:
         encode = images.mp4_bytes if args.timelapse.lower().endswith(".mp4") else images.gif_bytes
-        data = encode(frames, size=result.size)
-        tmp = args.timelapse + ".partial"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, args.timelapse)
+        images.write_atomic(args.timelapse, encode(frames, size=result.size))
 
     if args.json:
         per_iter = transfer.iteration_seconds[1:] or transfer.iteration_seconds

@@ -25,7 +25,7 @@ from PIL import Image
 from . import images
 from .backbones import Backbone, load_backbone, min_input_side
 from .losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
-from .settings import LIVE_FIELDS, SettingError, Settings, check_setting
+from .settings import LIVE_FIELDS, SettingError, Settings, check_setting, plain
 
 __all__ = ["Checkpoint", "Controls", "ImageTooSmall", "LBFGS", "Objective", "Progress", "Settings", "StyleTransfer",
            "check_inputs", "check_painting", "check_photo", "final_inputs", "plan_scales", "stylize", "pick_device",
@@ -196,11 +196,6 @@ def smooth(features: torch.Tensor) -> torch.Tensor:
     of values so that it averages 1 at any size: a painting and a photo of different sizes compare."""
     flat = features.float().flatten(1)
     return (torch.softmax(flat, dim=1) * flat.shape[1]).view_as(features)
-
-
-def _plain(weights: dict) -> dict:
-    """Weights as JSON values (lists, not tuples), for records."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in weights.items()}
 
 
 def _per_layer(weights: Sequence[float], n: int) -> list[float]:
@@ -489,10 +484,10 @@ class StyleTransfer:
                             if s.preserve_color else None)
         x: torch.Tensor | None = None
         done = 0
-        seen_version = 0  # a change made before the first iteration is an event of iteration 1, like any other
+        # a change made before the first iteration is an event of iteration 1, like any other
+        self._seen_version = 0
         if resume is not None:
-            self.events, seen_version = [dict(e) for e in resume.events], resume.control_version
-            self._seen_version = seen_version
+            self.events, self._seen_version = [dict(e) for e in resume.events], resume.control_version
         for scale_index, (side, iters) in enumerate(plan, start=1):
             first = 0
             if resume is not None:
@@ -537,11 +532,11 @@ class StyleTransfer:
                         x = previous  # nothing done at this scale: keep the finished one, as between scales
                     break
                 version, weights = self.live_weights()
-                changed = version != seen_version
+                changed = version != self._seen_version
                 if changed:
-                    seen_version = self._seen_version = version
+                    self._seen_version = version
                     optimizer = self.make_optimizer(x)
-                    self.events.append({"iteration": done + 1, "weights": _plain(weights)})
+                    self.events.append({"iteration": done + 1, "weights": plain(weights)})
                 terms_box: dict = {}
 
                 def closure():
@@ -570,7 +565,7 @@ class StyleTransfer:
                 want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
                 yield Progress(
                     iteration=done, total_iterations=total, scale=scale_index, scales=len(plan), size=(w, h),
-                    losses=losses, weights=_plain(weights), elapsed=now - start, eta=remaining,
+                    losses=losses, weights=plain(weights), elapsed=now - start, eta=remaining,
                     weights_changed=changed,
                     image=x.detach().float().clamp(0, 1).cpu().contiguous() if want_frame else None,
                 )

@@ -26,6 +26,8 @@ __all__ = [
     "decode_image",
     "load_image",
     "mp4_bytes",
+    "jpeg_bytes",
+    "write_atomic",
     "match_color",
     "read_png_settings",
     "resize_long_side",
@@ -233,10 +235,20 @@ def png_bytes(img: Image.Image, settings: dict | None = None) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_bytes(img: Image.Image, quality: int = 88) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def save_png(img: Image.Image, path: str | os.PathLike, settings: dict | None = None) -> None:
-    """Write the PNG atomically: a half-written file never appears at ``path``."""
+    """Write the PNG atomically (:func:`write_atomic`)."""
+    write_atomic(path, png_bytes(img, settings))
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` so that a half-written file never appears at ``path``."""
     path = os.fspath(path)
-    data = png_bytes(img, settings)
     tmp = f"{path}.partial-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:

@@ -36,6 +36,10 @@ class Limits:
     worker_lost_s: float = _limit(60, "STUDIO_WORKER_LOST_S", "seconds without a heartbeat before a job is "
                                   "run again elsewhere (Redis backend)")
 
+    def max_request_bytes(self, uploads: int) -> int:
+        """A request body carrying ``uploads`` files as base64 (4/3 of each), with a megabyte for the rest."""
+        return int(uploads * self.max_upload_bytes * 4 / 3) + 2**20
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
         """Defaults overridden by the environment; a malformed value is one clear error at start-up."""

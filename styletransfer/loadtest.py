@@ -15,8 +15,6 @@ Everything runs on this machine (loopback only) and stops by itself.
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import os
 import shutil
@@ -71,12 +69,6 @@ def http_ok(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
-
-
-def data_url(img) -> str:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 class PageSession:
@@ -156,6 +148,7 @@ def scenario(base: str, sessions: int, seconds: float, size: int, iterations: in
     import requests
 
     from .examples import example_image
+    from .web.callbacks import data_url  # what the page's upload sends
 
     deps = requests.get(base + "/_dash-dependencies", timeout=30).json()
     photo, painting = data_url(example_image("hopper")), data_url(example_image("swirls"))
@@ -287,7 +280,8 @@ def main(argv=None) -> int:
                 server.stop()
         else:
             cost = None
-            print("redis-server not installed: the Redis figures are skipped", file=sys.stderr)
+            print("the Redis figures are skipped: " + ("--skip-redis" if args.skip_redis else
+                                                         "redis-server is not installed"), file=sys.stderr)
 
     print()
     print(f"{args.sessions} sessions polling while a {args.size}-px job runs:")

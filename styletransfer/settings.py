@@ -19,11 +19,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["LIVE_FIELDS", "SettingError", "Settings", "check_setting", "setting_fields"]
+__all__ = ["LIVE_FIELDS", "SettingError", "Settings", "check_setting", "plain", "setting_fields"]
 
 
 class SettingError(ValueError):
     """A setting out of range or of the wrong type; ``str()`` is one line for the user."""
+
+
+def plain(values: dict) -> dict:
+    """Values as JSON holds them (lists, not tuples): for records, Redis and the API."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
 
 
 def setting(default: Any, help: str, *, kind: str, low: float | None = None, high: float | None = None,
@@ -116,7 +121,7 @@ class Settings:
         return self
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        return plain(dataclasses.asdict(self))
 
     def live_weights(self, changes: dict | None = None) -> dict:
         """The weights a running job may change (:data:`LIVE_FIELDS`), with ``changes`` applied."""

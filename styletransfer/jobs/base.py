@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
+from .. import images
 from ..backbones import WeightsUnavailable
 from ..engine import Checkpoint, Progress, check_inputs, final_inputs
 from ..limits import Limits
@@ -117,6 +118,23 @@ def rerun_settings(record: dict, continue_iterations: int | None) -> Settings:
     return settings
 
 
+def rerun_note(job_id: str, content: Image.Image | None, start: Image.Image | None,
+               continue_iterations: int | None) -> str | None:
+    """Check that a job can run again (its images are still kept) or continue (it has a result to start
+    from); the note the new job carries. SettingError saying what to do otherwise."""
+    if content is None:
+        raise SettingError("this job's images are no longer kept: start it again from the page")
+    if continue_iterations is not None and start is None:
+        raise SettingError("only a finished job can be continued")
+    return f"continues job {job_id[:8]} from its result" if start is not None else None
+
+
+def check_changeable(status: str) -> None:
+    """Live weights go to queued and running jobs only."""
+    if status in FINISHED:
+        raise SettingError(f"the job is {status}: its settings can no longer change")
+
+
 def start_checkpoint(image: Image.Image) -> Checkpoint:
     """A "Continue" job starts from a finished job's result: a checkpoint at its first (only) scale."""
     from ..images import image_to_tensor
@@ -214,7 +232,7 @@ class ProgressRecorder:
         frame = None
         if p.image is not None and (p.weights_changed or final or p.iteration == 1 or p.scale != self.scale
                                     or now - self.last_frame >= self.limits.frame_interval):
-            frame = jpeg(p.to_image())
+            frame = images.jpeg_bytes(p.to_image())
             self.last_frame = now
         self.scale = p.scale
         update = Update(
@@ -231,7 +249,7 @@ class ProgressRecorder:
 
     def final_frame(self, image: Image.Image, latest: bytes | None) -> Update | None:
         """The result as the last preview and time-lapse frame, unless it is the latest already."""
-        frame = jpeg(image)
+        frame = images.jpeg_bytes(image)
         if frame == latest:
             return None
         return Update(fields={}, loss_entry={}, frame=frame, frame_time=time.time(),
@@ -243,8 +261,6 @@ TIMELAPSE_FORMATS = ("mp4", "gif")
 
 def encode_timelapse(frames: list[bytes], size, fmt: str = "mp4") -> bytes | None:
     """The time-lapse of a job's kept JPEG frames: H.264 MP4 (the default) or GIF; None without frames."""
-    from .. import images
-
     if not frames:
         return None
     if fmt not in TIMELAPSE_FORMATS:
@@ -263,10 +279,9 @@ def encode_timelapse(frames: list[bytes], size, fmt: str = "mp4") -> bytes | Non
     return None
 
 
-def jpeg(image: Image.Image, quality: int = 88) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
+# A job failing with one of these is the input's or the machine's limit, said in its message; any other
+# exception is a bug, logged with its traceback.
+EXPECTED_FAILURES = (ValueError, WeightsUnavailable, MemoryError)
 
 
 def user_message(exc: BaseException) -> str:

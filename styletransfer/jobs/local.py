@@ -24,10 +24,10 @@ from .. import images
 from ..backbones import WeightsUnavailable, load_backbone
 from ..engine import Controls, Progress, StyleTransfer, pick_device
 from ..limits import Limits
-from ..settings import SettingError, Settings
-from .base import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound, JobView,
-                   ProgressRecorder, SpeedMeter, Update, admit, calibrate, encode_timelapse, rerun_settings,
-                   start_checkpoint, user_message, work_of)
+from ..settings import Settings, plain
+from .base import (DONE, EXPECTED_FAILURES, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound,
+                   JobView, ProgressRecorder, SpeedMeter, Update, admit, calibrate, check_changeable,
+                   encode_timelapse, rerun_note, rerun_settings, start_checkpoint, user_message, work_of)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Job:
     def weights(self) -> dict:
         """The weights in force now."""
         _, changes = self.controls.snapshot()
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.live_weights(changes).items()}
+        return plain(self.settings.live_weights(changes))
 
     def record(self) -> Settings:
         """The settings it started with, its weight changes and where it stopped: replaying them
@@ -150,11 +150,7 @@ class JobManager:
             job = self._require(job_id, owner)
             content, styles, record = job.content, list(job.styles), job.record().to_dict()
             start = job.result if continue_iterations is not None else None
-        if content is None:
-            raise SettingError("this job's images are no longer kept: start it again from the page")
-        if continue_iterations is not None and start is None:
-            raise SettingError("only a finished job can be continued")
-        note = f"continues job {job_id[:8]} from its result" if start is not None else None
+        note = rerun_note(job_id, content, start, continue_iterations)
         return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), start, note)
 
     def list(self, owner: str) -> list[JobView]:
@@ -165,8 +161,7 @@ class JobManager:
         """Change live weights; a running job applies them at its next iteration."""
         with self._lock:
             job = self._require(job_id, owner)
-            if job.status in FINISHED:
-                raise SettingError(f"the job is {job.status}: its settings can no longer change")
+            check_changeable(job.status)
             job.controls.update(**weights)
             return self._view(job)
 
@@ -343,7 +338,7 @@ class JobManager:
             if mp4 is not None:
                 job.timelapses["mp4"] = mp4
         except Exception as exc:  # a failing job must never take the worker (or the server) with it
-            if not isinstance(exc, (ValueError, WeightsUnavailable, MemoryError)):
+            if not isinstance(exc, EXPECTED_FAILURES):
                 log.exception("job %s failed", job.id)
             with self._lock:
                 job.status = FAILED

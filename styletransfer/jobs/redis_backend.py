@@ -6,6 +6,7 @@ described in ``redis_store.py``, the task and its recovery rules in ``task.py``.
 from __future__ import annotations
 
 import io
+import json
 import time
 import uuid
 
@@ -13,11 +14,11 @@ from PIL import Image
 
 from .. import images
 from ..limits import Limits
-from ..settings import SettingError, Settings
-from .base import (FINISHED, QUEUED, RUNNING, TIMELAPSE_FORMATS, JobNotFound, JobView, SpeedMeter, admit,
-                   encode_timelapse, rerun_settings, work_of)
-from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, connect, dumps, expire_job, inputs_mapping, job_key,
-                          read_inputs, read_meta, session_key, to_view, update_control)
+from ..settings import Settings, plain
+from .base import (FINISHED, QUEUED, RUNNING, STOPPED, TIMELAPSE_FORMATS, JobNotFound, JobView, SpeedMeter, admit,
+                   check_changeable, encode_timelapse, rerun_note, rerun_settings, work_of)
+from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, WORKERS_KEY, connect, dumps, expire_job,
+                          inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view, update_control)
 
 
 class RedisJobs:
@@ -31,7 +32,7 @@ class RedisJobs:
         self.r.ping()  # fail at start-up, with Redis's own message, if it is not there
         self.celery = make_celery(redis_url, self.limits)
         self._send = lambda job_id, attempt: send(self.celery, job_id, attempt)
-        workers = [v.decode() for v in self.r.hvals("st:workers")]
+        workers = [v.decode() for v in self.r.hvals(WORKERS_KEY)]
         self.devices = sorted(set(workers), key=lambda d: not d.startswith("cuda")) or ["cpu"]
         self._watchdog = Watchdog(self.r, self.limits, self._send) if watchdog else None
         if self._watchdog:
@@ -64,15 +65,9 @@ class RedisJobs:
         """"Run again" with a job's settings and images, or "Continue" it from its result."""
         view = self._require(job_id, owner)
         content, styles, _ = read_inputs(self.r, job_id)
-        if content is None:
-            raise SettingError("this job's images are no longer kept: start it again from the page")
-        start = None
-        if continue_iterations is not None:
-            result = self.r.get(job_key(job_id, ":result"))
-            if result is None:
-                raise SettingError("only a finished job can be continued")
-            start = Image.open(io.BytesIO(result)).convert("RGB")
-        note = f"continues job {job_id[:8]} from its result" if start is not None else None
+        result = self.r.get(job_key(job_id, ":result")) if continue_iterations is not None else None
+        start = Image.open(io.BytesIO(result)).convert("RGB") if result else None
+        note = rerun_note(job_id, content, start, continue_iterations)
         return self.submit(owner, content, styles,
                            rerun_settings(view.settings, continue_iterations), start, note)
 
@@ -92,13 +87,12 @@ class RedisJobs:
 
     def update(self, job_id: str, owner: str, **weights) -> JobView:
         view = self._require(job_id, owner)
-        if view.is_finished:
-            raise SettingError(f"the job is {view.status}: its settings can no longer change")
+        check_changeable(view.status)
         from ..engine import Controls
 
         checked = Controls().update(**weights)  # the one validator, and only live weights
         update_control(self.r, job_id, checked)
-        view.weights.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in checked.items()})
+        view.weights.update(plain(checked))
         return view
 
     def cancel(self, job_id: str, owner: str) -> JobView:
@@ -143,8 +137,6 @@ class RedisJobs:
 
     def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
         self._owned_or_raise(job_id, owner)
-        import json
-
         # entries are one per iteration from 1, so iteration `since` + 1 is at index `since`
         return [e for e in (json.loads(x) for x in self.r.lrange(job_key(job_id, ":losses"), since, -1))
                 if e["iteration"] > since]
@@ -195,7 +187,7 @@ class RedisJobs:
     @staticmethod
     def _recorded(meta: dict) -> dict:
         """The view's settings are the record: start settings, weight changes, where it stopped."""
-        stop = meta.get("iteration", 0) if meta.get("status") == "stopped" else None
+        stop = meta.get("iteration", 0) if meta.get("status") == STOPPED else None
         return {**meta, "settings": {**meta["settings"], "schedule": meta.get("events", []), "stop_after": stop}}
 
     def _forget_old(self, owner: str) -> None:

@@ -25,11 +25,14 @@ import time
 import redis
 from PIL import Image
 
+from .. import images
+from ..settings import plain
 from .base import FINISHED, QUEUED, JobView
 
 PREFIX = "st:"
 QUEUE = PREFIX + "queue"
 RUNNING_SET = PREFIX + "running"
+WORKERS_KEY = PREFIX + "workers"  # hash: each worker -> the device it offers, for the page's defaults
 SPEED_KEY = PREFIX + "speed"  # seconds per unit of work on the workers (base.SpeedMeter), for estimates
 JOB_SUFFIXES = ("", ":inputs", ":control", ":frame", ":frame_log", ":history", ":losses", ":checkpoint", ":result",
                 ":timelapse_mp4", ":timelapse_gif", ":lease")
@@ -79,11 +82,7 @@ def to_view(r: redis.Redis, job_id: str, meta: dict) -> JobView:
 
 def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image.Image | None = None) -> dict:
     """A job's images as the ``:inputs`` hash holds them (PNG): ``content``, ``style:0`` …, ``start``."""
-    def png(image: Image.Image) -> bytes:
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        return buf.getvalue()
-
+    png = images.png_bytes
     return {"content": png(content), **{f"style:{i}": png(s) for i, s in enumerate(styles)},
             **({"start": png(start)} if start is not None else {})}
 
@@ -205,8 +204,7 @@ return 'finished'
 
 def update_control(r: redis.Redis, job_id: str, weights: dict) -> int:
     """Hand checked live weights to a job (the task reads them at its next iteration); the new version."""
-    plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in weights.items()}
-    return int(r.eval(UPDATE_CONTROL, 1, job_key(job_id, ":control"), dumps(plain)))
+    return int(r.eval(UPDATE_CONTROL, 1, job_key(job_id, ":control"), dumps(plain(weights))))
 
 
 def read_control(r: redis.Redis, job_id: str) -> tuple[int, dict, bool]:

@@ -32,15 +32,15 @@ import torch
 from celery import Celery, signals
 
 from .. import images
-from ..backbones import WeightsUnavailable
 from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
 from ..settings import Settings, check_setting
-from .base import (DONE, FAILED, STOPPED, FrameHistory, ProgressRecorder, SpeedMeter, Update, calibrate,
-                   encode_timelapse, start_checkpoint, user_message)
+from .base import (DONE, EXPECTED_FAILURES, FAILED, STOPPED, FrameHistory, ProgressRecorder, SpeedMeter, Update,
+                   calibrate, encode_timelapse, start_checkpoint, user_message)
 from .local import time_limit_note
-from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, connect, dumps,
-                          expire_job, job_key, read_control, read_inputs, read_meta, recover_lost, update_control)
+from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, WORKERS_KEY,
+                          connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta, recover_lost,
+                          update_control)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class JobRunner:
         try:
             self._run(job_id, attempt, controls, heartbeat, token)
         except Exception as exc:  # a failing job must never take the worker with it
-            if not isinstance(exc, (ValueError, WeightsUnavailable, MemoryError)):
+            if not isinstance(exc, EXPECTED_FAILURES):
                 log.exception("job %s failed", job_id)
             if not heartbeat.lost:
                 pipe = self.r.pipeline()
@@ -310,8 +310,8 @@ def _start_watchdog(**_):
         except Exception:  # noqa: BLE001 — no estimate yet is not a reason to stop a worker
             log.warning("speed calibration failed", exc_info=True)
     # say which device this worker offers, for the page's defaults
-    runner.r.hset("st:workers", socket.gethostname() + f":{os.getpid()}", runner.device)
-    runner.r.expire("st:workers", 3600)
+    runner.r.hset(WORKERS_KEY, socket.gethostname() + f":{os.getpid()}", runner.device)
+    runner.r.expire(WORKERS_KEY, 3600)
 
 
 class Watchdog(threading.Thread):

@@ -42,8 +42,8 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
         update_title=None,  # no "Updating..." flicker in the tab title on every poll
         compress=True,      # flask-compress: the page's JavaScript is most of its first load
     )
-    # Request bodies: Start sends up to three uploads as base64 (4/3 of each file) in one callback.
-    app.server.config["MAX_CONTENT_LENGTH"] = int(3 * limits.max_upload_bytes * 4 / 3) + 2**20
+    # Start sends up to three uploads (photo, two paintings) in one callback
+    app.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(3)
     sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
     sizes = sizes or [limits.max_size]
     default_size = 512 if 512 in sizes else sizes[-1]
@@ -66,8 +66,8 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
         # and `app.server` stays the single WSGI entry point for gunicorn.
         app.quick = build_quick(manager, limits, secret)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
-    # The first shape check builds the default backbone's architecture (shapes only) for about a second:
-    # done here, so no person's first upload waits for it.
+    # The first shape check builds the default backbone's architecture (no weights; a few tenths of a
+    # second, once): done here, so no person's first upload waits for it.
     min_input_side(Settings().backbone)
     app.studio_manager = manager
     return app

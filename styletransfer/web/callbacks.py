@@ -18,7 +18,7 @@ from ..examples import EXAMPLES, example_image
 from ..jobs import FINISHED, JobManager, JobNotFound
 from ..limits import Limits
 from ..settings import SettingError, Settings
-from .layout import LOSS_TERMS, empty_figure, gallery
+from .layout import LOSS_TERMS, empty_figure, frame_url, gallery, new_chart
 from .routes import session_id
 
 
@@ -202,7 +202,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         else:
             note = "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
         # messages belong to the job they describe: a new job starts with none
-        return (view.id, False, note, {"job": view.id, "iteration": 0, "events": 0}, empty_figure(),
+        return (view.id, False, note, new_chart(view.id), empty_figure(),
                 data_url(content_img, "JPEG", 1024), "", gallery(manager.list(owner), view.id))
 
     @app.callback(Output("live-note", "children", allow_duplicate=True), Input("stop-button", "n_clicks"),
@@ -267,7 +267,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         except ValueError as exc:  # a limit, images no longer kept, a bad quality value
             return (no_update,) * 4 + (str(exc),) + (no_update,) * 4
         # both buttons wait for the new job to finish (no second click on the old one meanwhile)
-        return (view.id, False, {"job": view.id, "iteration": 0, "events": 0}, empty_figure(), "", "",
+        return (view.id, False, new_chart(view.id), empty_figure(), "", "",
                 gallery(manager.list(session_id()), view.id), True, True)
 
     # ------------------------------------------------------------------ the gallery
@@ -282,7 +282,7 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
         if not job_id or not any(clicks or []) or manager.get(str(job_id), session_id()) is None:
             raise dash.exceptions.PreventUpdate
         # the poll draws it (status, preview, chart from iteration 0, downloads) at its next tick
-        return job_id, False, {"job": job_id, "iteration": 0, "events": 0}, empty_figure(), ""
+        return job_id, False, new_chart(job_id), empty_figure(), ""
 
     @app.callback(Output("job-gallery", "children", allow_duplicate=True),
                   Input({"type": "gallery-cancel", "job": ALL}, "n_clicks"), State("job-id", "data"),
@@ -340,9 +340,9 @@ def register(app: dash.Dash, manager: JobManager, limits: Limits, models_dir: st
                     gallery(manager.list(session_id()), None))
         status = view.status
         finished = status in FINISHED
-        src = f"/frames/{job_id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
+        src = frame_url(view) or no_update
 
-        chart = chart if chart and chart.get("job") == job_id else {"job": job_id, "iteration": 0, "events": 0}
+        chart = chart if chart and chart.get("job") == job_id else new_chart(job_id)
         # the gallery is redrawn when this job's status changes (a thumbnail appears, a status moves on)
         new_gallery = (gallery(manager.list(session_id()), job_id) if chart.get("status") != status
                        or (chart.get("status") == "running" and chart.get("seq", 0) == 0 < view.frame_seq) else no_update)

@@ -95,6 +95,16 @@ def backbone_options(models_dir: str | None) -> list[dict]:
                       for p in list_checkpoints(models_dir)]
 
 
+def frame_url(view) -> str | None:
+    """The job's latest preview; the frame number in the URL keeps a browser from showing a cached older one."""
+    return f"/frames/{view.id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else None
+
+
+def new_chart(job_id: str) -> dict:
+    """The loss chart's state for a job drawn from its start: the poll fills it from iteration 0."""
+    return {"job": job_id, "iteration": 0, "events": 0}
+
+
 def gallery(views: list, current: str | None) -> list:
     """The session's jobs, newest first: a thumbnail, status and key settings each; a click reopens one,
     and a queued one can be cancelled here."""
@@ -103,8 +113,9 @@ def gallery(views: list, current: str | None) -> list:
     items = []
     for v in reversed(views):
         s = v.settings
-        thumb = (html.Img(src=f"/frames/{v.id}/latest.jpg?seq={v.frame_seq}", alt="", className="gallery-thumb")
-                 if v.frame_seq else html.Div(className="gallery-thumb empty"))
+        url = frame_url(v)
+        thumb = (html.Img(src=url, alt="", className="gallery-thumb") if url
+                 else html.Div(className="gallery-thumb empty"))
         caption = f"{s['size']} px · style {s['style_weight']:g} · {os.path.basename(str(s['backbone']))}"
         item = [html.Button([thumb, html.Span(v.status, className=f"status status-{v.status}"),
                              html.Span(caption, className="gallery-caption")],

@@ -32,6 +32,7 @@ from fast_dash import FastDash
 from ..engine import Settings
 from ..limits import Limits
 from .callbacks import decode_upload, progress_children
+from .layout import frame_url
 from .routes import register_session, session_id
 
 QUICK_SIZE = 256
@@ -121,8 +122,7 @@ def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
     register_session(quick.server, secret)
-    # the studio's request-size limit: one photo and one painting as base64 (4/3 of each file)
-    quick.server.config["MAX_CONTENT_LENGTH"] = int(2 * limits.max_upload_bytes * 4 / 3) + 2**20
+    quick.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(2)  # one photo, one painting
     quick.app.layout = html.Div([
         # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it
         # goes, the slider values, the progress, errors inline and the download.
@@ -152,7 +152,7 @@ def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
         if not jobs:
             return no_update, ""
         view = jobs[-1]
-        src = f"/frames/{view.id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else no_update
+        src = frame_url(view) or no_update
         status = progress_children(view)[-1].children
         if view.status in ("done", "stopped") and view.has_result:
             return src, html.Div([status, " · ", html.A("Download PNG", href=f"/download/{view.id}/result.png",

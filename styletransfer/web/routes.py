@@ -122,9 +122,7 @@ def register(server: flask.Flask, manager, secret: str, limits: Limits, offered=
             flask.abort(404)
         img = example_image(name).copy()
         img.thumbnail((160, 160))
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=85)
-        response = flask.Response(buf.getvalue(), mimetype="image/jpeg")
+        response = flask.Response(images.jpeg_bytes(img, quality=85), mimetype="image/jpeg")
         response.headers["Cache-Control"] = "public, max-age=86400"
         return response
 
@@ -233,16 +231,6 @@ def register(server: flask.Flask, manager, secret: str, limits: Limits, offered=
     def not_found(error):
         if flask.request.path.startswith("/api/"):
             return api_error("no such job in this session", 404)
-        return error
-
-    @server.errorhandler(405)
-    def wrong_method(error):
-        if flask.request.path.startswith("/api/"):
-            allowed = error.valid_methods or []
-            response, status = api_error(f"{flask.request.method} is not allowed here; use "
-                                         f"{' or '.join(m for m in allowed if m not in ('HEAD', 'OPTIONS'))}", 405)
-            response.headers["Allow"] = ", ".join(allowed)
-            return response, status
         return error
 
 
