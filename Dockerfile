@@ -21,4 +21,4 @@ COPY . .
 EXPOSE 8050
 # Embedded backend: one process (jobs live in it), threads for requests. With STUDIO_REDIS_URL set (see
 # docker-compose.yml) the web processes are stateless and --workers can be raised.
-CMD ["gunicorn", "--workers", "1", "--threads", "8", "--bind", "0.0.0.0:8050", "--timeout", "120", "app:server"]
+CMD ["gunicorn", "--workers", "1", "--threads", "8", "--bind", "0.0.0.0:8050", "--timeout", "120", "app:create_app()"]

@@ -1,19 +1,36 @@
 """python app.py → the Style Transfer Studio at http://127.0.0.1:8050 (HOST and PORT from the environment).
 
-For gunicorn:
-    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:8050 app:server     # embedded backend: jobs live here
-    STUDIO_REDIS_URL=redis://… STUDIO_SECRET_KEY=… gunicorn --workers 4 --threads 8 … app:server
-                                                                         # Redis + Celery: any number
+For gunicorn, the factory builds the studio in each serving process (importing this file starts nothing):
+    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:8050 'app:create_app()'    # embedded: jobs live here
+    STUDIO_REDIS_URL=redis://… STUDIO_SECRET_KEY=… gunicorn --workers 4 --threads 8 … 'app:create_app()'
+                                                                               # Redis + Celery: any number
 """
-import os
+import sys
 
-from styletransfer.web import create_app
+from styletransfer import web
+from styletransfer.config import Config
 
-app = create_app()
-server = app.server
+
+def create_app():
+    """The studio's WSGI app, configured from the environment, its job backend started."""
+    return web.create_app(Config.from_env()).server
+
+
+def main() -> int:
+    try:
+        config = Config.from_env()
+        studio = web.create_app(config)
+    except ValueError as exc:  # a malformed variable, or Redis without a secret: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Style Transfer Studio on http://{config.host}:{config.port}/ (device: {studio.studio_jobs.devices[0]})",
+          flush=True)
+    try:
+        studio.run(host=config.host, port=config.port, debug=False, threaded=True)
+    finally:
+        studio.studio_jobs.shutdown()
+    return 0
+
 
 if __name__ == "__main__":
-    host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", 8050))
-    print(f"Style Transfer Studio on http://{host}:{port}/ (device: {app.studio_manager.devices[0]})", flush=True)
-    app.run(host=host, port=port, debug=False, threaded=True)
+    sys.exit(main())

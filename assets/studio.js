@@ -11,13 +11,29 @@
   }, true);
 })();
 
-// Weight sliders hold log10(weight); this shows the weight itself (slider tooltips and read-outs).
+// Weight sliders hold log10(weight); this shows the weight itself (slider tooltips and read-outs): the
+// one formatting of a weight on the page.
 window.dccFunctions = window.dccFunctions || {};
 window.dccFunctions.tenToThe = function (v) {
   var x = Math.pow(10, v);
   if (x >= 100) return Math.round(x).toLocaleString("en");
   return x >= 1 ? String(+x.toPrecision(3)) : String(+x.toPrecision(2));
 };
+
+// The studio's clientside callbacks (styletransfer/web/callbacks/client.py wires them).
+window.dash_clientside = Object.assign({}, window.dash_clientside, {studio: {
+  weightReadout: function (v) { return window.dccFunctions.tenToThe(v); },
+  iterationsReadout: function (v) { return v + " iterations"; },
+  blendReadout: function (v) { return Math.round(v * 100) + "% second"; },
+  compareClip: function (v) { return {clipPath: "inset(0 " + (100 - v) + "% 0 0)"}; },
+  scrollToStage: function (job) {
+    if (job) {
+      var stage = document.querySelector(".stage");
+      if (stage) { stage.scrollIntoView({block: "start"}); }
+    }
+    return window.dash_clientside.no_update;
+  }
+}});
 
 // Uploads over the server's limit get their message at once, in the browser: the file is never read into
 // the page nor sent (a 200 MB photo would otherwise be base64-encoded and refused by the server in silence).
@@ -48,14 +64,23 @@ window.dccFunctions.tenToThe = function (v) {
   document.addEventListener("change", function (e) { check(e, e.target && e.target.files); }, true);
   document.addEventListener("drop", function (e) { check(e, e.dataTransfer && e.dataTransfer.files); }, true);
 
-  // A request the server refuses as too large (413) says so next to Start instead of doing nothing.
+  // A request the server refuses says so next to Start instead of doing nothing: too large (413), or a
+  // fault of the server's own (500: its log has the details; the answer carries one plain line).
   var fetch0 = window.fetch;
   window.fetch = function () {
     var url = String(arguments[0] && arguments[0].url || arguments[0]);
     return fetch0.apply(this, arguments).then(function (response) {
-      if (response.status === 413 && url.indexOf("_dash-update-component") >= 0) {
+      if (url.indexOf("_dash-update-component") < 0 || !window.dash_clientside.set_props) return response;
+      if (response.status === 413) {
         window.dash_clientside.set_props("start-message", {children:
           "The images are too large for this server together: save them smaller (JPEG) and try again"});
+      } else if (response.status >= 500) {
+        response.clone().json().then(function (body) {
+          window.dash_clientside.set_props("start-message", {children: body.error});
+        }, function () {
+          window.dash_clientside.set_props("start-message", {children:
+            "Something went wrong on the server; it has been logged. Try again."});
+        });
       }
       return response;
     });

@@ -38,7 +38,7 @@ def untrained_copy(checkpoint: str, folder: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--own", required=True, help="a checkpoint of python -m styletransfer.train")
+    p.add_argument("--own", required=True, help="a checkpoint of python -m styletransfer.training.train")
     p.add_argument("--out", default="docs/backbones.jpg")
     p.add_argument("--size", type=int, default=512)
     args = p.parse_args()

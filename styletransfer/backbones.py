@@ -503,7 +503,7 @@ class ScriptedBackbone(nn.Module):
 
 
 def load_checkpoint_backbone(path: str, arch: str | None = None) -> nn.Module:
-    """A backbone from the user's file: (a) a checkpoint of ``python -m styletransfer.train``, (b) a plain
+    """A backbone from the user's file: (a) a checkpoint of ``python -m styletransfer.training.train``, (b) a plain
     torchvision classifier ``state_dict`` with ``arch`` naming its architecture, or (c) TorchScript."""
     content = read_checkpoint(path)
     if isinstance(content, torch.jit.ScriptModule):

@@ -10,11 +10,12 @@ import os
 import statistics
 import sys
 import time
+from typing import Callable
 
 from . import images
 from .backbones import WeightsUnavailable, load_backbone
 from .engine import Controls, StyleTransfer, check_inputs
-from .limits import Limits
+from .config import Config
 from .settings import Settings, setting_fields
 
 EXIT_BAD_INPUT = 2
@@ -146,7 +147,7 @@ def run(argv: list[str] | None = None) -> int:
     base = settings_from_png(args.settings_from) if args.settings_from else {}
     settings = Settings.from_dict({**base, **given, "frame_every": save_every if args.timelapse else 10**9})
     settings.validate(n_styles=len(args.styles))
-    limits = Limits.from_env()
+    limits = Config.from_env().limits
     content = images.load_image(args.content, max_pixels=limits.max_input_pixels)
     styles = [images.load_image(p, max_pixels=limits.max_input_pixels) for p in args.styles]
     check_inputs(settings, content.size, [s.size for s in styles], args.content, args.styles)
@@ -195,20 +196,27 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def one_line_errors(run_it: Callable[[], int], expected: tuple, interrupted: str, smaller: str) -> int:
+    """``run_it()``'s exit status, with every expected error as one ``error:`` line on stderr (status 2):
+    what the CLI and the training script both promise."""
     try:
-        return run(argv)
+        return run_it()
     except SystemExit as exc:  # argparse: --help, or a usage error already printed as one line
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    except (UsageError, images.ImageError, WeightsUnavailable, ValueError) as exc:
+    except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted: no output written", file=sys.stderr)
+        print(f"interrupted: {interrupted}", file=sys.stderr)
         return 130
     except MemoryError:
-        print("error: out of memory: try a smaller --size", file=sys.stderr)
+        print(f"error: out of memory: try a smaller {smaller}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return one_line_errors(lambda: run(argv), (UsageError, images.ImageError, WeightsUnavailable, ValueError),
+                           "no output written", "--size")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ can act on; callers (CLI, web, workers) show that line and carry on.
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import io
 import json
 import os
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 # Bigger inputs are refused before decoding (decompression bombs); they would be shrunk anyway.
-DEFAULT_MAX_INPUT_PIXELS = Limits().max_input_pixels  # callers pass Limits.from_env()'s
+DEFAULT_MAX_INPUT_PIXELS = Limits().max_input_pixels  # callers pass their configured limit
 MAX_SIDE = 20_000
 PNG_SETTINGS_KEY = "styletransfer"
 NOTES_KEY = "styletransfer_notes"  # image.info key: conversions the user should hear about
@@ -83,16 +85,26 @@ def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | 
         raise ImageError(f"{name}: this is {unsupported}, not a photo or painting; "
                          "convert it to PNG or JPEG first")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _decoding(name):
             img = Image.open(io.BytesIO(raw))
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file this tool can read (PNG, JPEG, WebP, BMP, TIFF, GIF)") from None
+    return checked_rgb(img, name, max_pixels)
+
+
+@contextlib.contextmanager
+def _decoding(name: str):
+    """PIL's complaints while reading a file (a bomb, damage, truncation) as one :class:`ImageError` line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except UnidentifiedImageError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: the image is too large to decode safely (decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from None
-    return checked_rgb(img, name, max_pixels)
 
 
 def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = None) -> Image.Image:
@@ -102,17 +114,11 @@ def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = 
     if w <= 0 or h <= 0 or max(w, h) > MAX_SIDE or w * h > max_pixels:
         raise ImageError(f"{name}: {w}×{h} pixels is too large (the limit is {max_pixels // 1_000_000} "
                          f"megapixels and {MAX_SIDE} px a side); scale it down first")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            frames = getattr(img, "n_frames", 1)
-            img.seek(0)  # animated GIF/WebP/APNG: the first frame, and the user is told
-            img.load()
-            rgb = _to_rgb(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: the image is too large to decode safely (decompression bomb?)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from None
+    with _decoding(name):
+        frames = getattr(img, "n_frames", 1)
+        img.seek(0)  # animated GIF/WebP/APNG: the first frame, and the user is told
+        img.load()
+        rgb = _to_rgb(img)
     rgb.info[NOTES_KEY] = ([f"{name}: an animation of {frames} frames; its first frame is used"]
                            if frames > 1 else [])
     return rgb
@@ -239,6 +245,16 @@ def jpeg_bytes(img: Image.Image, quality: int = 88) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
+
+
+def data_url(img: Image.Image, fmt: str = "PNG", max_side: int | None = None) -> str:
+    """An image as a data: URL (what a browser's upload sends), scaled to fit ``max_side`` if given."""
+    if max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, quality=85)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def save_png(img: Image.Image, path: str | os.PathLike, settings: dict | None = None) -> None:

@@ -1,12 +1,12 @@
-"""The server's and the tools' limits, read from the environment in one place (:meth:`Limits.from_env`).
+"""The server's and the tools' limits, each with the variable that sets it.
 
-Nothing else reads these variables: the app, the CLI and the workers build one :class:`Limits` at start and
-pass it to what needs it (the job layer, the upload checks, the image decoder).
+:meth:`Limits.from_env` parses them from the mapping ``config.Config.from_env`` hands it (the one reader of
+the environment); the app, the CLI and the workers pass the one :class:`Limits` to what needs it (the job
+layer, the upload checks, the image decoder).
 """
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -41,9 +41,8 @@ class Limits:
         return int(uploads * self.max_upload_bytes * 4 / 3) + 2**20
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
-        """Defaults overridden by the environment; a malformed value is one clear error at start-up."""
-        environ = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str]) -> "Limits":
+        """Defaults overridden by ``environ``'s variables; a malformed value is one clear error at start-up."""
         values = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(f.metadata["variable"])

@@ -2,8 +2,8 @@
 
 :class:`Settings` is a dataclass whose fields carry that metadata; everything else derives from it:
 
-* :meth:`Settings.validate` / :func:`check_setting` — the one validator (the API, the job layer, the page's
-  callbacks and :class:`~styletransfer.engine.Controls` all call it);
+* :func:`check_setting` — the one validator: a :class:`Settings` checks and normalises every field when it
+  is made (it is frozen, so it stays valid), and :func:`check_live` checks a running job's changes with it;
 * :data:`LIVE_FIELDS` — what a running job may change;
 * the CLI's options (``cli.py`` walks :func:`setting_fields`) and the page's slider ranges (``web/layout.py``).
 
@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["LIVE_FIELDS", "SettingError", "Settings", "check_setting", "plain", "setting_fields"]
+__all__ = ["LIVE_FIELDS", "SettingError", "Settings", "check_live", "check_setting", "plain", "setting_fields",
+           "steering"]
 
 
 class SettingError(ValueError):
@@ -57,9 +58,11 @@ def _torchvision_archs() -> tuple[str, ...]:
     return TORCHVISION_ARCHS
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """Everything that defines a run. ``seed=None`` is replaced by a concrete seed when a run starts."""
+    """Everything that defines a run, checked when made and never changed after (``dataclasses.replace``
+    makes a new one, checked again). ``seed=None`` and ``iterations=None`` are filled in once, when a run
+    is admitted (:func:`styletransfer.engine.resolve`)."""
 
     size: int = setting(512, "long side of the result, px", kind="int", low=16, high=8192)
     iterations: int | None = setting(
@@ -111,10 +114,12 @@ class Settings:
     stop_after: int | None = setting(None, "stop after this many iterations (a stopped run's record)",
                                      kind="int", low=0, high=10**9, optional=True, cli=False)
 
-    def validate(self, n_styles: int | None = None) -> "Settings":
-        """Check and normalise every field in place (one readable line on the first problem)."""
+    def __post_init__(self):
         for f in dataclasses.fields(self):
-            setattr(self, f.name, check_setting(f.name, getattr(self, f.name)))
+            object.__setattr__(self, f.name, check_setting(f.name, getattr(self, f.name)))
+
+    def validate(self, n_styles: int | None = None) -> "Settings":
+        """The rules that need the inputs too: one blend weight per painting. Returns the settings."""
         if self.style_blend is not None and n_styles is not None and len(self.style_blend) != n_styles:
             raise SettingError(f"{len(self.style_blend)} style blend weights given for {n_styles} "
                               f"painting{'s' * (n_styles != 1)}")
@@ -129,17 +134,39 @@ class Settings:
         weights.update(changes or {})
         return weights
 
+    def steered(self, events, stop_after: int | None) -> "Settings":
+        """The run's record: these start settings, the weight changes made while it ran and where it was
+        stopped; replaying it reproduces the result."""
+        return dataclasses.replace(self, **steering(events, stop_after))
+
     @classmethod
     def from_dict(cls, values: dict) -> "Settings":
-        """The inverse of :meth:`to_dict`, checked. Unknown keys (a newer version's) are ignored."""
+        """The inverse of :meth:`to_dict`, checked; an unknown key is refused with one line."""
         if not isinstance(values, dict):
             raise SettingError("settings must be a JSON object")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names}).validate()
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise SettingError(f"unknown setting {', '.join(map(repr, unknown))}")
+        return cls(**values)
+
+
+def steering(events, stop_after: int | None) -> dict:
+    """What a run's record adds to its start settings (the one definition, for Settings and stored dicts)."""
+    return {"schedule": [dict(e) for e in events], "stop_after": stop_after}
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 LIVE_FIELDS = tuple(name for name, f in _FIELDS.items() if f.metadata["live"])
+
+
+def check_live(weights: dict) -> dict:
+    """Changes to a running job: only :data:`LIVE_FIELDS`, each checked; SettingError naming the first bad one."""
+    checked = {}
+    for key, value in weights.items():
+        if key not in LIVE_FIELDS:
+            raise SettingError(f"{key} cannot be changed while running (only {', '.join(LIVE_FIELDS)})")
+        checked[key] = check_setting(key, value)
+    return checked
 
 
 def setting_fields() -> list[dataclasses.Field]:
@@ -240,13 +267,10 @@ def _check_schedule(name: str, value) -> tuple[dict, ...]:
         if not isinstance(entry, dict) or not isinstance(entry.get("weights"), dict):
             raise SettingError(f"{name}: each change is {{iteration, weights}}")
         iteration = _number(f"{name} iteration", entry.get("iteration"), {"low": 1, "high": 10**9}, integer=True)
-        weights = {}
-        for key, v in entry["weights"].items():
-            if key not in LIVE_FIELDS:
-                raise SettingError(f"{name}: {key} cannot change while running")
-            weights[key] = check_setting(key, v)
-            if isinstance(weights[key], tuple):
-                weights[key] = list(weights[key])
+        try:
+            weights = plain(check_live(entry["weights"]))
+        except SettingError as exc:
+            raise SettingError(f"{name}: {exc}") from None
         out.append({"iteration": iteration, "weights": weights})
     if any(a["iteration"] >= b["iteration"] for a, b in zip(out, out[1:])):
         raise SettingError(f"{name}: changes must be in increasing iteration order")

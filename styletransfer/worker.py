@@ -1,13 +1,13 @@
 """``python -m styletransfer.worker [--device cpu|cuda:N]`` — a Celery worker for the studio's Redis backend.
 
-One worker per GPU. It amounts to::
+One worker per GPU. It runs the Celery app that ``jobs.task.make_worker_app`` builds from these options
+(Redis URL, device, limits from the same ``STUDIO_*`` variables as the web side), like::
 
-    STUDIO_REDIS_URL=redis://HOST:6379/0 STYLETRANSFER_DEVICE=cuda:0 \\
-        celery -A styletransfer.jobs.task worker --pool=solo --concurrency=1 --prefetch-multiplier=1 \\
-        -Q styletransfer --without-gossip --without-mingle -n stylize-cuda0@%h
+    celery worker --pool=solo --concurrency=1 --prefetch-multiplier=1 -Q styletransfer \\
+        --without-gossip --without-mingle -n stylize-cuda0@%h
 
 (the solo pool runs the job in the worker process itself: one job at a time, nothing reserved beyond it,
-and killing the worker kills its job.) Limits come from the same ``STUDIO_*`` variables as the web side.
+and killing the worker kills its job.)
 """
 from __future__ import annotations
 
@@ -15,13 +15,20 @@ import argparse
 import os
 import sys
 
+from .config import Config
+
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        config = Config.from_env()
+    except ValueError as exc:  # a malformed limit stops the worker here, with its one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     p = argparse.ArgumentParser(prog="python -m styletransfer.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default=os.environ.get("STYLETRANSFER_DEVICE", "auto"),
-                   help="auto, cpu or cuda:N (one worker per GPU)")
-    p.add_argument("--redis", default=os.environ.get("STUDIO_REDIS_URL"), help="default: $STUDIO_REDIS_URL")
+    p.add_argument("--device", default=config.device, help="auto, cpu or cuda:N (one worker per GPU); "
+                   "default: $STYLETRANSFER_DEVICE, else auto")
+    p.add_argument("--redis", default=config.redis_url, help="default: $STUDIO_REDIS_URL")
     p.add_argument("--name", default=None, help="worker name (default: stylize-DEVICE@host)")
     p.add_argument("--loglevel", default="INFO")
     args = p.parse_args(argv)
@@ -29,11 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give --redis redis://HOST:PORT/DB or set STUDIO_REDIS_URL", file=sys.stderr)
         return 2
     from .engine import pick_device
-    from .limits import Limits
 
     try:
         device = str(pick_device(args.device))
-        Limits.from_env()  # a malformed limit stops the worker here, with its one line
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -41,13 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         # a CPU worker often shares its machine with the web processes: it yields to them (its OpenMP
         # threads inherit the priority), as the embedded backend's worker thread does
         os.nice(10)
-    # the task module reads these when it is imported, in this process
-    os.environ["STUDIO_REDIS_URL"], os.environ["STYLETRANSFER_DEVICE"] = args.redis, device
-    from .jobs.task import QUEUE_NAME, celery_app
+    from .jobs.task import QUEUE_NAME, make_worker_app
 
+    app = make_worker_app(args.redis, config.limits, device)
     name = args.name or f"stylize-{device.replace(':', '')}@%h"
-    celery_app.worker_main(["worker", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=1", "-Q", QUEUE_NAME,
-                            "--without-gossip", "--without-mingle", f"--loglevel={args.loglevel}", "-n", name])
+    app.worker_main(["worker", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=1", "-Q", QUEUE_NAME,
+                     "--without-gossip", "--without-mingle", f"--loglevel={args.loglevel}", "-n", name])
     return 0
 
 

@@ -111,7 +111,8 @@ import pickle  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import nn as _nn  # noqa: E402
 
-from styletransfer import cli, stylize, train  # noqa: E402
+from styletransfer import cli, stylize  # noqa: E402
+from styletransfer.training import train  # noqa: E402
 from styletransfer.backbones import CheckpointError, load_checkpoint_backbone  # noqa: E402
 
 

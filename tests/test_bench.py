@@ -1,5 +1,5 @@
 """The benchmark script runs the user's paths and prints its table (timing itself is never asserted)."""
-from styletransfer import bench
+from styletransfer.tools import bench
 
 
 def test_bench_prints_every_figure(capsys):

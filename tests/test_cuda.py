@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from styletransfer import train
+from styletransfer.training import train
 from styletransfer.engine import Settings, StyleTransfer
-from styletransfer.jobs import JobManager
+from styletransfer.jobs import LocalJobs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -54,7 +54,7 @@ def test_a_run_stopped_on_the_gpu_resumes_on_the_cpu(content_image, style_image)
 
 
 def test_the_job_manager_puts_a_worker_on_each_gpu(content_image, style_image):
-    manager = JobManager(preload=None)
+    manager = LocalJobs(preload=None)
     try:
         assert manager.devices == [f"cuda:{i}" for i in range(torch.cuda.device_count())]
         view = manager.submit("me", content_image, [style_image], small(iterations=20))
@@ -62,7 +62,7 @@ def test_the_job_manager_puts_a_worker_on_each_gpu(content_image, style_image):
         assert view.status == "done" and view.device == "cuda:0"
         assert Image.open(io.BytesIO(manager.result_png(view.id, "me"))).size == (80, 96)
     finally:
-        manager.shutdown(wait=10)
+        manager.shutdown(timeout=10)
 
 
 def test_a_network_trained_on_the_gpu_paints_there(tmp_path, content_image, style_image):

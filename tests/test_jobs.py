@@ -9,7 +9,7 @@ from PIL import Image
 
 from styletransfer import backbones
 from styletransfer.engine import Settings
-from styletransfer.jobs import FrameHistory, JobManager, JobNotFound, LimitExceeded
+from styletransfer.jobs import FrameHistory, LocalJobs, JobNotFound, LimitExceeded
 from styletransfer.limits import Limits
 
 from media import video_frames
@@ -23,7 +23,7 @@ def quick(**kw):
 
 @pytest.fixture
 def manager():
-    m = JobManager(devices=["cpu"], limits=Limits(max_queued_per_session=5, frame_interval=0.0), nice=0)
+    m = LocalJobs(devices=["cpu"], limits=Limits(max_queued_per_session=5, frame_interval=0.0), nice=0)
     yield m
     m.shutdown()
 
@@ -108,7 +108,7 @@ def test_a_failing_job_is_isolated_from_the_next(manager, content_image, style_i
 
 
 def test_frames_and_time_lapse_are_bounded_and_cover_the_run(content_image, style_image):
-    m = JobManager(devices=["cpu"], limits=Limits(frame_history=4, frame_interval=0.0), nice=0)
+    m = LocalJobs(devices=["cpu"], limits=Limits(frame_history=4, frame_interval=0.0), nice=0)
     try:
         job = m.submit("alice", content_image, [style_image], quick(iterations=12))
         view = m.wait(job.id, "alice")
@@ -146,7 +146,7 @@ def test_other_sessions_cannot_see_or_touch_a_job(manager, content_image, style_
 
 
 def test_limits_say_which_limit_and_what_to_do(content_image, style_image):
-    m = JobManager(devices=["cpu"], limits=Limits(max_queued_per_session=2, max_queued_total=3, max_size=64), nice=0)
+    m = LocalJobs(devices=["cpu"], limits=Limits(max_queued_per_session=2, max_queued_total=3, max_size=64), nice=0)
     try:
         with pytest.raises(LimitExceeded, match="limit of 64 px"):
             m.submit("a", content_image, [style_image], quick(size=128))
@@ -190,12 +190,17 @@ def test_shapes_the_engine_cannot_use_are_refused_at_submit(manager, style_image
     assert manager.list("alice") == []
 
 
-def test_an_unexpected_error_reaches_the_user_as_one_plain_line(content_image, style_image):
-    def broken(job, device):
-        raise RuntimeError("Given input size: (64x1x64). Calculated output size: (64x0x32). Output size is too small")
-        yield
+def test_an_unexpected_error_reaches_the_user_as_one_plain_line(content_image, style_image, monkeypatch, caplog):
+    from styletransfer.jobs import runloop
 
-    m = JobManager(devices=["cpu"], runner=broken, preload=None, nice=0)
+    class Broken(runloop.StyleTransfer):
+        def run(self, *args, **kwargs):
+            raise RuntimeError("Given input size: (64x1x64). Calculated output size: (64x0x32). "
+                               "Output size is too small")
+            yield
+
+    monkeypatch.setattr("styletransfer.jobs.local.StyleTransfer", Broken)
+    m = LocalJobs(devices=["cpu"], preload=None, nice=0)
     try:
         job = m.submit("alice", content_image, [style_image], quick())
         view = m.wait(job.id, "alice")
@@ -203,10 +208,11 @@ def test_an_unexpected_error_reaches_the_user_as_one_plain_line(content_image, s
         m.shutdown()
     assert view.status == "failed"
     assert view.error == "the job failed unexpectedly (RuntimeError); the details are in the server's log"
+    assert "Output size is too small" in caplog.text  # the details: in the log, with the traceback
 
 
 def test_the_time_limit_stops_a_job_and_keeps_its_image(content_image, style_image):
-    m = JobManager(devices=["cpu"], limits=Limits(max_job_seconds=0.5), nice=0)
+    m = LocalJobs(devices=["cpu"], limits=Limits(max_job_seconds=0.5), nice=0)
     try:
         job = m.submit("alice", content_image, [style_image], quick(iterations=2000))
         view = m.wait(job.id, "alice")
@@ -217,7 +223,7 @@ def test_the_time_limit_stops_a_job_and_keeps_its_image(content_image, style_ima
 
 
 def test_the_work_budget_holds_whatever_the_request_claims(content_image, style_image):
-    m = JobManager(devices=["cpu"], limits=Limits(max_work=1e6), preload=None, nice=0)
+    m = LocalJobs(devices=["cpu"], limits=Limits(max_work=1e6), preload=None, nice=0)
     try:
         with pytest.raises(LimitExceeded, match="megapixel-iterations of work"):
             m.submit("alice", content_image, [style_image], quick(size=128, iterations=100))
@@ -226,14 +232,14 @@ def test_the_work_budget_holds_whatever_the_request_claims(content_image, style_
 
 
 def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, style_image):
-    from styletransfer.jobs.base import SpeedMeter
+    from styletransfer.jobs.speed import SpeedMeter
 
     meter = SpeedMeter()
     assert meter.estimate(Settings(size=512, iterations=35)) is None
     meter.observe(10.0, 1e6)
     meter.observe(20.0, 1e6)
     assert meter.value == pytest.approx(0.7 * 1e-5 + 0.3 * 2e-5)
-    m = JobManager(devices=["cpu"], nice=0)  # calibrates once the weights are loaded
+    m = LocalJobs(devices=["cpu"], nice=0)  # calibrates once the weights are loaded
     try:
         wait_for(lambda: m.speed.value is not None, timeout=120)
         small, big = (m.estimate(Settings(size=s, iterations=35)) for s in (256, 512))
@@ -273,8 +279,8 @@ def test_a_process_that_ends_mid_job_exits_cleanly(tmp_path):
         "import time\n"
         "from styletransfer.engine import Settings\n"
         "from styletransfer.examples import example_image\n"
-        "from styletransfer.jobs import JobManager\n"
-        "m = JobManager(devices=['cpu'])\n"
+        "from styletransfer.jobs import LocalJobs\n"
+        "m = LocalJobs(devices=['cpu'])\n"
         "view = m.submit('me', example_image('hopper'), [example_image('swirls')],\n"
         "                Settings(size=96, iterations=500, multiscale=False))\n"
         "while m.get(view.id, 'me').iteration < 2:\n"
@@ -300,3 +306,60 @@ def test_without_pyav_a_job_still_ends_done_and_the_gif_time_lapse_works(manager
     assert manager.timelapse(job.id, "alice", "mp4") is None
     assert manager.timelapse(job.id, "alice", "gif").startswith(b"GIF8")
     assert "pip install av" in caplog.text
+
+
+def test_a_backend_joins_every_thread_it_started_and_leaves_no_exit_handler():
+    import atexit
+    import threading
+
+    LocalJobs(devices=["cpu"], preload=None, nice=0).shutdown()  # the one exit handler for all is registered
+    threads, handlers = threading.active_count(), atexit._ncallbacks()
+    for _ in range(3):
+        m = LocalJobs(devices=["cpu"], preload=None, nice=0)
+        assert threading.active_count() == threads + 1
+        m.shutdown()
+        assert threading.active_count() == threads
+    assert atexit._ncallbacks() == handlers
+
+
+def test_a_failing_calibration_is_logged_not_hidden(monkeypatch, caplog):
+    def broken(device, stop):
+        raise RuntimeError("the engine is broken")
+
+    monkeypatch.setattr("styletransfer.jobs.local.calibrate", broken)
+    m = LocalJobs(devices=["cpu"], nice=0)  # loads the weights, then calibrates
+    try:
+        wait_for(lambda: "speed calibration on cpu failed" in caplog.text, timeout=120)
+    finally:
+        m.shutdown()
+    assert "the engine is broken" in caplog.text and m.speed.value is None
+
+
+def test_both_backends_implement_the_one_interface():
+    import inspect
+
+    from styletransfer.jobs.backend import JobBackend
+    from styletransfer.jobs.redis_backend import RedisJobs
+
+    calls = {n for n, v in vars(JobBackend).items() if not n.startswith("_") and callable(v)}
+    assert {"submit", "rerun", "get", "list", "update", "cancel", "frame", "result_png", "timelapse",
+            "loss_history", "estimate", "wait", "shutdown"} <= calls
+    for backend in (LocalJobs, RedisJobs):
+        for name in calls:
+            wanted = [p for p in inspect.signature(getattr(JobBackend, name)).parameters if p != "self"]
+            have = [p for p in inspect.signature(getattr(backend, name)).parameters if p != "self"]
+            assert have[:len(wanted)] == wanted, (backend.__name__, name)
+        assert isinstance(inspect.getattr_static(backend, "devices"), property)
+
+
+def test_importing_the_app_starts_no_thread_and_loads_no_network():
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    probe = ("import threading, app\nfrom styletransfer import backbones\n"
+             "print(threading.active_count(), len(backbones._cache))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "0"]

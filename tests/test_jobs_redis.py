@@ -207,3 +207,16 @@ def test_two_hundred_cancelled_jobs_leave_redis_memory_bounded(cluster, jobs, co
     assert jobs.r.zcard("st:queue") == 0
     assert grown < 2_000_000, grown               # 200 × a 512-px PNG would be ~40 MB
     cluster.start("a", "b")
+
+
+def test_the_web_side_joins_its_watchdog_when_it_shuts_down(cluster):
+    import threading
+
+    from styletransfer.jobs.redis_backend import RedisJobs
+
+    before = threading.active_count()
+    for _ in range(3):
+        j = RedisJobs(cluster.redis.url, Limits(worker_lost_s=1.0))
+        assert threading.active_count() == before + 1  # its watchdog
+        j.shutdown()
+        assert threading.active_count() == before

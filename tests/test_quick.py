@@ -1,13 +1,13 @@
 """fast-dash's shared last-result state is made per request thread."""
 import threading
 
-from styletransfer.jobs import JobManager
+from styletransfer.jobs import LocalJobs
 from styletransfer.limits import Limits
 from styletransfer.web.quick import SessionSafeFastDash, build_quick
 
 
 def test_last_result_state_belongs_to_the_request_thread():
-    manager = JobManager(devices=["cpu"], preload=None)
+    manager = LocalJobs(devices=["cpu"], preload=None)
     try:
         quick = build_quick(manager, Limits(), secret="test")
     finally:

@@ -1,10 +1,11 @@
 """Settings: the one definition of every setting, and the one validator everything calls."""
+import dataclasses
 import math
 
 import pytest
 
 from styletransfer.engine import Controls
-from styletransfer.settings import LIVE_FIELDS, SettingError, Settings, check_setting, setting_fields
+from styletransfer.settings import LIVE_FIELDS, SettingError, Settings, check_live, check_setting, setting_fields
 
 
 def test_every_setting_says_what_it_is():
@@ -34,7 +35,7 @@ def test_live_fields_come_from_the_metadata():
     ("style_blend", [0, 0], "must not all be 0"),
     ("style_blend", "0.5", "must be a list"),
     ("style_layer_weights", [1, math.nan], "finite"),
-    ("schedule", [{"iteration": 5, "weights": {"size": 1}}], "size cannot change while running"),
+    ("schedule", [{"iteration": 5, "weights": {"size": 1}}], "size cannot be changed while running"),
     ("schedule", [{"iteration": 5, "weights": {}}, {"iteration": 2, "weights": {}}], "increasing iteration order"),
     ("nonsense", 1, "unknown setting 'nonsense'"),
 ])
@@ -49,17 +50,54 @@ def test_values_are_normalised():
     assert check_setting("content_layers", ["relu4_2"]) == ("relu4_2",)
 
 
-def test_from_dict_round_trips_and_ignores_unknown_keys():
+def test_from_dict_round_trips_and_refuses_unknown_keys():
     s = Settings(size=256, style_blend=(0.3, 0.7), schedule=({"iteration": 3, "weights": {"style_weight": 50.0}},))
-    again = Settings.from_dict({**s.to_dict(), "from_a_newer_version": 1})
-    assert again == s
+    assert Settings.from_dict(s.to_dict()) == s
+    with pytest.raises(SettingError, match="^unknown setting 'from_a_newer_version'$"):
+        Settings.from_dict({**s.to_dict(), "from_a_newer_version": 1})
     with pytest.raises(SettingError, match="JSON object"):
         Settings.from_dict(["size", 3])
+
+
+def test_settings_are_checked_when_made_and_never_change():
+    with pytest.raises(SettingError, match="size must be between 16 and 8192"):
+        Settings(size=10**9)
+    s = Settings(style_blend=[1, 2], content_layers=["relu4_2"])
+    assert s.style_blend == (1.0, 2.0) and s.content_layers == ("relu4_2",)  # normalised as made
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.seed = 3
+    with pytest.raises(SettingError, match="between 0 and 1e"):
+        dataclasses.replace(s, style_weight=-1)  # a changed copy is checked again
+
+
+def test_resolve_fills_in_seed_and_iterations_once():
+    import torch
+
+    from styletransfer.engine import StyleTransfer, default_iterations, resolve
+
+    asked = Settings(size=64)
+    resolved = resolve(asked, "cpu")
+    assert resolved.seed is not None and resolved.iterations == default_iterations(torch.device("cpu"))
+    assert asked.seed is None and asked.iterations is None  # the caller's settings are untouched
+    assert resolve(resolved, "cpu") is resolved  # nothing left open: the same object
+    assert resolved.device == "auto"  # the record keeps the device asked for: it replays anywhere
+    transfer = StyleTransfer(asked)
+    assert asked.seed is None and transfer.settings.seed is not None  # the engine resolves its own copy
+    assert StyleTransfer(resolved).settings is resolved
+
+
+def test_the_run_record_is_the_start_settings_plus_the_steering():
+    s = Settings(size=64, seed=1)
+    record = s.steered([{"iteration": 3, "weights": {"style_weight": 5.0}}], stop_after=7)
+    assert record.schedule == ({"iteration": 3, "weights": {"style_weight": 5.0}},) and record.stop_after == 7
+    assert dataclasses.replace(record, schedule=(), stop_after=None) == s
 
 
 def test_controls_use_the_same_validator():
     with pytest.raises(SettingError, match="cannot be changed while running"):
         Controls().update(size=1024)
+    with pytest.raises(SettingError, match="cannot be changed while running"):
+        check_live({"size": 1024})
     with pytest.raises(SettingError, match="finite"):
         Controls().update(tv_weight=math.nan)
     assert Controls().update(style_layer_weights=[1, 2, 3, 4, 5])["style_layer_weights"] == (1, 2, 3, 4, 5)

@@ -310,7 +310,7 @@ def test_past_a_limit_the_page_says_which_and_what_to_do(server, browser, files)
 
 
 def test_a_checkpoint_in_the_models_folder_is_in_the_menu_and_a_run_with_it_completes(tmp_path, files):
-    from styletransfer import train
+    from styletransfer.training import train
 
     models = tmp_path / "models"
     models.mkdir()

@@ -36,7 +36,7 @@ def web(cluster, tmp_path, processes: int = 2, port: int | None = None, **env) -
     command = None
     if processes:
         command = [sys.executable, "-m", "gunicorn", "--workers", str(processes), "--threads", "4",
-                   "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "app:server"]
+                   "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "app:create_app()"]
     return Server(tmp_path, port=port, command=command, STUDIO_REDIS_URL=cluster.redis.url,
                   STUDIO_SECRET_KEY=SECRET, **FAST, **env)
 

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from styletransfer import train
+from styletransfer.training import train
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from media import video_frames
-from styletransfer.jobs import JobManager
+from styletransfer.jobs import LocalJobs
 from styletransfer.limits import Limits
 from styletransfer.web import create_app
 
@@ -23,8 +23,8 @@ def png(img) -> bytes:
 
 @pytest.fixture(scope="module")
 def app():
-    manager = JobManager(devices=["cpu"], limits=Limits(max_upload_bytes=2 * 2**20, frame_interval=0.0), nice=0)
-    app = create_app(manager=manager, quick=False, secret="test-secret")
+    manager = LocalJobs(devices=["cpu"], limits=Limits(max_upload_bytes=2 * 2**20, frame_interval=0.0), nice=0)
+    app = create_app(jobs=manager, quick=False, secret="test-secret")
     yield app
     manager.shutdown()
 
@@ -211,3 +211,19 @@ def test_a_malformed_callback_request_is_a_400_not_a_500(client):
             "inputs": [], "changedPropIds": [], "state": []}
     r = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     assert r.status_code == 400 and "could not be handled" in r.get_json()["error"]
+
+
+def test_a_bug_inside_a_callback_is_a_logged_500_with_a_plain_message(app, client, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a deliberately injected bug")
+
+    monkeypatch.setattr(app.studio_jobs, "estimate", broken)
+    inputs = [{"id": "size", "property": "value", "value": 256}, {"id": "iterations", "property": "value", "value": 5},
+              {"id": "options", "property": "value", "value": ["multiscale"]},
+              {"id": "content-upload", "property": "contents", "value": None},
+              {"id": "estimate-refresh", "property": "n_intervals", "value": 1}]
+    r = callback(client, app, "size.value", inputs, {})
+    assert r.status_code == 500 and r.is_json
+    assert r.get_json()["error"].startswith("Something went wrong on the server; it has been logged")
+    assert "injected bug" not in r.get_data(as_text=True)  # the details go to the log, not to the user
+    assert "unhandled error in callback estimate" in caplog.text and "a deliberately injected bug" in caplog.text

@@ -1,29 +1,28 @@
-"""The job layer: one interface, two backends, no Dash.
+"""The job layer: one interface (``backend.JobBackend``), two backends, one job loop, no Dash.
 
-Every backend offers the same calls, each taking the caller's ``owner`` (the browser session id); a job of
-another owner is indistinguishable from one that does not exist (``None`` / :class:`JobNotFound`):
-
-``submit(owner, content, styles, settings) -> JobView`` · ``get(id, owner) -> JobView | None`` ·
-``list(owner) -> [JobView]`` · ``update(id, owner, **weights)`` · ``cancel(id, owner)`` ·
-``frame(id, owner) -> (seq, jpeg)`` · ``loss_history(id, owner, since)`` · ``result_image`` /
-``result_png(id, owner)`` · ``timelapse(id, owner)`` · ``wait(id, owner, timeout)`` · ``shutdown()``
-
-* :class:`~.local.JobManager` — the embedded default: worker threads in this process;
-* :class:`~.redis_backend.RedisJobs` — ``STUDIO_REDIS_URL``: state in Redis, work in Celery workers
-  (``python -m styletransfer.worker``), the task in ``task.py``.
+* ``model`` — statuses, errors, the typed :class:`JobView`, the one-line failure messages;
+* ``admission`` — a submission checked against every rule and limit, its settings resolved once;
+* ``progress`` — the engine's progress as a job's updates (previews, losses, the time-lapse);
+* ``speed`` — seconds per unit of work here, for the estimate before Start;
+* ``runloop`` — the one job loop both backends run, each through its own sink;
+* ``local`` — :class:`LocalJobs`, the embedded default: worker threads in this process;
+* ``redis_backend`` / ``redis_store`` / ``task`` — :class:`~.redis_backend.RedisJobs`: state in Redis,
+  work in Celery workers (``python -m styletransfer.worker``).
 """
-from .base import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound, JobView,
-                   LimitExceeded, admit, user_message)
-from .local import JobManager
+from .admission import admit
+from .backend import JobBackend
+from .local import LocalJobs
+from .model import DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobNotFound, JobView, LimitExceeded, user_message
+from .progress import FrameHistory
 
-__all__ = ["DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "FrameHistory", "JobManager",
-           "JobNotFound", "JobView", "LimitExceeded", "admit", "make_jobs", "user_message"]
+__all__ = ["DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "FrameHistory", "JobBackend", "JobNotFound",
+           "JobView", "LimitExceeded", "LocalJobs", "admit", "make_jobs", "user_message"]
 
 
-def make_jobs(limits, redis_url: str | None = None):
-    """The backend for this configuration: Redis + Celery when ``redis_url`` is given, else embedded."""
+def make_jobs(limits, redis_url: str | None = None) -> JobBackend:
+    """The backend for this configuration, started: Redis + Celery when ``redis_url`` is given, else embedded."""
     if redis_url:
-        from .redis_backend import RedisJobs
+        from .redis_backend import RedisJobs  # Celery and redis are imported only where they are used
 
         return RedisJobs(redis_url, limits)
-    return JobManager(limits=limits)
+    return LocalJobs(limits=limits)

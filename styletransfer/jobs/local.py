@@ -1,42 +1,46 @@
 """The embedded backend: jobs run on worker threads inside this process (one per GPU, or one on the CPU).
 
 Needs nothing else, so ``python app.py`` on a laptop just works; what it keeps is lost when the process
-ends. The Redis + Celery backend (``redis_backend.py``) implements the same interface.
+ends. The Redis + Celery backend (``redis_backend.py``) implements the same interface (``backend.py``).
 """
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import io
 import logging
 import os
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import torch
 from PIL import Image
 
 from .. import images
 from ..backbones import WeightsUnavailable, load_backbone
-from ..engine import Controls, Progress, StyleTransfer, pick_device
+from ..engine import Controls, StyleTransfer, pick_device
 from ..limits import Limits
 from ..settings import Settings, plain
-from .base import (DONE, EXPECTED_FAILURES, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, FrameHistory, JobNotFound,
-                   JobView, ProgressRecorder, SpeedMeter, Update, admit, calibrate, check_changeable,
-                   encode_timelapse, rerun_note, rerun_settings, start_checkpoint, user_message, work_of)
+from .admission import admit, rerun_note, rerun_settings, start_checkpoint, work_of
+from .backend import Owned
+from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
+from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
+from .runloop import run_job
+from .speed import SpeedMeter, calibrate
 
 log = logging.getLogger(__name__)
+
+__all__ = ["LocalJobs"]
 
 
 @dataclass
 class Job:
     id: str
     owner: str
-    settings: Settings
+    settings: Settings                                    # resolved at admission
     content: Image.Image | None
     styles: list[Image.Image]
     controls: Controls
@@ -66,13 +70,12 @@ class Job:
         return plain(self.settings.live_weights(changes))
 
     def record(self) -> Settings:
-        """The settings it started with, its weight changes and where it stopped: replaying them
-        reproduces the result (the same record :meth:`StyleTransfer.record` makes)."""
-        return dataclasses.replace(self.settings, schedule=tuple(self.events),
-                                   stop_after=self.progress.get("iteration", 0) if self.status == STOPPED else None)
+        """The settings it started with, its weight changes and where it stopped."""
+        return self.settings.steered(self.events,
+                                     self.progress.get("iteration", 0) if self.status == STOPPED else None)
 
     def apply(self, update: Update) -> None:
-        """One iteration's changes (the caller holds the manager's lock)."""
+        """One iteration's changes (the caller holds the backend's lock)."""
         self.progress.update(update.fields)
         if update.loss_entry:
             self.loss_history.append(update.loss_entry)
@@ -82,32 +85,85 @@ class Job:
             self.frame, self.frame_seq, self.frame_time = update.frame, self.frame_seq + 1, update.frame_time
             self.frame_log.append((self.frame_seq, update.frame_time))
 
-
-Runner = Callable[[Job, str], Iterator[Progress]]
-
-
-def engine_runner(job: Job, device: str) -> Iterator[Progress]:
-    """Run a job with the engine on ``device``; the default runner."""
-    settings = dataclasses.replace(job.settings, device=device)
-    transfer = StyleTransfer(settings, job.controls)
-    job.settings.seed = transfer.settings.seed
-    job.settings.iterations = transfer.settings.iterations
-    resume = start_checkpoint(job.start_image) if job.start_image is not None else None
-    yield from transfer.run(job.content, job.styles, resume=resume)
-    job.result = transfer.result
+    def view(self, queue_position: int) -> JobView:
+        return JobView(
+            id=self.id, status=self.status, settings=self.record().to_dict(), weights=self.weights(),
+            created=self.created, queue_position=queue_position, events=list(self.events), error=self.error,
+            note=self.note, frame_seq=self.frame_seq, frame_time=self.frame_time,
+            frame_log=[list(x) for x in self.frame_log], frames=len(self.history), started=self.started,
+            finished=self.finished, device=self.device, has_result=self.result is not None or self.frame is not None,
+            **{k: self.progress[k] for k in ("iteration", "total_iterations", "scale", "scales", "size", "eta",
+                                             "elapsed", "losses") if k in self.progress},
+        )
 
 
-class JobManager:
-    """Runs jobs in FIFO order on one worker thread per GPU, or one on the CPU."""
+class _LocalSink:
+    """The job loop's output for the embedded backend: into the in-memory job, under the backend's lock."""
 
-    def __init__(self, devices: list[str] | None = None, limits: Limits | None = None, runner: Runner = engine_runner,
+    lost = False
+
+    def __init__(self, jobs: "LocalJobs", job: Job):
+        self.jobs, self.job = jobs, job
+
+    def latest_frame(self) -> bytes | None:
+        return self.job.frame
+
+    def apply(self, update: Update) -> None:
+        with self.jobs._lock:
+            self.job.apply(update)
+            self.jobs._lock.notify_all()
+
+    def after_iteration(self, transfer: StyleTransfer) -> None:
+        pass  # nothing to checkpoint: the job lives and dies with this process
+
+    def note(self, text: str) -> None:
+        with self.jobs._lock:
+            self.job.note = text
+
+    def finish(self, status: str, transfer: StyleTransfer, timelapse_mp4: bytes | None, speed_sample) -> None:
+        with self.jobs._lock:
+            self.job.result = transfer.result
+            if timelapse_mp4 is not None:
+                self.job.timelapses["mp4"] = timelapse_mp4
+            self.job.status = status
+            if speed_sample:
+                self.jobs.speed.observe(*speed_sample)
+
+    def fail(self, message: str) -> None:
+        with self.jobs._lock:
+            self.job.status, self.job.error = FAILED, message
+
+
+_RUNNING: "weakref.WeakSet[LocalJobs]" = weakref.WeakSet()  # started and not yet shut down
+_exit_handler = None
+
+
+def _shut_down_all() -> None:
+    for jobs in list(_RUNNING):
+        jobs.shutdown(timeout=10.0)
+
+
+def _stop_at_exit(jobs: "LocalJobs") -> None:
+    """A worker left inside torch when the interpreter ends takes the process down with an abort
+    ("terminate called without an active exception"), e.g. on Ctrl+C mid-job: the backends not shut down
+    by then are, by one exit handler for all of them."""
+    global _exit_handler
+    if not _exit_handler:  # registered once, however many backends come and go
+        _exit_handler = atexit.register(_shut_down_all)
+    _RUNNING.add(jobs)
+
+
+class LocalJobs(Owned[Job]):
+    """Runs jobs in FIFO order on one worker thread per GPU, or one on the CPU. The threads start with
+    the backend and are joined by :meth:`shutdown` (also at interpreter exit, if not called before)."""
+
+    def __init__(self, devices: list[str] | None = None, limits: Limits | None = None,
                  preload: str | None = "vgg19", nice: int = 10):
         self.limits = limits or Limits()
-        self.runner = runner
         if devices is None:
             devices = ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
                        or [str(pick_device("auto"))])
-        self.devices = devices
+        self._devices = devices
         self._lock = threading.Condition()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[str] = deque()
@@ -119,9 +175,11 @@ class JobManager:
                          for d in devices]
         for t in self._workers:
             t.start()
-        # A worker left inside torch when the interpreter ends takes the process down with an abort
-        # ("terminate called without an active exception"), e.g. on Ctrl+C mid-job: stop them first.
-        atexit.register(self.shutdown, wait=10.0)
+        _stop_at_exit(self)  # once the interpreter ends, if not shut down before
+
+    @property
+    def devices(self) -> list[str]:
+        return list(self._devices)
 
     # ---------------------------------------------------------------- the interface
 
@@ -129,7 +187,8 @@ class JobManager:
                start_image: Image.Image | None = None, note: str | None = None) -> JobView:
         with self._lock:
             active = sum(1 for j in self._jobs.values() if j.owner == owner and j.status in (QUEUED, RUNNING))
-            settings, content, styles = admit(settings, content, styles, self.limits, active, len(self._queue))
+            settings, content, styles = admit(settings, content, styles, self.limits, active, len(self._queue),
+                                              self._devices[0])
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
                       controls=Controls(), history=FrameHistory(self.limits.frame_history),
                       work=work_of(settings, content.size), start_image=start_image, note=note)
@@ -145,7 +204,6 @@ class JobManager:
             return self._view(job) if job else None
 
     def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
-        """"Run again" with a job's settings and images, or "Continue" it from its result."""
         with self._lock:
             job = self._require(job_id, owner)
             content, styles, record = job.content, list(job.styles), job.record().to_dict()
@@ -158,7 +216,6 @@ class JobManager:
             return [self._view(j) for j in sorted(self._jobs.values(), key=lambda j: j.created) if j.owner == owner]
 
     def update(self, job_id: str, owner: str, **weights) -> JobView:
-        """Change live weights; a running job applies them at its next iteration."""
         with self._lock:
             job = self._require(job_id, owner)
             check_changeable(job.status)
@@ -166,7 +223,6 @@ class JobManager:
             return self._view(job)
 
     def cancel(self, job_id: str, owner: str) -> JobView:
-        """Stop a job: a queued one never starts (its inputs go at once), a running one keeps its image."""
         with self._lock:
             job = self._require(job_id, owner)
             if job.status == QUEUED:
@@ -180,7 +236,6 @@ class JobManager:
             return view
 
     def frame(self, job_id: str, owner: str) -> tuple[int, bytes] | None:
-        """(sequence number, JPEG bytes) of the latest preview, or None before the first."""
         with self._lock:
             job = self._require(job_id, owner)
             return (job.frame_seq, job.frame) if job.frame else None
@@ -195,7 +250,6 @@ class JobManager:
         return image
 
     def result_png(self, job_id: str, owner: str) -> bytes | None:
-        """:meth:`result_image` as PNG with the job's record embedded (settings, weight changes, stop)."""
         image = self.result_image(job_id, owner)
         with self._lock:
             settings = self._require(job_id, owner).record().to_dict()
@@ -222,7 +276,6 @@ class JobManager:
             return [h for h in job.loss_history if h["iteration"] > since]
 
     def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
-        """Seconds such a job would take here, from this machine's measured speed (None before any)."""
         return self.speed.estimate(settings, content_wh)
 
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
@@ -235,29 +288,27 @@ class JobManager:
                     return self._view(job) if job else None
                 self._lock.wait(timeout=max(0.0, min(0.5, deadline - time.time())))
 
-    def shutdown(self, wait: float = 0.0) -> None:
-        """Stop every job; with ``wait``, give the workers that many seconds to end the iteration they are in."""
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every job and join the workers: each ends the iteration (or the weight loading) it is in."""
+        _RUNNING.discard(self)
         with self._lock:
             self._closing = True
             for job in self._jobs.values():
                 job.controls.stop()
             self._lock.notify_all()
-        deadline = time.time() + wait
+        deadline = time.time() + timeout
         for t in self._workers:
             if t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.time()))
+        alive = [t.name for t in self._workers if t.is_alive()]
+        if alive:
+            log.warning("workers still busy after %.0f s: %s", timeout, ", ".join(alive))
 
     # ---------------------------------------------------------------- internals
 
-    def _owned(self, job_id: str, owner: str) -> Job | None:
+    def _find(self, job_id: str):
         job = self._jobs.get(job_id)
-        return job if job is not None and job.owner == owner else None
-
-    def _require(self, job_id: str, owner: str) -> Job:
-        job = self._owned(job_id, owner)
-        if job is None:
-            raise JobNotFound(job_id)
-        return job
+        return (job, job.owner) if job is not None else None
 
     def _forget_old(self, owner: str) -> None:
         done = [j for j in sorted(self._jobs.values(), key=lambda j: j.created)
@@ -270,16 +321,7 @@ class JobManager:
             del self._jobs[job_id]
 
     def _view(self, job: Job) -> JobView:
-        return JobView(
-            id=job.id, status=job.status, settings=job.record().to_dict(), weights=job.weights(),
-            created=job.created, queue_position=self._queue.index(job.id) + 1 if job.status == QUEUED else 0,
-            events=list(job.events), error=job.error, note=job.note, frame_seq=job.frame_seq,
-            frame_time=job.frame_time, frame_log=[list(x) for x in job.frame_log], frames=len(job.history),
-            started=job.started, finished=job.finished, device=job.device,
-            has_result=job.result is not None or job.frame is not None,
-            **{k: job.progress[k] for k in ("iteration", "total_iterations", "scale", "scales", "size", "eta",
-                                            "elapsed", "losses") if k in job.progress},
-        )
+        return job.view(self._queue.index(job.id) + 1 if job.status == QUEUED else 0)
 
     def _next_job(self) -> Job | None:
         with self._lock:
@@ -300,15 +342,7 @@ class JobManager:
             except (OSError, AttributeError):
                 pass
         if self._preload:
-            try:
-                load_backbone(self._preload, device)
-                measured = None
-                if self.speed.value is None and not self._queue and not self._closing:
-                    measured = calibrate(device, stop=lambda: self._closing)
-                if measured:
-                    self.speed.observe(*measured)
-            except (WeightsUnavailable, RuntimeError):
-                pass  # reported by the first job that needs it
+            self._warm_up(device)
         while True:
             job = self._next_job()
             if job is None:
@@ -316,41 +350,30 @@ class JobManager:
             job.device = device
             self._run(job, device)
 
-    def _run(self, job: Job, device: str) -> None:
-        recorder = ProgressRecorder(self.limits, job.history)
+    def _warm_up(self, device: str) -> None:
+        """Load the default backbone and measure this machine's speed once, before the first job."""
         try:
-            for p in self.runner(job, device):
-                update = recorder.record(p)
-                with self._lock:
-                    job.apply(update)
-                    if p.elapsed > self.limits.max_job_seconds and not job.controls.stopped:
-                        job.controls.stop()
-                        job.note = time_limit_note(self.limits)
-                    self._lock.notify_all()
-            final = recorder.final_frame(job.result, job.frame) if job.result is not None else None
-            with self._lock:
-                if final is not None:
-                    job.apply(final)
-                job.status = STOPPED if job.controls.stopped else DONE
-                if job.status == DONE:
-                    self.speed.observe(job.progress.get("elapsed", 0.0), job.work)
-            mp4 = encode_timelapse(list(job.history.frames), job.progress.get("size"), "mp4")
-            if mp4 is not None:
-                job.timelapses["mp4"] = mp4
-        except Exception as exc:  # a failing job must never take the worker (or the server) with it
-            if not isinstance(exc, EXPECTED_FAILURES):
-                log.exception("job %s failed", job.id)
-            with self._lock:
-                job.status = FAILED
-                job.error = user_message(exc)
+            load_backbone(self._preload, device)
+        except WeightsUnavailable:
+            return  # reported by the first job that needs them
+        if self.speed.value is None and not self._queue and not self._closing:
+            try:
+                measured = calibrate(device, stop=lambda: self._closing)
+            except Exception:  # noqa: BLE001 — no estimate is no reason to stop the worker; the log says why
+                log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
+                return
+            if measured:
+                self.speed.observe(*measured)
+
+    def _run(self, job: Job, device: str) -> None:
+        resume = start_checkpoint(job.start_image) if job.start_image is not None else None
+        try:
+            run_job(job.id, lambda: StyleTransfer(job.settings, job.controls, device=device), job.content,
+                    job.styles, resume, job.controls,
+                    ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, job.work)
         finally:
             with self._lock:
                 job.finished = time.time()
                 job.progress["eta"] = 0.0
                 # the inputs stay with the job (bounded by STUDIO_MAX_JOBS_KEPT): "Run again" uses them
                 self._lock.notify_all()
-
-
-def time_limit_note(limits: Limits) -> str:
-    return (f"stopped at this server's time limit of {limits.max_job_seconds / 60:.0f} minutes per job; "
-            "the image so far is kept")

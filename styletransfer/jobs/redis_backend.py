@@ -1,7 +1,7 @@
 """The scale-out backend: web processes keep no job state; Redis holds it, Celery workers run the jobs.
 
-Selected by ``STUDIO_REDIS_URL``. The same interface as :class:`~.local.JobManager`; the keys are
-described in ``redis_store.py``, the task and its recovery rules in ``task.py``.
+Selected by ``STUDIO_REDIS_URL``. The same interface as :class:`~.local.LocalJobs` (``backend.py``); the
+keys are described in ``redis_store.py``, the task and its recovery rules in ``task.py``.
 """
 from __future__ import annotations
 
@@ -14,36 +14,44 @@ from PIL import Image
 
 from .. import images
 from ..limits import Limits
-from ..settings import Settings, plain
-from .base import (FINISHED, QUEUED, RUNNING, STOPPED, TIMELAPSE_FORMATS, JobNotFound, JobView, SpeedMeter, admit,
-                   check_changeable, encode_timelapse, rerun_note, rerun_settings, work_of)
+from ..settings import Settings, check_live, plain, steering
+from .admission import admit, rerun_note, rerun_settings, work_of
+from .backend import Owned
+from .model import FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
+from .progress import TIMELAPSE_FORMATS, encode_timelapse
+from .speed import SpeedMeter
+from .task import Watchdog, make_celery, send
 from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, WORKERS_KEY, connect, dumps, expire_job,
                           inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view, update_control)
 
 
-class RedisJobs:
-    """Jobs in Redis, run by Celery workers; any number of web processes may use it at once."""
+class RedisJobs(Owned[dict]):
+    """Jobs in Redis, run by Celery workers; any number of web processes may use it at once. Its one
+    thread, the watchdog, starts with it and is joined by :meth:`shutdown`."""
 
     def __init__(self, redis_url: str, limits: Limits | None = None, watchdog: bool = True):
-        from .task import Watchdog, make_celery, send
-
         self.limits = limits or Limits()
         self.r = connect(redis_url)
         self.r.ping()  # fail at start-up, with Redis's own message, if it is not there
         self.celery = make_celery(redis_url, self.limits)
         self._send = lambda job_id, attempt: send(self.celery, job_id, attempt)
-        workers = [v.decode() for v in self.r.hvals(WORKERS_KEY)]
-        self.devices = sorted(set(workers), key=lambda d: not d.startswith("cuda")) or ["cpu"]
         self._watchdog = Watchdog(self.r, self.limits, self._send) if watchdog else None
         if self._watchdog:
             self._watchdog.start()
+
+    @property
+    def devices(self) -> list[str]:
+        """The devices the workers registered, GPUs first; "cpu" before any has."""
+        workers = {v.decode() for v in self.r.hvals(WORKERS_KEY)}
+        return sorted(workers, key=lambda d: not d.startswith("cuda")) or ["cpu"]
 
     # ---------------------------------------------------------------- the interface
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None) -> JobView:
         active = sum(1 for v in self._metas(owner) if v.get("status") in (QUEUED, RUNNING))
-        settings, content, styles = admit(settings, content, styles, self.limits, active, self.r.zcard(QUEUE))
+        settings, content, styles = admit(settings, content, styles, self.limits, active, self.r.zcard(QUEUE),
+                                          self.devices[0])
         job_id, now = str(uuid.uuid4()), time.time()
         meta = {"owner": owner, "status": QUEUED, "settings": settings.to_dict(), "created": now, "attempt": 1,
                 "weights": settings.live_weights(), "events": [], "frame_seq": 0, "frames": 0,
@@ -59,11 +67,11 @@ class RedisJobs:
         pipe.execute()
         self._send(job_id, 1)
         self._forget_old(owner)
-        return self._require(job_id, owner)
+        return self._view(job_id, owner)
 
     def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
         """"Run again" with a job's settings and images, or "Continue" it from its result."""
-        view = self._require(job_id, owner)
+        view = self._view(job_id, owner)
         content, styles, _ = read_inputs(self.r, job_id)
         result = self.r.get(job_key(job_id, ":result")) if continue_iterations is not None else None
         start = Image.open(io.BytesIO(result)).convert("RGB") if result else None
@@ -86,11 +94,9 @@ class RedisJobs:
         return views
 
     def update(self, job_id: str, owner: str, **weights) -> JobView:
-        view = self._require(job_id, owner)
+        view = self._view(job_id, owner)
         check_changeable(view.status)
-        from ..engine import Controls
-
-        checked = Controls().update(**weights)  # the one validator, and only live weights
+        checked = check_live(weights)
         update_control(self.r, job_id, checked)
         view.weights.update(plain(checked))
         return view
@@ -99,22 +105,22 @@ class RedisJobs:
         self._require(job_id, owner)
         self.r.eval(CANCEL, 4, job_key(job_id), job_key(job_id, ":inputs"), QUEUE, job_key(job_id, ":control"),
                     job_id, dumps(time.time()))
-        view = self._require(job_id, owner)
+        view = self._view(job_id, owner)
         self._forget_old(owner)
         return view
 
     def frame(self, job_id: str, owner: str) -> tuple[int, bytes] | None:
-        meta = self._owned_or_raise(job_id, owner)
+        meta = self._require(job_id, owner)
         jpeg = self.r.get(job_key(job_id, ":frame"))
         return (meta.get("frame_seq", 0), jpeg) if jpeg else None
 
     def result_image(self, job_id: str, owner: str) -> Image.Image | None:
-        self._owned_or_raise(job_id, owner)
+        self._require(job_id, owner)
         data = self.r.get(job_key(job_id, ":result")) or self.r.get(job_key(job_id, ":frame"))
         return Image.open(io.BytesIO(data)).convert("RGB") if data else None
 
     def result_png(self, job_id: str, owner: str) -> bytes | None:
-        meta = self._owned_or_raise(job_id, owner)
+        meta = self._require(job_id, owner)
         png = self.r.get(job_key(job_id, ":result"))
         if png:
             return png
@@ -125,7 +131,7 @@ class RedisJobs:
 
     def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
         """MP4 (built by the worker when the job ends) or GIF (built once when first asked for)."""
-        meta = self._owned_or_raise(job_id, owner)
+        meta = self._require(job_id, owner)
         key = job_key(job_id, f":timelapse_{fmt}" if fmt in TIMELAPSE_FORMATS else ":timelapse_mp4")
         cached = self.r.get(key)
         if cached:
@@ -136,7 +142,7 @@ class RedisJobs:
         return data
 
     def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
-        self._owned_or_raise(job_id, owner)
+        self._require(job_id, owner)
         # entries are one per iteration from 1, so iteration `since` + 1 is at index `since`
         return [e for e in (json.loads(x) for x in self.r.lrange(job_key(job_id, ":losses"), since, -1))
                 if e["iteration"] > since]
@@ -156,7 +162,8 @@ class RedisJobs:
 
     def shutdown(self) -> None:
         if self._watchdog:
-            self._watchdog.done.set()
+            self._watchdog.stop()
+        self.r.close()
 
     # ---------------------------------------------------------------- internals
 
@@ -166,29 +173,19 @@ class RedisJobs:
     def _metas(self, owner: str) -> list[dict]:
         return [m for m in (read_meta(self.r, i) for i in self._ids(owner)) if m]
 
-    def _owned(self, job_id: str, owner: str) -> dict | None:
-        if not isinstance(job_id, str) or len(job_id) > 64:
-            return None
+    def _find(self, job_id: str):
         meta = read_meta(self.r, job_id)
-        return meta if meta is not None and meta.get("owner") == owner else None
+        return (meta, meta.get("owner")) if meta is not None else None
 
-    def _owned_or_raise(self, job_id: str, owner: str) -> dict:
-        meta = self._owned(job_id, owner)
-        if meta is None:
-            raise JobNotFound(job_id)
-        return meta
-
-    def _require(self, job_id: str, owner: str) -> JobView:
-        view = self.get(job_id, owner)
-        if view is None:
-            raise JobNotFound(job_id)
-        return view
+    def _view(self, job_id: str, owner: str) -> JobView:
+        """The owner's job as a view; JobNotFound otherwise."""
+        return to_view(self.r, job_id, self._recorded(self._require(job_id, owner)))
 
     @staticmethod
     def _recorded(meta: dict) -> dict:
         """The view's settings are the record: start settings, weight changes, where it stopped."""
         stop = meta.get("iteration", 0) if meta.get("status") == STOPPED else None
-        return {**meta, "settings": {**meta["settings"], "schedule": meta.get("events", []), "stop_after": stop}}
+        return {**meta, "settings": {**meta["settings"], **steering(meta.get("events", []), stop)}}
 
     def _forget_old(self, owner: str) -> None:
         """Keep the session's newest ``max_jobs_kept_per_session`` finished jobs; the rest go now."""

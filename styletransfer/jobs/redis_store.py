@@ -27,7 +27,7 @@ from PIL import Image
 
 from .. import images
 from ..settings import plain
-from .base import FINISHED, QUEUED, JobView
+from .model import FINISHED, QUEUED, JobView
 
 PREFIX = "st:"
 QUEUE = PREFIX + "queue"

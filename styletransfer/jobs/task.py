@@ -1,4 +1,5 @@
-"""The Celery app and the one task, ``styletransfer.run_job(job_id, attempt)``, that workers run.
+"""The Celery side: the app, the one task ``styletransfer.run_job(job_id, attempt)`` that workers run, and
+what a worker does around the job loop (claim, heartbeat, checkpoints, release).
 
 A worker (``python -m styletransfer.worker``) runs one job at a time and reserves none beyond it: late
 acknowledgement, prefetch 1, the solo pool. Who runs a job is decided in Redis, not by Celery's delivery:
@@ -18,7 +19,6 @@ visibility timeout is set long, to make its duplicate deliveries rare; the claim
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -34,13 +34,15 @@ from celery import Celery, signals
 from .. import images
 from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
-from ..settings import Settings, check_setting
-from .base import (DONE, EXPECTED_FAILURES, FAILED, STOPPED, FrameHistory, ProgressRecorder, SpeedMeter, Update,
-                   calibrate, encode_timelapse, start_checkpoint, user_message)
-from .local import time_limit_note
+from ..settings import Settings, check_live
+from .admission import start_checkpoint
+from .model import FAILED, user_message
+from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, WORKERS_KEY,
                           connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta, recover_lost,
                           update_control)
+from .runloop import run_job
+from .speed import SpeedMeter, calibrate
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,9 @@ TASK_NAME = "styletransfer.run_job"
 QUEUE_NAME = "styletransfer"
 
 
-def make_celery(redis_url: str, limits: Limits | None = None) -> Celery:
-    limits = limits or Limits()
-    app = Celery("styletransfer", broker=redis_url)
+def make_celery(redis_url: str, limits: Limits) -> Celery:
+    """A Celery app on ``redis_url``: the web side sends with it, a worker runs tasks with it."""
+    app = Celery("styletransfer", broker=redis_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,                  # a job's message is acknowledged when it ends…
         worker_prefetch_multiplier=1,         # …and a busy worker reserves nothing beyond it
@@ -77,7 +79,7 @@ class RedisControls(Controls):
         self.r, self.job_id = r, job_id
 
     def update(self, **weights) -> dict:  # the engine replays a recorded schedule through this
-        checked = {k: check_setting(k, v) for k, v in weights.items()}
+        checked = check_live(weights)
         update_control(self.r, self.job_id, checked)
         return checked
 
@@ -114,9 +116,98 @@ class Heartbeat(threading.Thread):
                 self.controls.stop()
                 return
 
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
+class _RedisSink:
+    """The job loop's output for the Redis backend: each iteration's changes in one round trip, a
+    checkpoint every ``checkpoint_s``, and nothing once the heartbeat says the job was lost."""
+
+    def __init__(self, r, job_id: str, limits: Limits, heartbeat: Heartbeat, history: FrameHistory,
+                 events: list, frame_seq: int):
+        self.r, self.job_id, self.limits, self.heartbeat = r, job_id, limits, heartbeat
+        self.history, self.events, self.frame_seq = history, events, frame_seq
+        self.latest = r.get(job_key(job_id, ":frame"))
+        self.last_checkpoint = time.monotonic()
+
+    @property
+    def lost(self) -> bool:
+        return self.heartbeat.lost
+
+    def latest_frame(self) -> bytes | None:
+        return self.latest
+
+    def apply(self, update: Update) -> None:
+        job_id, pipe = self.job_id, self.r.pipeline()
+        mapping = {k: dumps(v) for k, v in update.fields.items()}
+        if update.loss_entry:
+            pipe.rpush(job_key(job_id, ":losses"), dumps(update.loss_entry))
+        if update.event:
+            self.events.append(update.event)
+            mapping["events"] = dumps(self.events)
+        if update.frame is not None:
+            self.frame_seq += 1
+            self.latest = update.frame
+            pipe.set(job_key(job_id, ":frame"), update.frame)
+            mapping.update(frame_seq=dumps(self.frame_seq), frame_time=dumps(update.frame_time))
+            pipe.rpush(job_key(job_id, ":frame_log"), dumps([self.frame_seq, update.frame_time]))
+            pipe.ltrim(job_key(job_id, ":frame_log"), -200, -1)
+        if update.history == "append":
+            pipe.rpush(job_key(job_id, ":history"), self.history.frames[-1])
+        elif update.history == "thinned":
+            pipe.delete(job_key(job_id, ":history"))
+            pipe.rpush(job_key(job_id, ":history"), *self.history.frames)
+        mapping.update(frames=dumps(len(self.history)), history_stride=dumps(self.history.stride),
+                       history_offered=dumps(self.history.offered))
+        pipe.hset(job_key(job_id), mapping=mapping)
+        expire_job(pipe, job_id, self.limits.job_ttl_s)
+        pipe.execute()
+
+    def after_iteration(self, transfer: StyleTransfer) -> None:
+        if time.monotonic() - self.last_checkpoint >= self.limits.checkpoint_s:
+            write_checkpoint(self.r, self.job_id, transfer.checkpoint(), self.limits)
+            self.last_checkpoint = time.monotonic()
+
+    def note(self, text: str) -> None:
+        self.r.hset(job_key(self.job_id), "note", dumps(text))
+
+    def finish(self, status: str, transfer: StyleTransfer, timelapse_mp4: bytes | None, speed_sample) -> None:
+        job_id, pipe = self.job_id, self.r.pipeline()
+        pipe.set(job_key(job_id, ":result"), images.png_bytes(transfer.result, transfer.record().to_dict()))
+        if timelapse_mp4:
+            pipe.set(job_key(job_id, ":timelapse_mp4"), timelapse_mp4)
+        if speed_sample:
+            observe_speed(self.r, *speed_sample)
+        pipe.hset(job_key(job_id), mapping={"status": dumps(status), "finished": dumps(time.time()), "eta": "0",
+                                            "events": dumps(self.events)})
+        pipe.delete(job_key(job_id, ":checkpoint"))  # the inputs stay with the job, for "Run again"
+        expire_job(pipe, job_id, self.limits.job_ttl_s)
+        pipe.execute()
+
+    def fail(self, message: str) -> None:
+        mark_failed(self.r, self.job_id, message, self.limits)
+
+
+def mark_failed(r, job_id: str, message: str, limits: Limits) -> None:
+    pipe = r.pipeline()
+    pipe.hset(job_key(job_id), mapping={"status": dumps(FAILED), "error": dumps(message),
+                                        "finished": dumps(time.time()), "eta": "0"})
+    pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))
+    expire_job(pipe, job_id, limits.job_ttl_s)
+    pipe.execute()
+
+
+def observe_speed(r, seconds: float, work: float) -> None:
+    raw = r.get(SPEED_KEY)
+    meter = SpeedMeter(float(raw) if raw else None)
+    if meter.observe(seconds, work) is not None:
+        r.set(SPEED_KEY, meter.value)
+
 
 class JobRunner:
-    """Runs one claimed job on this worker's device, writing its live data to Redis as it goes."""
+    """Runs one claimed job on this worker's device through the job loop, its live data going to Redis."""
 
     def __init__(self, r, limits: Limits, device: str):
         self.r, self.limits, self.device = r, limits, device
@@ -134,29 +225,21 @@ class JobRunner:
         heartbeat.start()
         try:
             self._run(job_id, attempt, controls, heartbeat, token)
-        except Exception as exc:  # a failing job must never take the worker with it
-            if not isinstance(exc, EXPECTED_FAILURES):
-                log.exception("job %s failed", job_id)
+        except Exception as exc:  # before the job loop (its inputs unreadable): the job fails, not the worker
+            log.exception("job %s failed", job_id)
             if not heartbeat.lost:
-                pipe = self.r.pipeline()
-                pipe.hset(job_key(job_id), mapping={"status": dumps(FAILED), "error": dumps(user_message(exc)),
-                                                    "finished": dumps(time.time()), "eta": "0"})
-                pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))
-                expire_job(pipe, job_id, self.limits.job_ttl_s)
-                pipe.execute()
+                mark_failed(self.r, job_id, user_message(exc), self.limits)
         finally:
-            heartbeat.done.set()
+            heartbeat.stop()
             self.r.eval(RELEASE, 2, job_key(job_id, ":lease"), RUNNING_SET, token, job_id)
         return "ran"
 
     def _run(self, job_id: str, attempt: int, controls: RedisControls, heartbeat: Heartbeat, token: str) -> None:
+        """Where the job starts (a checkpoint of a lost attempt, a result to continue, or the beginning),
+        said in its note; then the job loop."""
         r = self.r
         meta = read_meta(r, job_id)
-        settings = Settings.from_dict({**meta["settings"], "device": self.device})
         content, styles, start = read_inputs(r, job_id)
-        transfer = StyleTransfer(settings, controls)
-        # the seed and iterations chosen now are the job's from here on: a resumed attempt uses the same
-        run_settings = {**meta["settings"], "seed": transfer.settings.seed, "iterations": transfer.settings.iterations}
         checkpoint = read_checkpoint(r, job_id) if attempt > 1 else None
         if checkpoint is None and start is not None:  # "Continue": from a finished job's result
             checkpoint = start_checkpoint(start)
@@ -167,8 +250,7 @@ class JobRunner:
                                offered=meta.get("history_offered", 0) if resumed else 0)
         events = list(checkpoint.events) if checkpoint else []
         pipe = r.pipeline()
-        fields = {"settings": run_settings, "device": self.device, "worker": token,
-                  "events": events}
+        fields = {"device": self.device, "worker": token, "events": events}
         if resumed:
             fields["note"] = (f"resumed at iteration {checkpoint.iteration} on another worker after its worker "
                               f"was lost (attempt {attempt})")
@@ -179,81 +261,10 @@ class JobRunner:
                 pipe.delete(job_key(job_id, suffix))
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
         pipe.execute()
-
-        recorder = ProgressRecorder(self.limits, history)
-        self.frame_seq = meta.get("frame_seq", 0)
-        last_checkpoint = time.monotonic()
-        latest_frame = r.get(job_key(job_id, ":frame"))
-        last_elapsed = 0.0
-        for p in transfer.run(content, styles, resume=checkpoint):
-            last_elapsed = p.elapsed
-            if heartbeat.lost:
-                return
-            update = recorder.record(p)
-            if update.event:
-                events.append(update.event)
-            self._write(job_id, update, events, history)
-            if update.frame is not None:
-                latest_frame = update.frame
-            if time.monotonic() - last_checkpoint >= self.limits.checkpoint_s:
-                write_checkpoint(r, job_id, transfer.checkpoint(), self.limits)
-                last_checkpoint = time.monotonic()
-            if p.elapsed > self.limits.max_job_seconds and not controls.stopped:
-                controls.stop()
-                r.hset(job_key(job_id), "note", dumps(time_limit_note(self.limits)))
-        if heartbeat.lost:
-            return
-        result = transfer.result
-        final = recorder.final_frame(result, latest_frame)
-        if final is not None:
-            self._write(job_id, final, events, history)
-        stopped = transfer.stopped
-        # the record names the device the job asked for ("auto"), not this worker's: it replays anywhere
-        record = dataclasses.replace(transfer.record(), device=meta["settings"]["device"])
-        pipe = r.pipeline()
-        pipe.set(job_key(job_id, ":result"), images.png_bytes(result, record.to_dict()))
-        mp4 = encode_timelapse(list(history.frames), list(result.size), "mp4")
-        if mp4:
-            pipe.set(job_key(job_id, ":timelapse_mp4"), mp4)
-        if not stopped and attempt == 1 and last_elapsed:
-            self.observe_speed(meta.get("work", 0.0), last_elapsed)
-        pipe.hset(job_key(job_id), mapping={"status": dumps(STOPPED if stopped else DONE),
-                                            "finished": dumps(time.time()), "eta": "0", "events": dumps(events)})
-        pipe.delete(job_key(job_id, ":checkpoint"))  # the inputs stay with the job, for "Run again"
-        expire_job(pipe, job_id, self.limits.job_ttl_s)
-        pipe.execute()
-
-    def observe_speed(self, work: float, seconds: float) -> None:
-        raw = self.r.get(SPEED_KEY)
-        meter = SpeedMeter(float(raw) if raw else None)
-        if meter.observe(seconds, work) is not None:
-            self.r.set(SPEED_KEY, meter.value)
-
-    def _write(self, job_id: str, update: Update, events: list, history: FrameHistory) -> None:
-        """One iteration's changes in one round trip."""
-        pipe = self.r.pipeline()
-        key = job_key(job_id)
-        mapping = {k: dumps(v) for k, v in update.fields.items()}
-        if update.loss_entry:
-            pipe.rpush(job_key(job_id, ":losses"), dumps(update.loss_entry))
-        if update.event:
-            mapping["events"] = dumps(events)
-        if update.frame is not None:
-            self.frame_seq += 1
-            pipe.set(job_key(job_id, ":frame"), update.frame)
-            mapping.update(frame_seq=dumps(self.frame_seq), frame_time=dumps(update.frame_time))
-            pipe.rpush(job_key(job_id, ":frame_log"), dumps([self.frame_seq, update.frame_time]))
-            pipe.ltrim(job_key(job_id, ":frame_log"), -200, -1)
-        if update.history == "append":
-            pipe.rpush(job_key(job_id, ":history"), history.frames[-1])
-        elif update.history == "thinned":
-            pipe.delete(job_key(job_id, ":history"))
-            pipe.rpush(job_key(job_id, ":history"), *history.frames)
-        mapping.update(frames=dumps(len(history)), history_stride=dumps(history.stride),
-                       history_offered=dumps(history.offered))
-        pipe.hset(key, mapping=mapping)
-        expire_job(pipe, job_id, self.limits.job_ttl_s)
-        pipe.execute()
+        sink = _RedisSink(r, job_id, self.limits, heartbeat, history, events, meta.get("frame_seq", 0))
+        run_job(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, device=self.device),
+                content, styles, checkpoint, controls, ProgressRecorder(self.limits, history), sink, self.limits,
+                meta.get("work", 0.0), measure_speed=attempt == 1)
 
 
 def write_checkpoint(r, job_id: str, checkpoint: Checkpoint | None, limits: Limits) -> None:
@@ -276,45 +287,9 @@ def read_checkpoint(r, job_id: str) -> Checkpoint | None:
                       events=json.loads(raw[b"events"]), control_version=int(raw[b"control_version"]))
 
 
-# ------------------------------------------------------------------ the worker's side
-
-REDIS_URL = os.environ.get("STUDIO_REDIS_URL", "redis://127.0.0.1:6379/0")
-celery_app = make_celery(REDIS_URL)
-_runner: JobRunner | None = None
-
-
-def _worker_runner() -> JobRunner:
-    global _runner
-    if _runner is None:
-        from ..engine import pick_device
-
-        limits = Limits.from_env()
-        device = str(pick_device(os.environ.get("STYLETRANSFER_DEVICE", "auto")))
-        _runner = JobRunner(connect(REDIS_URL), limits, device)
-    return _runner
-
-
-@celery_app.task(name=TASK_NAME, acks_late=True, ignore_result=True)
-def run_job(job_id: str, attempt: int = 1) -> str:
-    return _worker_runner().run(job_id, attempt)
-
-
-@signals.worker_ready.connect
-def _start_watchdog(**_):
-    """Every worker also watches for jobs whose worker was lost, so recovery needs no extra process."""
-    runner = _worker_runner()
-    Watchdog(runner.r, runner.limits, lambda job_id, attempt: send(celery_app, job_id, attempt)).start()
-    if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
-        try:
-            runner.r.set(SPEED_KEY, SpeedMeter().observe(*calibrate(runner.device)))
-        except Exception:  # noqa: BLE001 — no estimate yet is not a reason to stop a worker
-            log.warning("speed calibration failed", exc_info=True)
-    # say which device this worker offers, for the page's defaults
-    runner.r.hset(WORKERS_KEY, socket.gethostname() + f":{os.getpid()}", runner.device)
-    runner.r.expire(WORKERS_KEY, 3600)
-
-
 class Watchdog(threading.Thread):
+    """Queues again the jobs whose worker was lost (``recover_lost``); in every worker and web process."""
+
     def __init__(self, r, limits: Limits, send_fn):
         super().__init__(name="job-watchdog", daemon=True)
         self.r, self.limits, self.send_fn = r, limits, send_fn
@@ -328,3 +303,39 @@ class Watchdog(threading.Thread):
                                 "failed (lost twice)" if attempt < 0 else f"queued again as attempt {attempt}")
             except Exception:  # noqa: BLE001 — Redis away for a moment: look again next round
                 log.warning("watchdog round failed", exc_info=True)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.is_alive():
+            self.join()
+
+
+# ------------------------------------------------------------------ a worker process
+
+
+def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
+    """The Celery app a worker process runs: the task bound to a :class:`JobRunner` on ``device``; when the
+    worker is ready, a watchdog, the first speed measurement and the device it offers; at its shutdown,
+    the watchdog joined. Everything comes in as arguments (``worker.py`` reads the command line)."""
+    app = make_celery(redis_url, limits)
+    runner = JobRunner(connect(redis_url), limits, device)
+    watchdog = Watchdog(runner.r, limits, lambda job_id, attempt: send(app, job_id, attempt))
+
+    @app.task(name=TASK_NAME, acks_late=True, ignore_result=True)
+    def run_job_task(job_id: str, attempt: int = 1) -> str:
+        return runner.run(job_id, attempt)
+
+    def on_ready(**_):
+        watchdog.start()
+        if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
+            try:
+                runner.r.set(SPEED_KEY, SpeedMeter().observe(*calibrate(device)))
+            except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
+                log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
+        # say which device this worker offers, for the page's defaults
+        runner.r.hset(WORKERS_KEY, socket.gethostname() + f":{os.getpid()}", device)
+        runner.r.expire(WORKERS_KEY, 3600)
+
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutdown.connect(lambda **_: watchdog.stop(), weak=False)
+    return app

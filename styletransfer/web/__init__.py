@@ -1,4 +1,7 @@
-"""The studio: a Dash page (layout.py), its callbacks (callbacks.py) and Flask routes (routes.py)."""
+"""The studio's web layer, which only wires: the page (``layout``) and its pieces (``present``), the ids
+(``ids``), the callbacks by feature (``callbacks/``), what requests send turned into values (``inputs``),
+sessions, routes, the JSON API, error answers, and /quick (``quick``). It knows the job layer only
+through its interface (``jobs.JobBackend``)."""
 from __future__ import annotations
 
 import os
@@ -6,37 +9,33 @@ import os
 import dash
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from ..backbones import min_input_side
+from ..config import Config
 from ..engine import default_iterations
-from ..jobs import make_jobs
-from ..backbones import list_checkpoints, min_input_side
-from ..limits import Limits
+from ..jobs import JobBackend, make_jobs
 from ..settings import Settings
-from . import callbacks, routes
+from . import api, callbacks, errors, routes
 from .layout import build_layout
+from .sessions import register_session, session_id, stored_secret
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets")
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 
 
-def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
-               models_dir: str | None = None, redis_url: str | None = None, secret: str | None = None) -> dash.Dash:
-    """Build the studio around a job backend, with /quick mounted.
-
-    Without ``manager``: the Redis + Celery backend when ``redis_url`` (default ``$STUDIO_REDIS_URL``) is
-    set, else the embedded one. ``limits`` default to the manager's, else :meth:`Limits.from_env` (the one
-    place they are read). ``models_dir`` (default ``$STUDIO_MODELS_DIR``): the folder whose checkpoints the
-    backbone menu offers. ``secret`` (default ``$STUDIO_SECRET_KEY``) signs session ids; the Redis backend
-    needs it set, the same in every web process.
-    """
-    models_dir = models_dir if models_dir is not None else os.environ.get("STUDIO_MODELS_DIR")
-    redis_url = redis_url if redis_url is not None else os.environ.get("STUDIO_REDIS_URL")
-    limits = limits or (manager.limits if manager else Limits.from_env())
-    if redis_url and not (secret or os.environ.get("STUDIO_SECRET_KEY")):
+def create_app(config: Config | None = None, jobs: JobBackend | None = None, quick: bool = True,
+               secret: str | None = None) -> dash.Dash:
+    """The studio around a job backend, with /quick mounted. ``config`` (default: built-in defaults; the
+    programs pass :meth:`Config.from_env`) says which backend, limits, models folder and secret. Without
+    ``jobs``, the backend is made and started here: Redis + Celery when ``config.redis_url`` is set, else
+    the embedded one (its limits then are the backend's own). ``secret`` overrides ``config.secret_key``;
+    without either, the embedded default keeps a generated one in ``config.state_dir``."""
+    config = config or Config()
+    limits = jobs.limits if jobs is not None else config.limits
+    if config.redis_url and not (secret or config.secret_key):
         raise ValueError("STUDIO_REDIS_URL is set but STUDIO_SECRET_KEY is not: set it, the same in every web "
                          "process, so that any of them accepts any session")
-    secret = secret or routes.session_secret()
-    manager = manager or make_jobs(limits, redis_url)
-    device = manager.devices[0]
+    secret = secret or config.secret_key or stored_secret(config.state_dir)
+    jobs = jobs or make_jobs(limits, config.redis_url)
     app = dash.Dash(
         __name__, title="Style Transfer Studio", assets_folder=ASSETS, serve_locally=True,
         update_title=None,  # no "Updating..." flicker in the tab title on every poll
@@ -44,30 +43,39 @@ def create_app(manager=None, limits: Limits | None = None, quick: bool = True,
     )
     # Start sends up to three uploads (photo, two paintings) in one callback
     app.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(3)
-    sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
-    sizes = sizes or [limits.max_size]
-    default_size = 512 if 512 in sizes else sizes[-1]
-    iterations = min(default_iterations(device), limits.max_iterations)
-    # a function: each page load lists the checkpoints in models_dir as they are now
-    def layout():
-        owner = routes.session_id()
-        jobs = manager.list(owner) if owner else []
-        return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
-                            models_dir, current_job=jobs[-1].id if jobs else None,
-                            max_upload_bytes=limits.max_upload_bytes, jobs=jobs)
-
-    app.layout = layout
-    routes.register(app.server, manager, secret, limits, offered=lambda: list_checkpoints(models_dir))
-    callbacks.register(app, manager, limits, models_dir)
+    app.layout = _page(jobs, limits, config.models_dir)
+    register_session(app.server, secret)
+    routes.register(app.server, jobs)
+    api.register(app.server, jobs, limits, config.models_dir)
+    errors.register(app.server, limits)
+    callbacks.register(app, jobs, limits, config.models_dir)
     if quick:
         from .quick import build_quick
 
         # /quick is fast-dash's own Flask app, mounted inside the studio's: one server, one port,
         # and `app.server` stays the single WSGI entry point for gunicorn.
-        app.quick = build_quick(manager, limits, secret)
+        app.quick = build_quick(jobs, limits, secret)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
     # The first shape check builds the default backbone's architecture (no weights; a few tenths of a
     # second, once): done here, so no person's first upload waits for it.
     min_input_side(Settings().backbone)
-    app.studio_manager = manager
+    app.studio_jobs = jobs
     return app
+
+
+def _page(jobs: JobBackend, limits, models_dir: str | None):
+    """The layout as a function: each page load shows the session's latest job and lists the checkpoints
+    in ``models_dir`` as they are now."""
+    sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
+    sizes = sizes or [limits.max_size]
+    default_size = 512 if 512 in sizes else sizes[-1]
+
+    def layout():
+        iterations = min(default_iterations(jobs.devices[0]), limits.max_iterations)
+        owner = session_id()
+        views = jobs.list(owner) if owner else []
+        return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
+                            models_dir, current_job=views[-1].id if views else None,
+                            max_upload_bytes=limits.max_upload_bytes, jobs=views)
+
+    return layout

@@ -1,5 +1,5 @@
 """``/quick``: a one-shot page that fast-dash builds from a typed function — two images, two sliders,
-the result. It runs through the same job manager (queue, limits, ownership) as the studio.
+the result. It runs through the same job backend (queue, limits, ownership) as the studio.
 
 fast-dash 0.7.4 needs five changes to be safe and offline here, all made in this file:
 
@@ -29,11 +29,11 @@ import PIL.Image
 from dash import Input, Output, dcc, html, no_update
 from fast_dash import FastDash
 
-from ..engine import Settings
 from ..limits import Limits
-from .callbacks import decode_upload, progress_children
-from .layout import frame_url
-from .routes import register_session, session_id
+from ..settings import Settings
+from .inputs import decode_data_url
+from .present import frame_url, job_urls, progress_text
+from .sessions import register_session, session_id
 
 QUICK_SIZE = 256
 QUICK_NOTE = "made on /quick"   # the page shows the session's latest job with this note
@@ -50,7 +50,7 @@ def _patch_fast_dash(limits: Limits) -> None:
     def _decode_upload(data_url: str):
         """fast-dash's image decoding, replaced by ours: size limit, every format, one clear message."""
         try:
-            return decode_upload(data_url, None, "uploaded image", limits)
+            return decode_data_url(data_url, None, "uploaded image", limits)
         except ValueError as exc:
             flask.g.quick_error = str(exc)  # shown on the page too, not only in fast-dash's pop-up
             raise
@@ -90,7 +90,7 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
+def build_quick(jobs, limits: Limits, secret: str) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(limits)
 
@@ -106,7 +106,7 @@ def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
                 raise ValueError("Add both a photo and a painting.")
             # both arrive already decoded and checked by _decode_upload
             settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
-            manager.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE)
+            jobs.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE)
         except ValueError as exc:
             flask.g.quick_error = str(exc)
             raise
@@ -148,15 +148,16 @@ def build_quick(manager, limits: Limits, secret: str) -> SessionSafeFastDash:
         error = flask.request.cookies.get(ERROR_COOKIE)
         if error:
             return no_update, html.Div(urllib.parse.unquote(error), className="text-danger")
-        jobs = [v for v in manager.list(owner) if v.note == QUICK_NOTE] if owner else []
-        if not jobs:
+        made_here = [v for v in jobs.list(owner) if v.note == QUICK_NOTE] if owner else []
+        if not made_here:
             return no_update, ""
-        view = jobs[-1]
+        view = made_here[-1]
         src = frame_url(view) or no_update
-        status = progress_children(view)[-1].children
-        if view.status in ("done", "stopped") and view.has_result:
-            return src, html.Div([status, " · ", html.A("Download PNG", href=f"/download/{view.id}/result.png",
-                                                        id="quick-download", download="")])
+        _, status = progress_text(view)
+        result = job_urls(view)["result"]
+        if view.status in ("done", "stopped") and result:
+            download = html.A("Download PNG", href=result, id="quick-download", download="")
+            return src, html.Div([status, " · ", download])
         return src, html.Div(status, className="text-danger" if view.status == "failed" else None)
 
     @quick.server.after_request

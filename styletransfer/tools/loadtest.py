@@ -1,4 +1,4 @@
-"""``python -m styletransfer.loadtest`` — the studio under people: figures, printed, never asserted.
+"""``python -m styletransfer.tools.loadtest`` — the studio under people: figures, printed, never asserted.
 
 1. **Load.** ``--sessions`` browser-like sessions (20) each open the page, start a job through the page's
    own Dash callback and then poll exactly what the page polls (the progress callback every 400 ms, and
@@ -147,8 +147,8 @@ def job_speed(session: PageSession, timeout: float = 900) -> float:
 def scenario(base: str, sessions: int, seconds: float, size: int, iterations: int) -> dict:
     import requests
 
-    from .examples import example_image
-    from .web.callbacks import data_url  # what the page's upload sends
+    from ..examples import example_image
+    from ..images import data_url  # what the page's upload sends
 
     deps = requests.get(base + "/_dash-dependencies", timeout=30).json()
     photo, painting = data_url(example_image("hopper")), data_url(example_image("swirls"))
@@ -199,16 +199,16 @@ def scenario(base: str, sessions: int, seconds: float, size: int, iterations: in
 
 def redis_cost(size: int, iterations: int, redis_url: str, workdir: str) -> dict:
     """The same job on the embedded backend and through Redis + a worker process."""
-    from .engine import Settings
-    from .examples import example_image
-    from .jobs import JobManager
-    from .jobs.redis_backend import RedisJobs
-    from .limits import Limits
+    from ..engine import Settings
+    from ..examples import example_image
+    from ..jobs import LocalJobs
+    from ..jobs.redis_backend import RedisJobs
+    from ..limits import Limits
 
     photo, painting = example_image("hopper"), example_image("swirls")
     settings = Settings(size=size, iterations=iterations, multiscale=False, seed=0)
     out = {}
-    for name, make in (("embedded", lambda: JobManager(devices=["cpu"], preload="vgg19", nice=0)),
+    for name, make in (("embedded", lambda: LocalJobs(devices=["cpu"], preload="vgg19", nice=0)),
                        ("redis", lambda: RedisJobs(redis_url, Limits()))):
         jobs = make()
         try:
@@ -230,7 +230,7 @@ def redis_cost(size: int, iterations: int, redis_url: str, workdir: str) -> dict
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m styletransfer.loadtest", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m styletransfer.tools.loadtest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--seconds", type=float, default=300, help="the most the load may last")

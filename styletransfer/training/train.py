@@ -1,8 +1,9 @@
-"""``python -m styletransfer.train`` — train our own network (``nets.py``) on an ImageNet-layout folder.
+"""``python -m styletransfer.training.train`` — train our own network (``nets.py``) on an ImageNet-layout
+folder.
 
-    python -m styletransfer.train --make-demo-data demo            # a small offline data set, in seconds
-    python -m styletransfer.train --data demo --epochs 1 --out tiny.pt
-    python -m styletransfer.train --data demo --epochs 8 --resume tiny.pt --out tiny.pt
+    python -m styletransfer.training.train --make-demo-data demo            # a small offline data set, in seconds
+    python -m styletransfer.training.train --data demo --epochs 1 --out tiny.pt
+    python -m styletransfer.training.train --data demo --epochs 8 --resume tiny.pt --out tiny.pt
     python -m styletransfer --backbone tiny.pt photo.jpg painting.jpg -o out.png
 
 ``DIR/train/<class>/*.jpg`` and ``DIR/val/<class>/*.jpg`` (ImageNet's layout). torchvision.transforms.v2
@@ -30,7 +31,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from torch import nn
 
-from . import nets
+from .. import nets
 
 CHECKPOINT_FORMAT = "styletransfer-net"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -228,23 +229,38 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[
     return [int(hits[:, :k].any(1).sum()) for k in ks]
 
 
-def evaluate(model, loader, device, autocast) -> dict:
-    model.eval()
-    loss_sum, n, top1, top5, skipped = 0.0, 0, 0, 0, 0
-    criterion = nn.CrossEntropyLoss(reduction="sum")
-    with torch.no_grad():
-        for images, labels, bad in loader:
-            skipped += bad
+class Batches:
+    """A loader's batches on ``device`` (channels_last on CUDA), counting the unreadable images the
+    collate dropped in ``skipped``."""
+
+    def __init__(self, loader, device: torch.device):
+        self.loader, self.device, self.skipped = loader, device, 0
+
+    def __iter__(self):
+        for images, labels, bad in self.loader:
+            self.skipped += bad
             if images is None:
                 continue
-            images, labels = images.to(device), labels.to(device)
+            images = images.to(self.device, non_blocking=True)
+            if self.device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            yield images, labels.to(self.device, non_blocking=True)
+
+
+def evaluate(model, loader, device, autocast) -> dict:
+    model.eval()
+    loss_sum, n, top1, top5 = 0.0, 0, 0, 0
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    batches = Batches(loader, device)
+    with torch.no_grad():
+        for images, labels in batches:
             with autocast():
                 logits = model(images)
             loss_sum += float(criterion(logits.float(), labels))
             c1, c5 = topk_correct(logits, labels)
             top1, top5, n = top1 + c1, top5 + c5, n + len(labels)
     return {"val_loss": loss_sum / max(n, 1), "val_top1": top1 / max(n, 1), "val_top5": top5 / max(n, 1),
-            "val_skipped": skipped}
+            "val_skipped": batches.skipped}
 
 
 def write_metrics(out: str, metrics: list[dict]) -> tuple[str, str]:
@@ -276,7 +292,7 @@ def write_metrics(out: str, metrics: list[dict]) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m styletransfer.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m styletransfer.training.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--make-demo-data", metavar="DIR", help="write a small drawn data set to DIR and exit")
     p.add_argument("--data", metavar="DIR", help="DIR/train/<class>/… and DIR/val/<class>/…")
@@ -302,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 def train(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
-    from .engine import pick_device, pick_precision
+    from ..engine import pick_device, pick_precision
 
     torch.manual_seed(args.seed)  # a training script is its own process: the global generator is its own
     device = pick_device(args.device)
@@ -350,16 +366,11 @@ def train(args: argparse.Namespace) -> dict:
     for epoch in range(start_epoch + 1, args.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        loss_sum, seen, correct, skipped = 0.0, 0, 0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{args.epochs}", unit="batch", file=sys.stderr,
+        loss_sum, seen, correct = 0.0, 0, 0
+        bar = tqdm(total=len(train_loader), desc=f"epoch {epoch}/{args.epochs}", unit="batch", file=sys.stderr,
                    disable=args.quiet, dynamic_ncols=True)
-        for images, labels, bad in bar:
-            skipped += bad
-            if images is None:
-                continue
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
+        batches = Batches(train_loader, device)
+        for images, labels in batches:
             with autocast():
                 logits = model(images)
             loss = criterion(logits.float(), labels)
@@ -371,15 +382,17 @@ def train(args: argparse.Namespace) -> dict:
             seen += len(labels)
             correct += int((logits.argmax(1) == labels).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+            bar.update(1)
         bar.close()
         row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
-               **evaluate(model, val_loader, device, autocast), "train_skipped": skipped,
+               **evaluate(model, val_loader, device, autocast), "train_skipped": batches.skipped,
                "seconds": round(time.perf_counter() - t0, 2), "lr": optimizer.param_groups[0]["lr"]}
         metrics.append(row)
         save_checkpoint(args.out, checkpoint_state(model, arch, classes, args.image_size, epoch, optimizer,
                                                    scheduler, metrics, args))
         write_metrics(args.out, metrics)
-        note = f", skipped {skipped + row['val_skipped']} unreadable images" if skipped + row["val_skipped"] else ""
+        skipped = row["train_skipped"] + row["val_skipped"]
+        note = f", skipped {skipped} unreadable images" if skipped else ""
         print(f"epoch {epoch}: train loss {row['train_loss']:.3f} top-1 {row['train_top1']:.3f} · val loss "
               f"{row['val_loss']:.3f} top-1 {row['val_top1']:.3f} top-5 {row['val_top5']:.3f} · "
               f"{row['seconds']:.1f} s{note}", file=sys.stderr, flush=True)
@@ -387,7 +400,7 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def load_training_checkpoint(path: str) -> dict:
-    from .backbones import CheckpointError, read_checkpoint
+    from ..backbones import CheckpointError, read_checkpoint
 
     state = read_checkpoint(path)
     if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT and "optimizer" in state):
@@ -396,28 +409,27 @@ def load_training_checkpoint(path: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .backbones import CheckpointError
+    from ..backbones import CheckpointError
+    from ..cli import one_line_errors
 
     args = build_parser().parse_args(argv)
-    try:
-        if args.make_demo_data:
-            make_demo_data(args.make_demo_data)
-            print(f"wrote {len(DEMO_CLASSES)} classes of drawn textures to {args.make_demo_data}/train and "
-                  f"{args.make_demo_data}/val", file=sys.stderr)
-            return 0
-        if not args.data or not args.out:
-            raise DataError("--data DIR and --out FILE.pt are needed (or --make-demo-data DIR)")
-        if not args.out.endswith((".pt", ".pth")):
-            raise DataError(f"--out must be a .pt file: {args.out}")
-        if args.epochs < 1 or args.batch_size < 1 or args.image_size < 32:
-            raise DataError("--epochs and --batch-size must be ≥ 1 and --image-size ≥ 32")
-        train(args)
-    except (DataError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted: the last finished epoch's checkpoint is kept", file=sys.stderr)
-        return 130
+    return one_line_errors(lambda: run(args), (DataError, CheckpointError),
+                           "the last finished epoch's checkpoint is kept", "--batch-size")
+
+
+def run(args) -> int:
+    if args.make_demo_data:
+        make_demo_data(args.make_demo_data)
+        print(f"wrote {len(DEMO_CLASSES)} classes of drawn textures to {args.make_demo_data}/train and "
+              f"{args.make_demo_data}/val", file=sys.stderr)
+        return 0
+    if not args.data or not args.out:
+        raise DataError("--data DIR and --out FILE.pt are needed (or --make-demo-data DIR)")
+    if not args.out.endswith((".pt", ".pth")):
+        raise DataError(f"--out must be a .pt file: {args.out}")
+    if args.epochs < 1 or args.batch_size < 1 or args.image_size < 32:
+        raise DataError("--epochs and --batch-size must be ≥ 1 and --image-size ≥ 32")
+    train(args)
     return 0
 
 

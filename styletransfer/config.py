@@ -1,0 +1,51 @@
+"""The one reader of the environment. :meth:`Config.from_env` is called once, where a program starts (``app.py``,
+``python -m styletransfer``, ``python -m styletransfer.worker``); everything below gets its values as arguments.
+
+==========================  =======================================================================
+variable                    meaning
+==========================  =======================================================================
+``STUDIO_REDIS_URL``        Redis + Celery backend (unset: jobs run in the web process)
+``STUDIO_SECRET_KEY``       signs session cookies; the same in every web process (required with Redis)
+``STUDIO_MODELS_DIR``       a folder whose checkpoints the backbone menu offers
+``STUDIO_STATE_DIR``        where the embedded default keeps its generated secret
+``STYLETRANSFER_DEVICE``    a worker's device when ``--device`` is not given (auto, cpu, cuda:N)
+``HOST`` / ``PORT``         where ``python app.py`` listens (127.0.0.1:8050)
+``STUDIO_*`` limits         :class:`~styletransfer.limits.Limits` (README lists them)
+==========================  =======================================================================
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .limits import Limits
+
+__all__ = ["Config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    limits: Limits = field(default_factory=Limits)
+    redis_url: str | None = None
+    secret_key: str | None = None
+    models_dir: str | None = None
+    state_dir: str = field(default_factory=lambda: os.path.join(os.path.expanduser("~"), ".local", "share",
+                                                                "style-studio"))
+    device: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 8050
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """The configuration the environment gives; a malformed value is one clear ValueError."""
+        env = os.environ if environ is None else environ
+        value = lambda name: env.get(name) or None  # noqa: E731 — an empty variable is an unset one
+        port = value("PORT") or "8050"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"PORT must be a port number, not {port!r}")
+        defaults = cls()
+        return cls(limits=Limits.from_env(env), redis_url=value("STUDIO_REDIS_URL"),
+                   secret_key=value("STUDIO_SECRET_KEY"), models_dir=value("STUDIO_MODELS_DIR"),
+                   state_dir=value("STUDIO_STATE_DIR") or defaults.state_dir,
+                   device=value("STYLETRANSFER_DEVICE") or "auto", host=value("HOST") or defaults.host, port=int(port))

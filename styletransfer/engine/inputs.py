@@ -1,0 +1,111 @@
+"""What a run can use: the coarse-to-fine plan, the painting's size at each scale, and the checks that
+refuse, before any work, inputs whose shape the backbone cannot see at the requested size."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from PIL import Image
+
+from .. import images
+from ..backbones import min_input_side
+from ..settings import SettingError, Settings
+
+__all__ = ["MIN_SOURCE_SIDE", "ImageTooSmall", "check_inputs", "check_painting", "check_photo", "final_inputs",
+           "painting_side", "plan_scales", "style_long_side"]
+
+MIN_SOURCE_SIDE = 32  # px: below this an input holds too little to paint from or with
+
+
+class ImageTooSmall(SettingError):
+    """An input whose shape cannot be used at the requested size; ``str()`` says the numbers and what to do."""
+
+
+def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: int = 128,
+                aspect: float = 1.0, min_side: int = 1) -> list[tuple[int, int]]:
+    """[(long side, iterations), ...] from coarse to fine, for an image whose short/long ratio is ``aspect``.
+
+    Sides halve from ``size`` while they stay ≥ ``min_size`` and while the short side stays ≥ ``min_side``
+    (what the backbone's deepest layer needs); each coarser scale runs twice the iterations of the next
+    finer one at a quarter of the cost, so all coarser scales together take less time than the final one.
+    """
+    floor = max(min_size, math.ceil(min_side / aspect))
+    if not multiscale or size < 2 * floor:
+        return [(size, iterations)]
+    n = int(math.floor(math.log2(size / floor))) + 1
+    return [(round(size / 2 ** k), iterations * 2 ** k) for k in reversed(range(n))]
+
+
+def painting_side(settings: Settings, side: int | None = None) -> int:
+    """The painting's long side at a scale whose long side is ``side`` (default: the final size)."""
+    return max(16, round((settings.size if side is None else side) * settings.style_scale))
+
+
+def _short_side(wh: tuple[int, int], long_side: int) -> int:
+    """The short side after :func:`images.resize_long_side` to ``long_side`` (same rounding)."""
+    return max(1, round(min(wh) * long_side / max(wh)))
+
+
+def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], min_side: int) -> int:
+    """:func:`painting_side` at a scale whose long side is ``side``, enlarged at coarse scales where the
+    painting's short side would fall below what the backbone needs."""
+    long_side = painting_side(settings, side)
+    if _short_side(style_wh, long_side) < min_side:
+        long_side = math.ceil(min_side * max(style_wh) / min(style_wh))
+    return long_side
+
+
+def _needed_side(settings: Settings) -> int:
+    layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
+    return min_input_side(settings.backbone, layers or None, settings.backbone_arch)
+
+
+def _check_source(wh: tuple[int, int], name: str) -> None:
+    if min(wh) < MIN_SOURCE_SIDE:
+        raise ImageTooSmall(f"{name}: {wh[0]}×{wh[1]} px is too small to work with (at least {MIN_SOURCE_SIDE} "
+                            f"px a side); use a larger image")
+
+
+def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo", source: bool = True) -> None:
+    """:class:`ImageTooSmall` unless the photo's short side at ``settings.size`` is what the backbone needs
+    (and, with ``source``, the file itself is at least ``MIN_SOURCE_SIDE`` px a side)."""
+    if source:
+        _check_source(wh, name)
+    need, short = _needed_side(settings), _short_side(wh, settings.size)
+    if short < need:
+        wanted = math.ceil(need * max(wh) / min(wh))
+        what = f"choose a size of at least {wanted} px or crop it" if wanted <= 8192 else "crop it"
+        raise ImageTooSmall(
+            f"{name}: {wh[0]}×{wh[1]} px is too narrow: at {settings.size} px its short side would be {short} px, "
+            f"and {settings.backbone} needs at least {need} px; {what} to a less elongated shape")
+
+
+def check_painting(settings: Settings, wh: tuple[int, int], name: str = "painting", source: bool = True) -> None:
+    """:class:`ImageTooSmall` unless the painting's short side at the final scale is what the backbone needs."""
+    if source:
+        _check_source(wh, name)
+    long_side = painting_side(settings)
+    need, short = _needed_side(settings), _short_side(wh, long_side)
+    if short < need:
+        raise ImageTooSmall(
+            f"{name}: {wh[0]}×{wh[1]} px is too narrow: at {long_side} px its short side would be {short} px, "
+            f"and {settings.backbone} needs at least {need} px; crop it to a less elongated shape")
+
+
+def check_inputs(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = (),
+                 content_name: str = "photo", style_names: Sequence[str] | None = None, sources: bool = True) -> None:
+    """Refuse, before any work, inputs the run cannot use (:class:`ImageTooSmall` says why and what to do):
+    sources under ``MIN_SOURCE_SIDE`` px a side, and shapes whose short side at the requested size is
+    below what the backbone's deepest layer in use needs (coarser scales adapt by themselves)."""
+    check_photo(settings, content_wh, content_name, sources)
+    names = list(style_names or [f"painting {i + 1}" if len(styles_wh) > 1 else "painting"
+                                 for i in range(len(styles_wh))])
+    for name, wh in zip(names, styles_wh):
+        check_painting(settings, wh, name, sources)
+
+
+def final_inputs(settings: Settings, content: Image.Image, styles: Sequence[Image.Image]):
+    """The photo at the result's size and each painting at :func:`painting_side`: every scale is made
+    from these, so a job that keeps only them (not the uploads) paints exactly the same pixels."""
+    return (images.resize_long_side(content, settings.size),
+            [images.resize_long_side(st, painting_side(settings)) for st in styles])

@@ -1,0 +1,316 @@
+"""The loop: gradient descent on the pixels, coarse to fine, steered between iterations.
+
+* :class:`Controls` — what a running job may change between iterations: weights and stop.
+* :class:`Progress` — what the loop reports after every iteration.
+* :class:`Checkpoint` — where a run is, to resume it elsewhere.
+* :class:`StyleTransfer` — the loop itself, an iterator of :class:`Progress`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+from PIL import Image
+
+from .. import images
+from ..backbones import load_backbone, min_input_side
+from ..settings import SettingError, Settings, check_live, plain
+from .hardware import autocast, pick_device, pick_precision
+from .inputs import check_inputs, final_inputs, plan_scales, style_long_side
+from .objective import Objective
+from .optim import make_optimizer
+from .resolve import resolve
+
+__all__ = ["Checkpoint", "Controls", "Progress", "StyleTransfer"]
+
+
+class Controls:
+    """Thread-safe handle on a running job: change the live weights, or stop it.
+
+    A change takes effect at the start of the next iteration; the loop then resets the L-BFGS
+    history, since curvature pairs measured on the old objective would mislead it.
+    """
+
+    def __init__(self, **weights):
+        self._lock = threading.Lock()
+        self._weights: dict = {}
+        self._version = 0
+        self._stop = threading.Event()
+        if weights:
+            self.update(**weights)
+
+    def update(self, **weights) -> dict:
+        checked = check_live(weights)
+        with self._lock:
+            self._weights.update(checked)
+            self._version += 1
+            return dict(self._weights)
+
+    def snapshot(self) -> tuple[int, dict]:
+        with self._lock:
+            return self._version, dict(self._weights)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+
+@dataclass
+class Progress:
+    """One iteration's report. ``image`` is the current picture, (1, 3, H, W) in [0, 1], on the CPU."""
+
+    iteration: int              # 1-based, counted over all scales
+    total_iterations: int
+    scale: int                  # 1-based index of the current scale
+    scales: int
+    size: tuple[int, int]       # (width, height) at this scale
+    losses: dict[str, float]    # content, style, tv (normalised, unweighted) and total (weighted)
+    weights: dict               # weights in force for this iteration
+    elapsed: float
+    eta: float
+    weights_changed: bool = False
+    image: torch.Tensor | None = None
+
+    def to_image(self) -> Image.Image | None:
+        return None if self.image is None else images.tensor_to_image(self.image)
+
+
+@dataclass
+class Checkpoint:
+    """Where a run is, to resume it elsewhere: the image at its scale, and the steering so far."""
+
+    scale: int                  # 1-based scale index the image belongs to
+    iteration: int              # iterations done, over all scales
+    image: torch.Tensor         # (1, 3, h, w) on the CPU
+    events: list[dict]
+    control_version: int        # the controls' version the run had seen
+
+
+@dataclass
+class _Scale:
+    """One scale of the plan, ready to iterate: its objective, the pixels and where its iterations start."""
+
+    index: int
+    side: int
+    iterations: int
+    first: int                  # the first iteration to run (a resumed scale skips those done)
+    size: tuple[int, int]
+    objective: Objective
+    x: torch.Tensor
+
+
+class StyleTransfer:
+    """Iterate over :class:`Progress` while stylising; ``result`` holds the image at the end.
+
+    ``settings`` are resolved here if they are not yet (:func:`resolve`: seed and iterations filled in)
+    and never changed: ``self.settings`` is the resolved copy. ``device`` is where to run (default: the
+    settings' own choice); the record keeps the settings' device, so it replays anywhere.
+
+    ``settings.schedule`` and ``settings.stop_after`` replay a recorded run's steering: each change is
+    handed to the controls just before its iteration, exactly as a live change would arrive, so the
+    replay takes the same steps. :meth:`record` is what this run did, in the same form.
+    """
+
+    def __init__(self, settings: Settings | None = None, controls: Controls | None = None,
+                 device: str | torch.device | None = None):
+        self.device = pick_device(str(device) if device is not None else (settings or Settings()).device)
+        self.settings = resolve(settings or Settings(), self.device)
+        self.precision = pick_precision(self.device, self.settings.precision)
+        self.controls = controls or Controls()
+        self.result: Image.Image | None = None
+        self.losses: dict[str, float] = {}
+        self.iteration_seconds: list[float] = []
+        self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
+        self.iterations_done = 0
+        self.stopped = False
+        self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
+        self._scale_index = 0
+        self._seen_version = 0
+        self._stopped_at: int | None = None  # the scale's iteration index a stop arrived before
+
+    def autocast(self):
+        return autocast(self.device, self.precision)
+
+    def live_weights(self) -> tuple[int, dict]:
+        version, changes = self.controls.snapshot()
+        return version, self.settings.live_weights(changes)
+
+    def record(self) -> Settings:
+        """The settings this run started with, how it was steered and where it stopped: replaying them
+        (``--settings-from``, ``stylize(settings=...)``) reproduces the result."""
+        return self.settings.steered(self.events, self.iterations_done if self.stopped else None)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The state between two iterations (call it while the iterator is paused), or None before any."""
+        if self._x is None:
+            return None
+        return Checkpoint(scale=self._scale_index, iteration=self.iterations_done,
+                          image=self._x.detach().float().cpu().clone(), events=[dict(e) for e in self.events],
+                          control_version=self._seen_version)
+
+    def _replay(self, next_iteration: int) -> None:
+        """Hand the recorded steering for ``next_iteration`` to the controls, as it arrived live."""
+        s = self.settings
+        for change in s.schedule:
+            if change["iteration"] == next_iteration:
+                self.controls.update(**change["weights"])
+        if s.stop_after is not None and next_iteration > s.stop_after:
+            self.controls.stop()
+
+    # ---------------------------------------------------------------- the run
+
+    def run(self, content: Image.Image, styles: Sequence[Image.Image],
+            resume: Checkpoint | None = None) -> Iterator[Progress]:
+        """Stylise; with ``resume``, continue a run from its checkpoint (same settings and inputs)."""
+        if not styles:
+            raise SettingError("at least one painting is needed")
+        s = self.settings.validate(n_styles=len(styles))
+        check_inputs(s, content.size, [st.size for st in styles], sources=False)
+        content, styles = final_inputs(s, content, styles)
+        generator = torch.Generator().manual_seed(s.seed)  # this run's own: no process-wide seeding
+        start = time.perf_counter()
+        net, min_side, memory_format = self._network()
+        plan = plan_scales(s.size, s.iterations, s.multiscale, s.min_size,
+                           aspect=min(content.size) / max(content.size), min_side=min_side)
+        total = sum(n for _, n in plan)
+        # colour preservation matches each painting to the photo's colours, measured at the final size
+        colour_reference = (images.image_to_tensor(images.resize_long_side(content, s.size))
+                            if s.preserve_color else None)
+        x: torch.Tensor | None = None
+        done = 0
+        # a change made before the first iteration is an event of iteration 1, like any other
+        self._seen_version = 0
+        if resume is not None:
+            self.events, self._seen_version = [dict(e) for e in resume.events], resume.control_version
+        for scale_index, (side, iters) in enumerate(plan, start=1):
+            first = 0
+            if resume is not None:
+                if scale_index < resume.scale:  # finished before the checkpoint
+                    done += iters
+                    continue
+                if scale_index == resume.scale:
+                    first, done = resume.iteration - done, resume.iteration
+                    self.iterations_done = done
+            self._replay(done + 1)
+            if self.controls.stopped and x is not None:  # stopped at the end of a scale: keep that image
+                self.stopped = True
+                break
+            previous = x
+            scale = self._prepare_scale(net, memory_format, content, styles, colour_reference, min_side,
+                                        scale_index, side, iters, first, x, resume, generator)
+            x = scale.x
+            for progress in self._iterate(scale, plan, total, done, start):
+                done = progress.iteration
+                yield progress
+            if self.stopped:
+                if self._stopped_at == scale.first and previous is not None:
+                    x = previous  # nothing done at this scale: keep the finished one, as between scales
+                break
+        self.result = images.tensor_to_image(x)
+
+    def _network(self):
+        """The backbone truncated after the deepest layer in use, the input side it needs, its memory format."""
+        s = self.settings
+        net = load_backbone(s.backbone, self.device, s.backbone_arch)
+        layers = list(s.content_layers or net.content_layers) + list(s.style_layers or net.style_layers)
+        net = net.truncated(layers)
+        min_side = min_input_side(s.backbone, tuple(layers), s.backbone_arch)
+        channels_last = s.channels_last if s.channels_last is not None else self.device.type == "cuda"
+        if s.style_layer_weights is not None and len(s.style_layer_weights) != len(s.style_layers or net.style_layers):
+            raise SettingError(f"{len(s.style_layer_weights)} style layer weights for "
+                               f"{len(s.style_layers or net.style_layers)} style layers")
+        return net, min_side, torch.channels_last if channels_last else torch.contiguous_format
+
+    def _prepare_scale(self, net, memory_format, content, styles, colour_reference, min_side, scale_index, side,
+                       iters, first, x, resume, generator) -> _Scale:
+        """The targets and the objective at this scale, and the pixels to start from: the checkpoint's,
+        the initial image's, or the previous scale's result enlarged."""
+        s = self.settings
+        content_img = images.resize_long_side(content, side)
+        w, h = content_img.size
+        content_t = images.image_to_tensor(content_img, self.device)
+        style_ts = []
+        for style in styles:
+            st = images.image_to_tensor(images.resize_long_side(style, style_long_side(s, side, style.size, min_side)))
+            if colour_reference is not None:
+                st = images.match_color(st, colour_reference)
+            style_ts.append(st.to(self.device))
+        objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format)
+        if resume is not None and scale_index == resume.scale:
+            x = images.resize_tensor(resume.image, (h, w))
+        elif x is None:
+            x = self._initial_image(content_t, style_ts[0], generator)
+        else:
+            x = images.resize_tensor(x.detach(), (h, w))
+        x = x.to(self.device).contiguous().detach().requires_grad_(True)
+        self._x, self._scale_index = x, scale_index
+        return _Scale(scale_index, side, iters, first, (w, h), objective, x)
+
+    def _iterate(self, scale: _Scale, plan, total: int, done: int, start: float) -> Iterator[Progress]:
+        """The iterations of one scale, each after the steering that arrived before it."""
+        s, x, objective = self.settings, scale.x, scale.objective
+        optimizer = make_optimizer(s.optimizer, x)
+        scale_start = time.perf_counter()
+        self._stopped_at = None
+        for i in range(scale.first, scale.iterations):
+            self._replay(done + 1)
+            if self.controls.stopped:
+                self.stopped, self._stopped_at = True, i
+                return
+            version, weights = self.live_weights()
+            changed = version != self._seen_version
+            if changed:
+                self._seen_version = version
+                optimizer = make_optimizer(s.optimizer, x)
+                self.events.append({"iteration": done + 1, "weights": plain(weights)})
+            t0 = time.perf_counter()
+            losses = self._step(optimizer, objective, x, weights)
+            self.iteration_seconds.append(time.perf_counter() - t0)
+            done += 1
+            self.iterations_done = done
+            self.losses = losses
+            now = time.perf_counter()
+            per_iter = (now - scale_start) / (i + 1 - scale.first)
+            remaining = (scale.iterations - i - 1) * per_iter + sum(
+                n * per_iter * (side2 / scale.side) ** 2 for side2, n in plan[scale.index:])
+            last = i == scale.iterations - 1 and scale.index == len(plan)
+            want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
+            yield Progress(
+                iteration=done, total_iterations=total, scale=scale.index, scales=len(plan), size=scale.size,
+                losses=losses, weights=plain(weights), elapsed=now - start, eta=remaining, weights_changed=changed,
+                image=x.detach().float().clamp(0, 1).cpu().contiguous() if want_frame else None,
+            )
+
+    def _step(self, optimizer, objective: Objective, x: torch.Tensor, weights: dict) -> dict[str, float]:
+        """One optimiser step; the loss terms it measured, fetched from the device in one transfer."""
+        terms_box: dict = {}
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            loss, terms = objective(x, weights)
+            loss.backward()
+            terms_box.update(terms, total=loss)
+            return loss
+
+        optimizer.step(closure)
+        if self.settings.optimizer == "adam":
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        # one transfer for all the terms: each float() alone would wait for the device
+        return dict(zip(terms_box, torch.stack([v.detach().float() for v in terms_box.values()]).tolist()))
+
+    def _initial_image(self, content: torch.Tensor, style: torch.Tensor, generator: torch.Generator):
+        init = self.settings.init
+        if init == "content":
+            return content.clone()
+        if init == "style":
+            return images.resize_tensor(style, tuple(content.shape[-2:]))
+        noise = torch.rand(content.shape, generator=generator)
+        return (0.5 + (noise - 0.5) * 0.5).to(content.device)

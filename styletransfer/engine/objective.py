@@ -1,0 +1,70 @@
+"""The objective at one scale: content + Gram (or W2) style over several layers + total variation, with
+the targets computed once from the photo and the paintings."""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import torch
+
+from ..backbones import Backbone
+from ..losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
+from ..settings import Settings
+
+__all__ = ["Objective", "smooth"]
+
+class Objective:
+    """content + style + TV for one image size; style/content targets are computed here, once."""
+
+    def __init__(self, net: Backbone, content: torch.Tensor, styles: list[torch.Tensor], settings: Settings,
+                 autocast: Callable[[], contextlib.AbstractContextManager],
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        self.net = net
+        self.autocast = autocast
+        self.memory_format = memory_format
+        self.content_layers = tuple(settings.content_layers or net.content_layers)
+        self.style_layers = tuple(settings.style_layers or net.style_layers)
+        self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        self.smoothing = settings.smoothing == "on"
+        loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
+        blend = list(settings.style_blend or [1.0] * len(styles))
+        with torch.no_grad():
+            content_feats = self.features(content)
+            per_style = [self.features(s) for s in styles]
+        self.content_losses = {l: ContentLoss(content_feats[l]) for l in self.content_layers}
+        self.style_losses = {
+            l: loss_cls(loss_cls.blend([loss_cls.target_of(f[l]) for f in per_style], blend))
+            for l in self.style_layers
+        }
+
+    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        # The pixels stay a plain contiguous tensor (L-BFGS flattens them with view()); the network
+        # sees them in its memory format, so it runs channels_last end to end where that is chosen.
+        with self.autocast():
+            feats = self.net(image.contiguous(memory_format=self.memory_format), self.layers)
+        return {k: smooth(v) for k, v in feats.items()} if self.smoothing else feats
+
+    def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = self.features(image)
+        content = sum(loss(feats[l]) for l, loss in self.content_losses.items()) / len(self.content_losses)
+        lw = weights.get("style_layer_weights") or [1.0] * len(self.style_layers)
+        lw = _per_layer(lw, len(self.style_layers))
+        style = sum(w * loss(feats[l]) for w, (l, loss) in zip(lw, self.style_losses.items()))
+        tv = tv_mean(image)
+        total = weights["content_weight"] * content + weights["style_weight"] * style + weights["tv_weight"] * tv
+        return total, {"content": content, "style": style, "tv": tv}
+
+
+def smooth(features: torch.Tensor) -> torch.Tensor:
+    """Softmax over all of a layer's activations (Wang, Li & Vasconcelos, CVPR 2021): it flattens the
+    peaky, low-entropy activations of residual networks that make them paint badly. Scaled by the number
+    of values so that it averages 1 at any size: a painting and a photo of different sizes compare."""
+    flat = features.float().flatten(1)
+    return (torch.softmax(flat, dim=1) * flat.shape[1]).view_as(features)
+
+
+def _per_layer(weights: Sequence[float], n: int) -> list[float]:
+    """Layer weights normalised to sum 1; a short list repeats its last value."""
+    w = list(weights)[:n] + [list(weights)[-1]] * max(0, n - len(weights))
+    total = sum(w)
+    return [x / total for x in w]

@@ -1,0 +1,79 @@
+"""Admission: a submission checked against the settings' rules, the inputs' shapes and the server's
+limits, with the settings resolved once (seed, iterations); and what "Run again" and "Continue" submit."""
+from __future__ import annotations
+
+import dataclasses
+
+from PIL import Image
+
+from ..images import image_to_tensor
+from ..engine import Checkpoint, check_inputs, final_inputs, resolve
+from ..limits import Limits
+from ..settings import SettingError, Settings
+from .model import LimitExceeded
+
+
+def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
+          active_for_owner: int, queued_total: int, device: str = "cpu") -> tuple[Settings, Image.Image, list[Image.Image]]:
+    """Check a submission against the settings' rules, the inputs' shapes and the server's limits, whatever
+    the request claims; return the settings to run, resolved once (seed, and the iterations ``device``
+    runs by default), and the inputs scaled to the job's size (all a job keeps of them: the engine would
+    scale them so first anyway)."""
+    if not styles:
+        raise SettingError("add at least one painting")
+    settings = resolve(settings, device).validate(n_styles=len(styles))
+    check_inputs(settings, content.size, [s.size for s in styles])
+    if settings.size > limits.max_size:
+        raise LimitExceeded(f"size {settings.size} px is over this server's limit of {limits.max_size} px: "
+                            "choose a smaller size")
+    if settings.iterations > limits.max_iterations:
+        raise LimitExceeded(f"{settings.iterations} iterations is over this server's limit of "
+                            f"{limits.max_iterations}: lower the quality")
+    work = work_of(settings, content.size)
+    if work > limits.max_work:
+        raise LimitExceeded(f"this job is {work / 1e6:,.0f} megapixel-iterations of work, over this server's "
+                            f"budget of {limits.max_work / 1e6:,.0f}: lower the size or the quality")
+    if active_for_owner >= limits.max_queued_per_session:
+        raise LimitExceeded(f"you already have {active_for_owner} jobs queued or running (the limit is "
+                            f"{limits.max_queued_per_session}): wait for one to finish or stop one")
+    if queued_total >= limits.max_queued_total:
+        raise LimitExceeded(f"the server's queue is full ({limits.max_queued_total} jobs): "
+                            "try again in a few minutes")
+    content, styles = final_inputs(settings, content, styles)
+    return settings, content, styles
+
+
+def work_of(settings: Settings, content_wh: tuple[int, int]) -> float:
+    """Pixels × iterations at the final scale, doubled for the coarser scales (each a quarter of the
+    pixels at twice the iterations: together at most as much again)."""
+    long_side = max(content_wh)
+    pixels = settings.size * settings.size * min(content_wh) / long_side
+    iterations = settings.iterations if settings.iterations is not None else 300
+    return pixels * iterations * (2 if settings.multiscale else 1)
+
+
+def rerun_settings(record: dict, continue_iterations: int | None) -> Settings:
+    """What "Run again" (``None``) or "Continue" (``n`` more iterations at the final size, from the result)
+    submits for a job whose record is ``record``: its start settings and seed, without its steering."""
+    settings = Settings.from_dict({**record, "schedule": [], "stop_after": None})
+    if continue_iterations is not None:
+        settings = dataclasses.replace(settings, multiscale=False, iterations=continue_iterations)
+    return settings
+
+
+def rerun_note(job_id: str, content: Image.Image | None, start: Image.Image | None,
+               continue_iterations: int | None) -> str | None:
+    """Check that a job can run again (its images are still kept) or continue (it has a result to start
+    from); the note the new job carries. SettingError saying what to do otherwise."""
+    if content is None:
+        raise SettingError("this job's images are no longer kept: start it again from the page")
+    if continue_iterations is not None and start is None:
+        raise SettingError("only a finished job can be continued")
+    return f"continues job {job_id[:8]} from its result" if start is not None else None
+
+
+
+def start_checkpoint(image: Image.Image) -> Checkpoint:
+    """A "Continue" job starts from a finished job's result: a checkpoint at its first (only) scale."""
+    return Checkpoint(scale=1, iteration=0, image=image_to_tensor(image), events=[], control_version=0)
+

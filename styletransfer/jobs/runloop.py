@@ -1,0 +1,84 @@
+"""The one job loop, for both backends: run the engine, record its progress, keep the time limit, end
+with the final frame, the status, the speed sample and the MP4 time-lapse. A backend supplies only where
+these go (a :class:`JobSink`): the embedded one into its in-memory job, the Redis one into Redis."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Protocol, Sequence
+
+from PIL import Image
+
+from ..engine import Checkpoint, Controls, StyleTransfer
+from ..limits import Limits
+from .model import DONE, EXPECTED_FAILURES, STOPPED, user_message
+from .progress import ProgressRecorder, Update, encode_timelapse
+
+log = logging.getLogger(__name__)
+
+__all__ = ["JobSink", "run_job", "time_limit_note"]
+
+
+class JobSink(Protocol):
+    """Where one running job's updates go: what differs between the backends."""
+
+    @property
+    def lost(self) -> bool:
+        """Another worker owns the job now: write nothing more."""
+
+    def latest_frame(self) -> bytes | None:
+        """The preview the page shows now (the final frame is skipped when it is the same)."""
+
+    def apply(self, update: Update) -> None:
+        """One iteration's changes (losses, an event, a preview, the time-lapse)."""
+
+    def after_iteration(self, transfer: StyleTransfer) -> None:
+        """Between two iterations, e.g. a checkpoint to resume from elsewhere."""
+
+    def note(self, text: str) -> None:
+        """A line the job carries (e.g. it was stopped at the time limit)."""
+
+    def finish(self, status: str, transfer: StyleTransfer, timelapse_mp4: bytes | None,
+               speed_sample: tuple[float, float] | None) -> None:
+        """The job has ended ``status``: its result, record and time-lapse, and (seconds, work) for the speed."""
+
+    def fail(self, message: str) -> None:
+        """The job failed; ``message`` is the one line its user sees."""
+
+
+def time_limit_note(limits: Limits) -> str:
+    return (f"stopped at this server's time limit of {limits.max_job_seconds / 60:.0f} minutes per job; "
+            "the image so far is kept")
+
+
+def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Image.Image,
+            styles: Sequence[Image.Image], resume: Checkpoint | None, controls: Controls, recorder: ProgressRecorder,
+            sink: JobSink, limits: Limits, work: float, measure_speed: bool = True) -> None:
+    """Run one job to its end through ``sink``. A failure ends the job, never the caller: an expected one
+    (bad input, missing weights, memory) with its own line, anything else logged with its traceback.
+    ``measure_speed``: a finished run's (seconds, work) is a fair sample of this device's speed."""
+    try:
+        transfer = new_transfer()
+        elapsed = 0.0
+        for p in transfer.run(content, styles, resume=resume):
+            if sink.lost:
+                return
+            elapsed = p.elapsed
+            sink.apply(recorder.record(p))
+            sink.after_iteration(transfer)
+            if p.elapsed > limits.max_job_seconds and not controls.stopped:
+                controls.stop()
+                sink.note(time_limit_note(limits))
+        if sink.lost:
+            return
+        final = recorder.final_frame(transfer.result, sink.latest_frame())
+        if final is not None:
+            sink.apply(final)
+        status = STOPPED if transfer.stopped else DONE
+        mp4 = encode_timelapse(list(recorder.history.frames), list(transfer.result.size), "mp4")
+        sample = (elapsed, work) if status == DONE and measure_speed and elapsed else None
+        sink.finish(status, transfer, mp4, sample)
+    except Exception as exc:  # a failing job must never take the worker (or the server) with it
+        if not isinstance(exc, EXPECTED_FAILURES):
+            log.exception("job %s failed", job_id)
+        if not sink.lost:
+            sink.fail(user_message(exc))

@@ -1,0 +1,2 @@
+"""Tools that stand apart from the product: they measure it (``bench``, ``loadtest``); nothing in the
+product imports them."""

@@ -1,0 +1,102 @@
+"""The JSON API: the page's jobs for scripts, with the same limits and ownership (curl examples in README)."""
+from __future__ import annotations
+
+import json
+
+import flask
+
+from ..jobs import JobBackend, JobNotFound, LimitExceeded
+from ..limits import Limits
+from ..settings import Settings
+from .inputs import decode_files, offered_backbone
+from .present import job_urls
+from .routes import job_or_404, no_store
+from .sessions import session_id
+
+PUBLIC_FIELDS = ("id", "status", "queue_position", "iteration", "total_iterations", "scale", "scales", "size", "eta",
+                 "elapsed", "losses", "settings", "weights", "events", "error", "frame_seq", "frame_time", "frame_log",
+                 "frames", "created", "started", "finished", "device", "note", "attempt")
+
+
+def api_error(message: str, status: int):
+    return no_store(flask.jsonify({"error": message})), status
+
+
+def public(view) -> dict:
+    """The API's view of a job: what the page shows, without internals, and where its pieces are."""
+    values = view.to_dict()
+    return {**{k: values[k] for k in PUBLIC_FIELDS}, "urls": job_urls(view)}
+
+
+def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: str | None) -> None:
+    @server.before_request
+    def api_paths_are_json_only():
+        """Dash's page route catches every GET: under /api/ a request no API route takes gets JSON 405/404,
+        never the studio's HTML."""
+        if not flask.request.path.startswith("/api/"):
+            return None
+        rule = flask.request.url_rule
+        if rule is not None and rule.endpoint.startswith("api_"):
+            return None
+        adapter = server.url_map.bind("localhost")
+        allowed = []
+        for method in ("GET", "POST"):
+            try:
+                endpoint, _ = adapter.match(flask.request.path, method=method)
+            except Exception:  # noqa: BLE001 — no route for that method
+                continue
+            if endpoint.startswith("api_"):
+                allowed.append(method)
+        if not allowed:
+            return api_error("no such API path", 404)
+        response, status = api_error(f"{flask.request.method} is not allowed here; use {' or '.join(allowed)}", 405)
+        response.headers["Allow"] = ", ".join(allowed)
+        return response, status
+
+    @server.route("/api/jobs", methods=["GET"])
+    def api_jobs():
+        return no_store(flask.jsonify([public(j) for j in jobs.list(session_id())]))
+
+    @server.route("/api/jobs", methods=["POST"])
+    def api_submit():
+        """multipart/form-data: ``content`` (one file), ``style`` (one or more), ``settings`` (a JSON object
+        of :class:`Settings` fields; what is left out takes its default)."""
+        try:
+            content = decode_files(flask.request.files.getlist("content"), "content", limits, single=True)[0]
+            styles = decode_files(flask.request.files.getlist("style"), "style", limits)
+            try:
+                values = json.loads(flask.request.form.get("settings", "{}"), parse_constant=float)
+            except ValueError:
+                return api_error("settings must be a JSON object", 400)
+            if isinstance(values, dict) and "backbone" in values:
+                values["backbone"] = offered_backbone(values["backbone"], models_dir)
+            view = jobs.submit(session_id(), content, styles, Settings.from_dict(values))
+        except LimitExceeded as exc:
+            return api_error(str(exc), 429)
+        except ValueError as exc:  # ImageError, ImageTooSmall, SettingError: one line each
+            return api_error(str(exc), 400)
+        response = flask.jsonify(public(view))
+        response.headers["Location"] = f"/api/jobs/{view.id}"
+        return no_store(response), 201
+
+    @server.route("/api/jobs/<job_id>", methods=["GET"])
+    def api_job(job_id):
+        return no_store(flask.jsonify(public(job_or_404(jobs.get, job_id))))
+
+    @server.route("/api/jobs/<job_id>/cancel", methods=["POST"])
+    def api_cancel(job_id):
+        return no_store(flask.jsonify(public(job_or_404(jobs.cancel, job_id))))
+
+    @server.route("/api/jobs/<job_id>/weights", methods=["POST"])
+    def api_weights(job_id):
+        """A JSON object of live weights (content_weight, style_weight, tv_weight, style_layer_weights)."""
+        values = flask.request.get_json(silent=True)
+        if not isinstance(values, dict) or not values:
+            return api_error("send a JSON object of weights, e.g. {\"style_weight\": 100}", 400)
+        try:
+            view = jobs.update(job_id, session_id(), **values)
+        except JobNotFound:
+            return api_error("no such job in this session", 404)
+        except ValueError as exc:  # a bad value, a weight that cannot change live, or a finished job
+            return api_error(str(exc), 409 if "can no longer change" in str(exc) else 400)
+        return no_store(flask.jsonify(public(view)))

@@ -1,0 +1,40 @@
+"""How every server callback of the studio is declared: dict-shaped outputs and keyword inputs (Dash's
+flexible signatures), an answer that names only what it changes, and the mark that tells a bug in a
+callback's body from a request the page would never send (``web/errors.py``)."""
+from __future__ import annotations
+
+import functools
+
+import flask
+from dash import no_update
+
+from ...jobs import JobNotFound
+from ..sessions import session_id
+
+
+def callback(app, output: dict, inputs: dict, state: dict | None = None, **options):
+    """``app.callback`` for a function of keyword arguments that returns a dict of the outputs it changes
+    (the others stay as they are)."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def body(**values):
+            flask.g.studio_callback = fn.__name__  # from here on, an exception is this code's, not the request's
+            answer = fn(**values)
+            unknown = set(answer) - set(output)
+            if unknown:
+                raise KeyError(f"{fn.__name__} answered outputs it does not declare: {sorted(unknown)}")
+            return {key: answer.get(key, no_update) for key in output}
+
+        app.callback(output=output, inputs=inputs, state=state or {}, **options)(body)
+        return fn
+
+    return decorate
+
+
+def cancel_mine(jobs, job_id) -> bool:
+    """Cancel the session's job; False when it is not there (gone, or another session's)."""
+    try:
+        jobs.cancel(job_id, session_id())
+    except JobNotFound:
+        return False
+    return True

@@ -1,0 +1,157 @@
+"""Running a job from the page: Start, Stop, live weights, Run again / Continue, and the estimate before Start."""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, ctx
+
+from ...images import data_url
+from ...jobs import FINISHED, JobNotFound
+from ...settings import Settings
+from .. import ids
+from ..inputs import decode_data_url, image_size_of, offered_backbone, slider_weight
+from ..layout import empty_figure
+from ..present import estimate_text, gallery, new_chart, queue_note, rerun_disabled
+from ..sessions import session_id
+from .common import callback, cancel_mine
+
+# what a new job shown on the page resets: its id, the poll, the chart, the messages
+NEW_JOB = {"job": Output(ids.JOB_ID, "data", allow_duplicate=True),
+           "poll_off": Output(ids.POLL, "disabled", allow_duplicate=True),
+           "chart": Output(ids.CHART_STATE, "data", allow_duplicate=True),
+           "figure": Output(ids.LOSS_GRAPH, "figure", allow_duplicate=True),
+           "live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True),
+           "gallery": Output(ids.GALLERY, "children", allow_duplicate=True)}
+
+
+def showing(view, jobs) -> dict:
+    """The answer that shows a new job from its start (messages belong to the job they describe)."""
+    return {"job": view.id, "poll_off": False, "chart": new_chart(view.id), "figure": empty_figure(),
+            "live_note": "", "gallery": gallery(jobs.list(session_id()), view.id)}
+
+
+def _key(slider_id: str) -> str:
+    return slider_id.replace("-", "_")  # a keyword argument's name
+
+
+def settings_from_page(wiring, values: dict, styles: int) -> Settings:
+    """The page's controls as settings; SettingError names the first bad value."""
+    options = values["options"] if isinstance(values["options"], list) else []
+    blend = values["blend"]
+    return Settings.from_dict({
+        "size": values["size"], "iterations": values["iterations"], "optimizer": values["optimizer"],
+        "backbone": offered_backbone(values["backbone"], wiring.models_dir),
+        **{name: slider_weight(values[_key(slider)]) for slider, name in ids.WEIGHT_SLIDERS.items()},
+        "style_blend": None if styles < 2 else ((1.0 - blend, blend) if isinstance(blend, (int, float)) else blend),
+        "preserve_color": "preserve_color" in options, "multiscale": "multiscale" in options,
+    })
+
+
+def register(app, wiring) -> None:
+    _register_start_stop(app, wiring)
+    _register_weights(app, wiring)
+    _register_rerun(app, wiring)
+    _register_estimate(app, wiring)
+
+
+def _register_start_stop(app, wiring) -> None:
+    jobs, limits = wiring.jobs, wiring.limits
+    page_state = {
+        **{f"{base}_{prop}": State(ids.upload(base), prop) for base in ids.UPLOADS for prop in ("contents", "filename")},
+        "blend": State(ids.STYLE_BLEND, "value"), **{_key(s): State(s, "value") for s in ids.WEIGHT_SLIDERS},
+        "size": State(ids.SIZE, "value"), "iterations": State(ids.ITERATIONS, "value"),
+        "backbone": State(ids.BACKBONE, "value"), "optimizer": State(ids.OPTIMIZER, "value"),
+        "options": State(ids.OPTIONS, "value")}
+
+    @callback(app, output={**NEW_JOB, "job": Output(ids.JOB_ID, "data"),
+                           "start_message": Output(ids.START_MESSAGE, "children"),
+                           "before": Output(ids.BEFORE_IMAGE, "src")},
+              inputs={"clicks": Input(ids.START, "n_clicks")}, state=page_state, prevent_initial_call=True)
+    def start(clicks, **values):
+        owner = session_id()
+        busy = [j for j in jobs.list(owner) if j.status in ("queued", "running")]
+        try:
+            content = decode_data_url(values["content_contents"], values["content_filename"], "photo", limits)
+            styles = [decode_data_url(values["style_contents"], values["style_filename"], "painting", limits)]
+            if values["style2_contents"]:
+                styles.append(decode_data_url(values["style2_contents"], values["style2_filename"],
+                                              "second painting", limits))
+            view = jobs.submit(owner, content, styles, settings_from_page(wiring, values, len(styles)))
+        except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
+            return {"start_message": str(exc)}
+        return {**showing(view, jobs), "start_message": queue_note(view, busy),
+                "before": data_url(content, "JPEG", 1024)}
+
+    @callback(app, output={"live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True)},
+              inputs={"clicks": Input(ids.STOP, "n_clicks")}, state={"job_id": State(ids.JOB_ID, "data")},
+              prevent_initial_call=True)
+    def stop(clicks, job_id):
+        if not job_id:
+            raise dash.exceptions.PreventUpdate
+        return {"live_note": "Stopping: the current image is kept." if cancel_mine(jobs, job_id) else "That job is gone."}
+
+
+def _register_weights(app, wiring) -> None:
+    jobs = wiring.jobs
+
+    @callback(app, output={"live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True)},
+              inputs={_key(s): Input(s, "value") for s in ids.WEIGHT_SLIDERS}, state={"job_id": State(ids.JOB_ID, "data")},
+              prevent_initial_call=True)
+    def change_weights(job_id, **sliders):
+        if not job_id:
+            raise dash.exceptions.PreventUpdate
+        view = jobs.get(job_id, session_id())
+        if view is None or view.status in FINISHED:
+            return {"live_note": "New weights apply to the next run."}
+        try:
+            jobs.update(job_id, session_id(),
+                        **{name: slider_weight(sliders[_key(s)]) for s, name in ids.WEIGHT_SLIDERS.items()})
+        except JobNotFound:
+            return {"live_note": "That job is gone."}
+        except ValueError as exc:  # a bad value, or the job finished between the two calls
+            return {"live_note": str(exc)}
+        return {"live_note": "New weights: applied at the next iteration."}
+
+
+def _register_rerun(app, wiring) -> None:
+    jobs = wiring.jobs
+
+    @callback(app, output={"again_off": Output(ids.RUN_AGAIN, "disabled"), "more_off": Output(ids.CONTINUE, "disabled")},
+              inputs={"status_class": Input(ids.STATUS, "className")}, state={"job_id": State(ids.JOB_ID, "data")})
+    def rerun_buttons(status_class, job_id):
+        again_off, more_off = rerun_disabled(status_class if isinstance(status_class, str) else None, bool(job_id))
+        return {"again_off": again_off, "more_off": more_off}
+
+    @callback(app, output={**NEW_JOB, "start_message": Output(ids.START_MESSAGE, "children", allow_duplicate=True),
+                           "again_off": Output(ids.RUN_AGAIN, "disabled", allow_duplicate=True),
+                           "more_off": Output(ids.CONTINUE, "disabled", allow_duplicate=True)},
+              inputs={"again": Input(ids.RUN_AGAIN, "n_clicks"), "more": Input(ids.CONTINUE, "n_clicks")},
+              state={"job_id": State(ids.JOB_ID, "data"), "iterations": State(ids.ITERATIONS, "value")},
+              prevent_initial_call=True)
+    def rerun(again, more, job_id, iterations):
+        if not job_id or ctx.triggered_id not in (ids.RUN_AGAIN, ids.CONTINUE):
+            raise dash.exceptions.PreventUpdate
+        try:
+            view = jobs.rerun(str(job_id), session_id(),
+                              continue_iterations=iterations if ctx.triggered_id == ids.CONTINUE else None)
+        except JobNotFound:
+            return {"start_message": "That job is gone."}
+        except ValueError as exc:  # a limit, images no longer kept, a bad quality value
+            return {"start_message": str(exc)}
+        # both buttons wait for the new job to finish (no second click on the old one meanwhile)
+        return {**showing(view, jobs), "start_message": "", "again_off": True, "more_off": True}
+
+
+def _register_estimate(app, wiring) -> None:
+    jobs = wiring.jobs
+
+    @callback(app, output={"text": Output(ids.ESTIMATE, "children")},
+              inputs={"size": Input(ids.SIZE, "value"), "iterations": Input(ids.ITERATIONS, "value"),
+                      "options": Input(ids.OPTIONS, "value"), "contents": Input(ids.upload("content"), "contents"),
+                      "refresh": Input(ids.ESTIMATE_REFRESH, "n_intervals")})
+    def estimate(size, iterations, options, contents, refresh):
+        try:
+            settings = Settings(size=size, iterations=iterations,
+                                multiscale="multiscale" in (options if isinstance(options, list) else []))
+        except ValueError:
+            return {"text": ""}
+        return {"text": estimate_text(jobs.estimate(settings, image_size_of(contents)))}

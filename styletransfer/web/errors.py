@@ -1,0 +1,43 @@
+"""How the server answers what goes wrong: a request the page would never send is a 400 with a message; an
+exception inside the studio's own code is a bug — a 500 with its traceback in the log and one plain line for
+the page (assets/studio.js shows it next to Start); API paths always answer JSON."""
+from __future__ import annotations
+
+import dash
+import flask
+import werkzeug.exceptions
+
+from ..limits import Limits
+from .api import api_error
+
+BUG_MESSAGE = "Something went wrong on the server; it has been logged. Try again, or reload the page."
+# what Dash's dispatcher raises on a callback request that names outputs, inputs or shapes the page has not
+MALFORMED = (dash.exceptions.DashException, KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+def register(server: flask.Flask, limits: Limits) -> None:
+    @server.errorhandler(Exception)
+    def unhandled(exc):
+        if isinstance(exc, werkzeug.exceptions.HTTPException):
+            return exc
+        in_callback = getattr(flask.g, "studio_callback", None)
+        if (flask.request.path.endswith("/_dash-update-component") and in_callback is None
+                and isinstance(exc, MALFORMED)):
+            server.logger.warning("refused a malformed callback request: %r", exc)
+            return api_error("the request could not be handled: it is not one this page sends", 400)
+        where = f"callback {in_callback}" if in_callback else flask.request.path
+        server.logger.error("unhandled error in %s", where, exc_info=exc)
+        if flask.request.path.startswith("/api/") or flask.request.path.endswith("/_dash-update-component"):
+            return api_error(BUG_MESSAGE, 500)
+        return werkzeug.exceptions.InternalServerError()
+
+    @server.errorhandler(413)
+    def too_large(_):
+        return api_error(f"the upload is over this server's limit of {limits.max_upload_bytes / 2**20:.0f} MB a "
+                         "file: save it smaller (JPEG) and try again", 413)
+
+    @server.errorhandler(404)
+    def not_found(error):
+        if flask.request.path.startswith("/api/"):
+            return api_error("no such job in this session", 404)
+        return error

@@ -1,0 +1,87 @@
+"""What the page, /quick and the JSON API send, turned into the job layer's values: uploads decoded (one
+set of messages for all three), slider positions into weights, and the backbone checked against what the
+page offers. Every bad value is a one-line ValueError (ImageError, SettingError) for the user."""
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from .. import images
+from ..backbones import BACKBONES, list_checkpoints
+from ..limits import Limits
+from ..settings import SettingError
+
+__all__ = ["decode_bytes", "decode_data_url", "decode_files", "image_size_of", "offered_backbone",
+           "slider_weight", "upload_message"]
+
+
+def decode_bytes(raw: bytes, name: str, limits: Limits, known_size: bool = True) -> Image.Image:
+    """An uploaded file's bytes -> RGB image, after the size limit; ``known_size``: ``raw`` is the whole
+    file (the API reads only up to the limit, so its figure would mislead)."""
+    if len(raw) > limits.max_upload_bytes:
+        size = f" ({len(raw) / 2**20:.1f} MB)" if known_size else ""
+        raise images.ImageError(f"{name}: over the upload limit of {limits.max_upload_bytes / 2**20:.0f} MB{size}; "
+                                "save it smaller (JPEG) and try again")
+    return images.decode_image(raw, name=name, max_pixels=limits.max_input_pixels)
+
+
+def _payload(contents: str) -> bytes:
+    return base64.b64decode(contents.partition(",")[2], validate=False)
+
+
+def decode_data_url(contents: str | None, filename: str | None, what: str, limits: Limits) -> Image.Image:
+    """dcc.Upload contents (a data URL) -> RGB image."""
+    name = filename if isinstance(filename, str) and filename else what
+    if not contents:
+        raise images.ImageError(f"add a {what} first")
+    try:
+        raw = _payload(contents)
+    except (ValueError, TypeError, AttributeError):
+        raise images.ImageError(f"{name}: the upload could not be read; try again") from None
+    return decode_bytes(raw, name, limits)
+
+
+def decode_files(files, field: str, limits: Limits, single: bool = False) -> list[Image.Image]:
+    """Multipart files (the JSON API) -> RGB images."""
+    files = [f for f in files if f and f.filename is not None]
+    if not files:
+        raise images.ImageError(f"add the {field} image (multipart field {field!r})")
+    if single and len(files) > 1:
+        raise images.ImageError(f"send one {field} image, not {len(files)}")
+    return [decode_bytes(f.read(limits.max_upload_bytes + 1), f.filename or field, limits, known_size=False)
+            for f in files]
+
+
+def image_size_of(contents) -> tuple[int, int] | None:
+    """An upload's (width, height) from its header alone (nothing decoded), or None if it is not readable:
+    the upload's own check says what is wrong with it."""
+    if not isinstance(contents, str) or "," not in contents:
+        return None
+    try:
+        return Image.open(io.BytesIO(_payload(contents))).size
+    except Exception:  # noqa: BLE001 — any unreadable upload: no size
+        return None
+
+
+def upload_message(img: Image.Image, name: str) -> str:
+    """What the page says under an accepted upload: its size, and any conversion (an animation's frame)."""
+    return "; ".join([f"{name}: {img.width}×{img.height} px", *(n.split(": ", 1)[-1] for n in images.notes_of(img))])
+
+
+def slider_weight(slider_value):
+    """A log10 slider's value -> the weight; anything that is not a number is passed on for the
+    settings' validator to name (callbacks are public endpoints: any JSON can arrive)."""
+    if isinstance(slider_value, (int, float)) and not isinstance(slider_value, bool):
+        return 10.0 ** min(slider_value, 300)  # 1e300 is refused by range, not by an OverflowError
+    return slider_value
+
+
+def offered_backbone(value, models_dir: str | None):
+    """``value`` if the page offers it (a built-in, or a checkpoint in ``models_dir``), else SettingError:
+    a forged request must not make the server load a file of its choosing."""
+    if isinstance(value, str) and (value in BACKBONES or value in list_checkpoints(models_dir)):
+        return value
+    raise SettingError(f"unknown backbone {str(value)[:60]!r}: choose a built-in one ({', '.join(BACKBONES)}) or "
+                       "a checkpoint the page offers")
