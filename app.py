@@ -4,33 +4,12 @@ For gunicorn, the factory builds the studio in each serving process (importing t
     gunicorn --workers 1 --threads 8 --bind 0.0.0.0:8050 'app:create_app()'    # embedded: jobs live here
     STUDIO_REDIS_URL=redis://… STUDIO_SECRET_KEY=… gunicorn --workers 4 --threads 8 … 'app:create_app()'
                                                                                # Redis + Celery: any number
+Installed as a package, the same is ``style-studio`` and ``gunicorn 'styletransfer.studio:wsgi_app()'``.
 """
 import sys
 
-from styletransfer import web
-from styletransfer.config import Config
-
-
-def create_app():
-    """The studio's WSGI app, configured from the environment, its job backend started."""
-    return web.create_app(Config.from_env()).server
-
-
-def main() -> int:
-    try:
-        config = Config.from_env()
-        studio = web.create_app(config)
-    except ValueError as exc:  # a malformed variable, or Redis without a secret: one line
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Style Transfer Studio on http://{config.host}:{config.port}/ (device: {studio.studio_jobs.devices[0]})",
-          flush=True)
-    try:
-        studio.run(host=config.host, port=config.port, debug=False, threaded=True)
-    finally:
-        studio.studio_jobs.shutdown()
-    return 0
-
+from styletransfer.studio import main
+from styletransfer.studio import wsgi_app as create_app  # noqa: F401 — gunicorn's 'app:create_app()'
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,7 @@ variable                    meaning
 ``STUDIO_STATE_DIR``        where the embedded default keeps its generated secret
 ``STYLETRANSFER_DEVICE``    a worker's device when ``--device`` is not given (auto, cpu, cuda:N)
 ``HOST`` / ``PORT``         where ``python app.py`` listens (127.0.0.1:8050)
+``PROMETHEUS_MULTIPROC_DIR`` gunicorn: the folder where each process's metrics are kept and summed
 ``STUDIO_*`` limits         :class:`~styletransfer.limits.Limits` (README lists them)
 ==========================  =======================================================================
 """
@@ -35,6 +36,7 @@ class Config:
     device: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8050
+    metrics_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -48,4 +50,5 @@ class Config:
         return cls(limits=Limits.from_env(env), redis_url=value("STUDIO_REDIS_URL"),
                    secret_key=value("STUDIO_SECRET_KEY"), models_dir=value("STUDIO_MODELS_DIR"),
                    state_dir=value("STUDIO_STATE_DIR") or defaults.state_dir,
-                   device=value("STYLETRANSFER_DEVICE") or "auto", host=value("HOST") or defaults.host, port=int(port))
+                   device=value("STYLETRANSFER_DEVICE") or "auto", host=value("HOST") or defaults.host, port=int(port),
+                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"))

@@ -17,6 +17,17 @@ from browser import ROOT, free_port
 FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1"}
 
 
+def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
+    """``predicate()``'s first true value, polled until ``timeout``; exceptions are failures, not retries."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
 def require_redis():
     """Skip without redis-server, except under CI=true, where that is a failure."""
     if shutil.which("redis-server") is None:

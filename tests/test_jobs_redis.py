@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from media import video_frames
-from redis_harness import FAST, running_cluster
+from redis_harness import FAST, running_cluster, wait_for
 from styletransfer.images import read_png_settings
 from styletransfer.jobs import JobNotFound, LimitExceeded
 from styletransfer.jobs.redis_store import job_key
@@ -22,16 +22,6 @@ def small(**kw):
     base = dict(size=64, iterations=20, multiscale=False, seed=0)
     base.update(kw)
     return Settings(**base)
-
-
-def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from PIL import Image
 from ..limits import Limits
 from ..settings import Settings
 from .model import JobNotFound, JobView
+from .stats import Snapshot
 
 __all__ = ["JobBackend", "Owned"]
 
@@ -56,6 +57,15 @@ class JobBackend(Protocol):
         """Seconds such a job would take here, from the measured speed (None before any measurement)."""
 
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None: ...
+
+    def stats(self) -> Snapshot:
+        """The counters an operator watches: jobs submitted, finished by outcome, durations (``stats.py``)."""
+
+    def load(self) -> dict:
+        """Now: {"queued": n, "running": n, "workers": {device: workers alive}}."""
+
+    def not_ready(self) -> list[str]:
+        """Why this backend cannot take jobs now (Redis away, no worker, weights loading); [] when it can."""
 
     def shutdown(self) -> None:
         """Stop what this backend started here and join its threads."""

@@ -30,6 +30,7 @@ from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_ch
 from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
 from .runloop import run_job
 from .speed import SpeedMeter, calibrate
+from .stats import MemoryStats, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ class LocalJobs(Owned[Job]):
         self._preload = preload
         self._nice = nice
         self.speed = SpeedMeter()
+        self._stats = MemoryStats()
+        self._warm: set[str] = set()  # devices whose worker has loaded the default backbone
+        self._weights_missing: str | None = None
         self._workers = [threading.Thread(target=self._work, args=(d,), name=f"stylize-{d}", daemon=True)
                          for d in devices]
         for t in self._workers:
@@ -196,6 +200,7 @@ class LocalJobs(Owned[Job]):
             self._queue.append(job.id)
             self._forget_old(owner)
             self._lock.notify_all()
+            self._stats.count("jobs_submitted_total")
             return self._view(job)
 
     def get(self, job_id: str, owner: str) -> JobView | None:
@@ -229,6 +234,7 @@ class LocalJobs(Owned[Job]):
                 self._queue.remove(job.id)
                 job.status, job.finished = STOPPED, time.time()
                 job.content, job.styles = None, []
+                self._stats.count("jobs_finished_total", outcome="cancelled")
             elif job.status == RUNNING:
                 job.controls.stop()
             view = self._view(job)
@@ -287,6 +293,27 @@ class LocalJobs(Owned[Job]):
                 if job is None or job.status in FINISHED or time.time() >= deadline:
                     return self._view(job) if job else None
                 self._lock.wait(timeout=max(0.0, min(0.5, deadline - time.time())))
+
+    def stats(self) -> Snapshot:
+        return self._stats.snapshot()
+
+    def load(self) -> dict:
+        with self._lock:
+            running = sum(1 for j in self._jobs.values() if j.status == RUNNING)
+            queued = len(self._queue)
+        workers: dict[str, int] = {}
+        for device, thread in zip(self._devices, self._workers):
+            if thread.is_alive():
+                workers[device] = workers.get(device, 0) + 1
+        return {"queued": queued, "running": running, "workers": workers}
+
+    def not_ready(self) -> list[str]:
+        reasons = []
+        if not any(t.is_alive() for t in self._workers):
+            reasons.append("no worker thread is running")
+        if self._preload and not self._warm:
+            reasons.append(self._weights_missing or f"the {self._preload} weights are still loading")
+        return reasons
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every job and join the workers: each ends the iteration (or the weight loading) it is in."""
@@ -354,8 +381,10 @@ class LocalJobs(Owned[Job]):
         """Load the default backbone and measure this machine's speed once, before the first job."""
         try:
             load_backbone(self._preload, device)
-        except WeightsUnavailable:
-            return  # reported by the first job that needs them
+        except WeightsUnavailable as exc:
+            self._weights_missing = str(exc)  # also reported by the first job that needs them
+            return
+        self._warm.add(device)
         if self.speed.value is None and not self._queue and not self._closing:
             try:
                 measured = calibrate(device, stop=lambda: self._closing)
@@ -370,7 +399,8 @@ class LocalJobs(Owned[Job]):
         try:
             run_job(job.id, lambda: StyleTransfer(job.settings, job.controls, device=device), job.content,
                     job.styles, resume, job.controls,
-                    ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, job.work)
+                    ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, job.work,
+                    self._stats)
         finally:
             with self._lock:
                 job.finished = time.time()

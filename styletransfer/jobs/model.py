@@ -11,6 +11,13 @@ from ..backbones import WeightsUnavailable
 from ..settings import SettingError
 
 QUEUED, RUNNING, STOPPED, DONE, FAILED = "queued", "running", "stopped", "done", "failed"
+
+try:  # what a backend raises when its store does not answer (the Redis backend's; none for the embedded one)
+    import redis.exceptions as _redis
+
+    UNAVAILABLE: tuple = (_redis.ConnectionError, _redis.TimeoutError)
+except ImportError:
+    UNAVAILABLE = ()
 FINISHED = (STOPPED, DONE, FAILED)
 
 

@@ -21,8 +21,10 @@ from .model import FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
 from .progress import TIMELAPSE_FORMATS, encode_timelapse
 from .speed import SpeedMeter
 from .task import Watchdog, make_celery, send
-from .redis_store import (CANCEL, JOB_SUFFIXES, QUEUE, SPEED_KEY, WORKERS_KEY, connect, dumps, expire_job,
-                          inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view, update_control)
+from .redis_store import (CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, connect, dumps, expire_job,
+                          inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view, update_control,
+                          workers_alive)
+from .stats import RedisStats, Snapshot
 
 
 class RedisJobs(Owned[dict]):
@@ -33,6 +35,8 @@ class RedisJobs(Owned[dict]):
         self.limits = limits or Limits()
         self.r = connect(redis_url)
         self.r.ping()  # fail at start-up, with Redis's own message, if it is not there
+        self.url = redis_url
+        self._stats = RedisStats(self.r)
         self.celery = make_celery(redis_url, self.limits)
         self._send = lambda job_id, attempt: send(self.celery, job_id, attempt)
         self._watchdog = Watchdog(self.r, self.limits, self._send) if watchdog else None
@@ -42,7 +46,7 @@ class RedisJobs(Owned[dict]):
     @property
     def devices(self) -> list[str]:
         """The devices the workers registered, GPUs first; "cpu" before any has."""
-        workers = {v.decode() for v in self.r.hvals(WORKERS_KEY)}
+        workers = {w["device"] for w in workers_alive(self.r)}
         return sorted(workers, key=lambda d: not d.startswith("cuda")) or ["cpu"]
 
     # ---------------------------------------------------------------- the interface
@@ -63,9 +67,11 @@ class RedisJobs(Owned[dict]):
         pipe.zadd(session_key(owner), {job_id: now})
         pipe.expire(session_key(owner), int(self.limits.job_ttl_s))
         pipe.zadd(QUEUE, {job_id: now})
+        pipe.rpush(DEMAND, job_id)
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
         self._send(job_id, 1)
+        self._stats.count("jobs_submitted_total")
         self._forget_old(owner)
         return self._view(job_id, owner)
 
@@ -103,8 +109,10 @@ class RedisJobs(Owned[dict]):
 
     def cancel(self, job_id: str, owner: str) -> JobView:
         self._require(job_id, owner)
-        self.r.eval(CANCEL, 4, job_key(job_id), job_key(job_id, ":inputs"), QUEUE, job_key(job_id, ":control"),
-                    job_id, dumps(time.time()))
+        outcome = self.r.eval(CANCEL, 5, job_key(job_id), job_key(job_id, ":inputs"), QUEUE,
+                              job_key(job_id, ":control"), DEMAND, job_id, dumps(time.time()))
+        if outcome == b"stopped":  # a queued job that never ran; a running one is counted when it ends
+            self._stats.count("jobs_finished_total", outcome="cancelled")
         view = self._view(job_id, owner)
         self._forget_old(owner)
         return view
@@ -159,6 +167,24 @@ class RedisJobs(Owned[dict]):
             if view is None or view.is_finished or time.time() >= deadline:
                 return view
             time.sleep(0.2)
+
+    def stats(self) -> Snapshot:
+        return self._stats.snapshot()
+
+    def load(self) -> dict:
+        workers: dict[str, int] = {}
+        for w in workers_alive(self.r):
+            workers[w["device"]] = workers.get(w["device"], 0) + 1
+        return {"queued": self.r.zcard(QUEUE), "running": self.r.zcard(RUNNING_SET), "workers": workers}
+
+    def not_ready(self) -> list[str]:
+        try:
+            self.r.ping()
+            alive = workers_alive(self.r)
+        except Exception as exc:  # noqa: BLE001 — any failure to reach Redis is the reason
+            return [f"Redis does not answer ({exc.__class__.__name__})"]
+        # a worker announces itself once its weights are loaded and its speed measured
+        return [] if alive else ["no worker is alive: start one (python -m styletransfer.worker)"]
 
     def shutdown(self) -> None:
         if self._watchdog:

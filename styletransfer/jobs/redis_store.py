@@ -12,6 +12,10 @@ Keys (every per-job key expires ``job_ttl_s`` after its last write):
 * ``st:session:{owner}`` — sorted set of the session's job ids by creation time
 * ``st:queue`` — sorted set of queued job ids by creation time (queue positions); ``st:running`` — sorted
   set of running job ids by their last heartbeat (the watchdog's view)
+* ``st:demand`` — list, one entry per queued or running job: what KEDA's redis scaler reads (a running job
+  keeps its worker; Celery's own queue empties as soon as the workers have taken its messages)
+* ``st:worker:{host}:{pid}`` — hash (device, host, pid), expiring unless its worker renews it: who is alive
+* ``st:stats`` — the counters an operator watches (``stats.py``)
 
 Not Celery's result backend: its ``update_state`` rewrites and republishes the whole state on every call;
 these keys are written piecemeal, a few hundred bytes per iteration in one round trip.
@@ -32,7 +36,8 @@ from .model import FINISHED, QUEUED, JobView
 PREFIX = "st:"
 QUEUE = PREFIX + "queue"
 RUNNING_SET = PREFIX + "running"
-WORKERS_KEY = PREFIX + "workers"  # hash: each worker -> the device it offers, for the page's defaults
+DEMAND = PREFIX + "demand"
+WORKER_PREFIX = PREFIX + "worker:"
 SPEED_KEY = PREFIX + "speed"  # seconds per unit of work on the workers (base.SpeedMeter), for estimates
 JOB_SUFFIXES = ("", ":inputs", ":control", ":frame", ":frame_log", ":history", ":losses", ":checkpoint", ":result",
                 ":timelapse_mp4", ":timelapse_gif", ":lease")
@@ -145,11 +150,13 @@ redis.call('ZREM', running, id)
 if redis.call('EXISTS', lease) == 1 then return 0 end
 if redis.call('HGET', job, 'status') ~= '"running"' then return 0 end
 local attempt = tonumber(redis.call('HGET', job, 'attempt') or '1')
-if attempt >= max_attempts then
+local handed = tonumber(redis.call('HGET', job, 'handovers') or '0')
+if attempt - handed >= max_attempts then
   redis.call('HSET', job, 'status', '"failed"', 'finished', now, 'eta', '0', 'error', ARGV[5])
+  redis.call('LREM', KEYS[5], 0, id)
   return -1
 end
-redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt + 1), 'note', ARGV[6])
+redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt + 1), 'note', ARGV[6], 'handover', '0')
 redis.call('ZADD', queue, redis.call('HGET', job, 'created'), id)
 return attempt + 1
 """
@@ -167,7 +174,7 @@ def recover_lost(r: redis.Redis, worker_lost_s: float, send) -> list[tuple[str, 
     done = []
     for raw in r.zrangebyscore(RUNNING_SET, "-inf", now - worker_lost_s):
         job_id = raw.decode()
-        attempt = script(keys=[job_key(job_id), RUNNING_SET, QUEUE, job_key(job_id, ":lease")],
+        attempt = script(keys=[job_key(job_id), RUNNING_SET, QUEUE, job_key(job_id, ":lease"), DEMAND],
                          args=[job_id, now - worker_lost_s, dumps(now), MAX_ATTEMPTS, dumps(LOST_TWICE),
                                dumps(LOST_ONCE)])
         if attempt > 0:
@@ -176,6 +183,21 @@ def recover_lost(r: redis.Redis, worker_lost_s: float, send) -> list[tuple[str, 
             done.append((job_id, int(attempt)))
     return done
 
+
+# A worker that is stopping gives its running job back: queued again at once as its next attempt (the
+# checkpoint written just before), its lease released; not a loss (``handovers`` is not counted by RECOVER).
+HAND_BACK = """
+local job, lease, running, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, token, note = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('GET', lease) ~= token or redis.call('HGET', job, 'status') ~= '"running"' then return 0 end
+local attempt = tonumber(redis.call('HGET', job, 'attempt') or '1') + 1
+redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt), 'handover', '1', 'note', note)
+redis.call('HINCRBY', job, 'handovers', 1)
+redis.call('DEL', lease)
+redis.call('ZREM', running, id)
+redis.call('ZADD', queue, redis.call('HGET', job, 'created'), id)
+return attempt
+"""
 
 # Merge live weight changes into a job's control record and bump its version, atomically.
 UPDATE_CONTROL = """
@@ -193,6 +215,7 @@ if status == '"queued"' then
   redis.call('HSET', KEYS[1], 'status', '"stopped"', 'finished', ARGV[2], 'eta', '0')
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[2])
+  redis.call('LREM', KEYS[5], 0, ARGV[1])
   return 'stopped'
 elseif status == '"running"' then
   redis.call('HSET', KEYS[4], 'stop', '1')
@@ -210,3 +233,22 @@ def update_control(r: redis.Redis, job_id: str, weights: dict) -> int:
 def read_control(r: redis.Redis, job_id: str) -> tuple[int, dict, bool]:
     version, weights, stop = r.hmget(job_key(job_id, ":control"), "version", "weights", "stop")
     return int(version or 0), json.loads(weights) if weights else {}, stop == b"1"
+
+
+def workers_alive(r: redis.Redis) -> list[dict]:
+    """The workers whose presence key is fresh: {device, host, pid} each."""
+    alive = []
+    for key in r.scan_iter(match=WORKER_PREFIX + "*", count=1000):
+        info = {k.decode(): v.decode() for k, v in r.hgetall(key).items()}
+        if info:
+            alive.append(info)
+    return alive
+
+
+def announce_worker(r: redis.Redis, host: str, pid: int, device: str, ttl: float) -> None:
+    """This worker is alive (renewed every watchdog round; gone ``ttl`` seconds after its last renewal)."""
+    key = f"{WORKER_PREFIX}{host}:{pid}"
+    pipe = r.pipeline()
+    pipe.hset(key, mapping={"device": device, "host": host, "pid": str(pid)})
+    pipe.expire(key, max(1, int(ttl)))
+    pipe.execute()

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
-from .model import DONE, EXPECTED_FAILURES, STOPPED, user_message
+from .model import DONE, EXPECTED_FAILURES, FAILED, STOPPED, user_message
 from .progress import ProgressRecorder, Update, encode_timelapse
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class JobSink(Protocol):
 
     @property
     def lost(self) -> bool:
-        """Another worker owns the job now: write nothing more."""
+        """Another worker owns the job now (or this one gave it back): write nothing more."""
 
     def latest_frame(self) -> bytes | None:
         """The preview the page shows now (the final frame is skipped when it is the same)."""
@@ -52,19 +52,21 @@ def time_limit_note(limits: Limits) -> str:
 
 def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Image.Image,
             styles: Sequence[Image.Image], resume: Checkpoint | None, controls: Controls, recorder: ProgressRecorder,
-            sink: JobSink, limits: Limits, work: float, measure_speed: bool = True) -> None:
+            sink: JobSink, limits: Limits, work: float, stats, measure_speed: bool = True) -> None:
     """Run one job to its end through ``sink``. A failure ends the job, never the caller: an expected one
     (bad input, missing weights, memory) with its own line, anything else logged with its traceback.
-    ``measure_speed``: a finished run's (seconds, work) is a fair sample of this device's speed."""
+    ``measure_speed``: a finished run's (seconds, work) is a fair sample of this device's speed; ``stats``
+    counts how it ended (``stats.py``)."""
+    transfer = None
     try:
         transfer = new_transfer()
         elapsed = 0.0
         for p in transfer.run(content, styles, resume=resume):
-            if sink.lost:
-                return
             elapsed = p.elapsed
             sink.apply(recorder.record(p))
             sink.after_iteration(transfer)
+            if sink.lost:  # another worker owns the job now, or this one gave it back
+                return
             if p.elapsed > limits.max_job_seconds and not controls.stopped:
                 controls.stop()
                 sink.note(time_limit_note(limits))
@@ -77,8 +79,10 @@ def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Ima
         mp4 = encode_timelapse(list(recorder.history.frames), list(transfer.result.size), "mp4")
         sample = (elapsed, work) if status == DONE and measure_speed and elapsed else None
         sink.finish(status, transfer, mp4, sample)
+        stats.job_finished(status, str(transfer.device), transfer.settings.size, elapsed, transfer.iterations_done)
     except Exception as exc:  # a failing job must never take the worker (or the server) with it
         if not isinstance(exc, EXPECTED_FAILURES):
             log.exception("job %s failed", job_id)
         if not sink.lost:
             sink.fail(user_message(exc))
+            stats.job_finished(FAILED, str(transfer.device) if transfer else "unknown", 0, 0.0, 0)

@@ -38,11 +38,12 @@ from ..settings import Settings, check_live
 from .admission import start_checkpoint
 from .model import FAILED, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
-from .redis_store import (CLAIM, FINISHED_JSON, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY, WORKERS_KEY,
-                          connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta, recover_lost,
-                          update_control)
+from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
+                          announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta,
+                          recover_lost, update_control, WORKER_PREFIX)
 from .runloop import run_job
 from .speed import SpeedMeter, calibrate
+from .stats import RedisStats
 
 log = logging.getLogger(__name__)
 
@@ -125,16 +126,17 @@ class _RedisSink:
     """The job loop's output for the Redis backend: each iteration's changes in one round trip, a
     checkpoint every ``checkpoint_s``, and nothing once the heartbeat says the job was lost."""
 
-    def __init__(self, r, job_id: str, limits: Limits, heartbeat: Heartbeat, history: FrameHistory,
+    def __init__(self, runner: "JobRunner", job_id: str, heartbeat: Heartbeat, history: FrameHistory,
                  events: list, frame_seq: int):
-        self.r, self.job_id, self.limits, self.heartbeat = r, job_id, limits, heartbeat
-        self.history, self.events, self.frame_seq = history, events, frame_seq
-        self.latest = r.get(job_key(job_id, ":frame"))
+        self.runner, self.r, self.job_id, self.limits = runner, runner.r, job_id, runner.limits
+        self.heartbeat, self.history, self.events, self.frame_seq = heartbeat, history, events, frame_seq
+        self.latest = self.r.get(job_key(job_id, ":frame"))
         self.last_checkpoint = time.monotonic()
+        self.handed_back = False
 
     @property
     def lost(self) -> bool:
-        return self.heartbeat.lost
+        return self.heartbeat.lost or self.handed_back
 
     def latest_frame(self) -> bytes | None:
         return self.latest
@@ -166,9 +168,25 @@ class _RedisSink:
         pipe.execute()
 
     def after_iteration(self, transfer: StyleTransfer) -> None:
-        if time.monotonic() - self.last_checkpoint >= self.limits.checkpoint_s:
+        if self.runner.draining.is_set():
+            self.hand_back(transfer)
+        elif time.monotonic() - self.last_checkpoint >= self.limits.checkpoint_s:
             write_checkpoint(self.r, self.job_id, transfer.checkpoint(), self.limits)
             self.last_checkpoint = time.monotonic()
+
+    def hand_back(self, transfer: StyleTransfer) -> None:
+        """This worker is stopping: checkpoint where the job is and queue it again at once, for another
+        worker to resume (not a lost worker: the job keeps its retries)."""
+        checkpoint = transfer.checkpoint()
+        write_checkpoint(self.r, self.job_id, checkpoint, self.limits)
+        note = (f"moved to another worker: its worker is stopping (it resumes at iteration "
+                f"{checkpoint.iteration})")
+        attempt = self.r.eval(HAND_BACK, 4, job_key(self.job_id), job_key(self.job_id, ":lease"), RUNNING_SET, QUEUE,
+                              self.job_id, self.heartbeat.token, dumps(note))
+        if attempt:
+            self.runner.send(self.job_id, int(attempt))
+            log.info("job %s handed back at iteration %d as attempt %d", self.job_id, checkpoint.iteration, attempt)
+        self.handed_back = True
 
     def note(self, text: str) -> None:
         self.r.hset(job_key(self.job_id), "note", dumps(text))
@@ -183,6 +201,7 @@ class _RedisSink:
         pipe.hset(job_key(job_id), mapping={"status": dumps(status), "finished": dumps(time.time()), "eta": "0",
                                             "events": dumps(self.events)})
         pipe.delete(job_key(job_id, ":checkpoint"))  # the inputs stay with the job, for "Run again"
+        pipe.lrem(DEMAND, 0, job_id)
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
 
@@ -195,6 +214,7 @@ def mark_failed(r, job_id: str, message: str, limits: Limits) -> None:
     pipe.hset(job_key(job_id), mapping={"status": dumps(FAILED), "error": dumps(message),
                                         "finished": dumps(time.time()), "eta": "0"})
     pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))
+    pipe.lrem(DEMAND, 0, job_id)
     expire_job(pipe, job_id, limits.job_ttl_s)
     pipe.execute()
 
@@ -209,8 +229,10 @@ def observe_speed(r, seconds: float, work: float) -> None:
 class JobRunner:
     """Runs one claimed job on this worker's device through the job loop, its live data going to Redis."""
 
-    def __init__(self, r, limits: Limits, device: str):
-        self.r, self.limits, self.device = r, limits, device
+    def __init__(self, r, limits: Limits, device: str, send=lambda job_id, attempt: None):
+        self.r, self.limits, self.device, self.send = r, limits, device, send
+        self.stats = RedisStats(r)
+        self.draining = threading.Event()  # set when the worker is told to stop: the job goes back
 
     def run(self, job_id: str, attempt: int) -> str:
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -229,6 +251,7 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             if not heartbeat.lost:
                 mark_failed(self.r, job_id, user_message(exc), self.limits)
+                self.stats.job_finished(FAILED, self.device, 0, 0.0, 0)
         finally:
             heartbeat.stop()
             self.r.eval(RELEASE, 2, job_key(job_id, ":lease"), RUNNING_SET, token, job_id)
@@ -252,8 +275,8 @@ class JobRunner:
         pipe = r.pipeline()
         fields = {"device": self.device, "worker": token, "events": events}
         if resumed:
-            fields["note"] = (f"resumed at iteration {checkpoint.iteration} on another worker after its worker "
-                              f"was lost (attempt {attempt})")
+            why = "its worker was stopped" if meta.get("handover") else "its worker was lost"
+            fields["note"] = f"resumed at iteration {checkpoint.iteration} on another worker: {why} (attempt {attempt})"
             pipe.ltrim(job_key(job_id, ":losses"), 0, checkpoint.iteration - 1)
         elif attempt > 1:  # lost before its first checkpoint: it starts again from the beginning
             fields["note"] = f"started again on another worker after its worker was lost (attempt {attempt})"
@@ -261,10 +284,10 @@ class JobRunner:
                 pipe.delete(job_key(job_id, suffix))
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
         pipe.execute()
-        sink = _RedisSink(r, job_id, self.limits, heartbeat, history, events, meta.get("frame_seq", 0))
+        sink = _RedisSink(self, job_id, heartbeat, history, events, meta.get("frame_seq", 0))
         run_job(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, device=self.device),
                 content, styles, checkpoint, controls, ProgressRecorder(self.limits, history), sink, self.limits,
-                meta.get("work", 0.0), measure_speed=attempt == 1)
+                meta.get("work", 0.0), self.stats, measure_speed=attempt == 1)
 
 
 def write_checkpoint(r, job_id: str, checkpoint: Checkpoint | None, limits: Limits) -> None:
@@ -290,19 +313,27 @@ def read_checkpoint(r, job_id: str) -> Checkpoint | None:
 class Watchdog(threading.Thread):
     """Queues again the jobs whose worker was lost (``recover_lost``); in every worker and web process."""
 
-    def __init__(self, r, limits: Limits, send_fn):
+    def __init__(self, r, limits: Limits, send_fn, presence: str | None = None):
         super().__init__(name="job-watchdog", daemon=True)
         self.r, self.limits, self.send_fn = r, limits, send_fn
+        self.presence = presence  # a worker's device: announced every round (a web process has none)
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(max(0.5, self.limits.worker_lost_s / 4)):
+        interval = max(0.5, self.limits.worker_lost_s / 4)
+        while True:
             try:
+                if self.presence:
+                    announce_worker(self.r, socket.gethostname(), os.getpid(), self.presence, 3 * interval)
                 for job_id, attempt in recover_lost(self.r, self.limits.worker_lost_s, self.send_fn):
                     log.warning("job %s: worker lost; %s", job_id,
                                 "failed (lost twice)" if attempt < 0 else f"queued again as attempt {attempt}")
+                    if attempt < 0:
+                        RedisStats(self.r).job_finished(FAILED, "unknown", 0, 0.0, 0)
             except Exception:  # noqa: BLE001 — Redis away for a moment: look again next round
                 log.warning("watchdog round failed", exc_info=True)
+            if self.done.wait(interval):
+                return
 
     def stop(self) -> None:
         self.done.set()
@@ -318,24 +349,31 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
     worker is ready, a watchdog, the first speed measurement and the device it offers; at its shutdown,
     the watchdog joined. Everything comes in as arguments (``worker.py`` reads the command line)."""
     app = make_celery(redis_url, limits)
-    runner = JobRunner(connect(redis_url), limits, device)
-    watchdog = Watchdog(runner.r, limits, lambda job_id, attempt: send(app, job_id, attempt))
+    runner = JobRunner(connect(redis_url), limits, device, lambda job_id, attempt: send(app, job_id, attempt))
+    watchdog = Watchdog(runner.r, limits, runner.send, presence=device)
 
     @app.task(name=TASK_NAME, acks_late=True, ignore_result=True)
     def run_job_task(job_id: str, attempt: int = 1) -> str:
         return runner.run(job_id, attempt)
 
     def on_ready(**_):
-        watchdog.start()
         if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
             try:
                 runner.r.set(SPEED_KEY, SpeedMeter().observe(*calibrate(device)))
             except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
-        # say which device this worker offers, for the page's defaults
-        runner.r.hset(WORKERS_KEY, socket.gethostname() + f":{os.getpid()}", device)
-        runner.r.expire(WORKERS_KEY, 3600)
+        watchdog.start()  # announces this worker (and its device, for the page's defaults) every round
+
+    def on_stopping(**_):
+        # SIGTERM (a deploy, a scale-down): the job in hand goes back to the queue at its next iteration,
+        # then Celery's warm shutdown finds nothing running and the process exits
+        runner.draining.set()
+
+    def on_shutdown(**_):
+        watchdog.stop()
+        runner.r.delete(f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}")
 
     signals.worker_ready.connect(on_ready, weak=False)
-    signals.worker_shutdown.connect(lambda **_: watchdog.stop(), weak=False)
+    signals.worker_shutting_down.connect(on_stopping, weak=False)
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
     return app

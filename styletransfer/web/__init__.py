@@ -14,11 +14,11 @@ from ..config import Config
 from ..engine import default_iterations
 from ..jobs import JobBackend, make_jobs
 from ..settings import Settings
-from . import api, callbacks, errors, routes
+from . import api, callbacks, errors, ops, routes
 from .layout import build_layout
 from .sessions import register_session, session_id, stored_secret
 
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets")
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")  # package data: served from any folder
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 
 
@@ -48,6 +48,7 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
     routes.register(app.server, jobs)
     api.register(app.server, jobs, limits, config.models_dir)
     errors.register(app.server, limits)
+    ops.register(app.server, jobs, config.metrics_dir)
     callbacks.register(app, jobs, limits, config.models_dir)
     if quick:
         from .quick import build_quick

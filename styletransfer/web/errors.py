@@ -7,8 +7,10 @@ import dash
 import flask
 import werkzeug.exceptions
 
+from ..jobs.model import UNAVAILABLE
 from ..limits import Limits
 from .api import api_error
+from .ops import BACKEND_ERRORS
 
 BUG_MESSAGE = "Something went wrong on the server; it has been logged. Try again, or reload the page."
 # what Dash's dispatcher raises on a callback request that names outputs, inputs or shapes the page has not
@@ -20,6 +22,13 @@ def register(server: flask.Flask, limits: Limits) -> None:
     def unhandled(exc):
         if isinstance(exc, werkzeug.exceptions.HTTPException):
             return exc
+        if UNAVAILABLE and isinstance(exc, UNAVAILABLE):  # Redis away: said plainly, counted, logged once
+            BACKEND_ERRORS.inc()
+            server.logger.warning("the job backend does not answer on %s: %r", flask.request.path, exc)
+            response, status = api_error("the job service is unavailable for a moment; your jobs are kept: "
+                                         "try again shortly", 503)
+            response.headers["Retry-After"] = "5"
+            return response, status
         in_callback = getattr(flask.g, "studio_callback", None)
         if (flask.request.path.endswith("/_dash-update-component") and in_callback is None
                 and isinstance(exc, MALFORMED)):

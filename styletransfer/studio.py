@@ -1,0 +1,33 @@
+"""``style-studio`` / ``python app.py`` — the Style Transfer Studio at http://127.0.0.1:8050 (HOST and PORT
+from the environment), and ``wsgi_app()``, the factory gunicorn calls in each serving process."""
+from __future__ import annotations
+
+import sys
+
+from . import web
+from .config import Config
+
+
+def wsgi_app():
+    """The studio's WSGI app, configured from the environment, its job backend started."""
+    return web.create_app(Config.from_env()).server
+
+
+def main() -> int:
+    try:
+        config = Config.from_env()
+        studio = web.create_app(config)
+    except ValueError as exc:  # a malformed variable, or Redis without a secret: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Style Transfer Studio on http://{config.host}:{config.port}/ (device: {studio.studio_jobs.devices[0]})",
+          flush=True)
+    try:
+        studio.run(host=config.host, port=config.port, debug=False, threaded=True)
+    finally:
+        studio.studio_jobs.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
