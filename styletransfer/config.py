@@ -8,6 +8,7 @@ variable                    meaning
 ``STUDIO_SECRET_KEY``       signs session cookies; the same in every web process (required with Redis)
 ``STUDIO_MODELS_DIR``       a folder whose checkpoints the backbone menu offers
 ``STUDIO_STATE_DIR``        where the embedded default keeps its generated secret
+``STUDIO_PUBLIC_URL``       the studio's address as browsers see it (behind a proxy): origin checks, Secure cookies
 ``STYLETRANSFER_DEVICE``    a worker's device when ``--device`` is not given (auto, cpu, cuda:N)
 ``HOST`` / ``PORT``         where ``python app.py`` listens (127.0.0.1:8050)
 ``PROMETHEUS_MULTIPROC_DIR`` gunicorn: the folder where each process's metrics are kept and summed
@@ -37,6 +38,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8050
     metrics_dir: str | None = None
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -47,8 +49,11 @@ class Config:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"PORT must be a port number, not {port!r}")
         defaults = cls()
+        public = value("STUDIO_PUBLIC_URL")
+        if public and not public.startswith(("http://", "https://")):
+            raise ValueError(f"STUDIO_PUBLIC_URL must be an http:// or https:// address, not {public!r}")
         return cls(limits=Limits.from_env(env), redis_url=value("STUDIO_REDIS_URL"),
                    secret_key=value("STUDIO_SECRET_KEY"), models_dir=value("STUDIO_MODELS_DIR"),
                    state_dir=value("STUDIO_STATE_DIR") or defaults.state_dir,
                    device=value("STYLETRANSFER_DEVICE") or "auto", host=value("HOST") or defaults.host, port=int(port),
-                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"))
+                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"), public_url=value("STUDIO_PUBLIC_URL"))

@@ -24,6 +24,7 @@ class Limits:
                                    "pixels of an input image (bombs are refused before decoding)")
     max_size: int = _limit(1024, "STUDIO_MAX_SIZE", "long side of a result, px")
     max_iterations: int = _limit(2000, "STUDIO_MAX_ITERATIONS", "iterations at the final scale")
+    max_styles: int = _limit(4, "STUDIO_MAX_STYLES", "paintings blended in one job")
     max_queued_per_session: int = _limit(3, "STUDIO_MAX_QUEUED_PER_SESSION", "queued or running jobs per session")
     max_queued_total: int = _limit(20, "STUDIO_MAX_QUEUED_TOTAL", "queued jobs on the server")
     max_jobs_kept_per_session: int = _limit(10, "STUDIO_MAX_JOBS_KEPT", "finished jobs kept per session")

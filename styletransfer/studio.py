@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from werkzeug.serving import WSGIRequestHandler
+
 from . import web
 from .config import Config
 
@@ -11,6 +13,11 @@ from .config import Config
 def wsgi_app():
     """The studio's WSGI app, configured from the environment, its job backend started."""
     return web.create_app(Config.from_env()).server
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def version_string(self) -> str:  # no server or Python version in the Server header
+        return "style-studio"
 
 
 def main() -> int:
@@ -23,7 +30,7 @@ def main() -> int:
     print(f"Style Transfer Studio on http://{config.host}:{config.port}/ (device: {studio.studio_jobs.devices[0]})",
           flush=True)
     try:
-        studio.run(host=config.host, port=config.port, debug=False, threaded=True)
+        studio.run(host=config.host, port=config.port, debug=False, threaded=True, request_handler=_RequestHandler)
     finally:
         studio.studio_jobs.shutdown()
     return 0

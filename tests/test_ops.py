@@ -130,3 +130,23 @@ def test_under_gunicorn_the_processes_metrics_add_up(tmp_path):
         assert len(pids) >= 2, pids  # both processes wrote their part
     finally:
         srv.stop()
+
+
+@pytest.mark.redis
+def test_with_redis_away_the_page_still_loads_and_says_so(tmp_path):
+    require_redis()
+    from redis_harness import RedisServer
+
+    from styletransfer.jobs.redis_backend import RedisJobs
+
+    redis_server = RedisServer(tmp_path)
+    jobs = RedisJobs(redis_server.url, Limits())
+    try:
+        client = create_app(jobs=jobs, quick=False, secret="ops").server.test_client()
+        assert client.get("/_dash-layout").status_code == 200
+        redis_server.stop()
+        r = client.get("/_dash-layout")  # no "Error loading layout": the page, with the notice
+        assert r.status_code == 200 and "The job service is unavailable for a moment; your jobs are kept" in r.text
+        assert client.get("/").status_code == 200
+    finally:
+        jobs.shutdown()

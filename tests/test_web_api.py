@@ -227,3 +227,63 @@ def test_a_bug_inside_a_callback_is_a_logged_500_with_a_plain_message(app, clien
     assert r.get_json()["error"].startswith("Something went wrong on the server; it has been logged")
     assert "injected bug" not in r.get_data(as_text=True)  # the details go to the log, not to the user
     assert "unhandled error in callback estimate" in caplog.text and "a deliberately injected bug" in caplog.text
+
+
+# ------------------------------------------------------------------ what a public service must answer
+
+
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.mark.parametrize("path,body,status,message", [
+    ("/api/jobs/x/weights", '{"style_weight": ' + DEEP + "}", 400, "must be a JSON object"),
+    ("/api/jobs/x/weights", '{"a": ' * 20 + "1" + "}" * 20, 400, "nests deeper than 16 levels"),
+    ("/api/jobs/x/weights", '{"style_weight": "' + "x" * 100_000 + '"}', 413, "over this server's limit of 64 KB"),
+    ("/_dash-update-component", DEEP, 400, "not one this page sends"),
+], ids=["deep", "nested", "huge", "deep-callback"])
+def test_deep_or_huge_json_is_one_json_4xx_naming_the_limit(client, path, body, status, message):
+    r = client.post(path, data=body, content_type="application/json")
+    assert r.status_code == status and r.is_json, (r.status_code, r.data[:200])
+    assert message in r.get_json()["error"]
+
+
+def test_a_huge_or_deep_settings_field_is_refused_with_its_own_limit(client, content_image, style_image):
+    r = submit(client, content_image, style_image, extra={"settings": '{"size": "' + "9" * 2**20 + '"}'})
+    assert r.status_code == 413 and "KB for the settings" in r.get_json()["error"]
+    r = submit(client, content_image, style_image, extra={"settings": DEEP})
+    assert r.status_code == 400 and "settings must be a JSON object" in r.get_json()["error"]
+
+
+def test_more_paintings_than_the_limit_are_refused(client, content_image, style_image):
+    styles = [(io.BytesIO(png(style_image)), f"p{i}.png") for i in range(5)]
+    r = submit(client, content_image, style_image, extra={"style": styles})
+    assert r.status_code in (413, 429) and r.is_json
+    assert "limit" in r.get_json()["error"]
+
+
+def test_a_made_up_component_suite_path_is_a_quiet_404(client, caplog):
+    r = client.get("/_dash-component-suites/dash/no-such-file.v1_0m1.js")
+    assert r.status_code == 404 and "Traceback" not in caplog.text
+
+
+def test_every_response_carries_the_headers_a_browser_needs(client):
+    for path in ("/", "/api/jobs", "/healthz", "/no-such-page"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self' 'sha256-" in csp, path
+        assert "'unsafe-eval'" not in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_state_changing_requests_from_another_origin_are_refused(client, content_image, style_image):
+    before = client.get("/api/jobs").get_json()
+    for headers in ({"Origin": "http://127.0.0.1:9999"}, {"Origin": "http://evil.example"},
+                    {"Sec-Fetch-Site": "cross-site"}):
+        r = client.post("/api/jobs", headers=headers, data={"settings": "{}"}, content_type="multipart/form-data")
+        assert r.status_code == 403 and "another site" in r.get_json()["error"], headers
+        assert "Set-Cookie" not in r.headers  # a refused request never issues (or replaces) a session
+    assert client.get("/api/jobs").get_json() == before
+    r = submit(client, content_image, style_image, {"size": 48, "iterations": 2})
+    assert r.status_code == 201  # no Origin (a script) or the studio's own: accepted
+    client.post(r.get_json()["urls"]["cancel"])

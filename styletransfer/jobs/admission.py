@@ -21,6 +21,8 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
     scale them so first anyway)."""
     if not styles:
         raise SettingError("add at least one painting")
+    if len(styles) > limits.max_styles:
+        raise LimitExceeded(f"{len(styles)} paintings is over this server's limit of {limits.max_styles} a job")
     settings = resolve(settings, device).validate(n_styles=len(styles))
     check_inputs(settings, content.size, [s.size for s in styles])
     if settings.size > limits.max_size:

@@ -13,13 +13,15 @@ from ..backbones import min_input_side
 from ..config import Config
 from ..engine import default_iterations
 from ..jobs import JobBackend, make_jobs
+from ..jobs.model import UNAVAILABLE
 from ..settings import Settings
-from . import api, callbacks, errors, ops, routes
+from . import api, callbacks, errors, inputs, ops, routes, security
 from .layout import build_layout
 from .sessions import register_session, session_id, stored_secret
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")  # package data: served from any folder
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
+UNAVAILABLE_NOTICE = "The job service is unavailable for a moment; your jobs are kept. Reload in a little while."
 
 
 def create_app(config: Config | None = None, jobs: JobBackend | None = None, quick: bool = True,
@@ -43,8 +45,13 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
     )
     # Start sends up to three uploads (photo, two paintings) in one callback
     app.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(3)
+    # the JSON API's form: a photo, the paintings and the settings; a field other than a file stays small
+    app.server.config["MAX_FORM_PARTS"] = limits.max_styles + 4
+    app.server.config["MAX_FORM_MEMORY_SIZE"] = inputs.MAX_JSON_BYTES
     app.layout = _page(jobs, limits, config.models_dir)
-    register_session(app.server, secret)
+    secure = bool(config.public_url and config.public_url.startswith("https://"))
+    register_session(app.server, secret, secure)
+    security.register_origin_check(app.server, config.public_url)
     routes.register(app.server, jobs)
     api.register(app.server, jobs, limits, config.models_dir)
     errors.register(app.server, limits)
@@ -55,8 +62,11 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
 
         # /quick is fast-dash's own Flask app, mounted inside the studio's: one server, one port,
         # and `app.server` stays the single WSGI entry point for gunicorn.
-        app.quick = build_quick(jobs, limits, secret)
+        app.quick = build_quick(jobs, limits, secret, secure)
+        security.register_origin_check(app.quick.server, config.public_url)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
+    hashes = app.csp_hashes() + (app.quick.app.csp_hashes() if quick else [])
+    app.server.wsgi_app = security.SecurityHeaders(app.server.wsgi_app, hashes)
     # The first shape check builds the default backbone's architecture (no weights; a few tenths of a
     # second, once): done here, so no person's first upload waits for it.
     min_input_side(Settings().backbone)
@@ -72,11 +82,16 @@ def _page(jobs: JobBackend, limits, models_dir: str | None):
     default_size = 512 if 512 in sizes else sizes[-1]
 
     def layout():
-        iterations = min(default_iterations(jobs.devices[0]), limits.max_iterations)
-        owner = session_id()
-        views = jobs.list(owner) if owner else []
+        notice = None
+        try:
+            device = jobs.devices[0]
+            owner = session_id()
+            views = jobs.list(owner) if owner else []
+        except UNAVAILABLE:  # Redis away: the page still loads, and says so
+            device, views, notice = "cpu", [], UNAVAILABLE_NOTICE
+        iterations = min(default_iterations(device), limits.max_iterations)
         return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
                             models_dir, current_job=views[-1].id if views else None,
-                            max_upload_bytes=limits.max_upload_bytes, jobs=views)
+                            max_upload_bytes=limits.max_upload_bytes, jobs=views, notice=notice)
 
     return layout

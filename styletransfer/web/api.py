@@ -1,14 +1,12 @@
 """The JSON API: the page's jobs for scripts, with the same limits and ownership (curl examples in README)."""
 from __future__ import annotations
 
-import json
-
 import flask
 
 from ..jobs import JobBackend, JobNotFound, LimitExceeded
 from ..limits import Limits
 from ..settings import Settings
-from .inputs import decode_files, offered_backbone
+from .inputs import TooLarge, decode_files, offered_backbone, parse_json, read_json_body
 from .present import job_urls
 from .routes import job_or_404, no_store
 from .sessions import session_id
@@ -64,15 +62,14 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
         try:
             content = decode_files(flask.request.files.getlist("content"), "content", limits, single=True)[0]
             styles = decode_files(flask.request.files.getlist("style"), "style", limits)
-            try:
-                values = json.loads(flask.request.form.get("settings", "{}"), parse_constant=float)
-            except ValueError:
-                return api_error("settings must be a JSON object", 400)
+            values = parse_json(flask.request.form.get("settings", "{}"), "settings")
             if isinstance(values, dict) and "backbone" in values:
                 values["backbone"] = offered_backbone(values["backbone"], models_dir)
             view = jobs.submit(session_id(), content, styles, Settings.from_dict(values))
         except LimitExceeded as exc:
             return api_error(str(exc), 429)
+        except TooLarge as exc:
+            return api_error(str(exc), 413)
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError: one line each
             return api_error(str(exc), 400)
         response = flask.jsonify(public(view))
@@ -90,13 +87,15 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
     @server.route("/api/jobs/<job_id>/weights", methods=["POST"])
     def api_weights(job_id):
         """A JSON object of live weights (content_weight, style_weight, tv_weight, style_layer_weights)."""
-        values = flask.request.get_json(silent=True)
-        if not isinstance(values, dict) or not values:
-            return api_error("send a JSON object of weights, e.g. {\"style_weight\": 100}", 400)
         try:
+            values = read_json_body("the weights")
+            if not isinstance(values, dict) or not values:
+                return api_error("send a JSON object of weights, e.g. {\"style_weight\": 100}", 400)
             view = jobs.update(job_id, session_id(), **values)
         except JobNotFound:
             return api_error("no such job in this session", 404)
+        except TooLarge as exc:
+            return api_error(str(exc), 413)
         except ValueError as exc:  # a bad value, a weight that cannot change live, or a finished job
             return api_error(str(exc), 409 if "can no longer change" in str(exc) else 400)
         return no_store(flask.jsonify(public(view)))

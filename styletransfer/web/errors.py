@@ -14,7 +14,8 @@ from .ops import BACKEND_ERRORS
 
 BUG_MESSAGE = "Something went wrong on the server; it has been logged. Try again, or reload the page."
 # what Dash's dispatcher raises on a callback request that names outputs, inputs or shapes the page has not
-MALFORMED = (dash.exceptions.DashException, KeyError, TypeError, ValueError, IndexError, AttributeError)
+MALFORMED = (dash.exceptions.DashException, KeyError, TypeError, ValueError, IndexError, AttributeError,
+             RecursionError)  # JSON nested deeper than the parser goes
 
 
 def register(server: flask.Flask, limits: Limits) -> None:
@@ -29,6 +30,8 @@ def register(server: flask.Flask, limits: Limits) -> None:
                                          "try again shortly", 503)
             response.headers["Retry-After"] = "5"
             return response, status
+        if flask.request.path.startswith("/_dash-component-suites/") and isinstance(exc, MALFORMED + (OSError,)):
+            return api_error("no such file", 404)  # a made-up path: nothing to log
         in_callback = getattr(flask.g, "studio_callback", None)
         if (flask.request.path.endswith("/_dash-update-component") and in_callback is None
                 and isinstance(exc, MALFORMED)):
@@ -42,8 +45,12 @@ def register(server: flask.Flask, limits: Limits) -> None:
 
     @server.errorhandler(413)
     def too_large(_):
-        return api_error(f"the upload is over this server's limit of {limits.max_upload_bytes / 2**20:.0f} MB a "
-                         "file: save it smaller (JPEG) and try again", 413)
+        length, cap = flask.request.content_length, server.config.get("MAX_CONTENT_LENGTH")
+        if length is None or cap is None or length > cap:  # the whole request (a chunked one as it streamed)
+            return api_error(f"the upload is over this server's limit of {limits.max_upload_bytes / 2**20:.0f} MB a "
+                             f"file ({(cap or 0) / 2**20:.0f} MB a request): save it smaller (JPEG) and try again", 413)
+        return api_error(f"a form field is over this server's limit ({server.config['MAX_FORM_MEMORY_SIZE'] // 1024} "
+                         f"KB for the settings, {server.config['MAX_FORM_PARTS']} parts in all)", 413)
 
     @server.errorhandler(404)
     def not_found(error):

@@ -54,6 +54,7 @@ GALLERY_OPEN = "gallery-open"      # pattern ids: {"type": GALLERY_OPEN, "job": 
 GALLERY_CANCEL = "gallery-cancel"
 EXAMPLE = "example-{kind}"         # pattern ids: {"type": "example-content" | "example-style", "name": ...}
 JOB_ID = "job-id"
+NOTICE = "service-notice"
 CHART_STATE = "chart-state"
 POLL = "poll"
 LIMITS = "studio-limits"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
+import flask
 from PIL import Image
 
 from .. import images
@@ -52,6 +54,41 @@ def decode_files(files, field: str, limits: Limits, single: bool = False) -> lis
         raise images.ImageError(f"send one {field} image, not {len(files)}")
     return [decode_bytes(f.read(limits.max_upload_bytes + 1), f.filename or field, limits, known_size=False)
             for f in files]
+
+
+MAX_JSON_BYTES = 64 * 1024  # settings or weights: a few hundred bytes from the page, generous for scripts
+MAX_JSON_DEPTH = 16         # settings nest three levels (a schedule's weights)
+
+
+class TooLarge(SettingError):
+    """A request part over its size limit (answered 413, the limit named)."""
+
+
+def read_json_body(what: str):
+    """The request's body as JSON, refused by its declared length before it is read, and read no further
+    than the limit when it streams without one."""
+    if (flask.request.content_length or 0) > MAX_JSON_BYTES:
+        raise TooLarge(f"{what} is over this server's limit of {MAX_JSON_BYTES // 1024} KB")
+    return parse_json(flask.request.stream.read(MAX_JSON_BYTES + 1), what)
+
+
+def parse_json(text: str | bytes, what: str):
+    """A JSON value a request sent, within :data:`MAX_JSON_BYTES` and :data:`MAX_JSON_DEPTH`; SettingError
+    naming the limit otherwise (never the parser's own RecursionError)."""
+    if len(text) > MAX_JSON_BYTES:
+        raise TooLarge(f"{what} is over this server's limit of {MAX_JSON_BYTES // 1024} KB")
+    try:
+        value = json.loads(text, parse_constant=float)
+    except (ValueError, RecursionError):
+        raise SettingError(f"{what} must be a JSON object") from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise SettingError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 def image_size_of(contents) -> tuple[int, int] | None:

@@ -90,7 +90,7 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(jobs, limits: Limits, secret: str) -> SessionSafeFastDash:
+def build_quick(jobs, limits: Limits, secret: str, secure: bool = False) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(limits)
 
@@ -121,7 +121,7 @@ def build_quick(jobs, limits: Limits, secret: str) -> SessionSafeFastDash:
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
-    register_session(quick.server, secret)
+    register_session(quick.server, secret, secure)
     quick.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(2)  # one photo, one painting
     quick.app.layout = html.Div([
         # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it

@@ -18,11 +18,12 @@ def session_id() -> str | None:
     return getattr(flask.g, "studio_session", None) if flask.has_request_context() else None
 
 
-def register_session(server: flask.Flask, secret: str) -> None:
+def register_session(server: flask.Flask, secret: str, secure: bool = False) -> None:
     """Issue every browser a random session id in a cookie signed with ``secret``.
 
     Any web process that shares the secret accepts any session; an id the client made up, or changed,
-    fails the signature and is never adopted: that browser gets a new session instead.
+    fails the signature and is never adopted: that browser gets a new session instead. ``secure``: the
+    cookie travels over HTTPS only (a deployment behind TLS).
     """
     signer = itsdangerous.Signer(secret, salt="studio-session")
 
@@ -41,7 +42,7 @@ def register_session(server: flask.Flask, secret: str) -> None:
     def set_session_cookie(response):
         if getattr(flask.g, "new_session", False):
             response.set_cookie(COOKIE, signer.sign(flask.g.studio_session.encode()).decode(), httponly=True,
-                                samesite="Lax", max_age=30 * 24 * 3600)
+                                samesite="Lax", max_age=30 * 24 * 3600, secure=secure)
         return response
 
 
