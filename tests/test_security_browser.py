@@ -94,3 +94,10 @@ def test_the_pages_work_under_their_content_security_policy(studio, path):
         assert csp_violations(driver) == []
     finally:
         driver.quit()
+
+
+def test_the_server_header_names_no_version(studio):
+    import requests
+
+    server = requests.get(studio.url + "/healthz", timeout=10).headers.get("Server", "")
+    assert server == "style-studio" and "Python" not in server and "Werkzeug" not in server
