@@ -76,7 +76,12 @@ def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | 
     of an animated GIF and EXIF rotation. Refuses empty, truncated, vector/document files and anything over
     ``max_pixels`` (decompression bombs) before decoding the pixels.
     """
-    max_pixels = DEFAULT_MAX_INPUT_PIXELS if max_pixels is None else max_pixels
+    return checked_rgb(open_image(data, name), name, max_pixels)
+
+
+def open_image(data: bytes | BinaryIO, name: str = "image") -> Image.Image:
+    """The file opened, its header read and nothing decoded: its size is known, its pixels are not loaded
+    (:func:`checked_rgb` checks the size, then decodes)."""
     raw = data if isinstance(data, bytes) else data.read()
     if not raw:
         raise ImageError(f"{name}: the file is empty")
@@ -89,7 +94,7 @@ def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | 
             img = Image.open(io.BytesIO(raw))
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file this tool can read (PNG, JPEG, WebP, BMP, TIFF, GIF)") from None
-    return checked_rgb(img, name, max_pixels)
+    return img
 
 
 @contextlib.contextmanager

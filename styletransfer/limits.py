@@ -22,6 +22,8 @@ class Limits:
     max_upload_bytes: int = _limit(20 * 2**20, "STUDIO_MAX_UPLOAD_MB", "size of one uploaded file, MB", 2**20)
     max_input_pixels: int = _limit(50_000_000, "STYLETRANSFER_MAX_INPUT_PIXELS",
                                    "pixels of an input image (bombs are refused before decoding)")
+    max_request_pixels: int = _limit(100_000_000, "STUDIO_MAX_REQUEST_PIXELS",
+                                     "pixels of all the images of one request together, checked before decoding")
     max_size: int = _limit(1024, "STUDIO_MAX_SIZE", "long side of a result, px")
     max_iterations: int = _limit(2000, "STUDIO_MAX_ITERATIONS", "iterations at the final scale")
     max_styles: int = _limit(4, "STUDIO_MAX_STYLES", "paintings blended in one job")

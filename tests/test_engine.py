@@ -284,3 +284,24 @@ def test_the_lbfgs_takes_torchs_steps_without_waiting_on_the_device():
         reference.step(closure_for(theirs, reference))
         assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-12)
     assert objective(ours) < 0.5 * objective(start)
+
+
+def test_a_stop_during_the_paintings_targets_does_not_wait_for_all_of_them(content_image, style_image,
+                                                                           style_image2, monkeypatch):
+    from styletransfer.engine import objective
+
+    seen = []
+    features = objective.Objective.features
+
+    def counting(self, image):
+        seen.append(tuple(image.shape))
+        return features(self, image)
+
+    monkeypatch.setattr(objective.Objective, "features", counting)
+    controls = Controls()
+    controls.stop()  # Stop pressed while the first scale's targets are being computed
+    transfer = StyleTransfer(Settings(size=64, iterations=5, multiscale=False, seed=0), controls)
+    assert list(transfer.run(content_image, [style_image, style_image2, style_image])) == []
+    assert len(seen) == 1  # the photo's features only: no painting's after the stop
+    assert transfer.stopped and transfer.result.size == (53, 64)  # the image so far: the photo
+    assert transfer.record().stop_after == 0

@@ -287,3 +287,12 @@ def test_state_changing_requests_from_another_origin_are_refused(client, content
     r = submit(client, content_image, style_image, {"size": 48, "iterations": 2})
     assert r.status_code == 201  # no Origin (a script) or the studio's own: accepted
     client.post(r.get_json()["urls"]["cancel"])
+
+
+def test_images_over_the_request_s_pixel_budget_are_refused_before_decoding(client, content_image):
+    flat = io.BytesIO()
+    Image.new("1", (6000, 6000)).save(flat, "PNG")
+    styles = [(io.BytesIO(flat.getvalue()), f"flat{i}.png") for i in range(3)]
+    r = submit(client, content_image, content_image, extra={"style": styles})
+    assert r.status_code == 400 and "megapixels together" in r.get_json()["error"]
+

@@ -73,3 +73,15 @@ def test_only_offered_backbones_pass(tmp_path):
     for forged in ("/etc/passwd.pt", str(tmp_path / "mine.pt"), ["vgg19"], 3):
         with pytest.raises(SettingError, match="unknown backbone"):
             inputs.offered_backbone(forged, None)
+
+
+def test_a_request_s_images_are_checked_together_before_any_is_decoded(monkeypatch):
+    big = io.BytesIO()
+    Image.new("1", (6000, 6000)).save(big, "PNG")  # 36 megapixels in a few kB
+    decoded = []
+    monkeypatch.setattr("styletransfer.images.checked_rgb", lambda *a, **k: decoded.append(a) or a[0])
+    parts = [(big.getvalue(), f"image {i}") for i in range(3)]
+    with pytest.raises(ImageError, match="108 megapixels together, over this server's limit of 100"):
+        inputs.decode_together(parts, Limits())
+    assert decoded == []  # refused from the headers alone
+    assert len(inputs.decode_together(parts[:2], Limits())) == 2

@@ -20,7 +20,7 @@ from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
 from .hardware import autocast, pick_device, pick_precision
 from .inputs import check_inputs, final_inputs, plan_scales, style_long_side
-from .objective import Objective
+from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
 
@@ -202,8 +202,15 @@ class StyleTransfer:
                 self.stopped = True
                 break
             previous = x
-            scale = self._prepare_scale(net, memory_format, content, styles, colour_reference, min_side,
-                                        scale_index, side, iters, first, x, resume, generator)
+            try:
+                scale = self._prepare_scale(net, memory_format, content, styles, colour_reference, min_side,
+                                            scale_index, side, iters, first, x, resume, generator)
+            except TargetsInterrupted:  # stopped while the targets were computed: nothing done at this scale
+                self.stopped = True
+                if x is None:  # before the first iteration: the checkpoint's image, else the photo
+                    x = resume.image if resume is not None else images.image_to_tensor(
+                        images.resize_long_side(content, side))
+                break
             x = scale.x
             for progress in self._iterate(scale, plan, total, done, start):
                 done = progress.iteration
@@ -241,7 +248,8 @@ class StyleTransfer:
             if colour_reference is not None:
                 st = images.match_color(st, colour_reference)
             style_ts.append(st.to(self.device))
-        objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format)
+        objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format,
+                              stopped=lambda: self.controls.stopped)
         if resume is not None and scale_index == resume.scale:
             x = images.resize_tensor(resume.image, (h, w))
         elif x is None:

@@ -11,14 +11,20 @@ from ..backbones import Backbone
 from ..losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
 from ..settings import Settings
 
-__all__ = ["Objective", "smooth"]
+__all__ = ["Objective", "TargetsInterrupted", "smooth"]
+
+class TargetsInterrupted(Exception):
+    """A stop arrived while the paintings' targets were being computed."""
+
 
 class Objective:
-    """content + style + TV for one image size; style/content targets are computed here, once."""
+    """content + style + TV for one image size; style/content targets are computed here, once (``stopped``
+    is asked before each painting: a stop need not wait for all of them)."""
 
     def __init__(self, net: Backbone, content: torch.Tensor, styles: list[torch.Tensor], settings: Settings,
                  autocast: Callable[[], contextlib.AbstractContextManager],
-                 memory_format: torch.memory_format = torch.contiguous_format):
+                 memory_format: torch.memory_format = torch.contiguous_format,
+                 stopped: Callable[[], bool] = lambda: False):
         self.net = net
         self.autocast = autocast
         self.memory_format = memory_format
@@ -30,7 +36,11 @@ class Objective:
         blend = list(settings.style_blend or [1.0] * len(styles))
         with torch.no_grad():
             content_feats = self.features(content)
-            per_style = [self.features(s) for s in styles]
+            per_style = []
+            for style in styles:
+                if stopped():
+                    raise TargetsInterrupted
+                per_style.append(self.features(style))
         self.content_losses = {l: ContentLoss(content_feats[l]) for l in self.content_layers}
         self.style_losses = {
             l: loss_cls(loss_cls.blend([loss_cls.target_of(f[l]) for f in per_style], blend))

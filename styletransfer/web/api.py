@@ -6,7 +6,7 @@ import flask
 from ..jobs import JobBackend, JobNotFound, LimitExceeded
 from ..limits import Limits
 from ..settings import Settings
-from .inputs import TooLarge, decode_files, offered_backbone, parse_json, read_json_body
+from .inputs import TooLarge, decode_together, offered_backbone, parse_json, read_files, read_json_body
 from .present import job_urls
 from .routes import job_or_404, no_store
 from .sessions import session_id
@@ -60,8 +60,9 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
         """multipart/form-data: ``content`` (one file), ``style`` (one or more), ``settings`` (a JSON object
         of :class:`Settings` fields; what is left out takes its default)."""
         try:
-            content = decode_files(flask.request.files.getlist("content"), "content", limits, single=True)[0]
-            styles = decode_files(flask.request.files.getlist("style"), "style", limits)
+            parts = (read_files(flask.request.files.getlist("content"), "content", limits, single=True)
+                     + read_files(flask.request.files.getlist("style"), "style", limits))
+            content, *styles = decode_together(parts, limits, known_size=False)
             values = parse_json(flask.request.form.get("settings", "{}"), "settings")
             if isinstance(values, dict) and "backbone" in values:
                 values["backbone"] = offered_backbone(values["backbone"], models_dir)

@@ -15,45 +15,68 @@ from ..backbones import BACKBONES, list_checkpoints
 from ..limits import Limits
 from ..settings import SettingError
 
-__all__ = ["decode_bytes", "decode_data_url", "decode_files", "image_size_of", "offered_backbone",
-           "slider_weight", "upload_message"]
+__all__ = ["decode_bytes", "decode_data_url", "decode_files", "decode_together", "image_size_of",
+           "offered_backbone", "parse_json", "read_data_url", "read_files", "read_json_body", "slider_weight",
+           "upload_message"]
 
 
 def decode_bytes(raw: bytes, name: str, limits: Limits, known_size: bool = True) -> Image.Image:
-    """An uploaded file's bytes -> RGB image, after the size limit; ``known_size``: ``raw`` is the whole
-    file (the API reads only up to the limit, so its figure would mislead)."""
-    if len(raw) > limits.max_upload_bytes:
-        size = f" ({len(raw) / 2**20:.1f} MB)" if known_size else ""
-        raise images.ImageError(f"{name}: over the upload limit of {limits.max_upload_bytes / 2**20:.0f} MB{size}; "
-                                "save it smaller (JPEG) and try again")
-    return images.decode_image(raw, name=name, max_pixels=limits.max_input_pixels)
+    """An uploaded file's bytes -> RGB image (:func:`decode_together` of one)."""
+    return decode_together([(raw, name)], limits, known_size)[0]
+
+
+def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: bool = True) -> list[Image.Image]:
+    """The files of one request -> RGB images. Every file's size and every header's pixel count are checked
+    before any pixel is decoded, each against its own limit and all together against the request's, so no
+    request makes the server decode more than ``max_request_pixels``. ``known_size``: the bytes are whole
+    files (the API reads only up to the limit, so a figure would mislead)."""
+    opened = []
+    for raw, name in parts:
+        if len(raw) > limits.max_upload_bytes:
+            size = f" ({len(raw) / 2**20:.1f} MB)" if known_size else ""
+            raise images.ImageError(f"{name}: over the upload limit of {limits.max_upload_bytes / 2**20:.0f} MB"
+                                    f"{size}; save it smaller (JPEG) and try again")
+        opened.append((images.open_image(raw, name), name))
+    total = sum(img.width * img.height for img, _ in opened)
+    if len(opened) > 1 and total > limits.max_request_pixels:
+        raise images.ImageError(f"these images are {total / 1e6:,.0f} megapixels together, over this server's limit "
+                                f"of {limits.max_request_pixels / 1e6:,.0f}: send smaller ones")
+    return [images.checked_rgb(img, name, limits.max_input_pixels) for img, name in opened]
 
 
 def _payload(contents: str) -> bytes:
     return base64.b64decode(contents.partition(",")[2], validate=False)
 
 
-def decode_data_url(contents: str | None, filename: str | None, what: str, limits: Limits) -> Image.Image:
-    """dcc.Upload contents (a data URL) -> RGB image."""
+def read_data_url(contents: str | None, filename: str | None, what: str) -> tuple[bytes, str]:
+    """dcc.Upload contents (a data URL) -> (the file's bytes, its name for messages)."""
     name = filename if isinstance(filename, str) and filename else what
     if not contents:
         raise images.ImageError(f"add a {what} first")
     try:
-        raw = _payload(contents)
+        return _payload(contents), name
     except (ValueError, TypeError, AttributeError):
         raise images.ImageError(f"{name}: the upload could not be read; try again") from None
-    return decode_bytes(raw, name, limits)
 
 
-def decode_files(files, field: str, limits: Limits, single: bool = False) -> list[Image.Image]:
-    """Multipart files (the JSON API) -> RGB images."""
+def decode_data_url(contents: str | None, filename: str | None, what: str, limits: Limits) -> Image.Image:
+    """dcc.Upload contents (a data URL) -> RGB image."""
+    return decode_together([read_data_url(contents, filename, what)], limits)[0]
+
+
+def read_files(files, field: str, limits: Limits, single: bool = False) -> list[tuple[bytes, str]]:
+    """Multipart files (the JSON API) -> [(bytes, name)], each read no further than the upload limit."""
     files = [f for f in files if f and f.filename is not None]
     if not files:
         raise images.ImageError(f"add the {field} image (multipart field {field!r})")
     if single and len(files) > 1:
         raise images.ImageError(f"send one {field} image, not {len(files)}")
-    return [decode_bytes(f.read(limits.max_upload_bytes + 1), f.filename or field, limits, known_size=False)
-            for f in files]
+    return [(f.read(limits.max_upload_bytes + 1), f.filename or field) for f in files]
+
+
+def decode_files(files, field: str, limits: Limits, single: bool = False) -> list[Image.Image]:
+    """Multipart files (the JSON API) -> RGB images."""
+    return decode_together(read_files(files, field, limits, single), limits, known_size=False)
 
 
 MAX_JSON_BYTES = 64 * 1024  # settings or weights: a few hundred bytes from the page, generous for scripts

@@ -8,7 +8,7 @@ from ...images import data_url
 from ...jobs import FINISHED, JobNotFound
 from ...settings import Settings
 from .. import ids
-from ..inputs import decode_data_url, image_size_of, offered_backbone, slider_weight
+from ..inputs import decode_together, image_size_of, offered_backbone, read_data_url, slider_weight
 from ..layout import empty_figure
 from ..present import estimate_text, gallery, new_chart, queue_note, rerun_disabled
 from ..sessions import session_id
@@ -70,11 +70,9 @@ def _register_start_stop(app, wiring) -> None:
         owner = session_id()
         busy = [j for j in jobs.list(owner) if j.status in ("queued", "running")]
         try:
-            content = decode_data_url(values["content_contents"], values["content_filename"], "photo", limits)
-            styles = [decode_data_url(values["style_contents"], values["style_filename"], "painting", limits)]
-            if values["style2_contents"]:
-                styles.append(decode_data_url(values["style2_contents"], values["style2_filename"],
-                                              "second painting", limits))
+            parts = [read_data_url(values[f"{base}_contents"], values[f"{base}_filename"], what)
+                     for base, what in ids.UPLOADS.items() if base != "style2" or values["style2_contents"]]
+            content, *styles = decode_together(parts, limits)
             view = jobs.submit(owner, content, styles, settings_from_page(wiring, values, len(styles)))
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
             return {"start_message": str(exc)}
