@@ -67,6 +67,10 @@ def register_origin_check(server: flask.Flask, public_url: str | None) -> None:
         origin = flask.request.headers.get("Origin")
         fetch_site = flask.request.headers.get("Sec-Fetch-Site")
         if (origin is not None and not same_origin(origin, public_url)) or fetch_site in ("cross-site", "same-site"):
+            # an operator behind a proxy that rewrites Host sees every POST refused: the log says why
+            server.logger.warning("refused %s %s from origin %s (this server: %s); behind a proxy, set "
+                                  "STUDIO_PUBLIC_URL to the address browsers use", flask.request.method,
+                                  flask.request.path, origin or fetch_site, public_url or flask.request.host)
             return api_error("refused: this request comes from another site", 403)
         return None
 
