@@ -51,13 +51,16 @@ def test_the_api_s_files_are_read_only_up_to_the_limit_and_say_so_the_same_way()
             super().__init__(data)
             self.filename = filename
 
-    assert inputs.decode_files([Part(png(), "a.png")], "style", LIMITS)[0].size == (64, 48)
+    def decode_files(files, field, limits, single=False):
+        return inputs.decode_together(inputs.read_files(files, field, limits, single), limits, known_size=False)
+
+    assert decode_files([Part(png(), "a.png")], "style", LIMITS)[0].size == (64, 48)
     with pytest.raises(ImageError, match=r"^big.png: over the upload limit of 1 MB; save it smaller"):
-        inputs.decode_files([Part(b"x" * (3 * 2**20), "big.png")], "content", LIMITS)
+        decode_files([Part(b"x" * (3 * 2**20), "big.png")], "content", LIMITS)
     with pytest.raises(ImageError, match="add the content image"):
-        inputs.decode_files([], "content", LIMITS)
+        decode_files([], "content", LIMITS)
     with pytest.raises(ImageError, match="send one content image, not 2"):
-        inputs.decode_files([Part(png(), "a.png"), Part(png(), "b.png")], "content", LIMITS, single=True)
+        decode_files([Part(png(), "a.png"), Part(png(), "b.png")], "content", LIMITS, single=True)
 
 
 def test_slider_positions_become_weights_and_anything_else_is_left_for_the_settings_to_name():

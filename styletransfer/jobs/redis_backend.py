@@ -35,7 +35,6 @@ class RedisJobs(Owned[dict]):
         self.limits = limits or Limits()
         self.r = connect(redis_url)
         self.r.ping()  # fail at start-up, with Redis's own message, if it is not there
-        self.url = redis_url
         self._stats = RedisStats(self.r)
         self.celery = make_celery(redis_url, self.limits)
         self._send = lambda job_id, attempt: send(self.celery, job_id, attempt)

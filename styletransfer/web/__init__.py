@@ -17,7 +17,7 @@ from ..jobs.model import UNAVAILABLE
 from ..settings import Settings
 from . import api, callbacks, errors, inputs, ops, routes, security
 from .layout import build_layout
-from .sessions import register_session, session_id, stored_secret
+from .sessions import session_id, stored_secret
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")  # package data: served from any folder
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
@@ -49,9 +49,7 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
     app.server.config["MAX_FORM_PARTS"] = limits.max_styles + 4
     app.server.config["MAX_FORM_MEMORY_SIZE"] = inputs.MAX_JSON_BYTES
     app.layout = _page(jobs, limits, config.models_dir)
-    secure = bool(config.public_url and config.public_url.startswith("https://"))
-    register_session(app.server, secret, secure)
-    security.register_origin_check(app.server, config.public_url)
+    security.register_sessions(app.server, secret, config.public_url)
     routes.register(app.server, jobs)
     api.register(app.server, jobs, limits, config.models_dir)
     errors.register(app.server, limits)
@@ -62,8 +60,7 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
 
         # /quick is fast-dash's own Flask app, mounted inside the studio's: one server, one port,
         # and `app.server` stays the single WSGI entry point for gunicorn.
-        app.quick = build_quick(jobs, limits, secret, secure)
-        security.register_origin_check(app.quick.server, config.public_url)
+        app.quick = build_quick(jobs, limits, secret, config.public_url)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
     hashes = app.csp_hashes() + (app.quick.app.csp_hashes() if quick else [])
     app.server.wsgi_app = security.SecurityHeaders(app.server.wsgi_app, hashes)

@@ -15,14 +15,9 @@ from ..backbones import BACKBONES, list_checkpoints
 from ..limits import Limits
 from ..settings import SettingError
 
-__all__ = ["decode_bytes", "decode_data_url", "decode_files", "decode_together", "image_size_of",
+__all__ = ["decode_data_url", "decode_together", "image_size_of",
            "offered_backbone", "parse_json", "read_data_url", "read_files", "read_json_body", "slider_weight",
            "upload_message"]
-
-
-def decode_bytes(raw: bytes, name: str, limits: Limits, known_size: bool = True) -> Image.Image:
-    """An uploaded file's bytes -> RGB image (:func:`decode_together` of one)."""
-    return decode_together([(raw, name)], limits, known_size)[0]
 
 
 def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: bool = True) -> list[Image.Image]:
@@ -73,10 +68,6 @@ def read_files(files, field: str, limits: Limits, single: bool = False) -> list[
         raise images.ImageError(f"send one {field} image, not {len(files)}")
     return [(f.read(limits.max_upload_bytes + 1), f.filename or field) for f in files]
 
-
-def decode_files(files, field: str, limits: Limits, single: bool = False) -> list[Image.Image]:
-    """Multipart files (the JSON API) -> RGB images."""
-    return decode_together(read_files(files, field, limits, single), limits, known_size=False)
 
 
 MAX_JSON_BYTES = 64 * 1024  # settings or weights: a few hundred bytes from the page, generous for scripts

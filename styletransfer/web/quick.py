@@ -33,7 +33,8 @@ from ..limits import Limits
 from ..settings import Settings
 from .inputs import decode_data_url
 from .present import frame_url, job_urls, progress_text
-from .sessions import register_session, session_id
+from .security import register_sessions
+from .sessions import session_id
 
 QUICK_SIZE = 256
 QUICK_NOTE = "made on /quick"   # the page shows the session's latest job with this note
@@ -90,7 +91,7 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(jobs, limits: Limits, secret: str, secure: bool = False) -> SessionSafeFastDash:
+def build_quick(jobs, limits: Limits, secret: str, public_url: str | None = None) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(limits)
 
@@ -121,7 +122,7 @@ def build_quick(jobs, limits: Limits, secret: str, secure: bool = False) -> Sess
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
-    register_session(quick.server, secret, secure)
+    register_sessions(quick.server, secret, public_url)
     quick.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(2)  # one photo, one painting
     quick.app.layout = html.Div([
         # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it

@@ -10,6 +10,7 @@ import urllib.parse
 import flask
 
 from .api import api_error
+from .sessions import register_session
 
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -56,6 +57,13 @@ def same_origin(origin: str, public_url: str | None) -> bool:
     return urllib.parse.urlsplit(origin).netloc == flask.request.host
 
 
+def register_sessions(server: flask.Flask, secret: str, public_url: str | None) -> None:
+    """Sessions only this site can use, on ``server``: the origin check first — a refused request must not
+    issue (and set) a new session —, then the signed session cookie, ``Secure`` behind an https address."""
+    register_origin_check(server, public_url)
+    register_session(server, secret, secure=bool(public_url and public_url.startswith("https://")))
+
+
 def register_origin_check(server: flask.Flask, public_url: str | None) -> None:
     """Refuse (403) a state-changing request that a browser says comes from another origin. Requests that
     carry no Origin (curl, scripts, a same-origin GET) are not a browser acting for another site."""
@@ -73,6 +81,3 @@ def register_origin_check(server: flask.Flask, public_url: str | None) -> None:
                                   flask.request.path, origin or fetch_site, public_url or flask.request.host)
             return api_error("refused: this request comes from another site", 403)
         return None
-
-    # first, before the session is looked at: a refused request must not issue (and set) a new session
-    server.before_request_funcs[None].insert(0, server.before_request_funcs[None].pop())
