@@ -32,6 +32,7 @@ __all__ = [
     "write_atomic",
     "match_color",
     "read_png_settings",
+    "long_side_size",
     "resize_long_side",
     "png_bytes",
     "save_png",
@@ -173,11 +174,16 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.
     return decode_image(data, name=path, max_pixels=max_pixels)
 
 
+def long_side_size(wh: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) of an image of ``wh`` scaled so that its longer side is ``long_side`` px."""
+    scale = long_side / max(wh)
+    return max(1, round(wh[0] * scale)), max(1, round(wh[1] * scale))
+
+
 def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
     """Scale so the longer side is ``long_side`` px (Lanczos when shrinking, bicubic when growing)."""
-    w, h = img.size
-    scale = long_side / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = long_side_size(img.size, long_side)
+    scale = long_side / max(img.size)
     if size == img.size:
         return img
     return img.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)

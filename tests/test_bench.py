@@ -11,3 +11,28 @@ def test_bench_prints_every_figure(capsys):
                     "floor: forward + input-gradient backward", "CLI, lbfgs / floor", "pastiche 1.6.0",
                     "pastiche / CLI lbfgs (speed-up)"):
             assert f"{shape} {row}" in out, (shape, row)
+
+
+def test_the_estimate_check_prints_the_model_and_both_estimates(capsys):
+    assert bench.main(["--estimate", "96,128"]) == 0
+    out = capsys.readouterr().out
+    assert "time model (calibrated at 128 and 384 px)" in out
+    for row in ("96 px default run: estimate before Start / measured", "128 px running ETA at 50% of the run",
+                "128 px estimate after the runs before it"):
+        assert row in out, row
+
+
+def test_the_quality_bench_measures_every_plan_on_the_yardstick(tmp_path, capsys):
+    from styletransfer.tools import quality
+
+    png, data = tmp_path / "curves.png", tmp_path / "curves.json"
+    assert quality.main(["--size", "64", "--plans", "64:4;64:2", "--pairs", "hopper×swirls", "--every", "2",
+                         "--png", str(png), "--json", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "| 64:4 | " in out and "| 64:2 | " in out and png.stat().st_size > 0
+    import json
+
+    rows = json.loads(data.read_text())["64:4"]["hopper×swirls"]
+    assert [r[1] for r in rows] == [0, 2, 4]  # the photo, then every 2 iterations
+    photo_style, end_style = rows[0][3], rows[-1][3]
+    assert rows[0][2] == 0 and end_style < photo_style  # the photo is its own content; painting moves style

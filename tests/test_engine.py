@@ -96,14 +96,30 @@ def test_multiscale_plan():
     assert plan_scales(700, 10) == [(175, 40), (350, 20), (700, 10)]
     assert plan_scales(200, 10) == [(200, 10)]
     assert plan_scales(512, 35, multiscale=False) == [(512, 35)]
+    # the CPU's plan: each coarser scale a fixed multiple of the final scale's iterations, at least one
+    assert plan_scales(512, 20, coarse_factor=2.25) == [(128, 45), (256, 45), (512, 20)]
+    assert plan_scales(1024, 10, coarse_factor=2.25) == [(128, 22), (256, 22), (512, 22), (1024, 10)]
+    assert plan_scales(512, 1, coarse_factor=0.1) == [(128, 1), (256, 1), (512, 1)]
+
+
+def test_the_plan_s_defaults_depend_on_the_device_and_are_recorded():
+    from styletransfer.engine import resolve
+
+    cpu = resolve(Settings(), "cpu")
+    assert (cpu.iterations, cpu.coarse_factor) == (25, 1.8)
+    assert resolve(Settings(), "cuda").coarse_factor == 0  # 2×, 4×, 8×: small scales cost the same there
+    # a record from before the setting existed ran 2×, 4×, 8×, and replays so
+    old_record = {k: v for k, v in cpu.to_dict().items() if k != "coarse_factor"}
+    assert Settings.from_dict(old_record).coarse_factor == 0
+    assert Settings.from_dict({"size": 256}).coarse_factor is None  # a request: the device's default
 
 
 def test_multiscale_run_reports_scales_sizes_and_eta(content_image, style_image):
     _, progress = run(content_image, [style_image], size=128, iterations=2, min_size=32, seed=0)
-    assert [p.scale for p in progress] == [1] * 8 + [2] * 4 + [3] * 2
+    assert [p.scale for p in progress] == [1] * 4 + [2] * 4 + [3] * 2  # 2 × 1.8 → 4 at each coarser scale
     assert progress[0].size == (27, 32) and progress[-1].size == (107, 128)
     assert progress[0].eta > 0 and progress[-1].eta == 0
-    assert progress[-1].iteration == progress[-1].total_iterations == 14
+    assert progress[-1].iteration == progress[-1].total_iterations == 10
 
 
 @pytest.mark.parametrize("options", [
@@ -233,7 +249,7 @@ def test_a_run_stopped_mid_scale_replays_to_the_same_pixels(content_image, style
 
 
 def test_a_run_stopped_at_the_end_of_a_scale_keeps_that_scale_and_replays(content_image, style_image):
-    result = steered(content_image, style_image, change_at=0, stop_at=8, size=128, iterations=4,
+    result = steered(content_image, style_image, change_at=0, stop_at=8, size=128, iterations=4, coarse_factor=0,
                      min_size=64)
     assert result.info["settings"]["stop_after"] == 8 and result.size == (54, 64)
     replay = stylize(content_image, style_image, result.info["settings"])

@@ -231,17 +231,25 @@ def test_the_work_budget_holds_whatever_the_request_claims(content_image, style_
         m.shutdown()
 
 
-def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, style_image):
-    from styletransfer.jobs.speed import SpeedMeter
+def test_every_painting_counts_in_the_work_budget(content_image, style_image):
+    from styletransfer.engine import resolve
+    from styletransfer.engine.work import work_of
 
-    meter = SpeedMeter()
-    assert meter.estimate(Settings(size=512, iterations=35)) is None
-    meter.observe(10.0, 1e6)
-    meter.observe(20.0, 1e6)
-    assert meter.value == pytest.approx(0.7 * 1e-5 + 0.3 * 2e-5)
+    settings = resolve(quick(size=128, iterations=10), "cpu")
+    one = work_of(settings, content_image.size, [style_image.size]).pixels
+    m = LocalJobs(devices=["cpu"], limits=Limits(max_work=one * 1.05), preload=None, nice=0)
+    try:
+        m.cancel(m.submit("alice", content_image, [style_image], settings).id, "alice")
+        with pytest.raises(LimitExceeded, match="megapixel-iterations of work"):
+            m.submit("bob", content_image, [style_image] * 4, settings)  # four paintings' targets
+    finally:
+        m.shutdown()
+
+
+def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, style_image):
     m = LocalJobs(devices=["cpu"], nice=0)  # calibrates once the weights are loaded
     try:
-        wait_for(lambda: m.speed.value is not None, timeout=120)
+        wait_for(lambda: m.speed.known, timeout=120)
         small, big = (m.estimate(Settings(size=s, iterations=35)) for s in (256, 512))
         assert 0 < small < big
         assert m.estimate(Settings(size=512, iterations=35), (400, 100)) < big  # a strip is less work
@@ -332,7 +340,7 @@ def test_a_failing_calibration_is_logged_not_hidden(monkeypatch, caplog):
         wait_for(lambda: "speed calibration on cpu failed" in caplog.text, timeout=120)
     finally:
         m.shutdown()
-    assert "the engine is broken" in caplog.text and m.speed.value is None
+    assert "the engine is broken" in caplog.text and not m.speed.known
 
 
 def test_both_backends_implement_the_one_interface():

@@ -7,6 +7,7 @@ In named parts, each importing only those above it:
 * ``objective`` — content + style + TV at one scale (the loss terms are ``losses.py``'s);
 * ``optim`` — the engine's own L-BFGS and Adam;
 * ``resolve`` — the settings a run leaves open (seed, iterations), filled in once;
+* ``work`` — how much work a run is (iterations, pixels × iterations), for estimates and budgets;
 * ``loop`` — :class:`Controls`, :class:`Progress`, :class:`Checkpoint` and :class:`StyleTransfer`;
 * ``api`` — :func:`stylize`, the one-call API.
 

@@ -22,18 +22,24 @@ class ImageTooSmall(SettingError):
 
 
 def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: int = 128,
-                aspect: float = 1.0, min_side: int = 1) -> list[tuple[int, int]]:
+                aspect: float = 1.0, min_side: int = 1, coarse_factor: float = 0.0) -> list[tuple[int, int]]:
     """[(long side, iterations), ...] from coarse to fine, for an image whose short/long ratio is ``aspect``.
 
     Sides halve from ``size`` while they stay ≥ ``min_size`` and while the short side stays ≥ ``min_side``
-    (what the backbone's deepest layer needs); each coarser scale runs twice the iterations of the next
-    finer one at a quarter of the cost, so all coarser scales together take less time than the final one.
+    (what the backbone's deepest layer needs). ``iterations`` run at the final scale and ``coarse_factor``
+    times as many (at least one) at each coarser one; with 0, each coarser scale runs twice the next finer
+    one's, at a quarter of the pixels.
     """
     floor = max(min_size, math.ceil(min_side / aspect))
     if not multiscale or size < 2 * floor:
         return [(size, iterations)]
     n = int(math.floor(math.log2(size / floor))) + 1
-    return [(round(size / 2 ** k), iterations * 2 ** k) for k in reversed(range(n))]
+    def at(k: int) -> int:
+        if k == 0:
+            return iterations
+        return max(1, round(iterations * coarse_factor)) if coarse_factor else iterations * 2 ** k
+
+    return [(round(size / 2 ** k), at(k)) for k in reversed(range(n))]
 
 
 def painting_side(settings: Settings, side: int | None = None) -> int:

@@ -23,6 +23,7 @@ from .inputs import check_inputs, final_inputs, plan_scales, style_long_side
 from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
+from .work import Work, scale_work
 
 __all__ = ["Checkpoint", "Controls", "Progress", "StyleTransfer"]
 
@@ -103,6 +104,8 @@ class _Scale:
     size: tuple[int, int]
     objective: Objective
     x: torch.Tensor
+    step_work: Work             # one iteration's
+    targets_share: float        # the targets' cost in iterations
 
 
 class StyleTransfer:
@@ -128,6 +131,7 @@ class StyleTransfer:
         self.iteration_seconds: list[float] = []
         self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
         self.iterations_done = 0
+        self.work_done = Work()         # what the run has done so far (iterations, pixels × iterations)
         self.stopped = False
         self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
         self._scale_index = 0
@@ -176,8 +180,7 @@ class StyleTransfer:
         generator = torch.Generator().manual_seed(s.seed)  # this run's own: no process-wide seeding
         start = time.perf_counter()
         net, min_side, memory_format = self._network()
-        plan = plan_scales(s.size, s.iterations, s.multiscale, s.min_size,
-                           aspect=min(content.size) / max(content.size), min_side=min_side)
+        plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
         # colour preservation matches each painting to the photo's colours, measured at the final size
         colour_reference = (images.image_to_tensor(images.resize_long_side(content, s.size))
@@ -221,6 +224,12 @@ class StyleTransfer:
                 break
         self.result = images.tensor_to_image(x)
 
+    def plan(self, content_wh: tuple[int, int], min_side: int) -> list[tuple[int, int]]:
+        """[(long side, iterations), ...] from coarse to fine for a photo of ``content_wh``."""
+        s = self.settings
+        return plan_scales(s.size, s.iterations, s.multiscale, s.min_size, aspect=min(content_wh) / max(content_wh),
+                           min_side=min_side, coarse_factor=s.coarse_factor)
+
     def _network(self):
         """The backbone truncated after the deepest layer in use, the input side it needs, its memory format."""
         s = self.settings
@@ -250,6 +259,8 @@ class StyleTransfer:
             style_ts.append(st.to(self.device))
         objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format,
                               stopped=lambda: self.controls.stopped)
+        step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
+        self.work_done = self.work_done + targets_work
         if resume is not None and scale_index == resume.scale:
             x = images.resize_tensor(resume.image, (h, w))
         elif x is None:
@@ -258,7 +269,7 @@ class StyleTransfer:
             x = images.resize_tensor(x.detach(), (h, w))
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
         self._x, self._scale_index = x, scale_index
-        return _Scale(scale_index, side, iters, first, (w, h), objective, x)
+        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_work.iterations)
 
     def _iterate(self, scale: _Scale, plan, total: int, done: int, start: float) -> Iterator[Progress]:
         """The iterations of one scale, each after the steering that arrived before it."""
@@ -282,11 +293,13 @@ class StyleTransfer:
             self.iteration_seconds.append(time.perf_counter() - t0)
             done += 1
             self.iterations_done = done
+            self.work_done = self.work_done + scale.step_work
             self.losses = losses
             now = time.perf_counter()
             per_iter = (now - scale_start) / (i + 1 - scale.first)
+            # a later scale costs this one's time per pixel; its targets, a forward pass per image
             remaining = (scale.iterations - i - 1) * per_iter + sum(
-                n * per_iter * (side2 / scale.side) ** 2 for side2, n in plan[scale.index:])
+                (n + scale.targets_share) * per_iter * (side2 / scale.side) ** 2 for side2, n in plan[scale.index:])
             last = i == scale.iterations - 1 and scale.index == len(plan)
             want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
             yield Progress(

@@ -8,6 +8,7 @@ from PIL import Image
 
 from ..images import image_to_tensor
 from ..engine import Checkpoint, check_inputs, final_inputs, resolve
+from ..engine.work import work_of
 from ..limits import Limits
 from ..settings import SettingError, Settings
 from .model import LimitExceeded
@@ -31,7 +32,7 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
     if settings.iterations > limits.max_iterations:
         raise LimitExceeded(f"{settings.iterations} iterations is over this server's limit of "
                             f"{limits.max_iterations}: lower the quality")
-    work = work_of(settings, content.size)
+    work = work_of(settings, content.size, [s.size for s in styles]).pixels  # the paintings' targets count too
     if work > limits.max_work:
         raise LimitExceeded(f"this job is {work / 1e6:,.0f} megapixel-iterations of work, over this server's "
                             f"budget of {limits.max_work / 1e6:,.0f}: lower the size or the quality")
@@ -43,15 +44,6 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
                             "try again in a few minutes")
     content, styles = final_inputs(settings, content, styles)
     return settings, content, styles
-
-
-def work_of(settings: Settings, content_wh: tuple[int, int]) -> float:
-    """Pixels × iterations at the final scale, doubled for the coarser scales (each a quarter of the
-    pixels at twice the iterations: together at most as much again)."""
-    long_side = max(content_wh)
-    pixels = settings.size * settings.size * min(content_wh) / long_side
-    iterations = settings.iterations if settings.iterations is not None else 300
-    return pixels * iterations * (2 if settings.multiscale else 1)
 
 
 def rerun_settings(record: dict, continue_iterations: int | None) -> Settings:

@@ -21,10 +21,10 @@ from PIL import Image
 
 from .. import images
 from ..backbones import WeightsUnavailable, load_backbone
-from ..engine import Controls, StyleTransfer, pick_device
+from ..engine import Controls, StyleTransfer, pick_device, resolve
 from ..limits import Limits
 from ..settings import Settings, plain
-from .admission import admit, rerun_note, rerun_settings, start_checkpoint, work_of
+from .admission import admit, rerun_note, rerun_settings, start_checkpoint
 from .backend import Owned
 from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
 from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
@@ -62,7 +62,6 @@ class Job:
     error: str | None = None
     note: str | None = None
     device: str | None = None
-    work: float = 0.0                                     # pixels × iterations: for the speed estimate
     start_image: Image.Image | None = None                # "Continue": the result it starts from
 
     def weights(self) -> dict:
@@ -195,7 +194,7 @@ class LocalJobs(Owned[Job]):
                                               self._devices[0])
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
                       controls=Controls(), history=FrameHistory(self.limits.frame_history),
-                      work=work_of(settings, content.size), start_image=start_image, note=note)
+                      start_image=start_image, note=note)
             self._jobs[job.id] = job
             self._queue.append(job.id)
             self._forget_old(owner)
@@ -282,7 +281,7 @@ class LocalJobs(Owned[Job]):
             return [h for h in job.loss_history if h["iteration"] > since]
 
     def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
-        return self.speed.estimate(settings, content_wh)
+        return self.speed.estimate(resolve(settings, self._devices[0]), content_wh)
 
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
         """Block until the job has finished (for tests and scripts)."""
@@ -385,22 +384,23 @@ class LocalJobs(Owned[Job]):
             self._weights_missing = str(exc)  # also reported by the first job that needs them
             return
         self._warm.add(device)
-        if self.speed.value is None and not self._queue and not self._closing:
+        if not self.speed.known and not self._queue and not self._closing:
             try:
                 measured = calibrate(device, stop=lambda: self._closing)
             except Exception:  # noqa: BLE001 — no estimate is no reason to stop the worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
                 return
             if measured:
-                self.speed.observe(*measured)
+                with self._lock:
+                    if not self.speed.known:  # a job that ended meanwhile has measured it already
+                        self.speed = measured
 
     def _run(self, job: Job, device: str) -> None:
         resume = start_checkpoint(job.start_image) if job.start_image is not None else None
         try:
             run_job(job.id, lambda: StyleTransfer(job.settings, job.controls, device=device), job.content,
                     job.styles, resume, job.controls,
-                    ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, job.work,
-                    self._stats)
+                    ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, self._stats)
         finally:
             with self._lock:
                 job.finished = time.time()

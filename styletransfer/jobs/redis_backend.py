@@ -13,9 +13,10 @@ import uuid
 from PIL import Image
 
 from .. import images
+from ..engine import resolve
 from ..limits import Limits
 from ..settings import Settings, check_live, plain, steering
-from .admission import admit, rerun_note, rerun_settings, work_of
+from .admission import admit, rerun_note, rerun_settings
 from .backend import Owned
 from .model import FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
 from .progress import TIMELAPSE_FORMATS, encode_timelapse
@@ -58,7 +59,7 @@ class RedisJobs(Owned[dict]):
         job_id, now = str(uuid.uuid4()), time.time()
         meta = {"owner": owner, "status": QUEUED, "settings": settings.to_dict(), "created": now, "attempt": 1,
                 "weights": settings.live_weights(), "events": [], "frame_seq": 0, "frames": 0,
-                "work": work_of(settings, content.size), "note": note}
+                "note": note}
         pipe = self.r.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
         pipe.hset(job_key(job_id, ":inputs"), mapping=inputs_mapping(content, styles, start_image))
@@ -156,8 +157,7 @@ class RedisJobs(Owned[dict]):
 
     def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
         """Seconds such a job would take on the workers, from their measured speed (None before any)."""
-        raw = self.r.get(SPEED_KEY)
-        return SpeedMeter(float(raw)).estimate(settings, content_wh) if raw else None
+        return SpeedMeter.from_json(self.r.get(SPEED_KEY)).estimate(resolve(settings, self.devices[0]), content_wh)
 
     def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
         deadline = time.time() + timeout

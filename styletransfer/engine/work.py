@@ -1,0 +1,62 @@
+"""How much work a run is, counted over the scales it really runs: iterations, and pixels × iterations.
+
+Both count because an iteration's time is a fixed part (kernel launches, the optimiser's bookkeeping:
+what dominates small images on a GPU) plus a part that grows with the pixels (the convolutions: nearly
+all of it on a CPU). The paintings count too: their targets are one forward pass each per scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..backbones import min_input_side
+from ..images import long_side_size
+from ..settings import Settings
+from .inputs import plan_scales, style_long_side
+
+__all__ = ["FORWARD_SHARE", "Work", "scale_work", "work_of"]
+
+FORWARD_SHARE = 1 / 3  # a forward pass, as a share of an iteration (forward + input-gradient backward)
+
+
+@dataclass(frozen=True)
+class Work:
+    """``iterations`` (iteration-equivalents) and ``pixels`` (pixel-iterations) of a run or a part of one."""
+
+    iterations: float = 0.0
+    pixels: float = 0.0
+
+    def __add__(self, other: "Work") -> "Work":
+        return Work(self.iterations + other.iterations, self.pixels + other.pixels)
+
+    def __mul__(self, factor: float) -> "Work":
+        return Work(self.iterations * factor, self.pixels * factor)
+
+
+def scale_work(content_pixels: int, painting_pixels: Sequence[int]) -> tuple[Work, Work]:
+    """(one iteration, the targets) at a scale: the targets are the photo's and each painting's forward."""
+    targets = Work(FORWARD_SHARE * (1 + len(painting_pixels)),
+                   FORWARD_SHARE * (content_pixels + sum(painting_pixels)))
+    return Work(1, content_pixels), targets
+
+
+def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),)) -> Work:
+    """The work of a whole run of ``settings`` (resolved: :func:`~styletransfer.engine.resolve`) on a photo
+    of ``content_wh`` and paintings of ``styles_wh`` (default: one square painting)."""
+    if settings.iterations is None or settings.coarse_factor is None:
+        raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
+    layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
+    min_side = min_input_side(settings.backbone, layers or None, settings.backbone_arch)
+    aspect = min(content_wh) / max(content_wh)
+    total = Work()
+    for side, iterations in plan_scales(settings.size, settings.iterations, settings.multiscale, settings.min_size,
+                                        aspect=aspect, min_side=min_side,
+                                        coarse_factor=settings.coarse_factor):
+        w, h = long_side_size(content_wh, side)
+        paintings = []
+        for wh in styles_wh:
+            pw, ph = long_side_size(wh, style_long_side(settings, side, wh, min_side))
+            paintings.append(pw * ph)
+        step, targets = scale_work(w * h, paintings)
+        total = total + targets + step * iterations
+    return total

@@ -1,0 +1,222 @@
+"""``python -m styletransfer.tools.quality`` — time to quality: how close each plan gets, how fast.
+
+For each photo/painting pair the project makes or ships, each plan runs in this one process and, every few
+iterations, the current image is measured with one yardstick for every plan (the clock is paused while it
+measures): enlarged to the final size, through the embedded VGG19 in fp32,
+
+* **content distance** ``‖F − P‖ / ‖P‖`` at relu4_2, P the photo's features at the final size;
+* **style distance** — the mean over relu1_1…relu5_1 of ``‖G − A‖_F / ‖A‖_F``, G and A the Gram
+  matrices (divided by the number of positions) of the image and of the painting at its final size.
+
+Neither depends on the loss normalisation or the weights a plan runs with, so plans compare. The script
+prints one row per plan (seconds to the end, both distances averaged over the pairs, and each against the
+first plan, the reference), the seconds at which each plan first came within 5 % of the reference's final
+distances, and writes a PNG of the curves. Timing is printed, never asserted.
+
+A plan is the settings' default (``default``), the default before it (``legacy``: 35 iterations at the final
+scale, twice as many at each coarser one), or written out:
+``128:140,256:70,512:35`` (long side:iterations, coarse to fine).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+from ..engine import Settings, StyleTransfer
+from ..examples import example_image
+from .. import images
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+PAIRS = {  # photo × painting: the project's own examples and the photos installed packages ship
+    "hopper×swirls": ("hopper", "swirls"),
+    "landscape×mosaic": ("landscape", "mosaic"),
+    "present×swirls": ("present", "swirls"),
+}
+LEGACY_PLAN = "legacy"
+LEGACY = {"iterations": 35, "coarse_factor": 0}  # the default before this plan: 35 at the final scale,
+                                                     # twice as many at each coarser one
+
+
+def photo(name: str):
+    if name == "present":  # matplotlib's other sample photo
+        from matplotlib import cbook
+
+        with cbook.get_sample_data("Minduka_Present_Blue_Pack.png") as f:
+            from PIL import Image
+
+            return images.checked_rgb(Image.open(f))
+    return example_image(name)
+
+
+class Yardstick:
+    """The distances of images from one photo and one painting, at the final size on fp32 VGG19."""
+
+    def __init__(self, content, style, settings: Settings):
+        from ..backbones import load_backbone
+        from ..engine import final_inputs
+
+        self.net = load_backbone("vgg19", "cpu").truncated((CONTENT_LAYER,) + STYLE_LAYERS)
+        content, (style,) = final_inputs(settings, content, [style])
+        self.size = content.size[::-1]  # (h, w)
+        with torch.no_grad():
+            self.photo = self.net(images.image_to_tensor(content), (CONTENT_LAYER,))[CONTENT_LAYER]
+            feats = self.net(images.image_to_tensor(style), STYLE_LAYERS)
+            self.grams = {l: _gram(feats[l]) for l in STYLE_LAYERS}
+
+    @torch.no_grad()
+    def __call__(self, image: torch.Tensor) -> tuple[float, float]:
+        x = images.resize_tensor(image.float().cpu(), self.size) if tuple(image.shape[-2:]) != self.size else image
+        feats = self.net(x.float().cpu().clamp(0, 1), (CONTENT_LAYER,) + STYLE_LAYERS)
+        content = (feats[CONTENT_LAYER] - self.photo).norm() / self.photo.norm()
+        style = statistics.mean(float((_gram(feats[l]) - a).norm() / a.norm()) for l, a in self.grams.items())
+        return float(content), style
+
+
+def _gram(f: torch.Tensor) -> torch.Tensor:
+    f = f.float().flatten(2)
+    return f @ f.transpose(1, 2) / f.shape[-1]
+
+
+class _Planned(StyleTransfer):
+    """A run whose plan is written out, not derived from the settings."""
+
+    def __init__(self, settings: Settings, plan: list[tuple[int, int]]):
+        super().__init__(settings)
+        self._plan = plan
+
+    def plan(self, content_wh, min_side):
+        return list(self._plan)
+
+
+def parse_plan(text: str, size: int) -> list[tuple[int, int]] | None:
+    """None for the settings' own plan; else [(side, iterations), ...], the last side being ``size``."""
+    if text in (LEGACY_PLAN, "default"):
+        return None
+    pairs = [tuple(int(v) for v in part.split(":")) for part in text.split(",")]
+    if any(len(p) != 2 for p in pairs) or pairs[-1][0] != size:
+        raise SystemExit(f"plan {text!r}: write long side:iterations, coarse to fine, ending at --size {size}")
+    return pairs
+
+
+def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, content, style, yardstick: Yardstick,
+                    every: int):
+    """([(seconds, iteration, content distance, style distance)], the result), measured every ``every``
+    iterations and at the end of each scale, the clock paused while measuring. The first row is the photo."""
+    run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
+    rows = [(0.0, 0, *yardstick(images.image_to_tensor(images.resize_long_side(content, settings.size))))]
+    paused = 0.0
+    start = time.perf_counter()
+    last_scale = None
+    for progress in run.run(content, [style]):
+        end_of_scale = last_scale is not None and progress.scale != last_scale
+        last_scale = progress.scale
+        if progress.image is None or not (progress.iteration % every == 0 or end_of_scale
+                                          or progress.iteration == progress.total_iterations):
+            continue
+        now = time.perf_counter()
+        rows.append((now - start - paused, progress.iteration, *yardstick(progress.image)))
+        paused += time.perf_counter() - now
+    return rows, run.result
+
+
+def painted_after(rows) -> float | None:
+    """Seconds to the first measurement whose style distance is below half the photo's own."""
+    return next((r[0] for r in rows[1:] if r[3] < 0.5 * rows[0][3]), None)
+
+
+def main(argv=None) -> int:
+    from .bench import machine
+
+    p = argparse.ArgumentParser(prog="python -m styletransfer.tools.quality", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=512, help="long side of the result, px")
+    p.add_argument("--plans", default=f"{LEGACY_PLAN};default",
+                   help="';'-separated plans, the first the reference (default: %(default)s)")
+    p.add_argument("--pairs", default=",".join(PAIRS), help=f"comma-separated, of: {', '.join(PAIRS)}")
+    p.add_argument("--precision", default="auto", help="auto, fp32 (the AVX2 kind's stand-in) or bf16")
+    p.add_argument("--every", type=int, default=5, help="measure every N iterations")
+    p.add_argument("--png", default="time-to-quality.png", help="where to write the curves")
+    p.add_argument("--save", metavar="DIR", help="also save each plan's result on each pair as a PNG here")
+    p.add_argument("--json", help="also write every measurement here: {plan: {pair: [[s, it, content, style]]}}")
+    args = p.parse_args(argv)
+
+    base = Settings(size=args.size, precision=args.precision, seed=0, device="cpu")
+    run_probe = StyleTransfer(base)
+    print(f"machine: {machine()}; precision {run_probe.precision}; size {args.size}", flush=True)
+    plans = [text.strip() for text in args.plans.split(";") if text.strip()]
+    curves: dict[str, dict[str, list]] = {plan: {} for plan in plans}
+    for pair in args.pairs.split(","):
+        content, style = photo(PAIRS[pair][0]), example_image(PAIRS[pair][1])
+        yardstick = Yardstick(content, style, base)
+        for text in plans:
+            settings = LEGACY if text == LEGACY_PLAN else {}
+            rows, result = time_to_quality(dataclasses.replace(base, **settings), parse_plan(text, args.size), content, style,
+                                   yardstick, args.every)
+            curves[text][pair] = rows
+            if args.save:
+                os.makedirs(args.save, exist_ok=True)
+                result.save(os.path.join(args.save, f"{pair}-{text.replace(':', '_').replace(',', '-')}.png"))
+            t, it, c, s = rows[-1]
+            print(f"  {pair:<18} {text:<40} {t:7.1f} s  {it:4d} it  content {c:.3f}  style {s:.3f}  "
+                  f"(photo's own style {rows[0][3]:.3f})", flush=True)
+
+    reference = plans[0]
+    pairs = list(curves[reference])
+    ref_c = statistics.mean(curves[reference][p][-1][2] for p in pairs)
+    ref_s = statistics.mean(curves[reference][p][-1][3] for p in pairs)
+    ref_t = statistics.mean(curves[reference][p][-1][0] for p in pairs)
+    print("\n| plan | seconds | × reference | content | style | content/ref | style/ref | painted after |")
+    print("|---|---|---|---|---|---|---|---|")
+    for text in plans:
+        t = statistics.mean(curves[text][p][-1][0] for p in pairs)
+        c = statistics.mean(curves[text][p][-1][2] for p in pairs)
+        s = statistics.mean(curves[text][p][-1][3] for p in pairs)
+        painted = [painted_after(curves[text][p]) for p in pairs]
+        shown = "never" if None in painted else f"{max(painted):.1f} s"
+        print(f"| {text} | {t:.1f} | {t / ref_t:.2f} | {c:.3f} | {s:.3f} | {c / ref_c:.3f} | {s / ref_s:.3f} | "
+              f"{shown} |")
+    print(f"\nmean over {len(pairs)} pairs; reference: {reference}; painted after: the first measured frame "
+          "whose style distance is below half the photo's own (the slowest pair)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(curves, f)
+    _plot(curves, args.png, f"{args.size} px, {run_probe.precision}, {machine().split(',')[0]}")
+    print(f"curves: {args.png}")
+    return 0
+
+
+def _plot(curves, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for (text, per_pair), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4):
+        for k, (pair, rows) in enumerate(per_pair.items()):
+            t = [r[0] for r in rows]
+            for ax, col in zip(axes, (2, 3)):
+                ax.plot(t, [r[col] for r in rows], color=colour, alpha=0.8, lw=1.4,
+                        ls=("-", "--", ":", "-.")[k % 4], label=f"{text} · {pair}" if col == 2 else None)
+    for ax, name in zip(axes, ("content distance ‖F−P‖/‖P‖ (relu4_2)", "style distance: mean ‖G−A‖/‖A‖")):
+        ax.set_xlabel("seconds (measurement excluded)")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[1].set_yscale("log")
+    fig.legend(loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.18, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

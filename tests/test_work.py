@@ -1,0 +1,48 @@
+"""engine/work.py: how much work a run is, counted over the scales it really runs."""
+import pytest
+
+from styletransfer.engine import Settings, StyleTransfer
+from styletransfer.engine.work import FORWARD_SHARE, Work, work_of
+
+
+def test_the_work_is_every_scale_s_iterations_and_pixels_and_each_image_s_targets():
+    # 400×300 at 256 px: scales 128 (128×96) and 256 (256×192); a square painting at each scale's side
+    settings = Settings(size=256, iterations=10, coarse_factor=0, min_size=128)  # 20 at 128 px
+    work = work_of(settings, (400, 300), [(50, 50)])
+    iterations = 20 + 10
+    pixels = 20 * 128 * 96 + 10 * 256 * 192
+    targets = Work(2 * FORWARD_SHARE * 2, FORWARD_SHARE * (128 * 96 + 128 * 128 + 256 * 192 + 256 * 256))
+    assert work.iterations == pytest.approx(iterations + targets.iterations)
+    assert work.pixels == pytest.approx(pixels + targets.pixels)
+
+
+def test_a_strip_a_single_scale_and_fewer_paintings_are_less_work():
+    settings = Settings(size=512, iterations=20, coarse_factor=2.25)
+    full = work_of(settings, (4, 3), [(4, 3)])
+    assert work_of(settings, (400, 100), [(4, 3)]).pixels < full.pixels
+    assert work_of(Settings(size=512, iterations=20, coarse_factor=2.25, multiscale=False), (4, 3), [(4, 3)]).pixels < full.pixels
+    assert work_of(settings, (4, 3), [(4, 3), (4, 3)]).pixels > full.pixels
+
+
+def test_open_settings_are_refused_the_iterations_depend_on_the_device():
+    with pytest.raises(ValueError, match="resolved"):
+        work_of(Settings(size=256), (4, 3))
+
+
+def test_a_run_does_the_work_it_was_counted_as(content_image, style_image):
+    settings = Settings(size=96, iterations=3, min_size=48, seed=0, frame_every=10**9)
+    run = StyleTransfer(settings)
+    for _ in run.run(content_image, [style_image]):
+        pass
+    expected = work_of(run.settings, content_image.size, [style_image.size])
+    assert run.work_done.iterations == pytest.approx(expected.iterations)
+    assert run.work_done.pixels == pytest.approx(expected.pixels)
+
+
+def test_a_stopped_run_counts_only_what_it_did(content_image, style_image):
+    settings = Settings(size=96, iterations=3, min_size=48, seed=0, frame_every=10**9, stop_after=2)
+    run = StyleTransfer(settings)
+    for _ in run.run(content_image, [style_image]):
+        pass
+    assert run.iterations_done == 2
+    assert run.work_done.pixels < work_of(run.settings, content_image.size, [style_image.size]).pixels
