@@ -3,7 +3,8 @@
 * ``model`` — statuses, errors, the typed :class:`JobView`, the one-line failure messages;
 * ``admission`` — a submission checked against every rule and limit, its settings resolved once;
 * ``progress`` — the engine's progress as a job's updates (previews, losses, the time-lapse);
-* ``speed`` — the time model of this backend's devices (calibrated, corrected by every ended job), for the estimate before Start;
+* ``speed`` — the time model of this backend's devices (calibrated, corrected by every ended job), for
+  the estimate before Start;
 * ``runloop`` — the one job loop both backends run, each through its own sink;
 * ``local`` — :class:`LocalJobs`, the embedded default: worker threads in this process;
 * ``redis_backend`` / ``redis_store`` / ``task`` — :class:`~.redis_backend.RedisJobs`: state in Redis,
