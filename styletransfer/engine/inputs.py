@@ -12,7 +12,7 @@ from ..backbones import min_input_side
 from ..settings import SettingError, Settings
 
 __all__ = ["MIN_SOURCE_SIDE", "ImageTooSmall", "check_inputs", "check_painting", "check_photo", "final_inputs",
-           "painting_side", "plan_scales", "style_long_side"]
+           "needed_side", "painting_side", "plan_scales", "run_plan", "style_long_side"]
 
 MIN_SOURCE_SIDE = 32  # px: below this an input holds too little to paint from or with
 
@@ -34,12 +34,22 @@ def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: i
     if not multiscale or size < 2 * floor:
         return [(size, iterations)]
     n = int(math.floor(math.log2(size / floor))) + 1
+
     def at(k: int) -> int:
         if k == 0:
             return iterations
         return max(1, round(iterations * coarse_factor)) if coarse_factor else iterations * 2 ** k
 
     return [(round(size / 2 ** k), at(k)) for k in reversed(range(n))]
+
+
+def run_plan(settings: Settings, content_wh: tuple[int, int], min_side: int | None = None) -> list[tuple[int, int]]:
+    """The plan a run of ``settings`` (resolved) makes for a photo of ``content_wh``; ``min_side``: what
+    the backbone's deepest layer in use needs (default: found from the settings)."""
+    return plan_scales(settings.size, settings.iterations, settings.multiscale, settings.min_size,
+                       aspect=min(content_wh) / max(content_wh),
+                       min_side=needed_side(settings) if min_side is None else min_side,
+                       coarse_factor=settings.coarse_factor)
 
 
 def painting_side(settings: Settings, side: int | None = None) -> int:
@@ -61,7 +71,8 @@ def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], mi
     return long_side
 
 
-def _needed_side(settings: Settings) -> int:
+def needed_side(settings: Settings) -> int:
+    """The smallest input side the backbone's deepest layer in use needs."""
     layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
     return min_input_side(settings.backbone, layers or None, settings.backbone_arch)
 
@@ -77,7 +88,7 @@ def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo", so
     (and, with ``source``, the file itself is at least ``MIN_SOURCE_SIDE`` px a side)."""
     if source:
         _check_source(wh, name)
-    need, short = _needed_side(settings), _short_side(wh, settings.size)
+    need, short = needed_side(settings), _short_side(wh, settings.size)
     if short < need:
         wanted = math.ceil(need * max(wh) / min(wh))
         what = f"choose a size of at least {wanted} px or crop it" if wanted <= 8192 else "crop it"
@@ -91,7 +102,7 @@ def check_painting(settings: Settings, wh: tuple[int, int], name: str = "paintin
     if source:
         _check_source(wh, name)
     long_side = painting_side(settings)
-    need, short = _needed_side(settings), _short_side(wh, long_side)
+    need, short = needed_side(settings), _short_side(wh, long_side)
     if short < need:
         raise ImageTooSmall(
             f"{name}: {wh[0]}×{wh[1]} px is too narrow: at {long_side} px its short side would be {short} px, "

@@ -19,7 +19,7 @@ from .. import images
 from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
 from .hardware import autocast, pick_device, pick_precision
-from .inputs import check_inputs, final_inputs, plan_scales, style_long_side
+from .inputs import check_inputs, final_inputs, run_plan, style_long_side
 from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
@@ -226,9 +226,7 @@ class StyleTransfer:
 
     def plan(self, content_wh: tuple[int, int], min_side: int) -> list[tuple[int, int]]:
         """[(long side, iterations), ...] from coarse to fine for a photo of ``content_wh``."""
-        s = self.settings
-        return plan_scales(s.size, s.iterations, s.multiscale, s.min_size, aspect=min(content_wh) / max(content_wh),
-                           min_side=min_side, coarse_factor=s.coarse_factor)
+        return run_plan(self.settings, content_wh, min_side)
 
     def _network(self):
         """The backbone truncated after the deepest layer in use, the input side it needs, its memory format."""

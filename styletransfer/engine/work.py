@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..backbones import min_input_side
 from ..images import long_side_size
 from ..settings import Settings
-from .inputs import plan_scales, style_long_side
+from .inputs import needed_side, run_plan, style_long_side
 
 __all__ = ["FORWARD_SHARE", "Work", "scale_work", "work_of"]
 
@@ -45,13 +44,9 @@ def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence
     of ``content_wh`` and paintings of ``styles_wh`` (default: one square painting)."""
     if settings.iterations is None or settings.coarse_factor is None:
         raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
-    layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
-    min_side = min_input_side(settings.backbone, layers or None, settings.backbone_arch)
-    aspect = min(content_wh) / max(content_wh)
+    min_side = needed_side(settings)
     total = Work()
-    for side, iterations in plan_scales(settings.size, settings.iterations, settings.multiscale, settings.min_size,
-                                        aspect=aspect, min_side=min_side,
-                                        coarse_factor=settings.coarse_factor):
+    for side, iterations in run_plan(settings, content_wh, min_side):
         w, h = long_side_size(content_wh, side)
         paintings = []
         for wh in styles_wh:

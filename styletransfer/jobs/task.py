@@ -33,6 +33,7 @@ from celery import Celery, signals
 
 from .. import images
 from ..engine import Checkpoint, Controls, StyleTransfer
+from ..engine.work import Work
 from ..limits import Limits
 from ..settings import Settings, check_live
 from .admission import start_checkpoint
@@ -219,7 +220,7 @@ def mark_failed(r, job_id: str, message: str, limits: Limits) -> None:
     pipe.execute()
 
 
-def observe_speed(r, seconds: float, work) -> None:
+def observe_speed(r, seconds: float, work: Work) -> None:
     """Correct the workers' time model by one job (a read-modify-write: two jobs ending at once may keep
     one's correction of the two, which the next job makes up)."""
     r.set(SPEED_KEY, SpeedMeter.from_json(r.get(SPEED_KEY)).observe(seconds, work).to_json())

@@ -29,7 +29,8 @@ import time
 
 import torch
 
-from ..engine import Settings, StyleTransfer
+from ..engine import Settings, StyleTransfer, pick_device, pick_precision
+from ..losses import GramStyleLoss
 from ..examples import example_image
 from .. import images
 
@@ -41,17 +42,16 @@ PAIRS = {  # photo × painting: the project's own examples and the photos instal
     "present×swirls": ("present", "swirls"),
 }
 LEGACY_PLAN = "legacy"
-LEGACY = {"iterations": 35, "coarse_factor": 0}  # the default before this plan: 35 at the final scale,
-                                                     # twice as many at each coarser one
+# the default before this plan: 35 at the final scale, twice as many at each coarser one
+LEGACY = {"iterations": 35, "coarse_factor": 0}
 
 
 def photo(name: str):
     if name == "present":  # matplotlib's other sample photo
         from matplotlib import cbook
+        from PIL import Image
 
         with cbook.get_sample_data("Minduka_Present_Blue_Pack.png") as f:
-            from PIL import Image
-
             return images.checked_rgb(Image.open(f))
     return example_image(name)
 
@@ -69,20 +69,18 @@ class Yardstick:
         with torch.no_grad():
             self.photo = self.net(images.image_to_tensor(content), (CONTENT_LAYER,))[CONTENT_LAYER]
             feats = self.net(images.image_to_tensor(style), STYLE_LAYERS)
-            self.grams = {l: _gram(feats[l]) for l in STYLE_LAYERS}
+            self.grams = {l: GramStyleLoss.target_of(feats[l]) for l in STYLE_LAYERS}
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor) -> tuple[float, float]:
-        x = images.resize_tensor(image.float().cpu(), self.size) if tuple(image.shape[-2:]) != self.size else image
-        feats = self.net(x.float().cpu().clamp(0, 1), (CONTENT_LAYER,) + STYLE_LAYERS)
+        x = image.float().cpu()
+        if tuple(x.shape[-2:]) != self.size:
+            x = images.resize_tensor(x, self.size)
+        feats = self.net(x.clamp(0, 1), (CONTENT_LAYER,) + STYLE_LAYERS)
         content = (feats[CONTENT_LAYER] - self.photo).norm() / self.photo.norm()
-        style = statistics.mean(float((_gram(feats[l]) - a).norm() / a.norm()) for l, a in self.grams.items())
+        style = statistics.mean(float((GramStyleLoss.target_of(feats[l]) - a).norm() / a.norm())
+                                for l, a in self.grams.items())
         return float(content), style
-
-
-def _gram(f: torch.Tensor) -> torch.Tensor:
-    f = f.float().flatten(2)
-    return f @ f.transpose(1, 2) / f.shape[-1]
 
 
 class _Planned(StyleTransfer):
@@ -109,16 +107,17 @@ def parse_plan(text: str, size: int) -> list[tuple[int, int]] | None:
 def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, content, style, yardstick: Yardstick,
                     every: int):
     """([(seconds, iteration, content distance, style distance)], the result), measured every ``every``
-    iterations and at the end of each scale, the clock paused while measuring. The first row is the photo."""
+    iterations, at the first iteration of each new scale and at the last, the clock paused while measuring.
+    The first row is the photo."""
     run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
     rows = [(0.0, 0, *yardstick(images.image_to_tensor(images.resize_long_side(content, settings.size))))]
     paused = 0.0
     start = time.perf_counter()
     last_scale = None
     for progress in run.run(content, [style]):
-        end_of_scale = last_scale is not None and progress.scale != last_scale
+        new_scale = last_scale is not None and progress.scale != last_scale
         last_scale = progress.scale
-        if progress.image is None or not (progress.iteration % every == 0 or end_of_scale
+        if progress.image is None or not (progress.iteration % every == 0 or new_scale
                                           or progress.iteration == progress.total_iterations):
             continue
         now = time.perf_counter()
@@ -149,8 +148,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     base = Settings(size=args.size, precision=args.precision, seed=0, device="cpu")
-    run_probe = StyleTransfer(base)
-    print(f"machine: {machine()}; precision {run_probe.precision}; size {args.size}", flush=True)
+    precision = pick_precision(pick_device("cpu"), args.precision)
+    print(f"machine: {machine()}; precision {precision}; size {args.size}", flush=True)
     plans = [text.strip() for text in args.plans.split(";") if text.strip()]
     curves: dict[str, dict[str, list]] = {plan: {} for plan in plans}
     for pair in args.pairs.split(","):
@@ -188,7 +187,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(curves, f)
-    _plot(curves, args.png, f"{args.size} px, {run_probe.precision}, {machine().split(',')[0]}")
+    _plot(curves, args.png, f"{args.size} px, {precision}, {machine().split(',')[0]}")
     print(f"curves: {args.png}")
     return 0
 
