@@ -9,6 +9,7 @@ variable                    meaning
 ``STUDIO_MODELS_DIR``       a folder whose checkpoints the backbone menu offers
 ``STUDIO_STATE_DIR``        where the embedded default keeps its generated secret
 ``STUDIO_PUBLIC_URL``       the studio's address as browsers see it (behind a proxy): origin checks, Secure cookies
+``STUDIO_TRUSTED_PROXIES``  how many reverse proxies in front append to ``X-Forwarded-For`` (0: it is ignored)
 ``STYLETRANSFER_DEVICE``    a worker's device when ``--device`` is not given (auto, cpu, cuda:N)
 ``HOST`` / ``PORT``         where ``python app.py`` listens (127.0.0.1:8050)
 ``PROMETHEUS_MULTIPROC_DIR`` gunicorn: the folder where each process's metrics are kept and summed
@@ -39,6 +40,7 @@ class Config:
     port: int = 8050
     metrics_dir: str | None = None
     public_url: str | None = None
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -52,8 +54,11 @@ class Config:
         public = value("STUDIO_PUBLIC_URL")
         if public and not public.startswith(("http://", "https://")):
             raise ValueError(f"STUDIO_PUBLIC_URL must be an http:// or https:// address, not {public!r}")
+        proxies = value("STUDIO_TRUSTED_PROXIES") or "0"
+        if not proxies.isdigit():
+            raise ValueError(f"STUDIO_TRUSTED_PROXIES must be a number of proxies (0, 1, 2 …), not {proxies!r}")
         return cls(limits=Limits.from_env(env), redis_url=value("STUDIO_REDIS_URL"),
                    secret_key=value("STUDIO_SECRET_KEY"), models_dir=value("STUDIO_MODELS_DIR"),
                    state_dir=value("STUDIO_STATE_DIR") or defaults.state_dir,
                    device=value("STYLETRANSFER_DEVICE") or "auto", host=value("HOST") or defaults.host, port=int(port),
-                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"), public_url=value("STUDIO_PUBLIC_URL"))
+                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"), public_url=value("STUDIO_PUBLIC_URL"), trusted_proxies=int(proxies))

@@ -28,6 +28,10 @@ class Limits:
     max_iterations: int = _limit(2000, "STUDIO_MAX_ITERATIONS", "iterations at the final scale")
     max_styles: int = _limit(4, "STUDIO_MAX_STYLES", "paintings blended in one job")
     max_queued_per_session: int = _limit(3, "STUDIO_MAX_QUEUED_PER_SESSION", "queued or running jobs per session")
+    max_queued_per_client: int = _limit(6, "STUDIO_MAX_QUEUED_PER_CLIENT",
+                                        "queued or running jobs per client address, all its sessions together")
+    max_new_sessions_per_minute: int = _limit(30, "STUDIO_MAX_NEW_SESSIONS_PER_MIN",
+                                              "sessions a client address may start in a minute")
     max_queued_total: int = _limit(20, "STUDIO_MAX_QUEUED_TOTAL", "queued jobs on the server")
     max_jobs_kept_per_session: int = _limit(10, "STUDIO_MAX_JOBS_KEPT", "finished jobs kept per session")
     frame_history: int = _limit(120, "STUDIO_FRAME_HISTORY", "time-lapse frames kept per job")

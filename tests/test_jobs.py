@@ -37,18 +37,45 @@ def wait_for(predicate, timeout=60):
     raise AssertionError("timed out")
 
 
-def test_jobs_run_in_fifo_order_with_queue_positions(manager, content_image, style_image):
+def test_the_queue_serves_sessions_round_robin_with_queue_positions(manager, content_image, style_image):
     long = manager.submit("alice", content_image, [style_image], quick(iterations=400))
     wait_for(lambda: manager.get(long.id, "alice").status == "running")
-    b = manager.submit("alice", content_image, [style_image], quick())
-    c = manager.submit("bob", content_image, [style_image], quick())
-    assert manager.get(b.id, "alice").queue_position == 1
-    assert manager.get(c.id, "bob").queue_position == 2
+    b1 = manager.submit("alice", content_image, [style_image], quick())
+    b2 = manager.submit("alice", content_image, [style_image], quick())
+    c = manager.submit("bob", content_image, [style_image], quick())      # bob's first: before alice's second
+    d = manager.submit("dave", content_image, [style_image], quick())     # first too: after bob's, by arrival
+    positions = {v.id: manager.get(v.id, owner).queue_position
+                 for v, owner in ((b1, "alice"), (b2, "alice"), (c, "bob"), (d, "dave"))}
+    assert positions == {c.id: 1, d.id: 2, b1.id: 3, b2.id: 4}
     manager.cancel(long.id, "alice")
-    done_b, done_c = manager.wait(b.id, "alice"), manager.wait(c.id, "bob")
-    assert done_b.status == done_c.status == "done"
-    assert done_b.started <= done_c.started
+    done = {owner: manager.wait(v.id, owner) for v, owner in ((c, "bob"), (d, "dave"))}
+    done_b = [manager.wait(v.id, "alice") for v in (b1, b2)]
+    assert all(v.status == "done" for v in [*done.values(), *done_b])
+    assert done["bob"].started <= done["dave"].started <= done_b[0].started <= done_b[1].started
     assert manager.get(long.id, "alice").status == "stopped"
+
+
+def test_one_client_address_is_one_share_whatever_its_sessions(content_image, style_image):
+    """Cookieless requests are a new session each: the client's address is what the cap and the round
+    count, so 25 submits from one address take at most its cap, and another address goes first."""
+    m = LocalJobs(devices=["cpu"], limits=Limits(max_queued_per_client=3, frame_interval=0.0), preload=None, nice=0)
+    try:
+        accepted, refused = [], []
+        for i in range(25):
+            try:
+                accepted.append(m.submit(f"anon-{i}", content_image, [style_image], quick(iterations=200),
+                                         client="203.0.113.7"))
+            except LimitExceeded as exc:
+                refused.append(str(exc))
+        assert len(accepted) == 3 and len(refused) == 22
+        assert "your address already has 3 jobs queued or running (the limit is 3)" in refused[0]
+        other = m.submit("honest", content_image, [style_image], quick(), client="198.51.100.2")
+        assert m.get(other.id, "honest").queue_position == 1  # before the first client's later two
+        done = m.wait(other.id, "honest")
+        later = [m.get(v.id, f"anon-{i}") for i, v in enumerate(accepted[1:], 1)]
+        assert done.status == "done" and all(v.started is None or v.started >= done.started for v in later)
+    finally:
+        m.shutdown()
 
 
 def test_cancel_while_queued_never_starts(manager, content_image, style_image):

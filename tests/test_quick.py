@@ -4,12 +4,13 @@ import threading
 from styletransfer.jobs import LocalJobs
 from styletransfer.limits import Limits
 from styletransfer.web.quick import SessionSafeFastDash, build_quick
+from styletransfer.web.sessions import NewSessions
 
 
 def test_last_result_state_belongs_to_the_request_thread():
     manager = LocalJobs(devices=["cpu"], preload=None)
     try:
-        quick = build_quick(manager, Limits(), secret="test")
+        quick = build_quick(manager, Limits(), secret="test", new_sessions=NewSessions(30))
     finally:
         manager.shutdown()
     assert isinstance(quick, SessionSafeFastDash)

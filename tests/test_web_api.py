@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import time
@@ -29,9 +30,16 @@ def app():
     manager.shutdown()
 
 
+VISITORS = itertools.count(1)
+
+
 @pytest.fixture
 def client(app):
-    return app.server.test_client()
+    """A new visitor: its own cookies and its own address (the server caps and rate-limits per address)."""
+    client = app.server.test_client()
+    n = next(VISITORS)
+    client.environ_base["REMOTE_ADDR"] = f"10.0.{n // 250}.{n % 250 + 1}"
+    return client
 
 
 def submit(client, content_image, style_image, settings=None, extra=None):
@@ -296,3 +304,72 @@ def test_images_over_the_request_s_pixel_budget_are_refused_before_decoding(clie
     r = submit(client, content_image, content_image, extra={"style": styles})
     assert r.status_code == 400 and "megapixels together" in r.get_json()["error"]
 
+
+
+# ------------------------------------------------------------------ a fair share per client
+
+
+@pytest.fixture(scope="module")
+def proxied():
+    """The studio behind one trusted reverse proxy (it appends the client's address to X-Forwarded-For)."""
+    from styletransfer.config import Config
+
+    manager = LocalJobs(devices=["cpu"], limits=Limits(max_queued_per_client=3, max_new_sessions_per_minute=40,
+                                                       frame_interval=0.0), preload=None, nice=0)
+    app = create_app(Config(trusted_proxies=1), jobs=manager, quick=False, secret="test-secret")
+    yield app
+    manager.shutdown()
+
+
+def via_proxy(app, address):
+    client = app.server.test_client()
+    client.environ_base.update(REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR=address)  # the proxy's own address
+    return client
+
+
+def test_one_address_gets_its_cap_and_another_goes_first(proxied, content_image, style_image):
+    greedy = via_proxy(proxied, "198.51.100.7")
+    answers = []
+    for _ in range(25):  # a new session each time: no cookie jar
+        greedy.delete_cookie("studio_session")
+        answers.append(submit(greedy, content_image, style_image, {"size": 48, "iterations": 150}))
+    accepted = [r.get_json() for r in answers if r.status_code == 201]
+    refused = [r for r in answers if r.status_code != 201]
+    assert len(accepted) == 3 and {r.status_code for r in refused} == {429}
+    assert "your address already has 3 jobs" in refused[0].get_json()["error"]
+    honest = via_proxy(proxied, "203.0.113.20")
+    first = submit(honest, content_image, style_image, {"size": 48, "iterations": 2})
+    assert first.status_code == 201 and first.get_json()["queue_position"] == 1
+    done = wait_status(honest, first.get_json()["id"], ("done",))
+    later = [proxied.studio_jobs._jobs[j["id"]] for j in accepted[1:]]  # their sessions' cookies are gone
+    assert all(j.started is None or j.started >= done["started"] for j in later)
+    for j in accepted:
+        proxied.studio_jobs._jobs[j["id"]].controls.stop()
+
+
+def test_x_forwarded_for_counts_only_behind_trusted_proxies(app, content_image, style_image):
+    """Without STUDIO_TRUSTED_PROXIES the header is the client's own word: ignored."""
+    addresses = set()
+    for forged in ("1.1.1.1", "2.2.2.2"):
+        client = app.server.test_client()
+        client.environ_base.update(REMOTE_ADDR="10.8.8.8", HTTP_X_FORWARDED_FOR=forged)
+        job = submit(client, content_image, style_image, {"size": 48, "iterations": 2}).get_json()
+        addresses.add(app.studio_jobs._jobs[job["id"]].client)
+    assert addresses == {"10.8.8.8"}
+
+
+def test_new_sessions_from_one_address_are_rate_limited(proxied):
+    crowd = via_proxy(proxied, "192.0.2.99")
+    statuses = []
+    for _ in range(45):
+        crowd.delete_cookie("studio_session")
+        statuses.append(crowd.get("/api/jobs").status_code)
+    assert statuses[:40] == [200] * 40 and set(statuses[40:]) == {429}
+    r = crowd.get("/api/jobs")
+    assert r.headers["Retry-After"] == "60" and "too many new sessions from your address" in r.get_json()["error"]
+    elsewhere = via_proxy(proxied, "192.0.2.100")
+    assert elsewhere.get("/api/jobs").status_code == 200
+    crowd.set_cookie("studio_session", elsewhere.get_cookie("studio_session").value)
+    assert crowd.get("/api/jobs").status_code == 200     # a session it has is not limited…
+    crowd.delete_cookie("studio_session")
+    assert crowd.get("/healthz").status_code == 200      # …nor what needs no session

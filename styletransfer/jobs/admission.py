@@ -3,6 +3,8 @@ limits, with the settings resolved once (seed, iterations); and what "Run again"
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import Iterable
 
 from PIL import Image
 
@@ -14,8 +16,33 @@ from ..settings import SettingError, Settings
 from .model import LimitExceeded
 
 
+ROUND = 1e10  # seconds: more than any job's creation time, so a job's round outweighs when it came
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What a submitter already has queued or running, and how full the queue is, when a job comes."""
+    for_owner: int = 0    # this session's jobs
+    for_client: int = 0   # this client address's, all its sessions together
+    queued_total: int = 0
+
+    @classmethod
+    def count(cls, active: Iterable[tuple[str, str | None]], owner: str, client: str | None,
+              queued_total: int) -> "Standing":
+        """From the (owner, client) of every queued or running job."""
+        active = list(active)
+        return cls(sum(1 for o, _ in active if o == owner),
+                   sum(1 for _, c in active if client is not None and c == client), queued_total)
+
+    def queue_order(self, created: float) -> float:
+        """Where the new job stands in the queue: round-robin by session and client — everyone's first
+        queued-or-running job before anyone's second —, by arrival within a round. One client's ten jobs
+        then delay another's first by at most one job."""
+        return max(self.for_owner, self.for_client) * ROUND + created
+
+
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
-          active_for_owner: int, queued_total: int, device: str = "cpu") -> tuple[Settings, Image.Image, list[Image.Image]]:
+          standing: Standing, device: str = "cpu") -> tuple[Settings, Image.Image, list[Image.Image]]:
     """Check a submission against the settings' rules, the inputs' shapes and the server's limits, whatever
     the request claims; return the settings to run, resolved once (seed, and the iterations ``device``
     runs by default), and the inputs scaled to the job's size (all a job keeps of them: the engine would
@@ -36,10 +63,13 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
     if work > limits.max_work:
         raise LimitExceeded(f"this job is {work / 1e6:,.0f} megapixel-iterations of work, over this server's "
                             f"budget of {limits.max_work / 1e6:,.0f}: lower the size or the quality")
-    if active_for_owner >= limits.max_queued_per_session:
-        raise LimitExceeded(f"you already have {active_for_owner} jobs queued or running (the limit is "
+    if standing.for_owner >= limits.max_queued_per_session:
+        raise LimitExceeded(f"you already have {standing.for_owner} jobs queued or running (the limit is "
                             f"{limits.max_queued_per_session}): wait for one to finish or stop one")
-    if queued_total >= limits.max_queued_total:
+    if standing.for_client >= limits.max_queued_per_client:
+        raise LimitExceeded(f"your address already has {standing.for_client} jobs queued or running (the limit "
+                            f"is {limits.max_queued_per_client}): wait for one to finish or stop one")
+    if standing.queued_total >= limits.max_queued_total:
         raise LimitExceeded(f"the server's queue is full ({limits.max_queued_total} jobs): "
                             "try again in a few minutes")
     content, styles = final_inputs(settings, content, styles)

@@ -24,10 +24,12 @@ class JobBackend(Protocol):
         """The devices jobs run on here, GPUs first (the page's defaults follow the first)."""
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
-               start_image: Image.Image | None = None, note: str | None = None) -> JobView:
-        """Admit and queue a job (SettingError, ImageTooSmall or LimitExceeded say why not)."""
+               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
+        """Admit and queue a job (SettingError, ImageTooSmall or LimitExceeded say why not). ``client``: the
+        submitter's address, for the per-client cap and the queue's round-robin (None: not counted)."""
 
-    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
+    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None,
+              client: str | None = None) -> JobView:
         """"Run again" (same images, settings, seed) or "Continue" (more iterations from the result)."""
 
     def get(self, job_id: str, owner: str) -> JobView | None: ...

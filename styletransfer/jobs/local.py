@@ -6,6 +6,7 @@ ends. The Redis + Celery backend (``redis_backend.py``) implements the same inte
 from __future__ import annotations
 
 import atexit
+import bisect
 import io
 import logging
 import os
@@ -24,7 +25,7 @@ from ..backbones import WeightsUnavailable, load_backbone
 from ..engine import Controls, StyleTransfer, pick_device, resolve
 from ..limits import Limits
 from ..settings import Settings, plain
-from .admission import admit, rerun_note, rerun_settings, start_checkpoint
+from .admission import Standing, admit, rerun_note, rerun_settings, start_checkpoint
 from .backend import Owned
 from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
 from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
@@ -46,7 +47,9 @@ class Job:
     styles: list[Image.Image]
     controls: Controls
     history: FrameHistory
+    client: str | None = None
     created: float = field(default_factory=time.time)
+    order: float = 0.0                                    # its place in the queue (Standing.queue_order)
     status: str = QUEUED
     started: float | None = None
     finished: float | None = None
@@ -154,7 +157,7 @@ def _stop_at_exit(jobs: "LocalJobs") -> None:
 
 
 class LocalJobs(Owned[Job]):
-    """Runs jobs in FIFO order on one worker thread per GPU, or one on the CPU. The threads start with
+    """Runs jobs in the queue's fair order (round-robin by session and client) on one worker thread per GPU, or one on the CPU. The threads start with
     the backend and are joined by :meth:`shutdown` (also at interpreter exit, if not called before)."""
 
     def __init__(self, devices: list[str] | None = None, limits: Limits | None = None,
@@ -166,7 +169,7 @@ class LocalJobs(Owned[Job]):
         self._devices = devices
         self._lock = threading.Condition()
         self._jobs: dict[str, Job] = {}
-        self._queue: deque[str] = deque()
+        self._queue: list[str] = []  # queued job ids by their order
         self._closing = False
         self._preload = preload
         self._nice = nice
@@ -187,16 +190,17 @@ class LocalJobs(Owned[Job]):
     # ---------------------------------------------------------------- the interface
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
-               start_image: Image.Image | None = None, note: str | None = None) -> JobView:
+               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
         with self._lock:
-            active = sum(1 for j in self._jobs.values() if j.owner == owner and j.status in (QUEUED, RUNNING))
-            settings, content, styles = admit(settings, content, styles, self.limits, active, len(self._queue),
-                                              self._devices[0])
+            standing = Standing.count([(j.owner, j.client) for j in self._jobs.values() if j.status in (QUEUED, RUNNING)],
+                                      owner, client, len(self._queue))
+            settings, content, styles = admit(settings, content, styles, self.limits, standing, self._devices[0])
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
-                      controls=Controls(), history=FrameHistory(self.limits.frame_history),
+                      controls=Controls(), history=FrameHistory(self.limits.frame_history), client=client,
                       start_image=start_image, note=note)
+            job.order = standing.queue_order(job.created)
             self._jobs[job.id] = job
-            self._queue.append(job.id)
+            bisect.insort(self._queue, job.id, key=lambda i: self._jobs[i].order)
             self._forget_old(owner)
             self._lock.notify_all()
             self._stats.count("jobs_submitted_total")
@@ -207,13 +211,14 @@ class LocalJobs(Owned[Job]):
             job = self._owned(job_id, owner)
             return self._view(job) if job else None
 
-    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
+    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None,
+              client: str | None = None) -> JobView:
         with self._lock:
             job = self._require(job_id, owner)
             content, styles, record = job.content, list(job.styles), job.record().to_dict()
             start = job.result if continue_iterations is not None else None
         note = rerun_note(job_id, content, start, continue_iterations)
-        return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), start, note)
+        return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), start, note, client)
 
     def list(self, owner: str) -> list[JobView]:
         with self._lock:
@@ -355,7 +360,7 @@ class LocalJobs(Owned[Job]):
                 self._lock.wait()
             if self._closing:
                 return None
-            job = self._jobs[self._queue.popleft()]
+            job = self._jobs[self._queue.pop(0)]
             job.status, job.started = RUNNING, time.time()
             return job
 

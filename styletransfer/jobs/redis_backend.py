@@ -16,13 +16,14 @@ from .. import images
 from ..engine import resolve
 from ..limits import Limits
 from ..settings import Settings, check_live, plain, steering
-from .admission import admit, rerun_note, rerun_settings
+from .admission import Standing, admit, rerun_note, rerun_settings
 from .backend import Owned
-from .model import FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
+from .model import FINISHED, QUEUED, STOPPED, JobView, check_changeable
 from .progress import TIMELAPSE_FORMATS, encode_timelapse
 from .speed import SpeedMeter
 from .task import Watchdog, make_celery, send
-from .redis_store import (CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, connect, dumps, expire_job,
+from .redis_store import (CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, active_jobs, connect, dumps,
+                          expire_job,
                           inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view, update_control,
                           workers_alive)
 from .stats import RedisStats, Snapshot
@@ -52,21 +53,22 @@ class RedisJobs(Owned[dict]):
     # ---------------------------------------------------------------- the interface
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
-               start_image: Image.Image | None = None, note: str | None = None) -> JobView:
-        active = sum(1 for v in self._metas(owner) if v.get("status") in (QUEUED, RUNNING))
-        settings, content, styles = admit(settings, content, styles, self.limits, active, self.r.zcard(QUEUE),
-                                          self.devices[0])
+               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
+        # counted, then written: two web processes admitting at the same instant may both pass a cap by one
+        standing = Standing.count(active_jobs(self.r), owner, client, self.r.zcard(QUEUE))
+        settings, content, styles = admit(settings, content, styles, self.limits, standing, self.devices[0])
         job_id, now = str(uuid.uuid4()), time.time()
-        meta = {"owner": owner, "status": QUEUED, "settings": settings.to_dict(), "created": now, "attempt": 1,
-                "weights": settings.live_weights(), "events": [], "frame_seq": 0, "frames": 0,
-                "note": note}
+        order = standing.queue_order(now)
+        meta = {"owner": owner, "client": client, "status": QUEUED, "settings": settings.to_dict(), "created": now,
+                "order": order, "attempt": 1, "weights": settings.live_weights(), "events": [], "frame_seq": 0,
+                "frames": 0, "note": note}
         pipe = self.r.pipeline()
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
         pipe.hset(job_key(job_id, ":inputs"), mapping=inputs_mapping(content, styles, start_image))
         pipe.hset(job_key(job_id, ":control"), mapping={"version": 0, "weights": "{}", "stop": 0})
         pipe.zadd(session_key(owner), {job_id: now})
         pipe.expire(session_key(owner), int(self.limits.job_ttl_s))
-        pipe.zadd(QUEUE, {job_id: now})
+        pipe.zadd(QUEUE, {job_id: order})
         pipe.rpush(DEMAND, job_id)
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
@@ -75,7 +77,8 @@ class RedisJobs(Owned[dict]):
         self._forget_old(owner)
         return self._view(job_id, owner)
 
-    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None) -> JobView:
+    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None,
+              client: str | None = None) -> JobView:
         """"Run again" with a job's settings and images, or "Continue" it from its result."""
         view = self._view(job_id, owner)
         content, styles, _ = read_inputs(self.r, job_id)
@@ -83,7 +86,7 @@ class RedisJobs(Owned[dict]):
         start = Image.open(io.BytesIO(result)).convert("RGB") if result else None
         note = rerun_note(job_id, content, start, continue_iterations)
         return self.submit(owner, content, styles,
-                           rerun_settings(view.settings, continue_iterations), start, note)
+                           rerun_settings(view.settings, continue_iterations), start, note, client)
 
     def get(self, job_id: str, owner: str) -> JobView | None:
         meta = self._owned(job_id, owner)
@@ -194,9 +197,6 @@ class RedisJobs(Owned[dict]):
 
     def _ids(self, owner: str) -> list[str]:
         return [x.decode() for x in self.r.zrange(session_key(owner), 0, -1)]
-
-    def _metas(self, owner: str) -> list[dict]:
-        return [m for m in (read_meta(self.r, i) for i in self._ids(owner)) if m]
 
     def _find(self, job_id: str):
         meta = read_meta(self.r, job_id)

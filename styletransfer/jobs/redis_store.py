@@ -10,7 +10,8 @@ Keys (every per-job key expires ``job_ttl_s`` after its last write):
 * ``st:job:{id}:frame`` (latest JPEG), ``:frame_log``, ``:history`` (time-lapse JPEGs), ``:losses`` (JSON
   per iteration), ``:checkpoint`` (hash), ``:result`` (PNG), ``:timelapse_mp4`` / ``_gif``, ``:lease`` (who runs it)
 * ``st:session:{owner}`` — sorted set of the session's job ids by creation time
-* ``st:queue`` — sorted set of queued job ids by creation time (queue positions); ``st:running`` — sorted
+* ``st:queue`` — sorted set of queued job ids by their fair order (``admission.Standing.queue_order``;
+  a message tells a worker to take its head, whichever job the message names); ``st:running`` — sorted
   set of running job ids by their last heartbeat (the watchdog's view)
 * ``st:demand`` — list, one entry per queued or running job: what KEDA's redis scaler reads (a running job
   keeps its worker; Celery's own queue empties as soon as the workers have taken its messages)
@@ -85,6 +86,16 @@ def to_view(r: redis.Redis, job_id: str, meta: dict) -> JobView:
     )
 
 
+def active_jobs(r: redis.Redis) -> list[tuple[str, str | None]]:
+    """(owner, client) of every queued or running job: what admission counts."""
+    ids = r.zrange(QUEUE, 0, -1) + r.zrange(RUNNING_SET, 0, -1)
+    pipe = r.pipeline()
+    for job_id in ids:
+        pipe.hmget(job_key(job_id.decode()), "owner", "client")
+    return [(json.loads(owner), json.loads(client) if client else None)
+            for owner, client in pipe.execute() if owner]
+
+
 def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image.Image | None = None) -> dict:
     """A job's images as the ``:inputs`` hash holds them (PNG): ``content``, ``style:0`` …, ``start``."""
     png = images.png_bytes
@@ -109,20 +120,29 @@ def expire_job(pipe, job_id: str, ttl: float) -> None:
 # Lua: statuses are stored JSON-encoded, so "running" is the 9 characters "\"running\"".
 FINISHED_JSON = [dumps(s) for s in FINISHED]
 
-# Take a job to run: only the current attempt, only a job not finished, only one holder of the lease.
+# Take a job to run: a message is a turn, not a name — the worker takes the queue's head (its fair order),
+# the lease held by one worker only. With nothing queued, why the message's own job was not run: gone,
+# finished, an older attempt ("stale"), or running elsewhere ("busy": a message redelivered by Redis).
+# Every queued job has a message on its way, so taking the head never leaves a job without one.
 CLAIM = """
-local job, lease, queue, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local id, attempt, token, lease_ms, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local status = redis.call('HGET', job, 'status')
-if not status then return 'gone' end
-if status == ARGV[6] or status == ARGV[7] or status == ARGV[8] then return 'finished' end
-if tonumber(redis.call('HGET', job, 'attempt') or '1') ~= attempt then return 'stale' end
-if not redis.call('SET', lease, token, 'NX', 'PX', lease_ms) then return 'busy' end
+local queue, running, prefix = KEYS[1], KEYS[2], KEYS[3]
+local named, attempt, token, lease_ms, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local head = redis.call('ZRANGE', queue, 0, 0)[1]
+if not head then
+  local job = prefix .. named
+  local status = redis.call('HGET', job, 'status')
+  if not status then return {'gone'} end
+  if status == ARGV[6] or status == ARGV[7] or status == ARGV[8] then return {'finished'} end
+  if tonumber(redis.call('HGET', job, 'attempt') or '1') ~= attempt then return {'stale'} end
+  return {'busy'}
+end
+local job = prefix .. head
+if not redis.call('SET', job .. ':lease', token, 'NX', 'PX', lease_ms) then return {'busy'} end
 redis.call('HSET', job, 'status', '"running"')
 if not redis.call('HGET', job, 'started') then redis.call('HSET', job, 'started', now) end
-redis.call('ZREM', queue, id)
-redis.call('ZADD', running, now, id)
-return 'ok'
+redis.call('ZREM', queue, head)
+redis.call('ZADD', running, now, head)
+return {'ok', head, redis.call('HGET', job, 'attempt') or '1'}
 """
 
 # Keep the lease while the job runs; 0 when it has been lost (this worker stalled past the limit).
@@ -157,7 +177,7 @@ if attempt - handed >= max_attempts then
   return -1
 end
 redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt + 1), 'note', ARGV[6], 'handover', '0')
-redis.call('ZADD', queue, redis.call('HGET', job, 'created'), id)
+redis.call('ZADD', queue, redis.call('HGET', job, 'order') or redis.call('HGET', job, 'created'), id)
 return attempt + 1
 """
 
@@ -195,7 +215,7 @@ redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt), 'han
 redis.call('HINCRBY', job, 'handovers', 1)
 redis.call('DEL', lease)
 redis.call('ZREM', running, id)
-redis.call('ZADD', queue, redis.call('HGET', job, 'created'), id)
+redis.call('ZADD', queue, redis.call('HGET', job, 'order') or redis.call('HGET', job, 'created'), id)
 return attempt
 """
 

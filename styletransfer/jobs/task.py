@@ -4,10 +4,11 @@ what a worker does around the job loop (claim, heartbeat, checkpoints, release).
 A worker (``python -m styletransfer.worker``) runs one job at a time and reserves none beyond it: late
 acknowledgement, prefetch 1, the solo pool. Who runs a job is decided in Redis, not by Celery's delivery:
 
-* the task first *claims* the job (``CLAIM``): only the current attempt, only a job not yet finished, and
-  only one holder of the job's lease; anything else (a message redelivered after Redis's visibility
-  timeout while the job still runs — celery#5935 — or one left from a lost worker and already run
-  again) is acknowledged and dropped, so a job never runs twice at the same time;
+* a message is a turn: the task *claims* the queue's head (``CLAIM``) — the queue is in fair order, so
+  the job a message names may run later than another —, with only one holder of the job's lease; with
+  nothing queued (a message redelivered after Redis's visibility timeout while its job still runs —
+  celery#5935 —, or one left from a lost worker whose job already ran again) it is acknowledged and
+  dropped, so a job never runs twice at the same time;
 * while it runs, a heartbeat thread renews the lease every ``worker_lost_s / 4``;
 * the watchdog (``recover_lost``, in every worker and every web process) queues a job again, as its next
   attempt, once its heartbeat has been silent for ``worker_lost_s``; the new attempt resumes from the last
@@ -234,14 +235,16 @@ class JobRunner:
         self.stats = RedisStats(r)
         self.draining = threading.Event()  # set when the worker is told to stop: the job goes back
 
-    def run(self, job_id: str, attempt: int) -> str:
+    def run(self, named: str, named_attempt: int) -> str:
+        """One turn from a message naming job ``named``: run the queue's head, whichever job that is."""
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        claim = self.r.eval(CLAIM, 4, job_key(job_id), job_key(job_id, ":lease"), QUEUE, RUNNING_SET, job_id,
-                            attempt, token, int(self.limits.worker_lost_s * 1000), dumps(time.time()),
-                            *FINISHED_JSON).decode()
-        if claim != "ok":
-            log.info("job %s attempt %s not run: %s", job_id, attempt, claim)
-            return claim
+        claim = [x.decode() for x in self.r.eval(
+            CLAIM, 3, QUEUE, RUNNING_SET, job_key(""), named, named_attempt, token,
+            int(self.limits.worker_lost_s * 1000), dumps(time.time()), *FINISHED_JSON)]
+        if claim[0] != "ok":
+            log.info("job %s attempt %s not run: %s", named, named_attempt, claim[0])
+            return claim[0]
+        job_id, attempt = claim[1], int(claim[2])
         controls = RedisControls(self.r, job_id)
         heartbeat = Heartbeat(self.r, job_id, token, self.limits, controls)
         heartbeat.start()

@@ -8,6 +8,7 @@ import os
 
 import dash
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..backbones import min_input_side
 from ..config import Config
@@ -17,7 +18,7 @@ from ..jobs.model import UNAVAILABLE
 from ..settings import Settings
 from . import api, callbacks, errors, inputs, ops, routes, security
 from .layout import build_layout
-from .sessions import session_id, stored_secret
+from .sessions import NewSessions, session_id, stored_secret
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")  # package data: served from any folder
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
@@ -49,7 +50,9 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
     app.server.config["MAX_FORM_PARTS"] = limits.max_styles + 4
     app.server.config["MAX_FORM_MEMORY_SIZE"] = inputs.MAX_JSON_BYTES
     app.layout = _page(jobs, limits, config.models_dir)
-    security.register_sessions(app.server, secret, config.public_url)
+    # one counter of new sessions for the studio and /quick; in Redis, shared by every web process
+    new_sessions = NewSessions(limits.max_new_sessions_per_minute, config.redis_url or "memory://")
+    security.register_sessions(app.server, secret, config.public_url, new_sessions)
     routes.register(app.server, jobs)
     api.register(app.server, jobs, limits, config.models_dir)
     errors.register(app.server, limits)
@@ -60,8 +63,12 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
 
         # /quick is fast-dash's own Flask app, mounted inside the studio's: one server, one port,
         # and `app.server` stays the single WSGI entry point for gunicorn.
-        app.quick = build_quick(jobs, limits, secret, config.public_url)
+        app.quick = build_quick(jobs, limits, secret, new_sessions, config.public_url)
         app.server.wsgi_app = DispatcherMiddleware(app.server.wsgi_app, {"/quick": app.quick.server})
+    if config.trusted_proxies:
+        # the client is the address the trusted proxies forwarded: only the last N hops they appended count,
+        # so a client cannot choose its own address by sending X-Forwarded-For itself
+        app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=config.trusted_proxies)
     hashes = app.csp_hashes() + (app.quick.app.csp_hashes() if quick else [])
     app.server.wsgi_app = security.SecurityHeaders(app.server.wsgi_app, hashes)
     # The first shape check builds the default backbone's architecture (no weights; a few tenths of a

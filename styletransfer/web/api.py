@@ -9,7 +9,7 @@ from ..settings import Settings
 from .inputs import TooLarge, decode_together, offered_backbone, parse_json, read_files, read_json_body
 from .present import job_urls
 from .routes import job_or_404, no_store
-from .sessions import session_id
+from .sessions import client_address, session_id
 
 PUBLIC_FIELDS = ("id", "status", "queue_position", "iteration", "total_iterations", "scale", "scales", "size", "eta",
                  "elapsed", "losses", "settings", "weights", "events", "error", "frame_seq", "frame_time", "frame_log",
@@ -66,7 +66,7 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
             values = parse_json(flask.request.form.get("settings", "{}"), "settings")
             if isinstance(values, dict) and "backbone" in values:
                 values["backbone"] = offered_backbone(values["backbone"], models_dir)
-            view = jobs.submit(session_id(), content, styles, Settings.from_dict(values))
+            view = jobs.submit(session_id(), content, styles, Settings.from_dict(values), client=client_address())
         except LimitExceeded as exc:
             return api_error(str(exc), 429)
         except TooLarge as exc:

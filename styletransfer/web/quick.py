@@ -34,7 +34,7 @@ from ..settings import Settings
 from .inputs import decode_data_url
 from .present import frame_url, job_urls, progress_text
 from .security import register_sessions
-from .sessions import session_id
+from .sessions import NewSessions, client_address, session_id
 
 QUICK_SIZE = 256
 QUICK_NOTE = "made on /quick"   # the page shows the session's latest job with this note
@@ -91,7 +91,8 @@ class SessionSafeFastDash(FastDash):
         self._per_request = threading.local()
 
 
-def build_quick(jobs, limits: Limits, secret: str, public_url: str | None = None) -> SessionSafeFastDash:
+def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
+                public_url: str | None = None) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(limits)
 
@@ -107,7 +108,7 @@ def build_quick(jobs, limits: Limits, secret: str, public_url: str | None = None
                 raise ValueError("Add both a photo and a painting.")
             # both arrive already decoded and checked by _decode_upload
             settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
-            jobs.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE)
+            jobs.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE, client=client_address())
         except ValueError as exc:
             flask.g.quick_error = str(exc)
             raise
@@ -122,7 +123,7 @@ def build_quick(jobs, limits: Limits, secret: str, public_url: str | None = None
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
-    register_sessions(quick.server, secret, public_url)
+    register_sessions(quick.server, secret, public_url, new_sessions)
     quick.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(2)  # one photo, one painting
     quick.app.layout = html.Div([
         # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it

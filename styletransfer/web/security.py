@@ -10,7 +10,7 @@ import urllib.parse
 import flask
 
 from .api import api_error
-from .sessions import register_session
+from .sessions import NewSessions, register_session
 
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -57,11 +57,11 @@ def same_origin(origin: str, public_url: str | None) -> bool:
     return urllib.parse.urlsplit(origin).netloc == flask.request.host
 
 
-def register_sessions(server: flask.Flask, secret: str, public_url: str | None) -> None:
+def register_sessions(server: flask.Flask, secret: str, public_url: str | None, new_sessions: NewSessions) -> None:
     """Sessions only this site can use, on ``server``: the origin check first — a refused request must not
     issue (and set) a new session —, then the signed session cookie, ``Secure`` behind an https address."""
     register_origin_check(server, public_url)
-    register_session(server, secret, secure=bool(public_url and public_url.startswith("https://")))
+    register_session(server, secret, new_sessions, secure=bool(public_url and public_url.startswith("https://")))
 
 
 def register_origin_check(server: flask.Flask, public_url: str | None) -> None:

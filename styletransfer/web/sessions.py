@@ -1,42 +1,88 @@
-"""Browser sessions: a random id in a cookie signed with the server's secret; jobs belong to it."""
+"""Browser sessions: a random id in a cookie signed with the server's secret; jobs belong to it. A session
+is issued only when a request needs one (a page, a callback, the API; not a probe or a script file), and
+a client address may start only so many a minute."""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 
 import flask
 import itsdangerous
+import limits
+import limits.storage
+import limits.strategies
+import werkzeug.exceptions
+
+log = logging.getLogger(__name__)
 
 COOKIE = "studio_session"
 
-__all__ = ["COOKIE", "register_session", "session_id", "stored_secret"]
+__all__ = ["COOKIE", "client_address", "register_session", "session_id", "stored_secret"]
 
 
 def session_id() -> str | None:
-    """The calling browser's session id (issued by this server, verified on every request), or None
-    outside a request (Dash builds the layout once at start-up to validate it)."""
-    return getattr(flask.g, "studio_session", None) if flask.has_request_context() else None
+    """The calling browser's session id (issued by this server, verified on every request; a new one if
+    it sent none valid), or None outside a request (Dash builds the layout once at start-up to validate
+    it). A new session over the client's rate is refused with a JSON 429."""
+    if not flask.has_request_context():
+        return None
+    if "studio_session" not in flask.g:  # read once a request, when first needed
+        signer, new_sessions = flask.current_app.extensions["studio_sessions"]
+        cookie = flask.request.cookies.get(COOKIE, "")
+        try:
+            flask.g.studio_session = signer.unsign(cookie.encode()).decode() if cookie else None
+        except itsdangerous.BadSignature:
+            flask.g.studio_session = None
+        if flask.g.studio_session is None:
+            flask.g.studio_session = new_sessions.issue(client_address())
+            flask.g.new_session = True
+    return flask.g.studio_session
 
 
-def register_session(server: flask.Flask, secret: str, secure: bool = False) -> None:
-    """Issue every browser a random session id in a cookie signed with ``secret``.
+class NewSessions:
+    """Issues new session ids, at most ``per_minute`` to one client address in any minute (a moving
+    window), counted in ``storage_uri``: Redis, shared by every web process, or this process's memory.
+    One instance serves the studio and /quick, so they share the budget.
+
+    Flask-Limiter's own extension keeps one storage per Flask app and limits routes; this limits the one
+    place a session is made, with the ``limits`` library it is built on."""
+
+    def __init__(self, per_minute: int, storage_uri: str = "memory://"):
+        self.per_minute = per_minute
+        self.item = limits.RateLimitItemPerMinute(per_minute)
+        self.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.storage_from_string(storage_uri))
+
+    def issue(self, client: str | None) -> str:
+        try:
+            allowed = self.limiter.hit(self.item, "studio-new-session", client or "unknown")
+        except Exception:  # noqa: BLE001 — the counter's Redis away: sessions are still issued, the log says so
+            log.warning("the new-session rate limit could not be counted; session issued", exc_info=True)
+            allowed = True
+        if not allowed:
+            response = flask.jsonify({"error": f"too many new sessions from your address (the limit is "
+                                               f"{self.per_minute} a minute): keep your cookies, or wait a minute"})
+            response.status_code = 429
+            response.headers["Retry-After"] = "60"
+            raise werkzeug.exceptions.TooManyRequests(response=response)
+        return secrets.token_urlsafe(32)
+
+
+def client_address() -> str | None:
+    """The calling client's address: the connection's peer, or behind ``STUDIO_TRUSTED_PROXIES`` proxies
+    the address they forwarded (ProxyFix, in ``create_app``, has put it in place). None outside a request."""
+    return flask.request.remote_addr if flask.has_request_context() else None
+
+
+def register_session(server: flask.Flask, secret: str, new_sessions: NewSessions, secure: bool = False) -> None:
+    """Sessions in a cookie signed with ``secret``, new ones from ``new_sessions`` when a request needs one.
 
     Any web process that shares the secret accepts any session; an id the client made up, or changed,
     fails the signature and is never adopted: that browser gets a new session instead. ``secure``: the
     cookie travels over HTTPS only (a deployment behind TLS).
     """
     signer = itsdangerous.Signer(secret, salt="studio-session")
-
-    @server.before_request
-    def issue_session():
-        cookie = flask.request.cookies.get(COOKIE, "")
-        try:
-            flask.g.studio_session = signer.unsign(cookie.encode()).decode() if cookie else None
-        except itsdangerous.BadSignature:
-            flask.g.studio_session = None
-        if not flask.g.studio_session:
-            flask.g.studio_session = secrets.token_urlsafe(32)
-            flask.g.new_session = True
+    server.extensions["studio_sessions"] = (signer, new_sessions)
 
     @server.after_request
     def set_session_cookie(response):

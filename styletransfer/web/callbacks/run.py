@@ -11,7 +11,7 @@ from .. import ids
 from ..inputs import decode_together, image_size_of, offered_backbone, read_data_url, slider_weight
 from ..layout import empty_figure
 from ..present import estimate_text, gallery, new_chart, queue_note, rerun_disabled
-from ..sessions import session_id
+from ..sessions import client_address, session_id
 from .common import callback, cancel_mine
 
 # what a new job shown on the page resets: its id, the poll, the chart, the messages
@@ -73,7 +73,8 @@ def _register_start_stop(app, wiring) -> None:
             parts = [read_data_url(values[f"{base}_contents"], values[f"{base}_filename"], what)
                      for base, what in ids.UPLOADS.items() if base != "style2" or values["style2_contents"]]
             content, *styles = decode_together(parts, limits)
-            view = jobs.submit(owner, content, styles, settings_from_page(wiring, values, len(styles)))
+            view = jobs.submit(owner, content, styles, settings_from_page(wiring, values, len(styles)),
+                               client=client_address())
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
             return {"start_message": str(exc)}
         return {**showing(view, jobs), "start_message": queue_note(view, busy),
@@ -130,7 +131,8 @@ def _register_rerun(app, wiring) -> None:
             raise dash.exceptions.PreventUpdate
         try:
             view = jobs.rerun(str(job_id), session_id(),
-                              continue_iterations=iterations if ctx.triggered_id == ids.CONTINUE else None)
+                              continue_iterations=iterations if ctx.triggered_id == ids.CONTINUE else None,
+                              client=client_address())
         except JobNotFound:
             return {"start_message": "That job is gone."}
         except ValueError as exc:  # a limit, images no longer kept, a bad quality value
