@@ -114,3 +114,62 @@ def test_two_web_processes_serve_one_session_and_no_other(cluster, files, tmp_pa
         one.stop()
         two.stop()
     time.sleep(0.1)
+
+
+def test_a_redis_outage_mid_job_is_said_and_ridden_out(cluster, files, tmp_path):
+    """redis-server stopped (SIGTERM, append-only) for longer than a lost worker's limit while a job runs,
+    with the page open, then started again: the page says so instead of freezing, the API answers JSON
+    503, and the job carries on on its worker — the same attempt, no iteration lost or done twice."""
+    srv = web(cluster, tmp_path, processes=0)
+    driver = chrome()
+    try:
+        driver.get(srv.url + "/")
+        start_a_job(driver, files, quality_keys=40)
+        api = session_of(driver, srv.url)
+        job = api.get(srv.url + "/api/jobs").json()[-1]
+        wait_until(lambda: api.get(f"{srv.url}/api/jobs/{job['id']}").json()["iteration"] >= 5, timeout=60,
+                   message="a few iterations")
+        cluster.redis.proc.terminate()
+        cluster.redis.proc.wait(20)
+        down_at = time.time()
+        notice = driver.find_element("id", "service-notice")
+        wait_until(lambda: notice.is_displayed() and "job service is unavailable" in notice.text, timeout=15,
+                   message="the open page saying the service is away")
+        driver.save_screenshot(str(tmp_path / "outage.png"))  # to look at: the notice above the running job
+        r = requests.get(srv.url + "/api/jobs", cookies=api.cookies)
+        assert r.status_code == 503 and r.headers["Retry-After"] and "your jobs are kept" in r.json()["error"]
+        layout = requests.get(srv.url + "/_dash-layout")  # a page loaded now: the page, with the notice
+        assert layout.status_code == 200 and "job service is unavailable" in layout.text
+        time.sleep(max(0.0, down_at + 3 * float(FAST["STUDIO_WORKER_LOST_S"]) - time.time()))  # past the lease
+        cluster.redis.log.close()
+        cluster.redis.start()
+        wait_until(lambda: not notice.is_displayed(), timeout=20, message="the notice gone once Redis is back")
+        carried = wait_until(lambda: (lambda v: v if "unreachable" in (v["note"] or "") else None)(
+            api.get(f"{srv.url}/api/jobs/{job['id']}").json()), timeout=30, message="the job carrying on")
+        assert carried["status"] == "running" and carried["attempt"] == 1, carried
+        assert "waited on its worker and carried on at iteration" in carried["note"]
+        driver.find_element("id", "stop-button").click()
+        ended = wait_until(lambda: (lambda v: v if v["status"] in ("stopped", "done") else None)(
+            api.get(f"{srv.url}/api/jobs/{job['id']}").json()), timeout=60, message="stopped")
+        assert ended["attempt"] == 1
+        losses = api.get(f"{srv.url}/api/jobs/{job['id']}").json()["losses"]
+        assert losses  # and every iteration once, in order:
+        from styletransfer.jobs.redis_backend import RedisJobs
+
+        jobs = RedisJobs(cluster.redis.url, watchdog=False)
+        try:
+            owner = jobs.r.hget(f"st:job:{job['id']}", "owner").decode().strip('"')
+            its = [h["iteration"] for h in jobs.loss_history(job["id"], owner)]
+        finally:
+            jobs.shutdown()
+        assert its == list(range(1, ended["iteration"] + 1))
+        # the worker goes on taking jobs as usual
+        with open(files["photo"], "rb") as photo, open(files["painting"], "rb") as painting:
+            nxt = api.post(srv.url + "/api/jobs", files={"content": photo, "style": painting},
+                           data={"settings": '{"size": 64, "iterations": 3, "multiscale": false}'})
+        assert nxt.status_code == 201, nxt.text
+        assert wait_until(lambda: api.get(f"{srv.url}/api/jobs/{nxt.json()['id']}").json()["status"] == "done",
+                          timeout=60, message="the next job done")
+    finally:
+        driver.quit()
+        srv.stop()

@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import threading
 import time
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from PIL import Image
 
 from .. import images
@@ -53,8 +57,43 @@ def session_key(owner: str) -> str:
     return f"{PREFIX}session:{owner}"
 
 
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+log = logging.getLogger(__name__)
+
+
+class Outage(ExponentialBackoff):
+    """How a worker's client waits for Redis while it is away — retrying every command, backing off to
+    2 s between tries — and what it remembers of the wait: when it began, for the job's note once it
+    ends. One object for all the client's connections (redis-py copies a retry's backoff per connection)."""
+
+    def __init__(self):
+        super().__init__(cap=2.0, base=0.1)
+        self._lock = threading.Lock()
+        self.since: float | None = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def compute(self, failures: int) -> float:
+        with self._lock:
+            if self.since is None:
+                self.since = time.time()
+                log.warning("Redis does not answer: waiting for it, the running job kept in memory")
+        return super().compute(failures)
+
+    def ended(self) -> float | None:
+        """After a command that went through: the seconds of the wait it ended, once; else None."""
+        with self._lock:
+            since, self.since = self.since, None
+        if since is not None:
+            log.warning("Redis answers again after %.0f s", time.time() - since)
+        return None if since is None else time.time() - since
+
+
+def connect(url: str, outage: Outage | None = None) -> redis.Redis:
+    """A client for ``url``. With ``outage``, a patient one: a command waits for Redis to come back instead
+    of failing (a worker's job rides out a restart); without, it fails fast (the web side answers 503)."""
+    patient = {"retry": Retry(outage, -1), "retry_on_error": [redis.ConnectionError, redis.TimeoutError]} if outage else {}
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, **patient)
 
 
 def dumps(value) -> str:
@@ -145,9 +184,16 @@ redis.call('ZADD', running, now, head)
 return {'ok', head, redis.call('HGET', job, 'attempt') or '1'}
 """
 
-# Keep the lease while the job runs; 0 when it has been lost (this worker stalled past the limit).
+# Keep the lease while the job runs; 0 when it has been lost (another worker was given the job). A lease
+# that expired meanwhile (Redis away longer than the limit, its keys' clocks running on) is taken again
+# when the job is still running here and nobody else has it.
 HEARTBEAT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[1])
+if not holder and redis.call('HGET', KEYS[3], 'worker') == ARGV[5] and redis.call('HGET', KEYS[3], 'status') == '"running"' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  holder = ARGV[1]
+end
+if holder ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1

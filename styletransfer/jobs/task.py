@@ -41,7 +41,7 @@ from .admission import start_checkpoint
 from .model import FAILED, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
-                          announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta,
+                          Outage, announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta,
                           recover_lost, update_control, WORKER_PREFIX)
 from .runloop import run_job
 from .speed import SpeedMeter, calibrate
@@ -109,8 +109,9 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(self.limits.worker_lost_s / 4):
             try:
-                ok = self.script(keys=[job_key(self.job_id, ":lease"), RUNNING_SET],
-                                 args=[self.token, int(self.limits.worker_lost_s * 1000), time.time(), self.job_id])
+                ok = self.script(keys=[job_key(self.job_id, ":lease"), RUNNING_SET, job_key(self.job_id)],
+                                 args=[self.token, int(self.limits.worker_lost_s * 1000), time.time(), self.job_id,
+                                       dumps(self.token)])
             except Exception:  # noqa: BLE001 — Redis away for a moment: try again next beat
                 log.warning("heartbeat for %s failed", self.job_id, exc_info=True)
                 continue
@@ -168,6 +169,10 @@ class _RedisSink:
         pipe.hset(job_key(job_id), mapping=mapping)
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
+        waited = self.runner.outage.ended()
+        if waited is not None:
+            self.note(f"the job service was unreachable for {waited:.0f} s; the job waited on its worker and carried "
+                      f"on at iteration {update.fields.get('iteration', '?')}")
 
     def after_iteration(self, transfer: StyleTransfer) -> None:
         if self.runner.draining.is_set():
@@ -230,9 +235,11 @@ def observe_speed(r, seconds: float, work: Work) -> None:
 class JobRunner:
     """Runs one claimed job on this worker's device through the job loop, its live data going to Redis."""
 
-    def __init__(self, r, limits: Limits, device: str, send=lambda job_id, attempt: None):
-        self.r, self.limits, self.device, self.send = r, limits, device, send
-        self.stats = RedisStats(r)
+    def __init__(self, redis_url: str, limits: Limits, device: str, send=lambda job_id, attempt: None):
+        self.outage = Outage()
+        self.r = connect(redis_url, self.outage)  # patient: a running job waits out a Redis restart
+        self.limits, self.device, self.send = limits, device, send
+        self.stats = RedisStats(self.r)
         self.draining = threading.Event()  # set when the worker is told to stop: the job goes back
 
     def run(self, named: str, named_attempt: int) -> str:
@@ -277,12 +284,14 @@ class JobRunner:
         events = list(checkpoint.events) if checkpoint else []
         pipe = r.pipeline()
         fields = {"device": self.device, "worker": token, "events": events}
+        same = str(meta.get("worker", "")).rsplit(":", 1)[0] == token.rsplit(":", 1)[0]  # host:pid of the last run
+        where = "on the same worker" if same else "on another worker"
         if resumed:
             why = "its worker was stopped" if meta.get("handover") else "its worker was lost"
-            fields["note"] = f"resumed at iteration {checkpoint.iteration} on another worker: {why} (attempt {attempt})"
+            fields["note"] = f"resumed at iteration {checkpoint.iteration} {where}: {why} (attempt {attempt})"
             pipe.ltrim(job_key(job_id, ":losses"), 0, checkpoint.iteration - 1)
         elif attempt > 1:  # lost before its first checkpoint: it starts again from the beginning
-            fields["note"] = f"started again on another worker after its worker was lost (attempt {attempt})"
+            fields["note"] = f"started again {where} after its worker was lost (attempt {attempt})"
             for suffix in (":losses", ":history", ":frame_log"):
                 pipe.delete(job_key(job_id, suffix))
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
@@ -324,17 +333,22 @@ class Watchdog(threading.Thread):
 
     def run(self) -> None:
         interval = max(0.5, self.limits.worker_lost_s / 4)
+        # after Redis was away, every running job's heartbeat is old: their workers get worker_lost_s to beat
+        # again (and take back an expired lease) before any is called lost
+        grace_until = 0.0
         while True:
             try:
                 if self.presence:
                     announce_worker(self.r, socket.gethostname(), os.getpid(), self.presence, 3 * interval)
-                for job_id, attempt in recover_lost(self.r, self.limits.worker_lost_s, self.send_fn):
+                lost = recover_lost(self.r, self.limits.worker_lost_s, self.send_fn) if time.time() >= grace_until else []
+                for job_id, attempt in lost:
                     log.warning("job %s: worker lost; %s", job_id,
                                 "failed (lost twice)" if attempt < 0 else f"queued again as attempt {attempt}")
                     if attempt < 0:
                         RedisStats(self.r).job_finished(FAILED, "unknown", 0, 0.0, 0)
-            except Exception:  # noqa: BLE001 — Redis away for a moment: look again next round
-                log.warning("watchdog round failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 — Redis away for a moment: look again next round
+                (log.info if time.time() < grace_until else log.warning)("watchdog round failed: %r", exc)
+                grace_until = time.time() + self.limits.worker_lost_s + interval
             if self.done.wait(interval):
                 return
 
@@ -352,8 +366,9 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
     worker is ready, a watchdog, the first speed measurement and the device it offers; at its shutdown,
     the watchdog joined. Everything comes in as arguments (``worker.py`` reads the command line)."""
     app = make_celery(redis_url, limits)
-    runner = JobRunner(connect(redis_url), limits, device, lambda job_id, attempt: send(app, job_id, attempt))
-    watchdog = Watchdog(runner.r, limits, runner.send, presence=device)
+    runner = JobRunner(redis_url, limits, device, lambda job_id, attempt: send(app, job_id, attempt))
+    # its own client, failing fast: it must see an outage, to give running jobs time to beat again after it
+    watchdog = Watchdog(connect(redis_url), limits, runner.send, presence=device)
 
     @app.task(name=TASK_NAME, acks_late=True, ignore_result=True)
     def run_job_task(job_id: str, attempt: int = 1) -> str:
@@ -375,7 +390,10 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
 
     def on_shutdown(**_):
         watchdog.stop()
-        runner.r.delete(f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}")
+        try:  # with the watchdog's fail-fast client: a worker stopping while Redis is away does not wait for it
+            watchdog.r.delete(f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}")
+        except Exception:  # noqa: BLE001 — its presence key expires on its own
+            log.warning("could not remove this worker's presence key; it expires by itself")
 
     signals.worker_ready.connect(on_ready, weak=False)
     signals.worker_shutting_down.connect(on_stopping, weak=False)

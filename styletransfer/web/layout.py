@@ -94,9 +94,10 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                  models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20,
                  jobs: list | None = None, notice: str | None = None):
     """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return;
-    ``notice``, when the job service cannot be reached, says so above everything."""
+    ``notice``, when the job service cannot be reached, says so above everything (on an open page,
+    assets/studio.js shows it when a callback is answered 503, and hides it again when one goes through)."""
     return html.Div(className="studio", children=[
-        *([html.Div(notice, id=ids.NOTICE, className="upload-message error", role="alert")] if notice else []),
+        html.Div(notice or "", id=ids.NOTICE, className="upload-message error", role="alert", hidden=not notice),
         html.Header([html.A("One-shot version: /quick →", href="/quick/", className="hint header-link"),
                      html.H1("Style Transfer Studio"),
                      html.P("Watch a photo turn into a painting: gradient descent on its pixels through VGG19 "

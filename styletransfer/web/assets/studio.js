@@ -65,13 +65,26 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {studio: {
   document.addEventListener("drop", function (e) { check(e, e.dataTransfer && e.dataTransfer.files); }, true);
 
   // A request the server refuses says so next to Start instead of doing nothing: too large (413), or a
-  // fault of the server's own (500: its log has the details; the answer carries one plain line).
-  var fetch0 = window.fetch;
+  // fault of the server's own (500: its log has the details; the answer carries one plain line); the job
+  // service away (503) is said in the notice above the page.
+  var fetch0 = window.fetch, failing = {};  // outputs of the callbacks answered 503 and not yet again
+  function callbackOutput(init) {
+    try { return JSON.parse(init && init.body).output; } catch (e) { return "?"; }
+  }
   window.fetch = function () {
-    var url = String(arguments[0] && arguments[0].url || arguments[0]);
+    var url = String(arguments[0] && arguments[0].url || arguments[0]), arguments_ = arguments;
     return fetch0.apply(this, arguments).then(function (response) {
       if (url.indexOf("_dash-update-component") < 0 || !window.dash_clientside.set_props) return response;
-      if (response.status === 413) {
+      var output = callbackOutput(arguments_[1]);
+      if (response.status === 503) {  // the job service (Redis) is away: said above everything, until it is back
+        failing[output] = true;
+        response.clone().json().then(function (body) {
+          window.dash_clientside.set_props("service-notice", {children: body.error, hidden: false});
+        }, function () {});
+      } else if (response.ok && failing[output]) {  // a callback that needs the service goes through again
+        delete failing[output];
+        if (!Object.keys(failing).length) window.dash_clientside.set_props("service-notice", {children: "", hidden: true});
+      } else if (response.status === 413) {
         window.dash_clientside.set_props("start-message", {children:
           "The images are too large for this server together: save them smaller (JPEG) and try again"});
       } else if (response.status >= 500) {
