@@ -248,11 +248,24 @@ DEEP = "[" * 1000 + "]" * 1000
     ("/api/jobs/x/weights", '{"a": ' * 20 + "1" + "}" * 20, 400, "nests deeper than 16 levels"),
     ("/api/jobs/x/weights", '{"style_weight": "' + "x" * 100_000 + '"}', 413, "over this server's limit of 64 KB"),
     ("/_dash-update-component", DEEP, 400, "not one this page sends"),
-], ids=["deep", "nested", "huge", "deep-callback"])
+    ("/_dash-update-component", "[" + "0," * 3_000_000 + "0]", 413, "more than 20,000 values"),
+], ids=["deep", "nested", "huge", "deep-callback", "long-callback"])
 def test_deep_or_huge_json_is_one_json_4xx_naming_the_limit(client, path, body, status, message):
     r = client.post(path, data=body, content_type="application/json")
     assert r.status_code == status and r.is_json, (r.status_code, r.data[:200])
     assert message in r.get_json()["error"]
+
+
+def test_a_chunked_callback_body_is_counted_as_it_streams(client):
+    """A body without a length (chunked) is read here as it comes, no further than its limits."""
+    def chunked(data: bytes):
+        return client.post("/_dash-update-component", input_stream=io.BytesIO(data), content_type="application/json",
+                           environ_overrides={"wsgi.input_terminated": True})
+
+    r = chunked(b"[" + b"0," * 3_000_000 + b"0]")
+    assert r.status_code == 413 and "more than 20,000 values" in r.get_json()["error"]
+    r = chunked(b'{"output": "x", "inputs": []}')  # small: on to Dash, which refuses it itself
+    assert r.status_code == 400 and "not one this page sends" in r.get_json()["error"]
 
 
 def test_a_huge_or_deep_settings_field_is_refused_with_its_own_limit(client, content_image, style_image):

@@ -15,6 +15,7 @@ Everything runs on this machine (loopback only) and stops by itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -69,6 +70,45 @@ def http_ok(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+@contextlib.contextmanager
+def embedded_studio(workdir: str, env: dict):
+    """``python app.py`` on a free port: yields (its address, its process)."""
+    port = free_port()
+    app = Process([sys.executable, "app.py"], {**env, "PORT": str(port)}, os.path.join(workdir, "app.log"),
+                  ready=lambda: http_ok(f"http://127.0.0.1:{port}/"))
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        app.stop()
+
+
+@contextlib.contextmanager
+def redis_studio(workdir: str, env: dict, web_processes: int = 2, threads: int = 8):
+    """redis-server, one CPU worker and gunicorn with ``web_processes`` processes, on free ports: yields
+    (the web address, the gunicorn process, the Redis URL)."""
+    import redis
+
+    rport, wport = free_port(), free_port()
+    url = f"redis://127.0.0.1:{rport}/0"
+    server = Process(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--dir", workdir,
+                      "--appendonly", "yes", "--save", ""], {}, os.path.join(workdir, "redis.log"),
+                     ready=lambda: _redis_up(redis, rport))
+    env = {**env, "STUDIO_REDIS_URL": url, "STUDIO_SECRET_KEY": "loadtest"}
+    worker = web = None
+    try:
+        worker = Process([sys.executable, "-m", "styletransfer.worker", "--device", "cpu"], env,
+                         os.path.join(workdir, "worker.log"),
+                         ready=lambda: "ready." in open(os.path.join(workdir, "worker.log")).read())
+        web = Process([sys.executable, "-m", "gunicorn", "--workers", str(web_processes), "--threads", str(threads),
+                       "--bind", f"127.0.0.1:{wport}", "app:server"], env, os.path.join(workdir, "web.log"),
+                      ready=lambda: http_ok(f"http://127.0.0.1:{wport}/"))
+        yield f"http://127.0.0.1:{wport}", web, url
+    finally:
+        for process in (web, worker, server):
+            if process is not None:
+                process.stop()
 
 
 class PageSession:
@@ -245,39 +285,17 @@ def main(argv=None) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"STUDIO_STATE_DIR": tmp, "STUDIO_MAX_QUEUED_TOTAL": str(args.sessions + 5)}
-        port = free_port()
         if not args.skip_load:
-            app = Process([sys.executable, "app.py"], {**env, "PORT": str(port)}, os.path.join(tmp, "app.log"),
-                          ready=lambda: http_ok(f"http://127.0.0.1:{port}/"))
-            try:
+            with embedded_studio(tmp, env) as (base, _):
                 results["python app.py (embedded backend)"] = scenario(
-                    f"http://127.0.0.1:{port}", args.sessions, args.seconds, args.size, args.iterations)
-            finally:
-                app.stop()
+                    base, args.sessions, args.seconds, args.size, args.iterations)
         if not args.skip_redis and shutil.which("redis-server"):
-            import redis
-
-            rport, wport = free_port(), free_port()
-            url = f"redis://127.0.0.1:{rport}/0"
-            server = Process(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--dir", tmp,
-                              "--appendonly", "yes", "--save", ""], {}, os.path.join(tmp, "redis.log"),
-                             ready=lambda: _redis_up(redis, rport))
-            env.update(STUDIO_REDIS_URL=url, STUDIO_SECRET_KEY="loadtest")
-            worker = Process([sys.executable, "-m", "styletransfer.worker", "--device", "cpu"], env,
-                             os.path.join(tmp, "worker.log"), ready=lambda: "ready." in open(os.path.join(tmp, "worker.log")).read())
-            web = Process([sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "8", "--bind",
-                           f"127.0.0.1:{wport}", "app:server"], env, os.path.join(tmp, "web.log"),
-                          ready=lambda: http_ok(f"http://127.0.0.1:{wport}/"))
-            try:
+            with redis_studio(tmp, env) as (base, web, url):
                 if not args.skip_load:
                     results["gunicorn, 2 processes, on Redis + 1 worker"] = scenario(
-                        f"http://127.0.0.1:{wport}", args.sessions, args.seconds, args.size, args.iterations)
+                        base, args.sessions, args.seconds, args.size, args.iterations)
                 web.stop()
                 cost = redis_cost(512, 12, url, tmp)
-            finally:
-                web.stop()
-                worker.stop()
-                server.stop()
         else:
             cost = None
             print("the Redis figures are skipped: " + ("--skip-redis" if args.skip_redis else

@@ -69,6 +69,8 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
         # the client is the address the trusted proxies forwarded: only the last N hops they appended count,
         # so a client cannot choose its own address by sending X-Forwarded-For itself
         app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=config.trusted_proxies)
+    # inside the headers, outside both Dash apps: a callback body is bounded before either parses it
+    app.server.wsgi_app = security.CallbackBodyLimit(app.server.wsgi_app, app.server.config["MAX_CONTENT_LENGTH"])
     hashes = app.csp_hashes() + (app.quick.app.csp_hashes() if quick else [])
     app.server.wsgi_app = security.SecurityHeaders(app.server.wsgi_app, hashes)
     # The first shape check builds the default backbone's architecture (no weights; a few tenths of a

@@ -5,6 +5,8 @@ origin refused before they reach a session (so a cross-site form can neither act
 its cookie)."""
 from __future__ import annotations
 
+import io
+import json
 import urllib.parse
 
 import flask
@@ -46,6 +48,56 @@ class SecurityHeaders:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
+
+
+class CallbackBodyLimit:
+    """WSGI middleware: a Dash callback's body (the studio's and /quick's) read here, before Dash parses it,
+    no further than ``max_bytes`` — a chunked one counted as it streams — and refused (413 JSON) when it
+    holds more than ``max_values`` JSON values (commas, brackets). The page's bodies are a few hundred
+    values, and their size is the uploads' base64, one string each; what a parser turns into gigabytes is
+    a long array or object, and that is refused after its first megabyte."""
+
+    CHUNK = 2**20
+
+    def __init__(self, app, max_bytes: int, max_values: int = 20_000):
+        self.app, self.max_bytes, self.max_values = app, max_bytes, max_values
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "POST" or not environ.get("PATH_INFO", "").endswith("/_dash-update-component"):
+            return self.app(environ, start_response)
+        length = environ.get("CONTENT_LENGTH")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            return self._refuse(start_response, f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request")
+        stream, body, values = environ["wsgi.input"], io.BytesIO(), 0
+        remaining = int(length) if length and length.isdigit() else None
+        while remaining is None or remaining > 0:
+            chunk = stream.read(self.CHUNK if remaining is None else min(self.CHUNK, remaining))
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+            values += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
+            if values > self.max_values:
+                return self._refuse(start_response, f"more than {self.max_values:,} values: not a request this "
+                                                    "page sends")
+            if body.tell() + len(chunk) > self.max_bytes:
+                return self._refuse(start_response, f"over this server's limit of {self.max_bytes / 2**20:.0f} MB "
+                                                    "a request")
+            body.write(chunk)
+        environ["CONTENT_LENGTH"] = str(body.tell())
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input_terminated"] = False
+        body.seek(0)
+        environ["wsgi.input"] = body
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _refuse(start_response, why: str):
+        payload = json.dumps({"error": f"the request is {why}"}).encode()
+        start_response("413 Request Entity Too Large", [("Content-Type", "application/json"),
+                                                         ("Content-Length", str(len(payload))),
+                                                         ("Connection", "close")])
+        return [payload]
 
 
 def same_origin(origin: str, public_url: str | None) -> bool:
