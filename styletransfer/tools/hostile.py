@@ -107,6 +107,7 @@ def requests_to_send(base: str) -> list[tuple[str, callable]]:
     json_headers = {"Content-Type": "application/json"}
     return [
         ("10 flat 7000×7000 PNGs as paintings", lambda: [post("/api/jobs", files=files([flat] * 10))]),
+        ("3 flat 7000×7000 PNGs as paintings", lambda: [post("/api/jobs", files=files([flat] * 3))]),
         ("500 paintings of 64 px", lambda: [post("/api/jobs", files=files([small] * 500))]),
         ("78 MB JSON to /_dash-update-component", lambda: [post("/_dash-update-component", data=big_json,
                                                                  headers=json_headers)]),
@@ -126,14 +127,31 @@ def requests_to_send(base: str) -> list[tuple[str, callable]]:
                                                   data={"settings": json.dumps("x" * 10 * 2**20)})]),
         ("made-up /_dash-component-suites/ paths", lambda: [
             requests.get(base + p, timeout=30).status_code for p in
-            ("/_dash-component-suites/dash/../../etc/passwd", "/_dash-component-suites/nope/x.js",
+            ("/_dash-component-suites/dash/%2e%2e/%2e%2e/etc/passwd", "/_dash-component-suites/nope/x.js",
              "/_dash-component-suites/dash/deps/%00.js")]),
     ]
 
 
+def settled_rss(base: str, pid: int, timeout: float = 300) -> int:
+    """The process's RSS once it is ready and has stopped growing (the embedded backend loads its weights
+    and measures its speed after it starts answering): 5 s within 5 MB."""
+    import requests
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and requests.get(base + "/readyz", timeout=10).status_code != 200:
+        time.sleep(1)
+    last = rss_of_group(pid)
+    while time.time() < deadline:
+        time.sleep(5)
+        now = rss_of_group(pid)
+        if abs(now - last) < 5 * 2**20:
+            return now
+        last = now
+    return last
+
+
 def attack(base: str, pid: int) -> list[dict]:
-    time.sleep(2)
-    idle = rss_of_group(pid)
+    idle = settled_rss(base, pid)
     rows = []
     for what, send in requests_to_send(base):
         started = time.time()

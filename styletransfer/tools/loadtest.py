@@ -28,7 +28,6 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
@@ -43,7 +42,7 @@ class Process:
     def __init__(self, args: list[str], env: dict, log_path: str, ready=None, timeout: float = 90):
         self.log_path = log_path
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        self.proc = subprocess.Popen(args, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + timeout
         while ready and not ready():
@@ -74,9 +73,10 @@ def http_ok(url: str) -> bool:
 
 @contextlib.contextmanager
 def embedded_studio(workdir: str, env: dict):
-    """``python app.py`` on a free port: yields (its address, its process)."""
+    """The studio as ``python app.py`` runs it (``python -m styletransfer.studio``: the same, from any folder),
+    on a free port: yields (its address, its process)."""
     port = free_port()
-    app = Process([sys.executable, "app.py"], {**env, "PORT": str(port)}, os.path.join(workdir, "app.log"),
+    app = Process([sys.executable, "-m", "styletransfer.studio"], {**env, "PORT": str(port)}, os.path.join(workdir, "app.log"),
                   ready=lambda: http_ok(f"http://127.0.0.1:{port}/"))
     try:
         yield f"http://127.0.0.1:{port}", app
@@ -102,7 +102,7 @@ def redis_studio(workdir: str, env: dict, web_processes: int = 2, threads: int =
                          os.path.join(workdir, "worker.log"),
                          ready=lambda: "ready." in open(os.path.join(workdir, "worker.log")).read())
         web = Process([sys.executable, "-m", "gunicorn", "--workers", str(web_processes), "--threads", str(threads),
-                       "--bind", f"127.0.0.1:{wport}", "app:server"], env, os.path.join(workdir, "web.log"),
+                       "--bind", f"127.0.0.1:{wport}", "styletransfer.studio:wsgi_app()"], env, os.path.join(workdir, "web.log"),
                       ready=lambda: http_ok(f"http://127.0.0.1:{wport}/"))
         yield f"http://127.0.0.1:{wport}", web, url
     finally:
