@@ -4,9 +4,9 @@ the web process's memory watched: figures, printed, never asserted.
 Each request below is sent to ``python app.py`` (embedded backend) and to gunicorn (one process) on
 Redis + a Celery worker; while it is answered, the resident memory of the web process (and its children)
 is sampled every 20 ms. Printed per request: the status codes, the seconds, and the peak RSS over the
-process's idle size; then the worst of them. The requests: ten flat 7000×7000 PNGs as paintings in one
-API call; 500 small paintings; a 78 MB JSON body to Dash's callback endpoint (alone and three at once)
-and to the weights endpoint; a chunked 200 MB body to both; JSON nested 1000 deep; a 10 MB settings
+process's idle size; then the worst of them. The requests: ten (and three) flat 7000×7000 PNGs as
+paintings in one API call; 500 small paintings; a 78 MB JSON array to Dash's callback endpoint (alone and
+three at once), a 78 MB JSON string there three at once, and 78 MB to the weights endpoint; a chunked 200 MB body to both; JSON nested 1000 deep; a 10 MB settings
 string; made-up paths under /_dash-component-suites/.
 
 Everything runs on this machine (loopback only) and stops by itself.
@@ -81,6 +81,7 @@ def requests_to_send(base: str) -> list[tuple[str, callable]]:
     small = png_bytes((64, 64))
     photo = png_bytes((320, 240))
     big_json = b"[" + b"0," * (39 * 2**20) + b"0]"  # 78 MB of valid JSON
+    big_string = b'{"output": "' + b"x" * (78 * 2**20) + b'"}'  # as large, one string: the shape of an upload
     deep = "[" * 1000 + "]" * 1000
 
     def post(path, **kw):
@@ -113,6 +114,8 @@ def requests_to_send(base: str) -> list[tuple[str, callable]]:
                                                                  headers=json_headers)]),
         ("the same, three at once", lambda: at_once(3, lambda: post("/_dash-update-component", data=big_json,
                                                                      headers=json_headers))),
+        ("a 78 MB JSON string to /_dash-update-component, three at once", lambda: at_once(
+            3, lambda: post("/_dash-update-component", data=big_string, headers=json_headers))),
         ("78 MB JSON to /api/jobs/x/weights", lambda: [post("/api/jobs/x/weights", data=big_json,
                                                              headers=json_headers)]),
         ("chunked 200 MB to /api/jobs", lambda: [post("/api/jobs", data=chunks(),

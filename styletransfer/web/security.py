@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import urllib.parse
 
 import flask
@@ -55,21 +56,49 @@ class CallbackBodyLimit:
     no further than ``max_bytes`` — a chunked one counted as it streams — and refused (413 JSON) when it
     holds more than ``max_values`` JSON values (commas, brackets). The page's bodies are a few hundred
     values, and their size is the uploads' base64, one string each; what a parser turns into gigabytes is
-    a long array or object, and that is refused after its first megabyte."""
+    a long array or object, and that is refused after its first megabyte. Bodies over a megabyte (Start
+    with its uploads) are taken ``max_bytes`` at a time in this process — the rest wait, then get a 503 —,
+    so a crowd of large bodies costs what one does (parsing holds a few copies of it)."""
 
     CHUNK = 2**20
+    LARGE = 2**20
+    WAIT_S = 30
 
     def __init__(self, app, max_bytes: int, max_values: int = 20_000):
         self.app, self.max_bytes, self.max_values = app, max_bytes, max_values
+        self._room = threading.Condition()
+        self._in_flight = 0  # bytes of large bodies being read or handled now
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") != "POST" or not environ.get("PATH_INFO", "").endswith("/_dash-update-component"):
             return self.app(environ, start_response)
         length = environ.get("CONTENT_LENGTH")
-        if length and length.isdigit() and int(length) > self.max_bytes:
+        length = int(length) if length and length.isdigit() else None
+        if length is not None and length > self.max_bytes:
             return self._refuse(start_response, f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request")
-        stream, body, values = environ["wsgi.input"], io.BytesIO(), 0
-        remaining = int(length) if length and length.isdigit() else None
+        reserved = 0 if length is not None and length <= self.LARGE else (length or self.max_bytes)
+        if reserved and not self._reserve(reserved):
+            return self._answer(start_response, "503 Service Unavailable", "the server is busy receiving other "
+                                "large uploads: try again in a moment", [("Retry-After", "5")])
+        try:
+            refused = self._read_body(environ, length)
+            return self._refuse(start_response, refused) if refused else self.app(environ, start_response)
+        finally:
+            if reserved:
+                with self._room:
+                    self._in_flight -= reserved
+                    self._room.notify_all()
+
+    def _reserve(self, size: int) -> bool:
+        with self._room:
+            if not self._room.wait_for(lambda: self._in_flight + size <= self.max_bytes, self.WAIT_S):
+                return False
+            self._in_flight += size
+            return True
+
+    def _read_body(self, environ, length: int | None) -> str | None:
+        """Read the body into memory for Dash, counting; why it is refused, or None."""
+        stream, body, values, remaining = environ["wsgi.input"], io.BytesIO(), 0, length
         while remaining is None or remaining > 0:
             chunk = stream.read(self.CHUNK if remaining is None else min(self.CHUNK, remaining))
             if not chunk:
@@ -78,25 +107,26 @@ class CallbackBodyLimit:
                 remaining -= len(chunk)
             values += chunk.count(b",") + chunk.count(b"[") + chunk.count(b"{")
             if values > self.max_values:
-                return self._refuse(start_response, f"more than {self.max_values:,} values: not a request this "
-                                                    "page sends")
+                return f"more than {self.max_values:,} values: not a request this page sends"
             if body.tell() + len(chunk) > self.max_bytes:
-                return self._refuse(start_response, f"over this server's limit of {self.max_bytes / 2**20:.0f} MB "
-                                                    "a request")
+                return f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request"
             body.write(chunk)
         environ["CONTENT_LENGTH"] = str(body.tell())
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["wsgi.input_terminated"] = False
         body.seek(0)
         environ["wsgi.input"] = body
-        return self.app(environ, start_response)
+        return None
+
+    def _refuse(self, start_response, why: str):
+        return self._answer(start_response, "413 Request Entity Too Large", f"the request is {why}",
+                            [("Connection", "close")])
 
     @staticmethod
-    def _refuse(start_response, why: str):
-        payload = json.dumps({"error": f"the request is {why}"}).encode()
-        start_response("413 Request Entity Too Large", [("Content-Type", "application/json"),
-                                                         ("Content-Length", str(len(payload))),
-                                                         ("Connection", "close")])
+    def _answer(start_response, status: str, message: str, headers: list):
+        payload = json.dumps({"error": message}).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                                *headers])
         return [payload]
 
 
