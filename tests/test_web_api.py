@@ -282,6 +282,15 @@ def test_more_paintings_than_the_limit_are_refused(client, content_image, style_
     assert "limit" in r.get_json()["error"]
 
 
+def test_a_refused_callback_is_logged_in_one_short_line(client, caplog):
+    """Dash's message quotes the output the request named: the log keeps 200 characters of it, not megabytes."""
+    r = client.post("/_dash-update-component", data=json.dumps({"output": "x" * 500_000, "inputs": []}),
+                    content_type="application/json")
+    assert r.status_code == 400
+    logged = [rec.getMessage() for rec in caplog.records if "malformed callback" in rec.getMessage()]
+    assert len(logged) == 1 and len(logged[0]) < 400
+
+
 def test_a_made_up_component_suite_path_is_a_quiet_404(client, caplog):
     r = client.get("/_dash-component-suites/dash/no-such-file.v1_0m1.js")
     assert r.status_code == 404 and "Traceback" not in caplog.text

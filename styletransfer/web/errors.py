@@ -35,7 +35,9 @@ def register(server: flask.Flask, limits: Limits) -> None:
         in_callback = getattr(flask.g, "studio_callback", None)
         if (flask.request.path.endswith("/_dash-update-component") and in_callback is None
                 and isinstance(exc, MALFORMED)):
-            server.logger.warning("refused a malformed callback request: %r", exc)
+            # briefly: Dash's message quotes what the request named, which may be megabytes
+            said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            server.logger.warning("refused a malformed callback request: %s: %s", type(exc).__name__, said[:200])
             return api_error("the request could not be handled: it is not one this page sends", 400)
         where = f"callback {in_callback}" if in_callback else flask.request.path
         server.logger.error("unhandled error in %s", where, exc_info=exc)
