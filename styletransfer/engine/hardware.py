@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 
 import torch
 
-__all__ = ["autocast", "cpu_has_fast_bf16", "default_coarse_factor", "default_iterations", "pick_device", "pick_precision"]
+__all__ = ["autocast", "cpu_has_fast_bf16", "default_coarse_factor", "default_iterations", "describe_machine",
+           "pick_device", "pick_precision"]
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -24,14 +27,28 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_has_fast_bf16() -> bool:
-    """AVX-512-BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
+def _cpuinfo(field: str) -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(field)), "")
     except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+        return ""
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AVX-512-BF16 or AMX: oneDNN then runs bf16 convolutions about twice as fast as fp32."""
+    return any(flag in _cpuinfo("flags").split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def describe_machine() -> str:
+    """Where a figure comes from: the CPU and its kind (the engine runs bf16 where it is native, else fp32),
+    cores, torch and its threads, the GPU."""
+    flags = _cpuinfo("flags").split()
+    kind = ("AVX-512-BF16: bf16" if cpu_has_fast_bf16() else "AVX-512, no bf16: fp32" if "avx512f" in flags
+            else "AVX2 only: fp32" if "avx2" in flags else "fp32")
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return (f"{_cpuinfo('model name') or platform.processor() or platform.machine()} ({kind}), {os.cpu_count()} "
+            f"cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}")
 
 
 def pick_precision(device: torch.device, precision: str = "auto") -> str:

@@ -23,7 +23,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,17 +30,7 @@ import time
 
 import torch
 
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"{gpu}")
+from ..engine.hardware import describe_machine
 
 
 def _sync():
@@ -186,7 +175,7 @@ def main(argv=None) -> int:
     precision = pick_precision(device, args.precision)
     style = example_image("swirls")
     rows: list[tuple[str, str]] = []
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"device {device}, precision {precision}, VGG19 relu1_1…relu5_1 + relu4_2, one scale", flush=True)
     if args.estimate:
         _print_table(estimate_rows([int(v) for v in args.estimate.split(",")], str(device), precision))

@@ -172,9 +172,9 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-redis", action="store_true")
     args = p.parse_args(argv)
-    from .bench import machine
+    from ..engine.hardware import describe_machine
 
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {describe_machine()}", flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"STUDIO_STATE_DIR": tmp, "STUDIO_MAX_NEW_SESSIONS_PER_MIN": "1000"}

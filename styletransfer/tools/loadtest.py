@@ -279,9 +279,9 @@ def main(argv=None) -> int:
     p.add_argument("--skip-redis", action="store_true")
     p.add_argument("--skip-load", action="store_true", help="only the Redis path's cost")
     args = p.parse_args(argv)
-    from .bench import machine
+    from ..engine.hardware import describe_machine
 
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine: {describe_machine()}", flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"STUDIO_STATE_DIR": tmp, "STUDIO_MAX_QUEUED_TOTAL": str(args.sessions + 5)}

@@ -132,7 +132,7 @@ def painted_after(rows) -> float | None:
 
 
 def main(argv=None) -> int:
-    from .bench import machine
+    from ..engine.hardware import describe_machine
 
     p = argparse.ArgumentParser(prog="python -m styletransfer.tools.quality", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
 
     base = Settings(size=args.size, precision=args.precision, seed=0, device="cpu")
     precision = pick_precision(pick_device("cpu"), args.precision)
-    print(f"machine: {machine()}; precision {precision}; size {args.size}", flush=True)
+    print(f"machine: {describe_machine()}; precision {precision}; size {args.size}", flush=True)
     plans = [text.strip() for text in args.plans.split(";") if text.strip()]
     curves: dict[str, dict[str, list]] = {plan: {} for plan in plans}
     for pair in args.pairs.split(","):
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(curves, f)
-    _plot(curves, args.png, f"{args.size} px, {precision}, {machine().split(',')[0]}")
+    _plot(curves, args.png, f"{args.size} px, {precision}, {describe_machine().split(',')[0]}")
     print(f"curves: {args.png}")
     return 0
 

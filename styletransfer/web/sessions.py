@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 COOKIE = "studio_session"
 
-__all__ = ["COOKIE", "client_address", "register_session", "session_id", "stored_secret"]
+__all__ = ["COOKIE", "NewSessions", "client_address", "register_session", "session_id", "stored_secret"]
 
 
 def session_id() -> str | None:
@@ -51,13 +51,16 @@ class NewSessions:
     def __init__(self, per_minute: int, storage_uri: str = "memory://"):
         self.per_minute = per_minute
         self.item = limits.RateLimitItemPerMinute(per_minute)
-        self.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.storage_from_string(storage_uri))
+        # on Redis, a count that cannot be made in 2 s is skipped (issue() says so), not waited for
+        options = {"socket_timeout": 2, "socket_connect_timeout": 2} if storage_uri.startswith("redis") else {}
+        self.limiter = limits.strategies.MovingWindowRateLimiter(
+            limits.storage.storage_from_string(storage_uri, **options))
 
     def issue(self, client: str | None) -> str:
         try:
             allowed = self.limiter.hit(self.item, "studio-new-session", client or "unknown")
-        except Exception:  # noqa: BLE001 — the counter's Redis away: sessions are still issued, the log says so
-            log.warning("the new-session rate limit could not be counted; session issued", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 — the counter's Redis away: sessions are still issued, the log says so
+            log.warning("the new-session rate limit could not be counted (%s); session issued", type(exc).__name__)
             allowed = True
         if not allowed:
             response = flask.jsonify({"error": f"too many new sessions from your address (the limit is "

@@ -1,0 +1,130 @@
+"""``python -m styletransfer.training.students`` — what one style-transfer iteration would cost with a slimmer
+network in VGG19's place: the first measurement of issue 14 (a student distilled from VGG19), made before any
+training, to choose the student's widths and depth.
+
+Each candidate is VGG19's own layer chain (``backbones.vgg_layers``: the same names, relu1_1 … relu5_1, so the
+same content and style layers) with other widths or fewer convolutions per block, plus the 1×1 adapters that
+would map its features at the six loss layers to VGG19's channel counts (what distillation learns, and what a
+Gram matrix the size of VGG19's needs). Random weights: only the arithmetic is measured. One iteration here is
+what the engine does per step: a forward pass to relu5_1 keeping the six layers, and the backward pass to the
+image. Printed per candidate: multiply-adds per input pixel, seconds per iteration at ``--size`` (median of
+``--repeat``), and both as a ratio to VGG19 measured in the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+from ..backbones import VGG19_CFG, vgg_layers
+
+LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")
+VGG19_WIDTHS = {f"relu{block}_": width for block, (width, _) in enumerate(VGG19_CFG, start=1)}
+
+# name -> [(width, convolutions)] per block, VGG19's five blocks
+CANDIDATES: dict[str, list[tuple[int, int]]] = {
+    "vgg19": VGG19_CFG,
+    "vgg19 ½ width": [(w // 2, n) for w, n in VGG19_CFG],
+    "vgg19 ¼ width": [(w // 4, n) for w, n in VGG19_CFG],
+    "vgg19 ⅛ width": [(w // 8, n) for w, n in VGG19_CFG],
+    "vgg11-deep ½ width": [(32, 1), (64, 1), (128, 2), (256, 2), (256, 2)],
+    "vgg11-deep ¼ width": [(16, 1), (32, 1), (64, 2), (128, 2), (128, 2)],
+}
+
+
+def vgg_width(layer: str) -> int:
+    return VGG19_WIDTHS[layer[: len("reluN_")]]
+
+
+class Candidate(nn.Module):
+    """A layer chain and, for a student, its adapters to VGG19's widths at the loss layers."""
+
+    def __init__(self, cfg: list[tuple[int, int]]):
+        super().__init__()
+        self.layers = nn.ModuleDict(vgg_layers(cfg))
+        widths = {f"relu{block}_": width for block, (width, _) in enumerate(cfg, start=1)}
+        self.adapters = nn.ModuleDict({
+            name: nn.Conv2d(widths[name[: len("reluN_")]], vgg_width(name), 1)
+            for name in LOSS_LAYERS if widths[name[: len("reluN_")]] != vgg_width(name)})
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for name, layer in self.layers.items():
+            x = layer(x)
+            if name in LOSS_LAYERS:
+                out.append(self.adapters[name](x) if name in self.adapters else x)
+                if name == LOSS_LAYERS[-1]:
+                    break
+        return out
+
+
+def macs_per_pixel(model: Candidate) -> float:
+    """Multiply-adds per input pixel of the forward pass to relu5_1, adapters included."""
+    total, scale = 0.0, 1.0
+    for name, layer in model.layers.items():
+        if isinstance(layer, nn.Conv2d):
+            total += layer.in_channels * layer.out_channels * 9 * scale
+        elif isinstance(layer, nn.MaxPool2d):
+            scale /= 4
+        if name in model.adapters:
+            total += model.adapters[name].in_channels * model.adapters[name].out_channels * scale
+        if name == LOSS_LAYERS[-1]:
+            break
+    return total
+
+
+def seconds_per_iteration(model: Candidate, size: int, repeat: int) -> float:
+    image = torch.rand(1, 3, size * 3 // 4, size, requires_grad=True)
+    model.requires_grad_(False)
+    times = []
+    for i in range(repeat + 1):  # the first is a warm-up (kernels chosen, memory allocated)
+        start = time.perf_counter()
+        loss = sum(f.square().mean() for f in model(image))
+        loss.backward()
+        image.grad = None
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(size: int, repeat: int, names: list[str] | None = None) -> list[dict]:
+    torch.manual_seed(0)
+    rows = []
+    for name, cfg in CANDIDATES.items():
+        if names and name not in names and name != "vgg19":
+            continue
+        model = Candidate(cfg).eval()
+        rows.append({"candidate": name, "macs_per_pixel": macs_per_pixel(model),
+                     "seconds": seconds_per_iteration(model, size, repeat)})
+    base = rows[0]
+    for row in rows:
+        row["macs_ratio"] = row["macs_per_pixel"] / base["macs_per_pixel"]
+        row["time_ratio"] = row["seconds"] / base["seconds"]
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m styletransfer.training.students", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=512, help="long side of the 4:3 image, px")
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+    if args.size < 32 or args.repeat < 1:
+        print("error: --size must be at least 32 and --repeat at least 1", file=sys.stderr)
+        return 2
+    from ..engine.hardware import describe_machine
+
+    print(f"machine: {describe_machine()}; fp32; {args.size}×{args.size * 3 // 4} px; median of {args.repeat}")
+    print(f"{'candidate':<22} {'MACs/px':>10} {'× vgg19':>8} {'s/iteration':>12} {'× vgg19':>8}")
+    for row in measure(args.size, args.repeat):
+        print(f"{row['candidate']:<22} {row['macs_per_pixel']:>10,.0f} {row['macs_ratio']:>8.3f} "
+              f"{row['seconds']:>12.3f} {row['time_ratio']:>8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
