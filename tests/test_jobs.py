@@ -63,14 +63,16 @@ def test_one_client_address_is_one_share_whatever_its_sessions(content_image, st
         accepted, refused = [], []
         for i in range(25):
             try:
-                accepted.append(m.submit(f"anon-{i}", content_image, [style_image], quick(iterations=200),
+                accepted.append(m.submit(f"anon-{i}", content_image, [style_image], quick(iterations=2000),
                                          client="203.0.113.7"))
             except LimitExceeded as exc:
                 refused.append(str(exc))
         assert len(accepted) == 3 and len(refused) == 22
         assert "your address already has 3 jobs queued or running (the limit is 3)" in refused[0]
+        wait_for(lambda: m.get(accepted[0].id, "anon-0").status == "running")
         other = m.submit("honest", content_image, [style_image], quick(), client="198.51.100.2")
         assert m.get(other.id, "honest").queue_position == 1  # before the first client's later two
+        m.cancel(accepted[0].id, "anon-0")                    # the worker is free: it takes the queue's head
         done = m.wait(other.id, "honest")
         later = [m.get(v.id, f"anon-{i}") for i, v in enumerate(accepted[1:], 1)]
         assert done.status == "done" and all(v.started is None or v.started >= done.started for v in later)
