@@ -61,4 +61,5 @@ class Config:
                    secret_key=value("STUDIO_SECRET_KEY"), models_dir=value("STUDIO_MODELS_DIR"),
                    state_dir=value("STUDIO_STATE_DIR") or defaults.state_dir,
                    device=value("STYLETRANSFER_DEVICE") or "auto", host=value("HOST") or defaults.host, port=int(port),
-                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"), public_url=value("STUDIO_PUBLIC_URL"), trusted_proxies=int(proxies))
+                   metrics_dir=value("PROMETHEUS_MULTIPROC_DIR"), public_url=value("STUDIO_PUBLIC_URL"),
+                   trusted_proxies=int(proxies))

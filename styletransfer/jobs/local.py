@@ -157,8 +157,9 @@ def _stop_at_exit(jobs: "LocalJobs") -> None:
 
 
 class LocalJobs(Owned[Job]):
-    """Runs jobs in the queue's fair order (round-robin by session and client) on one worker thread per GPU, or one on the CPU. The threads start with
-    the backend and are joined by :meth:`shutdown` (also at interpreter exit, if not called before)."""
+    """Runs jobs in the queue's fair order (round-robin by session and client) on one worker thread per GPU,
+    or one on the CPU. The threads start with the backend and are joined by :meth:`shutdown` (also at
+    interpreter exit, if not called before)."""
 
     def __init__(self, devices: list[str] | None = None, limits: Limits | None = None,
                  preload: str | None = "vgg19", nice: int = 10):
@@ -192,8 +193,8 @@ class LocalJobs(Owned[Job]):
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
         with self._lock:
-            standing = Standing.count([(j.owner, j.client) for j in self._jobs.values() if j.status in (QUEUED, RUNNING)],
-                                      owner, client, len(self._queue))
+            active = [(j.owner, j.client) for j in self._jobs.values() if j.status in (QUEUED, RUNNING)]
+            standing = Standing.count(active, owner, client, len(self._queue))
             settings, content, styles = admit(settings, content, styles, self.limits, standing, self._devices[0])
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
                       controls=Controls(), history=FrameHistory(self.limits.frame_history), client=client,

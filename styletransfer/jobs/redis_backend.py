@@ -23,9 +23,8 @@ from .progress import TIMELAPSE_FORMATS, encode_timelapse
 from .speed import SpeedMeter
 from .task import Watchdog, make_celery, send
 from .redis_store import (CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, active_jobs, connect, dumps,
-                          expire_job,
-                          inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view, update_control,
-                          workers_alive)
+                          expire_job, inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view,
+                          update_control, workers_alive)
 from .stats import RedisStats, Snapshot
 
 

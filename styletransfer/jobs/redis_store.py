@@ -92,8 +92,10 @@ class Outage(ExponentialBackoff):
 def connect(url: str, outage: Outage | None = None) -> redis.Redis:
     """A client for ``url``. With ``outage``, a patient one: a command waits for Redis to come back instead
     of failing (a worker's job rides out a restart); without, it fails fast (the web side answers 503)."""
-    patient = {"retry": Retry(outage, -1), "retry_on_error": [redis.ConnectionError, redis.TimeoutError]} if outage else {}
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, **patient)
+    patient = ({"retry": Retry(outage, -1), "retry_on_error": [redis.ConnectionError, redis.TimeoutError]}
+               if outage else {})
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+                                **patient)
 
 
 def dumps(value) -> str:
@@ -189,7 +191,8 @@ return {'ok', head, redis.call('HGET', job, 'attempt') or '1'}
 # when the job is still running here and nobody else has it.
 HEARTBEAT = """
 local holder = redis.call('GET', KEYS[1])
-if not holder and redis.call('HGET', KEYS[3], 'worker') == ARGV[5] and redis.call('HGET', KEYS[3], 'status') == '"running"' then
+if not holder and redis.call('HGET', KEYS[3], 'worker') == ARGV[5]
+    and redis.call('HGET', KEYS[3], 'status') == '"running"' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   holder = ARGV[1]
 end

@@ -41,8 +41,8 @@ from .admission import start_checkpoint
 from .model import FAILED, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
-                          Outage, announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs, read_meta,
-                          recover_lost, update_control, WORKER_PREFIX)
+                          Outage, announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs,
+                          read_meta, recover_lost, update_control, WORKER_PREFIX)
 from .runloop import run_job
 from .speed import SpeedMeter, calibrate
 from .stats import RedisStats
@@ -340,7 +340,10 @@ class Watchdog(threading.Thread):
             try:
                 if self.presence:
                     announce_worker(self.r, socket.gethostname(), os.getpid(), self.presence, 3 * interval)
-                lost = recover_lost(self.r, self.limits.worker_lost_s, self.send_fn) if time.time() >= grace_until else []
+                if time.time() < grace_until:
+                    lost = []
+                else:
+                    lost = recover_lost(self.r, self.limits.worker_lost_s, self.send_fn)
                 for job_id, attempt in lost:
                     log.warning("job %s: worker lost; %s", job_id,
                                 "failed (lost twice)" if attempt < 0 else f"queued again as attempt {attempt}")

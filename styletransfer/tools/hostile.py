@@ -5,9 +5,10 @@ Each request below is sent to ``python app.py`` (embedded backend) and to gunico
 Redis + a Celery worker; while it is answered, the resident memory of the web process (and its children)
 is sampled every 20 ms. Printed per request: the status codes, the seconds, and the peak RSS over the
 process's idle size; then the worst of them. The requests: ten (and three) flat 7000×7000 PNGs as
-paintings in one API call; 500 small paintings; a 78 MB JSON array to Dash's callback endpoint (alone and
-three at once), a 78 MB JSON string there three at once, and 78 MB to the weights endpoint; a chunked 200 MB body to both; JSON nested 1000 deep; a 10 MB settings
-string; made-up paths under /_dash-component-suites/.
+paintings in one API call; 500 small paintings; a 78 MB JSON array to Dash's callback endpoint (alone
+and three at once), a 78 MB JSON string there three at once, and 78 MB to the weights endpoint; a
+chunked 200 MB body to both; JSON nested 1000 deep; a 10 MB settings string; made-up paths under
+/_dash-component-suites/.
 
 Everything runs on this machine (loopback only) and stops by itself.
 """

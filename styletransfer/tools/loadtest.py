@@ -76,8 +76,8 @@ def embedded_studio(workdir: str, env: dict):
     """The studio as ``python app.py`` runs it (``python -m styletransfer.studio``: the same, from any folder),
     on a free port: yields (its address, its process)."""
     port = free_port()
-    app = Process([sys.executable, "-m", "styletransfer.studio"], {**env, "PORT": str(port)}, os.path.join(workdir, "app.log"),
-                  ready=lambda: http_ok(f"http://127.0.0.1:{port}/"))
+    app = Process([sys.executable, "-m", "styletransfer.studio"], {**env, "PORT": str(port)},
+                  os.path.join(workdir, "app.log"), ready=lambda: http_ok(f"http://127.0.0.1:{port}/"))
     try:
         yield f"http://127.0.0.1:{port}", app
     finally:
@@ -102,8 +102,8 @@ def redis_studio(workdir: str, env: dict, web_processes: int = 2, threads: int =
                          os.path.join(workdir, "worker.log"),
                          ready=lambda: "ready." in open(os.path.join(workdir, "worker.log")).read())
         web = Process([sys.executable, "-m", "gunicorn", "--workers", str(web_processes), "--threads", str(threads),
-                       "--bind", f"127.0.0.1:{wport}", "styletransfer.studio:wsgi_app()"], env, os.path.join(workdir, "web.log"),
-                      ready=lambda: http_ok(f"http://127.0.0.1:{wport}/"))
+                       "--bind", f"127.0.0.1:{wport}", "styletransfer.studio:wsgi_app()"], env,
+                      os.path.join(workdir, "web.log"), ready=lambda: http_ok(f"http://127.0.0.1:{wport}/"))
         yield f"http://127.0.0.1:{wport}", web, url
     finally:
         for process in (web, worker, server):

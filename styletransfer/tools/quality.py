@@ -157,8 +157,8 @@ def main(argv=None) -> int:
         yardstick = Yardstick(content, style, base)
         for text in plans:
             settings = LEGACY if text == LEGACY_PLAN else {}
-            rows, result = time_to_quality(dataclasses.replace(base, **settings), parse_plan(text, args.size), content, style,
-                                   yardstick, args.every)
+            rows, result = time_to_quality(dataclasses.replace(base, **settings), parse_plan(text, args.size),
+                                           content, style, yardstick, args.every)
             curves[text][pair] = rows
             if args.save:
                 os.makedirs(args.save, exist_ok=True)

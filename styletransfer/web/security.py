@@ -70,12 +70,13 @@ class CallbackBodyLimit:
         self._in_flight = 0  # bytes of large bodies being read or handled now
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") != "POST" or not environ.get("PATH_INFO", "").endswith("/_dash-update-component"):
+        callback = environ.get("PATH_INFO", "").endswith("/_dash-update-component")
+        if environ.get("REQUEST_METHOD") != "POST" or not callback:
             return self.app(environ, start_response)
         length = environ.get("CONTENT_LENGTH")
         length = int(length) if length and length.isdigit() else None
         if length is not None and length > self.max_bytes:
-            return self._refuse(start_response, f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request")
+            return self._refuse(start_response, self._over_size)
         reserved = 0 if length is not None and length <= self.LARGE else (length or self.max_bytes)
         if reserved and not self._reserve(reserved):
             return self._answer(start_response, "503 Service Unavailable", "the server is busy receiving other "
@@ -109,7 +110,7 @@ class CallbackBodyLimit:
             if values > self.max_values:
                 return f"more than {self.max_values:,} values: not a request this page sends"
             if body.tell() + len(chunk) > self.max_bytes:
-                return f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request"
+                return self._over_size
             body.write(chunk)
         environ["CONTENT_LENGTH"] = str(body.tell())
         environ.pop("HTTP_TRANSFER_ENCODING", None)
@@ -117,6 +118,10 @@ class CallbackBodyLimit:
         body.seek(0)
         environ["wsgi.input"] = body
         return None
+
+    @property
+    def _over_size(self) -> str:
+        return f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request"
 
     def _refuse(self, start_response, why: str):
         return self._answer(start_response, "413 Request Entity Too Large", f"the request is {why}",
