@@ -24,6 +24,7 @@ __all__ = [
     "ImageError",
     "MAX_SIDE",
     "NOTES_KEY",
+    "check_dimensions",
     "notes_of",
     "decode_image",
     "load_image",
@@ -113,13 +114,18 @@ def _decoding(name: str):
         raise ImageError(f"{name}: the image file is damaged or truncated ({_first_line(exc)})") from None
 
 
-def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = None) -> Image.Image:
-    """An opened (lazily decoded) PIL image -> RGB, refusing absurd sizes before decoding the pixels."""
+def check_dimensions(size: tuple[int, int], name: str = "image", max_pixels: int | None = None) -> None:
+    """ImageError when a header's size is absurd (before any pixel is decoded)."""
     max_pixels = DEFAULT_MAX_INPUT_PIXELS if max_pixels is None else max_pixels
-    w, h = img.size
+    w, h = size
     if w <= 0 or h <= 0 or max(w, h) > MAX_SIDE or w * h > max_pixels:
         raise ImageError(f"{name}: {w}×{h} pixels is too large (the limit is {max_pixels // 1_000_000} "
                          f"megapixels and {MAX_SIDE} px a side); scale it down first")
+
+
+def checked_rgb(img: Image.Image, name: str = "image", max_pixels: int | None = None) -> Image.Image:
+    """An opened (lazily decoded) PIL image -> RGB, refusing absurd sizes before decoding the pixels."""
+    check_dimensions(img.size, name, max_pixels)
     with _decoding(name):
         frames = getattr(img, "n_frames", 1)
         img.seek(0)  # animated GIF/WebP/APNG: the first frame, and the user is told

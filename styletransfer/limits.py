@@ -32,6 +32,8 @@ class Limits:
                                         "queued or running jobs per client address, all its sessions together")
     max_new_sessions_per_minute: int = _limit(30, "STUDIO_MAX_NEW_SESSIONS_PER_MIN",
                                               "sessions a client address may start in a minute")
+    max_stored_uploads: int = _limit(64, "STUDIO_MAX_STORED_UPLOADS",
+                                     "uploaded files kept on the server, all sessions together (oldest go first)")
     max_queued_total: int = _limit(20, "STUDIO_MAX_QUEUED_TOTAL", "queued jobs on the server")
     max_jobs_kept_per_session: int = _limit(10, "STUDIO_MAX_JOBS_KEPT", "finished jobs kept per session")
     frame_history: int = _limit(120, "STUDIO_FRAME_HISTORY", "time-lapse frames kept per job")
@@ -44,8 +46,8 @@ class Limits:
                                   "run again elsewhere (Redis backend)")
 
     def max_request_bytes(self, uploads: int) -> int:
-        """A request body carrying ``uploads`` files as base64 (4/3 of each), with a megabyte for the rest."""
-        return int(uploads * self.max_upload_bytes * 4 / 3) + 2**20
+        """A multipart request body carrying ``uploads`` files, with a megabyte for the rest."""
+        return uploads * self.max_upload_bytes + 2**20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Limits":

@@ -226,12 +226,26 @@ def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name
     upload(browser, "style-upload", files["painting"])
     wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
     browser.find_element("id", "start-button").click()
-    # a file over the size limit is stopped in the browser: it never became the photo
-    at_start = "add a photo first" if name == "huge.png" else expected
+    # a file the server would not keep never became the photo; one it kept is refused again at Start
+    at_start = expected if name in ("panorama.png", "tiny.png") else "add a photo first"
     wait_until(lambda: at_start in browser.find_element("id", "start-message").text, timeout=20,
                message="Start refuses")
     assert api.get(server.url + "/api/jobs").json() == []
     assert server.alive()
+
+
+def test_a_refused_file_replaces_the_photo_before_it(server, browser, files):
+    """The zone holds what was sent last: a file the server refused leaves no earlier photo for Start to use."""
+    api = session_of(browser, server.url)
+    ready_to_start(browser, files)
+    assert browser.find_element("id", "content-preview").get_attribute("src").startswith("data:image/jpeg")
+    upload(browser, "content-upload", files["notes.png"])
+    wait_until(lambda: "not an image file" in message(browser, "content"), timeout=20, message="the refusal")
+    wait_until(lambda: not browser.find_element("id", "content-preview").get_attribute("src"), message="no preview")
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: "add a photo first" in browser.find_element("id", "start-message").text, timeout=20,
+               message="Start refuses")
+    assert api.get(server.url + "/api/jobs").json() == []
 
 
 @pytest.mark.parametrize("megabytes", [25, 60, 200])

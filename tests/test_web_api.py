@@ -162,17 +162,53 @@ def callback(client, app, first_input: str, inputs: list, state: dict):
     return client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
 
 
-def page_state(content_image, style_image, **changes):
-    import base64
+def upload(client, data: bytes, name: str = "p.png"):
+    """A file sent as the page's uploads.js sends it."""
+    return client.post("/api/uploads", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
 
-    url = lambda img: "data:image/png;base64," + base64.b64encode(png(img)).decode()  # noqa: E731
-    state = {"content-upload.contents": url(content_image), "content-upload.filename": "p.png",
-             "style-upload.contents": url(style_image), "style-upload.filename": "s.png", "style-blend.value": 0.5,
+
+def page_state(client, content_image, style_image, **changes):
+    """What the page's Start sends: the uploads' addresses (the files went to /api/uploads first) and the controls."""
+    state = {"content-upload.contents": upload(client, png(content_image)).get_json()["url"],
+             "style-upload.contents": upload(client, png(style_image)).get_json()["url"], "style-blend.value": 0.5,
              "content-weight.value": 0, "style-weight.value": 1, "tv-weight.value": 0.5, "size.value": 256,
              "iterations.value": 5, "backbone.value": "vgg19", "optimizer.value": "lbfgs",
              "options.value": ["multiscale"]}
     state.update(changes)
     return state
+
+
+def test_an_upload_is_kept_for_its_session_and_named_by_its_address(client, app, content_image):
+    r = upload(client, png(content_image), "cat.png")
+    assert r.status_code == 201, r.data[:300]
+    answer = r.get_json()
+    assert (answer["name"], answer["width"], answer["height"]) == ("cat.png", *content_image.size)
+    preview = client.get(answer["url"])
+    assert preview.status_code == 200 and preview.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(preview.data)).size == content_image.size  # small already: not scaled
+    stranger = app.server.test_client()
+    assert stranger.get(answer["url"]).status_code == 404  # another session's upload does not exist
+
+
+@pytest.mark.parametrize("data,status,message", [
+    (b"x" * (2 * 2**20 + 1), 413, "big.png: over the upload limit of 2 MB"),
+    (b"not an image", 400, "big.png: not an image file"),
+    (None, 400, "add the file image"),
+])
+def test_a_bad_upload_is_one_json_message(client, data, status, message):
+    r = upload(client, data, "big.png") if data is not None else client.post("/api/uploads", data={})
+    assert r.status_code == status and message in r.get_json()["error"]
+
+
+def test_a_callback_carrying_an_image_is_refused_before_dash_reads_it(client, app, content_image, style_image):
+    """Only the uploads' addresses travel in callbacks: an image inside one (as base64) is over the limit."""
+    import base64
+
+    big = Image.effect_noise((400, 400), 64).convert("RGB")
+    data_url = "data:image/png;base64," + base64.b64encode(png(big)).decode()
+    r = callback(client, app, "start-button.n_clicks", [{"id": "start-button", "property": "n_clicks", "value": 1}],
+                 page_state(client, content_image, style_image, **{"content-upload.contents": data_url}))
+    assert r.status_code == 413 and "limit of 256 KB" in r.get_json()["error"]
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -186,13 +222,14 @@ def page_state(content_image, style_image, **changes):
     ({"optimizer.value": "sgd"}, "unknown optimizer"),
     ({"backbone.value": "/etc/passwd.pt"}, "unknown backbone"),
     ({"options.value": "multiscale"}, None),  # a string where a list belongs: treated as no options
-    ({"style2-upload.contents": "data:image/png;base64,AAAA", "style2-upload.filename": "x.png"}, "not an image"),
+    ({"style2-upload.contents": "data:image/png;base64,AAAA"}, "the second painting is no longer on the server"),
+    ({"style2-upload.contents": "/api/uploads/AAAAAAAAAAAAAAAAAAAAAAAA"}, "the second painting is no longer on the server"),
 ])
 def test_forged_start_requests_get_a_message_and_change_nothing(app, client, content_image, style_image, changes,
                                                                message):
     before = client.get("/api/jobs").get_json()
     r = callback(client, app, "start-button.n_clicks", [{"id": "start-button", "property": "n_clicks", "value": 1}],
-                 page_state(content_image, style_image, **changes))
+                 page_state(client, content_image, style_image, **changes))
     assert r.status_code == 200, r.data[:300]
     response = r.get_json()["response"]
     if message is None:
@@ -248,8 +285,9 @@ DEEP = "[" * 1000 + "]" * 1000
     ("/api/jobs/x/weights", '{"a": ' * 20 + "1" + "}" * 20, 400, "nests deeper than 16 levels"),
     ("/api/jobs/x/weights", '{"style_weight": "' + "x" * 100_000 + '"}', 413, "over this server's limit of 64 KB"),
     ("/_dash-update-component", DEEP, 400, "not one this page sends"),
-    ("/_dash-update-component", "[" + "0," * 3_000_000 + "0]", 413, "more than 20,000 values"),
-], ids=["deep", "nested", "huge", "deep-callback", "long-callback"])
+    ("/_dash-update-component", "[" + "0," * 3_000_000 + "0]", 413, "over this server's limit of 256 KB"),
+    ("/_dash-update-component", "[" + "0," * 30_000 + "0]", 413, "more than 20,000 values"),
+], ids=["deep", "nested", "huge", "deep-callback", "large-callback", "long-callback"])
 def test_deep_or_huge_json_is_one_json_4xx_naming_the_limit(client, path, body, status, message):
     r = client.post(path, data=body, content_type="application/json")
     assert r.status_code == status and r.is_json, (r.status_code, r.data[:200])
@@ -262,8 +300,10 @@ def test_a_chunked_callback_body_is_counted_as_it_streams(client):
         return client.post("/_dash-update-component", input_stream=io.BytesIO(data), content_type="application/json",
                            environ_overrides={"wsgi.input_terminated": True})
 
-    r = chunked(b"[" + b"0," * 3_000_000 + b"0]")
+    r = chunked(b"[" + b"0," * 30_000 + b"0]")
     assert r.status_code == 413 and "more than 20,000 values" in r.get_json()["error"]
+    r = chunked(b"[" + b"0," * 3_000_000 + b"0]")
+    assert r.status_code == 413
     r = chunked(b'{"output": "x", "inputs": []}')  # small: on to Dash, which refuses it itself
     assert r.status_code == 400 and "not one this page sends" in r.get_json()["error"]
 
@@ -284,7 +324,7 @@ def test_more_paintings_than_the_limit_are_refused(client, content_image, style_
 
 def test_a_refused_callback_is_logged_in_one_short_line(client, caplog):
     """Dash's message quotes the output the request named: the log keeps 200 characters of it, not megabytes."""
-    r = client.post("/_dash-update-component", data=json.dumps({"output": "x" * 500_000, "inputs": []}),
+    r = client.post("/_dash-update-component", data=json.dumps({"output": "x" * 200_000, "inputs": []}),
                     content_type="application/json")
     assert r.status_code == 400
     logged = [rec.getMessage() for rec in caplog.records if "malformed callback" in rec.getMessage()]

@@ -1,11 +1,11 @@
 """What requests send, turned into values: one set of upload messages for the page, /quick and the API."""
-import base64
 import io
 
 import pytest
 from PIL import Image
 
 from styletransfer.images import ImageError
+from styletransfer.jobs.uploads import DiskUploads
 from styletransfer.limits import Limits
 from styletransfer.settings import SettingError
 from styletransfer.web import inputs
@@ -19,38 +19,69 @@ def png(size=(64, 48)) -> bytes:
     return buf.getvalue()
 
 
-def url(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode()
+class Part(io.BytesIO):
+    """A multipart file as Werkzeug hands it over."""
+
+    def __init__(self, data, filename):
+        super().__init__(data)
+        self.filename = filename
 
 
-def test_a_data_url_becomes_an_image():
-    assert inputs.decode_data_url(url(png()), "p.png", "photo", LIMITS).size == (64, 48)
-    assert inputs.image_size_of(url(png((300, 200)))) == (300, 200)
-    assert inputs.image_size_of("not a data url") is None and inputs.image_size_of(None) is None
+@pytest.fixture
+def uploads():
+    store = DiskUploads(max_stored=10)
+    yield store
+    store.close()
 
 
-@pytest.mark.parametrize("contents,filename,message", [
-    (None, None, "add a photo first"),
-    ("", "p.png", "add a photo first"),
-    (url(b"hello" * 10), "notes.png", "notes.png: "),
-    (url(b"x" * (2**20 + 1)), "big.png", "big.png: over the upload limit of 1 MB (1.0 MB); save it smaller"),
-    (url(png()), ["not", "a", "name"], "photo: 64×48"),  # a forged filename: the default name is used
+def test_an_upload_is_accepted_by_its_header_and_named_by_its_address(uploads):
+    raw, name, img = inputs.accept_upload([Part(png((300, 200)), "p.png")], LIMITS)
+    assert (name, img.size) == ("p.png", (300, 200))
+    ref = inputs.UPLOADS_PATH + uploads.put("me", raw, name)
+    assert inputs.decode_upload(uploads, "me", ref, "photo", LIMITS).size == (300, 200)
+    assert inputs.image_size_of(uploads, "me", ref) == (300, 200)
+    assert inputs.image_size_of(uploads, "someone else", ref) is None
+    assert inputs.image_size_of(uploads, "me", "data:image/png;base64,AAAA") is None
+
+
+@pytest.mark.parametrize("data,filename,message", [
+    (b"hello" * 10, "notes.png", "^notes.png: not an image file"),
+    (b"x" * (2**20 + 1), "big.png", r"^big.png: over the upload limit of 1 MB; save it smaller"),
+    (b"", "empty.png", "^empty.png: the file is empty"),
 ])
-def test_bad_uploads_are_one_line(contents, filename, message):
-    if message.startswith("photo: 64"):
-        img = inputs.decode_data_url(contents, filename, "photo", LIMITS)
-        assert inputs.upload_message(img, "photo") == "photo: 64×48 px"
-        return
-    with pytest.raises(ImageError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        inputs.decode_data_url(contents, filename, "photo", LIMITS)
+def test_a_bad_upload_is_refused_in_one_line_before_it_is_kept(data, filename, message):
+    with pytest.raises(ImageError, match=message) as refused:
+        inputs.accept_upload([Part(data, filename)], LIMITS)
+    assert isinstance(refused.value, inputs.FileTooLarge) == filename.startswith("big")
+
+
+def test_too_many_pixels_are_refused_from_the_header():
+    flat = io.BytesIO()
+    Image.new("L", (8000, 8000)).save(flat, "PNG")  # ~80 KB of file, 64 megapixels
+    with pytest.raises(ImageError, match=r"^flat.png: 8000×8000 pixels is too large"):
+        inputs.accept_upload([Part(flat.getvalue(), "flat.png")], LIMITS)
+
+
+@pytest.mark.parametrize("ref,message", [
+    (None, "add a photo first"),
+    ("", "add a photo first"),
+    ("data:image/png;base64,AAAA", "the photo is no longer on the server"),
+    ("/api/uploads/../../etc/passwd", "the photo is no longer on the server"),
+    (["not", "an", "address"], "the photo is no longer on the server"),
+])
+def test_what_is_not_an_upload_of_this_session_is_one_line(uploads, ref, message):
+    with pytest.raises(ImageError, match=message):
+        inputs.read_upload(uploads, "me", ref, "photo")
+
+
+def test_another_session_s_upload_is_no_longer_on_the_server_for_this_one(uploads):
+    ref = inputs.UPLOADS_PATH + uploads.put("them", png(), "theirs.png")
+    assert inputs.read_upload(uploads, "them", ref, "photo")[1] == "theirs.png"
+    with pytest.raises(ImageError, match="the photo is no longer on the server"):
+        inputs.read_upload(uploads, "me", ref, "photo")
 
 
 def test_the_api_s_files_are_read_only_up_to_the_limit_and_say_so_the_same_way():
-    class Part(io.BytesIO):
-        def __init__(self, data, filename):
-            super().__init__(data)
-            self.filename = filename
-
     def decode_files(files, field, limits, single=False):
         return inputs.decode_together(inputs.read_files(files, field, limits, single), limits, known_size=False)
 

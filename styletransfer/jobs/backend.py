@@ -9,6 +9,7 @@ from ..limits import Limits
 from ..settings import Settings
 from .model import JobNotFound, JobView
 from .stats import Snapshot
+from .uploads import Uploads
 
 __all__ = ["JobBackend", "Owned"]
 
@@ -18,6 +19,7 @@ class JobBackend(Protocol):
     does not exist: ``None`` where a call returns a value, :class:`JobNotFound` where it acts."""
 
     limits: Limits
+    uploads: Uploads  # the files the page sent, until a job takes them
 
     @property
     def devices(self) -> list[str]:

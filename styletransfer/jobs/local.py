@@ -32,6 +32,7 @@ from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
 from .runloop import run_job
 from .speed import SpeedMeter, calibrate
 from .stats import MemoryStats, Snapshot
+from .uploads import DiskUploads
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class LocalJobs(Owned[Job]):
         self._nice = nice
         self.speed = SpeedMeter()
         self._stats = MemoryStats()
+        self.uploads = DiskUploads(self.limits.max_stored_uploads)
         self._warm: set[str] = set()  # devices whose worker has loaded the default backbone
         self._weights_missing: str | None = None
         self._workers = [threading.Thread(target=self._work, args=(d,), name=f"stylize-{d}", daemon=True)
@@ -335,6 +337,7 @@ class LocalJobs(Owned[Job]):
         alive = [t.name for t in self._workers if t.is_alive()]
         if alive:
             log.warning("workers still busy after %.0f s: %s", timeout, ", ".join(alive))
+        self.uploads.close()
 
     # ---------------------------------------------------------------- internals
 

@@ -26,6 +26,7 @@ from .redis_store import (CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEE
                           expire_job, inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view,
                           update_control, workers_alive)
 from .stats import RedisStats, Snapshot
+from .uploads import RedisUploads
 
 
 class RedisJobs(Owned[dict]):
@@ -37,6 +38,7 @@ class RedisJobs(Owned[dict]):
         self.r = connect(redis_url)
         self.r.ping()  # fail at start-up, with Redis's own message, if it is not there
         self._stats = RedisStats(self.r)
+        self.uploads = RedisUploads(self.r, self.limits.max_stored_uploads)
         self.celery = make_celery(redis_url, self.limits)
         self._send = lambda job_id, attempt: send(self.celery, job_id, attempt)
         self._watchdog = Watchdog(self.r, self.limits, self._send) if watchdog else None

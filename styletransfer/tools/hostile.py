@@ -5,7 +5,8 @@ Each request below is sent to ``python app.py`` (embedded backend) and to gunico
 Redis + a Celery worker; while it is answered, the resident memory of the web process (and its children)
 is sampled every 20 ms. Printed per request: the status codes, the seconds, and the peak RSS over the
 process's idle size; then the worst of them. The requests: ten (and three) flat 7000×7000 PNGs as
-paintings in one API call; 500 small paintings; a 78 MB JSON array to Dash's callback endpoint (alone
+paintings in one API call; 500 small paintings; a flat 7000×7000 PNG to /api/uploads (three at once); a
+78 MB JSON array to Dash's callback endpoint (alone
 and three at once), a 78 MB JSON string there three at once, and 78 MB to the weights endpoint; a
 chunked 200 MB body to both; JSON nested 1000 deep; a 10 MB settings string; made-up paths under
 /_dash-component-suites/.
@@ -111,6 +112,8 @@ def requests_to_send(base: str) -> list[tuple[str, callable]]:
         ("10 flat 7000×7000 PNGs as paintings", lambda: [post("/api/jobs", files=files([flat] * 10))]),
         ("3 flat 7000×7000 PNGs as paintings", lambda: [post("/api/jobs", files=files([flat] * 3))]),
         ("500 paintings of 64 px", lambda: [post("/api/jobs", files=files([small] * 500))]),
+        ("a flat 7000×7000 PNG to /api/uploads, three at once", lambda: at_once(
+            3, lambda: post("/api/uploads", files=[("file", ("flat.png", flat))]))),
         ("78 MB JSON to /_dash-update-component", lambda: [post("/_dash-update-component", data=big_json,
                                                                  headers=json_headers)]),
         ("the same, three at once", lambda: at_once(3, lambda: post("/_dash-update-component", data=big_json,

@@ -136,10 +136,16 @@ class PageSession:
         response.raise_for_status()
         return response.json().get("response", {})
 
-    def start(self, photo: str, painting: str, size: int, iterations: int) -> str:
+    def upload(self, png: bytes, name: str) -> str:
+        """A file sent as the page's uploads.js sends it; its address."""
+        response = self.http.post(self.base + "/api/uploads", files={"file": (name, png, "image/png")}, timeout=60)
+        response.raise_for_status()
+        return response.json()["url"]
+
+    def start(self, photo: bytes, painting: bytes, size: int, iterations: int) -> str:
         out = self._call(self.start_dep, [{"id": "start-button", "property": "n_clicks", "value": 1}], {
-            "content-upload.contents": photo, "content-upload.filename": "photo.png",
-            "style-upload.contents": painting, "style-upload.filename": "painting.png", "style-blend.value": 0.5,
+            "content-upload.contents": self.upload(photo, "photo.png"),
+            "style-upload.contents": self.upload(painting, "painting.png"), "style-blend.value": 0.5,
             "content-weight.value": 0.0, "style-weight.value": 1.0, "tv-weight.value": 0.477, "size.value": size,
             "iterations.value": iterations, "backbone.value": "vgg19", "optimizer.value": "lbfgs",
             "options.value": ["multiscale"]})
@@ -188,10 +194,10 @@ def scenario(base: str, sessions: int, seconds: float, size: int, iterations: in
     import requests
 
     from ..examples import example_image
-    from ..images import data_url  # what the page's upload sends
+    from ..images import png_bytes
 
     deps = requests.get(base + "/_dash-dependencies", timeout=30).json()
-    photo, painting = data_url(example_image("hopper")), data_url(example_image("swirls"))
+    photo, painting = png_bytes(example_image("hopper")), png_bytes(example_image("swirls"))
     alone = PageSession(base, deps)
     alone.start(photo, painting, size, iterations)
     quiet = job_speed(alone)

@@ -44,8 +44,8 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
         update_title=None,  # no "Updating..." flicker in the tab title on every poll
         compress=True,      # flask-compress: the page's JavaScript is most of its first load
     )
-    # Start sends up to three uploads (photo, two paintings) in one callback
-    app.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(3)
+    # the JSON API's jobs carry a photo and up to max_styles paintings; the page sends one file at a time
+    app.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(1 + limits.max_styles)
     # the JSON API's form: a photo, the paintings and the settings; a field other than a file stays small
     app.server.config["MAX_FORM_PARTS"] = limits.max_styles + 4
     app.server.config["MAX_FORM_MEMORY_SIZE"] = inputs.MAX_JSON_BYTES
@@ -70,7 +70,7 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
         # so a client cannot choose its own address by sending X-Forwarded-For itself
         app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=config.trusted_proxies)
     # inside the headers, outside both Dash apps: a callback body is bounded before either parses it
-    app.server.wsgi_app = security.CallbackBodyLimit(app.server.wsgi_app, app.server.config["MAX_CONTENT_LENGTH"])
+    app.server.wsgi_app = security.CallbackBodyLimit(app.server.wsgi_app, security.CALLBACK_MAX_BYTES)
     hashes = app.csp_hashes() + (app.quick.app.csp_hashes() if quick else [])
     app.server.wsgi_app = security.SecurityHeaders(app.server.wsgi_app, hashes)
     # The first shape check builds the default backbone's architecture (no weights; a few tenths of a

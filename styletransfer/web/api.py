@@ -6,7 +6,9 @@ import flask
 from ..jobs import JobBackend, JobNotFound, LimitExceeded
 from ..limits import Limits
 from ..settings import Settings
-from .inputs import TooLarge, decode_together, offered_backbone, parse_json, read_files, read_json_body
+from ..images import jpeg_bytes
+from .inputs import (UPLOADS_PATH, FileTooLarge, TooLarge, accept_upload, decode_together, decode_upload,
+                     offered_backbone, parse_json, read_files, read_json_body)
 from .present import job_urls
 from .routes import job_or_404, no_store
 from .sessions import client_address, session_id
@@ -50,6 +52,30 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
         response, status = api_error(f"{flask.request.method} is not allowed here; use {' or '.join(allowed)}", 405)
         response.headers["Allow"] = ", ".join(allowed)
         return response, status
+
+    @server.route("/api/uploads", methods=["POST"])
+    def api_upload():
+        """One image (multipart field ``file``), kept for this session for a few hours. The answer's ``url``
+        is what the page's callbacks send instead of the file, and a preview of it."""
+        try:
+            raw, name, img = accept_upload(flask.request.files.getlist("file"), limits)
+        except FileTooLarge as exc:
+            return api_error(str(exc), 413)
+        except ValueError as exc:  # ImageError: not an image, damaged, too many pixels
+            return api_error(str(exc), 400)
+        token = jobs.uploads.put(session_id(), raw, name)
+        return no_store(flask.jsonify({"url": UPLOADS_PATH + token, "name": name, "width": img.width,
+                                       "height": img.height})), 201
+
+    @server.route("/api/uploads/<token>", methods=["GET"])
+    def api_upload_preview(token):
+        """The upload as a JPEG of at most 640 px a side."""
+        try:
+            img = decode_upload(jobs.uploads, session_id(), UPLOADS_PATH + token, "image", limits)
+        except ValueError:
+            return api_error("no such upload in this session", 404)
+        img.thumbnail((640, 640))
+        return no_store(flask.Response(jpeg_bytes(img), mimetype="image/jpeg"))
 
     @server.route("/api/jobs", methods=["GET"])
     def api_jobs():

@@ -3,7 +3,6 @@ set of messages for all three), slider positions into weights, and the backbone 
 page offers. Every bad value is a one-line ValueError (ImageError, SettingError) for the user."""
 from __future__ import annotations
 
-import base64
 import io
 import json
 
@@ -12,12 +11,15 @@ from PIL import Image
 
 from .. import images
 from ..backbones import BACKBONES, list_checkpoints
+from ..jobs.uploads import TTL_S, Uploads, valid_token
 from ..limits import Limits
 from ..settings import SettingError
 
-__all__ = ["decode_data_url", "decode_together", "image_size_of",
-           "offered_backbone", "parse_json", "read_data_url", "read_files", "read_json_body", "slider_weight",
+__all__ = ["UPLOADS_PATH", "FileTooLarge", "accept_upload", "decode_together", "decode_upload", "image_size_of",
+           "offered_backbone", "parse_json", "read_files", "read_json_body", "read_upload", "slider_weight",
            "upload_message"]
+
+UPLOADS_PATH = "/api/uploads/"  # an upload's address, which the page's callbacks send instead of the file
 
 
 def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: bool = True) -> list[Image.Image]:
@@ -28,9 +30,7 @@ def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: 
     opened = []
     for raw, name in parts:
         if len(raw) > limits.max_upload_bytes:
-            size = f" ({len(raw) / 2**20:.1f} MB)" if known_size else ""
-            raise images.ImageError(f"{name}: over the upload limit of {limits.max_upload_bytes / 2**20:.0f} MB"
-                                    f"{size}; save it smaller (JPEG) and try again")
+            raise images.ImageError(_over_upload_limit(name, limits, len(raw) if known_size else None))
         opened.append((images.open_image(raw, name), name))
     total = sum(img.width * img.height for img, _ in opened)
     if len(opened) > 1 and total > limits.max_request_pixels:
@@ -39,24 +39,38 @@ def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: 
     return [images.checked_rgb(img, name, limits.max_input_pixels) for img, name in opened]
 
 
-def _payload(contents: str) -> bytes:
-    return base64.b64decode(contents.partition(",")[2], validate=False)
+def _over_upload_limit(name: str, limits: Limits, size: int | None = None) -> str:
+    said = f" ({size / 2**20:.1f} MB)" if size is not None else ""
+    return (f"{name}: over the upload limit of {limits.max_upload_bytes / 2**20:.0f} MB{said}; "
+            "save it smaller (JPEG) and try again")
 
 
-def read_data_url(contents: str | None, filename: str | None, what: str) -> tuple[bytes, str]:
-    """dcc.Upload contents (a data URL) -> (the file's bytes, its name for messages)."""
-    name = filename if isinstance(filename, str) and filename else what
-    if not contents:
+def read_upload(uploads: Uploads, owner: str, ref, what: str) -> tuple[bytes, str]:
+    """An upload the page names by its address (``/api/uploads/<token>``) -> (the file's bytes, its name)."""
+    if not ref:
         raise images.ImageError(f"add a {what} first")
-    try:
-        return _payload(contents), name
-    except (ValueError, TypeError, AttributeError):
-        raise images.ImageError(f"{name}: the upload could not be read; try again") from None
+    token = ref[len(UPLOADS_PATH):] if isinstance(ref, str) and ref.startswith(UPLOADS_PATH) else None
+    found = uploads.get(owner, token) if valid_token(token) else None
+    if found is None:
+        raise images.ImageError(f"the {what} is no longer on the server (uploads are kept for "
+                                f"{TTL_S // 3600} hours): add it again")
+    return found.data, found.name
 
 
-def decode_data_url(contents: str | None, filename: str | None, what: str, limits: Limits) -> Image.Image:
-    """dcc.Upload contents (a data URL) -> RGB image."""
-    return decode_together([read_data_url(contents, filename, what)], limits)[0]
+def decode_upload(uploads: Uploads, owner: str, ref, what: str, limits: Limits) -> Image.Image:
+    """An upload the page names -> RGB image, checked like every file."""
+    return decode_together([read_upload(uploads, owner, ref, what)], limits)[0]
+
+
+def accept_upload(files, limits: Limits) -> tuple[bytes, str, Image.Image]:
+    """The one file of ``POST /api/uploads``: its size and header checked, nothing decoded (the page's
+    check decodes it next). FileTooLarge or ImageError say what is wrong."""
+    raw, name = read_files(files, "file", limits, single=True)[0]
+    if len(raw) > limits.max_upload_bytes:
+        raise FileTooLarge(_over_upload_limit(name, limits))
+    img = images.open_image(raw, name)
+    images.check_dimensions(img.size, name, limits.max_input_pixels)
+    return raw, name, img
 
 
 def read_files(files, field: str, limits: Limits, single: bool = False) -> list[tuple[bytes, str]]:
@@ -76,6 +90,10 @@ MAX_JSON_DEPTH = 16         # settings nest three levels (a schedule's weights)
 
 class TooLarge(SettingError):
     """A request part over its size limit (answered 413, the limit named)."""
+
+
+class FileTooLarge(images.ImageError):
+    """An uploaded file over the upload limit (413 from ``/api/uploads``)."""
 
 
 def read_json_body(what: str):
@@ -105,13 +123,11 @@ def parse_json(text: str | bytes, what: str):
     return value
 
 
-def image_size_of(contents) -> tuple[int, int] | None:
-    """An upload's (width, height) from its header alone (nothing decoded), or None if it is not readable:
-    the upload's own check says what is wrong with it."""
-    if not isinstance(contents, str) or "," not in contents:
-        return None
+def image_size_of(uploads: Uploads, owner: str, ref) -> tuple[int, int] | None:
+    """An upload's (width, height) from its header alone (nothing decoded), or None if it is not there or
+    not readable: the upload's own check says what is wrong with it."""
     try:
-        return Image.open(io.BytesIO(_payload(contents))).size
+        return Image.open(io.BytesIO(read_upload(uploads, owner, ref, "image")[0])).size
     except Exception:  # noqa: BLE001 — any unreadable upload: no size
         return None
 

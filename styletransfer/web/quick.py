@@ -10,8 +10,9 @@ fast-dash 0.7.4 needs five changes to be safe and offline here, all made in this
   our own assets and ``markdown.css`` is skipped;
 * its icons (dash-iconify) are fetched from an icon API by the browser: they are replaced by empty
   spans before the layout is built;
-* it opens uploads with a bare ``PIL.Image.open`` (no size limit, a raw error text): uploads go
-  through the studio's own decoding instead;
+* its uploads travel as base64 inside its callbacks, and it opens them with a bare ``PIL.Image.open``
+  (no size limit, a raw error text): the studio's ``uploads.js`` sends each file to /api/uploads by itself
+  and gives fast-dash's upload its address, which the studio's own decoding reads;
 * its layout always holds a Socket.IO client, which this non-streaming page never uses and which polls
   ``/socket.io/`` on the studio every second or two for as long as the page is open: it is told not to
   connect.
@@ -31,9 +32,9 @@ from fast_dash import FastDash
 
 from ..limits import Limits
 from ..settings import Settings
-from .inputs import decode_data_url
+from .inputs import decode_upload
 from .present import frame_url, job_urls, progress_text
-from .security import register_sessions
+from .security import CALLBACK_MAX_BYTES, register_sessions
 from .sessions import NewSessions, client_address, session_id
 
 QUICK_SIZE = 256
@@ -47,11 +48,12 @@ def _offline_icon(*_args, **kwargs):
     return html.Span(className="fd-icon", style={"display": "inline-block", "width": kwargs.get("width", 16)})
 
 
-def _patch_fast_dash(limits: Limits) -> None:
-    def _decode_upload(data_url: str):
-        """fast-dash's image decoding, replaced by ours: size limit, every format, one clear message."""
+def _patch_fast_dash(jobs, limits: Limits) -> None:
+    def _decode_upload(ref: str):
+        """fast-dash's image decoding, replaced by ours: the upload's address (uploads.js sent the file to
+        /api/uploads), its size limits, every format, one clear message."""
         try:
-            return decode_data_url(data_url, None, "uploaded image", limits)
+            return decode_upload(jobs.uploads, session_id(), ref, "uploaded image", limits)
         except ValueError as exc:
             flask.g.quick_error = str(exc)  # shown on the page too, not only in fast-dash's pop-up
             raise
@@ -94,7 +96,7 @@ class SessionSafeFastDash(FastDash):
 def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
                 public_url: str | None = None) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
-    _patch_fast_dash(limits)
+    _patch_fast_dash(jobs, limits)
 
     def paint_my_photo(
         photo: PIL.Image.Image,
@@ -124,7 +126,8 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
     register_sessions(quick.server, secret, public_url, new_sessions)
-    quick.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(2)  # one photo, one painting
+    quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
+    quick.app.config.external_scripts = ["/assets/uploads.js"]  # the studio's uploader, for fast-dash's uploads
     quick.app.layout = html.Div([
         # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it
         # goes, the slider values, the progress, errors inline and the download.
@@ -151,8 +154,8 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         if error:
             return no_update, html.Div(urllib.parse.unquote(error), className="text-danger")
         made_here = [v for v in jobs.list(owner) if v.note == QUICK_NOTE] if owner else []
-        if not made_here:
-            return no_update, ""
+        if not made_here:  # nothing yet (an upload's own message stays)
+            return no_update, no_update
         view = made_here[-1]
         src = frame_url(view) or no_update
         _, status = progress_text(view)
@@ -161,6 +164,13 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
             download = html.A("Download PNG", href=result, id="quick-download", download="")
             return src, html.Div([status, " · ", download])
         return src, html.Div(status, className="text-danger" if view.status == "failed" else None)
+
+    @quick.server.before_request
+    def the_page_issues_the_session():
+        """fast-dash's layout is fixed, so nothing in it asks for the session: the page load does, so that
+        the two uploads sent at once (to /api/uploads) arrive in one session, not in two new ones."""
+        if flask.request.method == "GET" and flask.request.path == "/":
+            session_id()
 
     @quick.server.after_request
     def remember_error(response):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.parse
 
 import flask
@@ -16,6 +15,7 @@ from .api import api_error
 from .sessions import NewSessions, register_session
 
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+CALLBACK_MAX_BYTES = 256 * 1024  # the largest callback the pages send is a few KB
 
 
 def policy(script_hashes: list[str]) -> str:
@@ -54,20 +54,14 @@ class SecurityHeaders:
 class CallbackBodyLimit:
     """WSGI middleware: a Dash callback's body (the studio's and /quick's) read here, before Dash parses it,
     no further than ``max_bytes`` — a chunked one counted as it streams — and refused (413 JSON) when it
-    holds more than ``max_values`` JSON values (commas, brackets). The page's bodies are a few hundred
-    values, and their size is the uploads' base64, one string each; what a parser turns into gigabytes is
-    a long array or object, and that is refused after its first megabyte. Bodies over a megabyte (Start
-    with its uploads) are taken ``max_bytes`` at a time in this process — the rest wait, then get a 503 —,
-    so a crowd of large bodies costs what one does (parsing holds a few copies of it)."""
+    holds more than ``max_values`` JSON values (commas, brackets). The pages' callbacks carry control values
+    and the uploads' addresses (the files go to /api/uploads by themselves): a few KB. What a parser turns
+    into gigabytes is a long array or object, and that is refused long before its end."""
 
-    CHUNK = 2**20
-    LARGE = 2**20
-    WAIT_S = 30
+    CHUNK = 64 * 1024
 
     def __init__(self, app, max_bytes: int, max_values: int = 20_000):
         self.app, self.max_bytes, self.max_values = app, max_bytes, max_values
-        self._room = threading.Condition()
-        self._in_flight = 0  # bytes of large bodies being read or handled now
 
     def __call__(self, environ, start_response):
         callback = environ.get("PATH_INFO", "").endswith("/_dash-update-component")
@@ -77,25 +71,8 @@ class CallbackBodyLimit:
         length = int(length) if length and length.isdigit() else None
         if length is not None and length > self.max_bytes:
             return self._refuse(start_response, self._over_size)
-        reserved = 0 if length is not None and length <= self.LARGE else (length or self.max_bytes)
-        if reserved and not self._reserve(reserved):
-            return self._answer(start_response, "503 Service Unavailable", "the server is busy receiving other "
-                                "large uploads: try again in a moment", [("Retry-After", "5")])
-        try:
-            refused = self._read_body(environ, length)
-            return self._refuse(start_response, refused) if refused else self.app(environ, start_response)
-        finally:
-            if reserved:
-                with self._room:
-                    self._in_flight -= reserved
-                    self._room.notify_all()
-
-    def _reserve(self, size: int) -> bool:
-        with self._room:
-            if not self._room.wait_for(lambda: self._in_flight + size <= self.max_bytes, self.WAIT_S):
-                return False
-            self._in_flight += size
-            return True
+        refused = self._read_body(environ, length)
+        return self._refuse(start_response, refused) if refused else self.app(environ, start_response)
 
     def _read_body(self, environ, length: int | None) -> str | None:
         """Read the body into memory for Dash, counting; why it is refused, or None."""
@@ -121,7 +98,7 @@ class CallbackBodyLimit:
 
     @property
     def _over_size(self) -> str:
-        return f"over this server's limit of {self.max_bytes / 2**20:.0f} MB a request"
+        return f"over this server's limit of {self.max_bytes // 1024} KB for what the page sends"
 
     def _refuse(self, start_response, why: str):
         return self._answer(start_response, "413 Request Entity Too Large", f"the request is {why}",

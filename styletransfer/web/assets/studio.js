@@ -35,38 +35,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {studio: {
   }
 }});
 
-// Uploads over the server's limit get their message at once, in the browser: the file is never read into
-// the page nor sent (a 200 MB photo would otherwise be base64-encoded and refused by the server in silence).
+// A callback the server refuses says so next to Start instead of doing nothing: too large (413), or a
+// fault of the server's own (500: its log has the details; the answer carries one plain line); the job
+// service away (503) is said in the notice above the page.
 (function () {
-  var BASES = {"content-upload": ["content", "photo"], "style-upload": ["style", "painting"],
-               "style2-upload": ["style2", "painting"]};
-  function limit() {
-    var el = document.getElementById("studio-limits");
-    return el ? +el.dataset.maxUpload : Infinity;
-  }
-  function say(id, text) {
-    if (window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props(id, {children: text, className: "upload-message error"});
-    }
-  }
-  function check(event, files) {
-    var zone = event.target && event.target.closest && event.target.closest("#content-upload, #style-upload, #style2-upload");
-    if (!zone || !files || !files.length) return;
-    var file = files[0], max = limit();
-    if (file.size <= max) return;
-    event.stopImmediatePropagation();
-    event.preventDefault();
-    if (event.target.value !== undefined && event.target.type === "file") event.target.value = "";
-    var base = BASES[zone.id];
-    say(base[0] + "-message", (file.name || base[1]) + ": " + (file.size / 1048576).toFixed(1) +
-        " MB is over the upload limit of " + Math.round(max / 1048576) + " MB; save it smaller (JPEG) and try again");
-  }
-  document.addEventListener("change", function (e) { check(e, e.target && e.target.files); }, true);
-  document.addEventListener("drop", function (e) { check(e, e.dataTransfer && e.dataTransfer.files); }, true);
-
-  // A request the server refuses says so next to Start instead of doing nothing: too large (413), or a
-  // fault of the server's own (500: its log has the details; the answer carries one plain line); the job
-  // service away (503) is said in the notice above the page.
   var fetch0 = window.fetch, failing = {};  // outputs of the callbacks answered 503 and not yet again
   function callbackOutput(init) {
     try { return JSON.parse(init && init.body).output; } catch (e) { return "?"; }
@@ -86,7 +58,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {studio: {
         if (!Object.keys(failing).length) window.dash_clientside.set_props("service-notice", {children: "", hidden: true});
       } else if (response.status === 413) {
         window.dash_clientside.set_props("start-message", {children:
-          "The images are too large for this server together: save them smaller (JPEG) and try again"});
+          "The page sent more than this server takes: reload the page and try again"});
       } else if (response.status >= 500) {
         response.clone().json().then(function (body) {
           window.dash_clientside.set_props("start-message", {children: body.error});

@@ -8,7 +8,7 @@ from ...images import data_url
 from ...jobs import FINISHED, JobNotFound
 from ...settings import Settings
 from .. import ids
-from ..inputs import decode_together, image_size_of, offered_backbone, read_data_url, slider_weight
+from ..inputs import decode_together, image_size_of, offered_backbone, read_upload, slider_weight
 from ..layout import empty_figure
 from ..present import estimate_text, gallery, new_chart, queue_note, rerun_disabled
 from ..sessions import client_address, session_id
@@ -56,7 +56,7 @@ def register(app, wiring) -> None:
 def _register_start_stop(app, wiring) -> None:
     jobs, limits = wiring.jobs, wiring.limits
     page_state = {
-        **{f"{base}_{prop}": State(ids.upload(base), prop) for base in ids.UPLOADS for prop in ("contents", "filename")},
+        **{f"{base}_contents": State(ids.upload(base), "contents") for base in ids.UPLOADS},  # their addresses
         "blend": State(ids.STYLE_BLEND, "value"), **{_key(s): State(s, "value") for s in ids.WEIGHT_SLIDERS},
         "size": State(ids.SIZE, "value"), "iterations": State(ids.ITERATIONS, "value"),
         "backbone": State(ids.BACKBONE, "value"), "optimizer": State(ids.OPTIMIZER, "value"),
@@ -70,7 +70,7 @@ def _register_start_stop(app, wiring) -> None:
         owner = session_id()
         busy = [j for j in jobs.list(owner) if j.status in ("queued", "running")]
         try:
-            parts = [read_data_url(values[f"{base}_contents"], values[f"{base}_filename"], what)
+            parts = [read_upload(jobs.uploads, owner, values[f"{base}_contents"], what)
                      for base, what in ids.UPLOADS.items() if base != "style2" or values["style2_contents"]]
             content, *styles = decode_together(parts, limits)
             view = jobs.submit(owner, content, styles, settings_from_page(wiring, values, len(styles)),
@@ -154,4 +154,4 @@ def _register_estimate(app, wiring) -> None:
                                 multiscale="multiscale" in (options if isinstance(options, list) else []))
         except ValueError:
             return {"text": ""}
-        return {"text": estimate_text(jobs.estimate(settings, image_size_of(contents)))}
+        return {"text": estimate_text(jobs.estimate(settings, image_size_of(jobs.uploads, session_id(), contents)))}
