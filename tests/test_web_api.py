@@ -190,6 +190,20 @@ def test_an_upload_is_kept_for_its_session_and_named_by_its_address(client, app,
     assert stranger.get(answer["url"]).status_code == 404  # another session's upload does not exist
 
 
+def test_a_photo_of_a_real_size_goes_through_both_multipart_routes(client):
+    """Files of a megabyte, not only thumbnails: the form's own limits must not catch a file."""
+    photo = png(Image.effect_noise((600, 500), 80).convert("RGB"))
+    assert 2**20 // 2 < len(photo) < 2 * 2**20
+    r = upload(client, photo, "photo.png")
+    assert r.status_code == 201, r.get_json()
+    r = client.post("/api/jobs", data={"content": (io.BytesIO(photo), "photo.png"),
+                                       "style": [(io.BytesIO(photo), "painting.png")],
+                                       "settings": json.dumps({"size": 48, "iterations": 2})},
+                    content_type="multipart/form-data")
+    assert r.status_code == 201, r.get_json()
+    wait_status(client, r.get_json()["id"], ("done",))
+
+
 @pytest.mark.parametrize("data,status,message", [
     (b"x" * (2 * 2**20 + 1), 413, "big.png: over the upload limit of 2 MB"),
     (b"not an image", 400, "big.png: not an image file"),

@@ -48,7 +48,9 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
     app.server.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes(1 + limits.max_styles)
     # the JSON API's form: a photo, the paintings and the settings; a field other than a file stays small
     app.server.config["MAX_FORM_PARTS"] = limits.max_styles + 4
-    app.server.config["MAX_FORM_MEMORY_SIZE"] = inputs.MAX_JSON_BYTES
+    # (twice the settings' own limit, which parse_json names: Werkzeug's multipart decoder applies this one
+    # to its 64-KB read buffer as well, so at the settings' size every file over 64 KB was refused)
+    app.server.config["MAX_FORM_MEMORY_SIZE"] = 2 * inputs.MAX_JSON_BYTES
     app.layout = _page(jobs, limits, config.models_dir)
     # one counter of new sessions for the studio and /quick; in Redis, shared by every web process
     new_sessions = NewSessions(limits.max_new_sessions_per_minute, config.redis_url or "memory://")

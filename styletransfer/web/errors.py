@@ -10,6 +10,7 @@ import werkzeug.exceptions
 from ..jobs.model import UNAVAILABLE
 from ..limits import Limits
 from .api import api_error
+from .inputs import MAX_JSON_BYTES
 from .ops import BACKEND_ERRORS
 
 BUG_MESSAGE = "Something went wrong on the server; it has been logged. Try again, or reload the page."
@@ -51,8 +52,8 @@ def register(server: flask.Flask, limits: Limits) -> None:
         if length is None or cap is None or length > cap:  # the whole request (a chunked one as it streamed)
             return api_error(f"the upload is over this server's limit of {limits.max_upload_bytes / 2**20:.0f} MB a "
                              f"file ({(cap or 0) / 2**20:.0f} MB a request): save it smaller (JPEG) and try again", 413)
-        return api_error(f"a form field is over this server's limit ({server.config['MAX_FORM_MEMORY_SIZE'] // 1024} "
-                         f"KB for the settings, {server.config['MAX_FORM_PARTS']} parts in all)", 413)
+        return api_error(f"a form field is over this server's limit ({MAX_JSON_BYTES // 1024} KB for the settings, "
+                         f"{server.config['MAX_FORM_PARTS']} parts in all)", 413)
 
     @server.errorhandler(404)
     def not_found(error):
