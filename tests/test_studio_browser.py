@@ -221,8 +221,9 @@ def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, brow
 def test_bad_uploads_show_a_message_and_make_no_job(server, browser, files, name, expected):
     api = session_of(browser, server.url)
     upload(browser, "content-upload", files[name])
-    wait_until(lambda: expected in message(browser, "content"), timeout=20, message=f"message for {name}")
-    assert "error" in browser.find_element("id", "content-message").get_attribute("class")
+    wait_until(lambda: expected in message(browser, "content")  # not "Sending empty.png…"
+               and "error" in browser.find_element("id", "content-message").get_attribute("class"),
+               timeout=20, message=f"message for {name}")
     upload(browser, "style-upload", files["painting"])
     wait_until(lambda: "px" in message(browser, "style"), message="painting preview")
     browser.find_element("id", "start-button").click()

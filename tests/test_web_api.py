@@ -454,3 +454,28 @@ def test_new_sessions_from_one_address_are_rate_limited(proxied):
     assert crowd.get("/api/jobs").status_code == 200     # a session it has is not limited…
     crowd.delete_cookie("studio_session")
     assert crowd.get("/healthz").status_code == 200      # …nor what needs no session
+
+
+def test_a_fresh_process_serves_a_page_s_first_scripts_all_at_once():
+    """Dash marks itself set up before it has registered its scripts: the dozen script requests of a first
+    page load, arriving at once in a process that has served nothing yet, got 500s (/quick) and 404s (the
+    studio), and the page never rendered. Each fresh app here takes twelve at once."""
+    import threading
+
+    from dash import _dash_renderer
+
+    react = _dash_renderer._js_dist_dependencies[0]["relative_package_path"]["prod"]  # the page's first scripts
+    paths = [f"{prefix}/_dash-component-suites/dash/{path}" for prefix in ("", "/quick") for path in react] * 2
+    paths = (paths * 2)[:12]
+    for _ in range(3):
+        manager = LocalJobs(devices=["cpu"], limits=Limits(), preload=None)
+        fresh = create_app(jobs=manager, secret="test-secret")
+        statuses = []
+        threads = [threading.Thread(target=lambda p=p: statuses.append(fresh.server.test_client().get(p).status_code))
+                   for p in paths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        manager.shutdown()
+        assert statuses == [200] * len(paths)

@@ -5,6 +5,7 @@ through its interface (``jobs.JobBackend``)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import dash
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -73,6 +74,8 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
         app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=config.trusted_proxies)
     # inside the headers, outside both Dash apps: a callback body is bounded before either parses it
     app.server.wsgi_app = security.CallbackBodyLimit(app.server.wsgi_app, security.CALLBACK_MAX_BYTES)
+    for dash_app in (app, app.quick.app) if quick else (app,):
+        set_up_before_any_request_is_served(dash_app)
     hashes = app.csp_hashes() + (app.quick.app.csp_hashes() if quick else [])
     app.server.wsgi_app = security.SecurityHeaders(app.server.wsgi_app, hashes)
     # The first shape check builds the default backbone's architecture (no weights; a few tenths of a
@@ -80,6 +83,25 @@ def create_app(config: Config | None = None, jobs: JobBackend | None = None, qui
     min_input_side(Settings().backbone)
     app.studio_jobs = jobs
     return app
+
+
+def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
+    """Dash sets itself up at its first request, and marks that done before it has registered the scripts it
+    serves: the other requests of a page's first load (a dozen scripts at once, in other threads) find no
+    script registered and get a 500 or a 404 — the page never renders, in a process that had not yet served
+    a request (under gunicorn, any but the first to take one). Its set-up hook is made to wait for the
+    first to finish."""
+    lock = threading.Lock()
+    original = dash_app._setup_server
+
+    def setup_server():
+        with lock:
+            original()
+
+    hooks = dash_app.server.before_request_funcs.setdefault(None, [])
+    if original not in hooks:
+        raise RuntimeError("Dash no longer sets itself up in a before_request hook: see web/__init__.py")
+    hooks[hooks.index(original)] = setup_server
 
 
 def _page(jobs: JobBackend, limits, models_dir: str | None):
