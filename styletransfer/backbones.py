@@ -141,6 +141,28 @@ class Backbone(nn.Module):
         return out
 
 
+class AdaptedBackbone(Backbone):
+    """A distilled student: a slimmer chain whose features at the loss layers pass through learned 1×1
+    adapters to the teacher's channel counts, so its content and Gram targets are shaped like the teacher's."""
+
+    def __init__(self, name: str, preprocess: nn.Module, layers: "OrderedDict[str, nn.Module]",
+                 adapters: dict[str, nn.Module], content_layers: Iterable[str], style_layers: Iterable[str]):
+        super().__init__(name, preprocess, layers, content_layers, style_layers)
+        self.adapters = nn.ModuleDict(adapters)
+        self.requires_grad_(False)
+        self.eval()
+
+    def truncated(self, names: Iterable[str]) -> "AdaptedBackbone":
+        cut = super().truncated(names)
+        return AdaptedBackbone(self.name, self.preprocess, OrderedDict(cut.layers.items()),
+                               {n: a for n, a in self.adapters.items() if n in cut.layers},
+                               self.content_layers, self.style_layers)
+
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        return {name: self.adapters[name](x) if name in self.adapters else x
+                for name, x in super().forward(image, layers).items()}
+
+
 # --------------------------------------------------------------------------------------------
 # Architectures (layer chains with Gatys-style names)
 
@@ -158,6 +180,16 @@ def vgg_layers(cfg, pooling: str = "max") -> "OrderedDict[str, nn.Module]":
             in_ch = out_ch
         layers[f"pool{block}"] = nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2)
     return layers
+
+
+def vgg_adapters(cfg, teacher_cfg, layers: Iterable[str]) -> dict[str, nn.Module]:
+    """1×1 convolutions from ``cfg``'s widths to ``teacher_cfg``'s at ``layers`` (``reluB_i`` names), where
+    the two differ."""
+    def width(config, layer: str) -> int:
+        return config[int(layer[len("relu")]) - 1][0]
+
+    return {name: nn.Conv2d(width(cfg, name), width(teacher_cfg, name), 1)
+            for name in layers if width(cfg, name) != width(teacher_cfg, name)}
 
 
 def torchvision_vgg_layers(features: nn.Sequential, cfg) -> "OrderedDict[str, nn.Module]":
@@ -502,6 +534,32 @@ class ScriptedBackbone(nn.Module):
         return {name: out[name] for name in layers}
 
 
+STUDENT_FORMAT = "styletransfer-student"
+STUDENT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")  # VGG19's defaults
+
+
+def build_student(name: str, cfg) -> AdaptedBackbone:
+    """VGG19's layer chain at ``cfg``'s widths and depths, with adapters to VGG19's widths at the default
+    content and style layers; it reads its input as the embedded VGG19 does (Caffe's BGR, mean removed)."""
+    cfg = [(int(w), int(n)) for w, n in cfg]
+    layers = vgg_layers(cfg)
+    if len(cfg) != len(VGG19_CFG) or any(w < 1 for w, _ in cfg) or not set(STUDENT_LAYERS) <= set(layers):
+        raise ValueError(f"a student needs {len(VGG19_CFG)} blocks with the layers {', '.join(STUDENT_LAYERS)}: {cfg}")
+    return AdaptedBackbone(name, CaffeInput(), layers, vgg_adapters(cfg, VGG19_CFG, STUDENT_LAYERS),
+                           content_layers=["relu4_2"], style_layers=VGG_STYLE)
+
+
+def student_backbone(path: str, state: dict) -> AdaptedBackbone:
+    """A checkpoint of ``python -m styletransfer.training.train --distill``."""
+    try:
+        model = build_student(path, state["cfg"])
+        model.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: a damaged checkpoint of the distillation "
+                              f"({exc.__class__.__name__}: {str(exc).splitlines()[0][:120]})") from None
+    return model
+
+
 def load_checkpoint_backbone(path: str, arch: str | None = None) -> nn.Module:
     """A backbone from the user's file: (a) a checkpoint of ``python -m styletransfer.training.train``, (b) a plain
     torchvision classifier ``state_dict`` with ``arch`` naming its architecture, or (c) TorchScript."""
@@ -510,6 +568,8 @@ def load_checkpoint_backbone(path: str, arch: str | None = None) -> nn.Module:
         return ScriptedBackbone(path, content)
     if isinstance(content, dict) and content.get("format") == "styletransfer-net":
         return _own_net_backbone(path, content)
+    if isinstance(content, dict) and content.get("format") == STUDENT_FORMAT:
+        return student_backbone(path, content)
     if not isinstance(content, dict):
         raise CheckpointError(f"{path}: holds a {type(content).__name__}, not weights")
     state = _unwrap_state_dict(content, path)

@@ -42,7 +42,8 @@ def fill(driver, photo, painting, server=None):
     try:
         inputs = uploads(90)
     except AssertionError:
-        # Seen once in CI (never here, in a dozen loaded runs): the page never rendered its inputs. What
+        # Seen in CI: the page never rendered its inputs. One cause was found (a fresh process answered a
+        # first load's script requests with 500s: web/__init__.set_up_before_any_request_is_served). What
         # the page and the server showed goes into the warnings summary; the page is reloaded once, as a
         # person would, and a second miss fails with the same diagnosis.
         warnings.warn(f"/quick did not render in 90 s, reloaded once: {diagnose(driver, server)}")

@@ -15,7 +15,8 @@ distances, and writes a PNG of the curves. Timing is printed, never asserted.
 
 A plan is the settings' default (``default``), the default before it (``legacy``: 35 iterations at the final
 scale, twice as many at each coarser one), or written out:
-``128:140,256:70,512:35`` (long side:iterations, coarse to fine).
+``128:140,256:70,512:35`` (long side:iterations, coarse to fine). ``@BACKBONE`` after a plan runs it through
+another backbone (a built-in name or a checkpoint file: ``default@slim.pt``); the yardstick stays VGG19.
 """
 from __future__ import annotations
 
@@ -156,13 +157,15 @@ def main(argv=None) -> int:
         content, style = photo(PAIRS[pair][0]), example_image(PAIRS[pair][1])
         yardstick = Yardstick(content, style, base)
         for text in plans:
-            settings = LEGACY if text == LEGACY_PLAN else {}
-            rows, result = time_to_quality(dataclasses.replace(base, **settings), parse_plan(text, args.size),
+            plan, _, backbone = text.partition("@")
+            settings = {**(LEGACY if plan == LEGACY_PLAN else {}), **({"backbone": backbone} if backbone else {})}
+            rows, result = time_to_quality(dataclasses.replace(base, **settings), parse_plan(plan, args.size),
                                            content, style, yardstick, args.every)
             curves[text][pair] = rows
             if args.save:
                 os.makedirs(args.save, exist_ok=True)
-                result.save(os.path.join(args.save, f"{pair}-{text.replace(':', '_').replace(',', '-')}.png"))
+                name = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+                result.save(os.path.join(args.save, f"{pair}-{name}.png"))
             t, it, c, s = rows[-1]
             print(f"  {pair:<18} {text:<40} {t:7.1f} s  {it:4d} it  content {c:.3f}  style {s:.3f}  "
                   f"(photo's own style {rows[0][3]:.3f})", flush=True)

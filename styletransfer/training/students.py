@@ -2,7 +2,7 @@
 network in VGG19's place: the first measurement of issue 14 (a student distilled from VGG19), made before any
 training, to choose the student's widths and depth.
 
-Each candidate is VGG19's own layer chain (``backbones.vgg_layers``: the same names, relu1_1 … relu5_1, so the
+Each candidate is VGG19's own layer chain (``backbones.build_student``: the same names, relu1_1 … relu5_1, so the
 same content and style layers) with other widths or fewer convolutions per block, plus the 1×1 adapters that
 would map its features at the six loss layers to VGG19's channel counts (what distillation learns, and what a
 Gram matrix the size of VGG19's needs). Random weights: only the arithmetic is measured. One iteration here is
@@ -20,10 +20,7 @@ import time
 import torch
 from torch import nn
 
-from ..backbones import VGG19_CFG, vgg_layers
-
-LOSS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")
-VGG19_WIDTHS = {f"relu{block}_": width for block, (width, _) in enumerate(VGG19_CFG, start=1)}
+from ..backbones import STUDENT_LAYERS, VGG19_CFG, AdaptedBackbone, build_student
 
 # name -> [(width, convolutions)] per block, VGG19's five blocks
 CANDIDATES: dict[str, list[tuple[int, int]]] = {
@@ -36,33 +33,11 @@ CANDIDATES: dict[str, list[tuple[int, int]]] = {
 }
 
 
-def vgg_width(layer: str) -> int:
-    return VGG19_WIDTHS[layer[: len("reluN_")]]
+def candidate(cfg) -> AdaptedBackbone:
+    return build_student("candidate", cfg)
 
 
-class Candidate(nn.Module):
-    """A layer chain and, for a student, its adapters to VGG19's widths at the loss layers."""
-
-    def __init__(self, cfg: list[tuple[int, int]]):
-        super().__init__()
-        self.layers = nn.ModuleDict(vgg_layers(cfg))
-        widths = {f"relu{block}_": width for block, (width, _) in enumerate(cfg, start=1)}
-        self.adapters = nn.ModuleDict({
-            name: nn.Conv2d(widths[name[: len("reluN_")]], vgg_width(name), 1)
-            for name in LOSS_LAYERS if widths[name[: len("reluN_")]] != vgg_width(name)})
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for name, layer in self.layers.items():
-            x = layer(x)
-            if name in LOSS_LAYERS:
-                out.append(self.adapters[name](x) if name in self.adapters else x)
-                if name == LOSS_LAYERS[-1]:
-                    break
-        return out
-
-
-def macs_per_pixel(model: Candidate) -> float:
+def macs_per_pixel(model: AdaptedBackbone) -> float:
     """Multiply-adds per input pixel of the forward pass to relu5_1, adapters included."""
     total, scale = 0.0, 1.0
     for name, layer in model.layers.items():
@@ -72,18 +47,18 @@ def macs_per_pixel(model: Candidate) -> float:
             scale /= 4
         if name in model.adapters:
             total += model.adapters[name].in_channels * model.adapters[name].out_channels * scale
-        if name == LOSS_LAYERS[-1]:
+        if name == STUDENT_LAYERS[-1]:
             break
     return total
 
 
-def seconds_per_iteration(model: Candidate, size: int, repeat: int) -> float:
+def seconds_per_iteration(model: AdaptedBackbone, size: int, repeat: int) -> float:
     image = torch.rand(1, 3, size * 3 // 4, size, requires_grad=True)
     model.requires_grad_(False)
     times = []
     for i in range(repeat + 1):  # the first is a warm-up (kernels chosen, memory allocated)
         start = time.perf_counter()
-        loss = sum(f.square().mean() for f in model(image))
+        loss = sum(f.square().mean() for f in model(image, STUDENT_LAYERS).values())
         loss.backward()
         image.grad = None
         if i:
@@ -97,7 +72,7 @@ def measure(size: int, repeat: int, names: list[str] | None = None) -> list[dict
     for name, cfg in CANDIDATES.items():
         if names and name not in names and name != "vgg19":
             continue
-        model = Candidate(cfg).eval()
+        model = candidate(cfg)
         rows.append({"candidate": name, "macs_per_pixel": macs_per_pixel(model),
                      "seconds": seconds_per_iteration(model, size, repeat)})
     base = rows[0]

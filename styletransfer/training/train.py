@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from torch import nn
 
 from .. import nets
+from . import distill
 
 CHECKPOINT_FORMAT = "styletransfer-net"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -263,14 +264,19 @@ def evaluate(model, loader, device, autocast) -> dict:
             "val_skipped": batches.skipped}
 
 
-def write_metrics(out: str, metrics: list[dict]) -> tuple[str, str]:
-    """``OUT.csv`` (one row per epoch) and ``OUT.png`` (loss and accuracy curves) beside the checkpoint."""
+def write_csv(out: str, metrics: list[dict]) -> tuple[str, str]:
+    """``OUT.csv``, one row per epoch, beside the checkpoint; (its path, the PNG's path beside it)."""
     stem = os.path.splitext(out)[0]
-    csv_path, png_path = stem + ".csv", stem + ".png"
-    with open(csv_path, "w", newline="") as f:
+    with open(stem + ".csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
         writer.writeheader()
         writer.writerows(metrics)
+    return stem + ".csv", stem + ".png"
+
+
+def write_metrics(out: str, metrics: list[dict]) -> tuple[str, str]:
+    """``OUT.csv`` (one row per epoch) and ``OUT.png`` (loss and accuracy curves) beside the checkpoint."""
+    csv_path, png_path = write_csv(out, metrics)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,10 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.pt", help="checkpoint (written every epoch); FILE.csv and FILE.png beside it")
     p.add_argument("--arch", choices=list(nets.PRESETS), default="resnext-tiny")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--image-size", type=int, default=64, help="training crop, px (224 for ImageNet)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 32 (8 with --distill)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="training crop, px: default 64 (224 for ImageNet; 128 with --distill)")
     p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
-    p.add_argument("--lr", type=float, default=None, help="base rate (default 2e-3 AdamW, 0.1 SGD)")
+    p.add_argument("--lr", type=float, default=None, help="base rate (default 2e-3 AdamW, 0.1 SGD; 5e-5 Adam with "
+                   "--distill, whose student starts from the teacher's weights)")
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--label-smoothing", type=float, default=0.1)
@@ -312,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="FILE.pt", help="continue from a checkpoint this script wrote")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    distill.add_arguments(p)
     return p
 
 
@@ -399,12 +408,13 @@ def train(args: argparse.Namespace) -> dict:
     return metrics[-1]
 
 
-def load_training_checkpoint(path: str) -> dict:
+def load_training_checkpoint(path: str, fmt: str = CHECKPOINT_FORMAT, what: str = "this training script") -> dict:
+    """A checkpoint ``--resume`` can continue: of format ``fmt``, with its optimizer's state."""
     from ..backbones import CheckpointError, read_checkpoint
 
     state = read_checkpoint(path)
-    if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT and "optimizer" in state):
-        raise CheckpointError(f"{path}: not a checkpoint of this training script, so it cannot be resumed")
+    if not (isinstance(state, dict) and state.get("format") == fmt and "optimizer" in state):
+        raise CheckpointError(f"{path}: not a checkpoint of {what}, so it cannot be resumed")
     return state
 
 
@@ -413,11 +423,16 @@ def main(argv: list[str] | None = None) -> int:
     from ..cli import one_line_errors
 
     args = build_parser().parse_args(argv)
-    return one_line_errors(lambda: run(args), (DataError, CheckpointError),
+    return one_line_errors(lambda: run(args), (DataError, distill.DistillError, CheckpointError),
                            "the last finished epoch's checkpoint is kept", "--batch-size")
 
 
 def run(args) -> int:
+    if args.distill:
+        args.batch_size, args.image_size = args.batch_size or 8, args.image_size or 128
+        args.lr = args.lr or 5e-5
+        return distill.run(args)
+    args.batch_size, args.image_size = args.batch_size or 32, args.image_size or 64
     if args.make_demo_data:
         make_demo_data(args.make_demo_data)
         print(f"wrote {len(DEMO_CLASSES)} classes of drawn textures to {args.make_demo_data}/train and "

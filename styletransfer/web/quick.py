@@ -1,7 +1,7 @@
 """``/quick``: a one-shot page that fast-dash builds from a typed function — two images, two sliders,
 the result. It runs through the same job backend (queue, limits, ownership) as the studio.
 
-fast-dash 0.7.4 needs five changes to be safe and offline here, all made in this file:
+fast-dash 0.7.4 needs six changes to be safe and offline here, all made in this file:
 
 * it keeps the last result in instance attributes shared by every visitor (``output_state``), written
   and then read back within one request — another visitor's request in between would get this one's
@@ -13,6 +13,8 @@ fast-dash 0.7.4 needs five changes to be safe and offline here, all made in this
 * its uploads travel as base64 inside its callbacks, and it opens them with a bare ``PIL.Image.open``
   (no size limit, a raw error text): the studio's ``uploads.js`` sends each file to /api/uploads by itself
   and gives fast-dash's upload its address, which the studio's own decoding reads;
+* its layout is fixed, so its page load never asks for the session: it is made to, so that the two uploads
+  a visitor sends at once arrive in one session;
 * its layout always holds a Socket.IO client, which this non-streaming page never uses and which polls
   ``/socket.io/`` on the studio every second or two for as long as the page is open: it is told not to
   connect.

@@ -1,0 +1,302 @@
+"""``python -m styletransfer.training.train --distill vgg19`` — a slimmer student that measures content and
+style as the embedded VGG19 does: it learns to reproduce VGG19's feature maps at the default content and
+style layers (through 1×1 adapters that are part of the student) and their Gram matrices.
+
+    python -m styletransfer.training.train --distill vgg19 --out slim.pt --epochs 4
+    python -m styletransfer.training.train --distill vgg19 --data ~/coco/train2017 --out slim.pt --epochs 40
+    python -m styletransfer --backbone slim.pt photo.jpg painting.jpg -o out.png
+
+The images: paintings drawn like this package's examples (other seeds), the demo textures, scikit-image's
+sample photos if it is installed (``pip install scikit-image``: astronaut, coffee, chelsea, rocket, …) and
+every image under ``--data`` (any layout). The examples themselves and matplotlib's photos are held out:
+the quality tool's pairs are made of them.
+Each step takes random-scale crops with flips and colour jitter. Per layer the loss is the feature map's
+squared error and its Gram matrix's, each relative to the teacher's own magnitude, so every layer counts
+alike. bf16 autocast where the hardware runs it fast; a checkpoint every epoch (``--resume`` continues),
+a CSV and a PNG of the curves beside it. The checkpoint loads as a backbone (``backbones.student_backbone``).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..backbones import STUDENT_FORMAT, STUDENT_LAYERS, VGG19_CFG, build_student, load_backbone
+from ..images import ImageError, load_image
+
+STUDENTS = {  # name -> widths and depths per block; chosen by training/students.py's measurement
+    "vgg19-quarter": [(w // 4, n) for w, n in VGG19_CFG],
+    "vgg19-half": [(w // 2, n) for w, n in VGG19_CFG],
+}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+CALIBRATION_CROPS = 16  # the teacher's magnitudes and the student's first weights are set on these
+
+
+class DistillError(ValueError):
+    """A bad argument or data folder: one line for the user."""
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def loss_scales(teacher: dict[str, torch.Tensor]) -> dict[str, tuple[float, float]]:
+    """Per layer, the teacher's mean square of features and of Gram entries on a calibration batch: the
+    losses are relative to these, fixed for the run (relative to each batch's own, a flat crop's near-zero
+    deep features made its loss explode)."""
+    return {n: (float(f.square().mean()), float(gram(f).square().mean())) for n, f in teacher.items()}
+
+
+def distillation_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor],
+                      scales: dict[str, tuple[float, float]]) -> dict[str, torch.Tensor]:
+    """{"features": …, "gram": …}: each layer's squared error relative to the teacher's typical magnitude
+    (``scales``), summed over the layers, so that each layer counts alike."""
+    features = sum((student[n].float() - teacher[n]).square().mean() / scales[n][0] for n in teacher)
+    grams = sum((gram(student[n].float()) - gram(teacher[n])).square().mean() / scales[n][1] for n in teacher)
+    return {"features": features, "gram": grams}
+
+
+# --------------------------------------------------------------------------------------------
+# The images at hand
+
+
+def images_at_hand(folder: str | None, texture_count: int = 60, seed: int = 0) -> list[Image.Image]:
+    """RGB images to learn from: paintings drawn like the package's examples but with other seeds, drawn
+    textures, scikit-image's sample photos when it is installed, and ``folder`` (recursively; unreadable
+    files are skipped). Held out, so that quality is measured on pairs never seen: the examples themselves
+    and matplotlib's two sample photos (the quality tool's pairs)."""
+    from .. import examples
+    from .train import DEMO_CLASSES, _draw_texture
+
+    found = [draw(size=256, seed=100 + i) for i in range(4)
+             for draw in (examples.swirls, examples.mosaic, examples.landscape)]
+    rng = np.random.default_rng(seed)
+    found += [_draw_texture(DEMO_CLASSES[i % len(DEMO_CLASSES)], 160, rng) for i in range(texture_count)]
+    paths = _package_photos()
+    if folder:
+        if not os.path.isdir(folder):
+            raise DistillError(f"--data {folder}: no such folder")
+        mine = [p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                if p.lower().endswith(IMAGE_SUFFIXES)]
+        if not mine:
+            raise DistillError(f"--data {folder}: no images in it ({', '.join(IMAGE_SUFFIXES)})")
+        paths += sorted(mine)
+    for path in paths:
+        try:
+            found.append(load_image(path))
+        except (ImageError, OSError):
+            continue
+    return found
+
+
+def _package_photos() -> list[str]:
+    paths = []
+    try:
+        import skimage.data
+
+        folder = os.path.dirname(skimage.data.__file__)
+        paths += sorted(p for p in glob.glob(os.path.join(folder, "*")) if p.lower().endswith(IMAGE_SUFFIXES))
+    except ImportError:
+        pass
+    return paths
+
+
+class Crops:
+    """Batches of random-scale crops of the images, flipped and colour-jittered, as [0, 1] tensors."""
+
+    def __init__(self, images: list[Image.Image], size: int, seed: int):
+        from torchvision.transforms import v2
+
+        self.images, self.size = images, size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.jitter = v2.ColorJitter(0.3, 0.3, 0.3, 0.05)
+        self.to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+    def _crop(self) -> torch.Tensor:
+        pick = int(torch.randint(len(self.images), (1,), generator=self.generator))
+        img = self.images[pick]
+        # the crop's long side covers 30–100 % of the image's short side (textures at many scales)
+        short = min(img.size)
+        side = max(self.size, int(short * (0.3 + 0.7 * float(torch.rand(1, generator=self.generator)))))
+        side = min(side, short)
+        x = int(torch.randint(img.width - side + 1, (1,), generator=self.generator))
+        y = int(torch.randint(img.height - side + 1, (1,), generator=self.generator))
+        tile = img.crop((x, y, x + side, y + side)).resize((self.size, self.size), Image.BICUBIC)
+        tensor = self.to_tensor(tile)
+        if float(torch.rand(1, generator=self.generator)) < 0.5:
+            tensor = tensor.flip(-1)
+        return self.jitter(tensor)
+
+    def batch(self, count: int) -> torch.Tensor:
+        return torch.stack([self._crop() for _ in range(count)])
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def distill(args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from .train import load_training_checkpoint, save_checkpoint
+
+    from ..engine import pick_device, pick_precision
+
+    torch.manual_seed(args.seed)
+    device = pick_device(args.device)
+    precision = pick_precision(device, args.precision)
+    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
+                else (lambda: torch.autocast(device.type, enabled=False)))
+    resumed = load_training_checkpoint(args.resume, STUDENT_FORMAT, "this distillation") if args.resume else None
+    student_name = resumed["student"] if resumed else args.student
+    cfg = resumed["cfg"] if resumed else STUDENTS[student_name]
+    full_teacher = load_backbone(args.distill, device)
+    teacher = full_teacher.truncated(STUDENT_LAYERS)
+    images = images_at_hand(args.data)
+    crops = Crops(images, args.image_size, args.seed + (int(resumed["epoch"]) if resumed else 0))
+    student = build_student(args.out, cfg).to(device)
+    if resumed:
+        scales = {n: tuple(v) for n, v in resumed["scales"].items()}
+    else:
+        calibration = crops.batch(CALIBRATION_CROPS).to(device)
+        with torch.no_grad():
+            scales = loss_scales(teacher(calibration, STUDENT_LAYERS))
+        start_from_teacher(student, full_teacher, calibration)
+    student.requires_grad_(True).train()
+    optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
+    total = args.epochs * args.steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    metrics, start_epoch = [], 0
+    if resumed:
+        student.load_state_dict(resumed["state_dict"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        metrics, start_epoch = list(resumed["metrics"]), int(resumed["epoch"])
+        if start_epoch >= args.epochs:
+            raise DistillError(f"{args.resume} has already trained {start_epoch} epochs: ask for more with --epochs")
+    for epoch in range(start_epoch + 1, args.epochs + 1):
+        t0 = time.perf_counter()
+        sums = {"features": 0.0, "gram": 0.0}
+        bar = tqdm(total=args.steps, desc=f"epoch {epoch}/{args.epochs}", unit="step", file=sys.stderr,
+                   disable=args.quiet, dynamic_ncols=True)
+        for _ in range(args.steps):
+            batch = crops.batch(args.batch_size).to(device)
+            with torch.no_grad(), autocast():
+                target = {n: f.float() for n, f in teacher(batch, STUDENT_LAYERS).items()}
+            with autocast():
+                losses = distillation_loss(student(batch, STUDENT_LAYERS), target, scales)
+            loss = losses["features"] + args.gram_weight * losses["gram"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            for k in sums:
+                sums[k] += float(losses[k].detach())
+            bar.set_postfix(features=f"{sums['features'] / (bar.n + 1):.3f}", gram=f"{sums['gram'] / (bar.n + 1):.3f}",
+                            refresh=False)
+            bar.update(1)
+        bar.close()
+        metrics.append({"epoch": epoch, "feature_loss": sums["features"] / args.steps,
+                        "gram_loss": sums["gram"] / args.steps, "images": len(images),
+                        "seconds": round(time.perf_counter() - t0, 2), "lr": optimizer.param_groups[0]["lr"]})
+        save_checkpoint(args.out, {
+            "format": STUDENT_FORMAT, "version": 1, "teacher": args.distill, "student": student_name,
+            "cfg": [list(block) for block in cfg],
+            "state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
+            "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "metrics": metrics, "precision": precision, "scales": {n: list(v) for n, v in scales.items()},
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}})
+        write_curves(args.out, metrics)
+        row = metrics[-1]
+        print(f"epoch {epoch}: feature loss {row['feature_loss']:.4f} · Gram loss {row['gram_loss']:.4f} · "
+              f"{row['seconds']:.1f} s on {len(images)} images", file=sys.stderr, flush=True)
+    return metrics[-1]
+
+
+def write_curves(out: str, metrics: list[dict]) -> tuple[str, str]:
+    """``OUT.csv`` (one row per epoch) and ``OUT.png`` (the two losses, log scale) beside the checkpoint."""
+    from .train import write_csv
+
+    csv_path, png_path = write_csv(out, metrics)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    epochs = [m["epoch"] for m in metrics]
+    ax.semilogy(epochs, [m["feature_loss"] for m in metrics], "o-", label="features (relative)")
+    ax.semilogy(epochs, [m["gram_loss"] for m in metrics], "o-", label="Gram matrices (relative)")
+    ax.set_xlabel("epoch"), ax.set_ylabel("loss, summed over 6 layers"), ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return csv_path, png_path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The distillation's own options, on train.py's parser (which has --out, --epochs, --resume …)."""
+    p.add_argument("--distill", metavar="TEACHER", choices=["vgg19"],
+                   help="train a student that reproduces TEACHER's features (only vgg19, the embedded one)")
+    p.add_argument("--student", choices=list(STUDENTS), default="vgg19-quarter", help="with --distill")
+    p.add_argument("--steps", type=int, default=200, help="with --distill: steps per epoch")
+    p.add_argument("--gram-weight", type=float, default=1.0, help="with --distill: the Gram loss's weight")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.out or not args.out.endswith((".pt", ".pth")):
+        raise DistillError("--out FILE.pt is needed")
+    if args.epochs < 1 or args.steps < 1 or args.batch_size < 1 or args.image_size < 32:
+        raise DistillError("--epochs, --steps and --batch-size must be ≥ 1 and --image-size ≥ 32")
+    distill(args)
+    return 0
+
+
+@torch.no_grad()
+def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
+    """A student's first weights taken from the teacher: each convolution keeps an evenly spaced subset of
+    the teacher's filters over the same subset of its inputs, rescaled on ``images`` so that its outputs
+    are as large as the teacher's on those channels (the inputs left out would otherwise shrink or, once
+    compensated, inflate them layer after layer), and each adapter maps them to all of the teacher's
+    channels as well as a least-squares fit on ``images`` can. Its features then start near the teacher's, not at the near-zero a random start gives sixteen
+    layers deep, where learning barely moves."""
+    from torch import nn
+
+    x_student = student.preprocess(images)
+    x_teacher = teacher.preprocess(images)
+    for name, layer in student.layers.items():
+        source = teacher.layers[name]
+        if isinstance(layer, nn.Conv2d):
+            outs = torch.arange(layer.out_channels) * (source.out_channels // layer.out_channels)
+            ins = torch.arange(layer.in_channels) * (source.in_channels // layer.in_channels)
+            layer.weight.copy_(source.weight[outs][:, ins])
+            layer.bias.copy_(source.bias[outs])
+            ours, theirs = layer(x_student), source(x_teacher)[:, outs]
+            scale = theirs.square().mean().sqrt() / ours.square().mean().sqrt().clamp_min(1e-8)
+            layer.weight.mul_(scale)
+            layer.bias.mul_(scale)
+        x_student, x_teacher = layer(x_student), source(x_teacher)
+        if name in student.adapters:
+            _fit_adapter(student.adapters[name], x_student, x_teacher)
+
+
+def _fit_adapter(adapter, ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    """The 1×1 adapter that best maps our features to the teacher's on these images (ridge regression: a
+    few positions deep in the network must not give wild weights)."""
+    a = ours.permute(0, 2, 3, 1).reshape(-1, ours.shape[1]).double()
+    a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], dim=1)
+    b = theirs.permute(0, 2, 3, 1).reshape(-1, theirs.shape[1]).double()
+    gram_matrix = a.T @ a
+    ridge = 1e-2 * gram_matrix.diagonal().mean() * torch.eye(len(gram_matrix), dtype=a.dtype)
+    solution = torch.linalg.solve(gram_matrix + ridge, a.T @ b).float()  # (ours + 1, theirs)
+    adapter.weight.copy_(solution[:-1].T[:, :, None, None])
+    adapter.bias.copy_(solution[-1])

@@ -1,0 +1,114 @@
+"""training/distill.py: a student learns the embedded VGG19's features — its shapes and names, a few steps
+that lower its loss, the script's checkpoint, resume and messages, and the checkpoint as a backbone."""
+import csv
+
+import pytest
+import torch
+
+from styletransfer import stylize
+from styletransfer.backbones import (STUDENT_LAYERS, VGG19_CFG, CheckpointError, build_student,
+                                     load_checkpoint_backbone, vgg_layers)
+from styletransfer.training import distill, train
+
+
+def test_a_student_gives_vgg19_shaped_features_under_vgg19_s_names():
+    image = torch.rand(1, 3, 48, 64)
+    teacher = build_student("teacher", VGG19_CFG)
+    slim = build_student("slim", distill.STUDENTS["vgg19-quarter"])
+    assert list(slim.layers) == list(vgg_layers(VGG19_CFG))  # relu1_1 … relu5_4, as VGG19's
+    assert not teacher.adapters and set(slim.adapters) == set(STUDENT_LAYERS)
+    ours, theirs = slim(image, STUDENT_LAYERS), teacher(image, STUDENT_LAYERS)
+    assert {n: f.shape for n, f in ours.items()} == {n: f.shape for n, f in theirs.items()}
+    assert slim.truncated(["relu3_1"])(image, ["relu3_1"])["relu3_1"].shape == theirs["relu3_1"].shape
+
+
+def test_a_student_needs_vgg19_s_loss_layers():
+    with pytest.raises(ValueError, match="relu4_2"):
+        build_student("short", [(16, 2), (32, 2), (64, 2), (128, 1), (128, 2)])
+
+
+def test_the_student_starts_near_the_teacher_and_a_few_steps_bring_it_nearer():
+    from styletransfer.backbones import load_backbone
+
+    torch.manual_seed(0)
+    vgg19 = load_backbone("vgg19")
+    teacher = vgg19.truncated(STUDENT_LAYERS)
+    crops = distill.Crops(distill.images_at_hand(None, texture_count=6), 64, seed=0)
+    calibration, batch = crops.batch(8), crops.batch(2)
+    with torch.no_grad():
+        scales = distill.loss_scales(teacher(calibration, STUDENT_LAYERS))
+        target = teacher(batch, STUDENT_LAYERS)
+
+    def loss_of(student):
+        parts = distill.distillation_loss(student(batch, STUDENT_LAYERS), target, scales)
+        return parts["features"] + parts["gram"]
+
+    random_start = build_student("slim", distill.STUDENTS["vgg19-quarter"])
+    student = build_student("slim", distill.STUDENTS["vgg19-quarter"])
+    distill.start_from_teacher(student, vgg19, calibration)
+    with torch.no_grad():
+        assert float(loss_of(student)) < 0.8 * float(loss_of(random_start))
+    student.requires_grad_(True).train()
+    optimizer = torch.optim.Adam(student.parameters(), lr=3e-5)
+    losses = []
+    for _ in range(6):
+        loss = loss_of(student)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+
+
+def test_the_images_at_hand_are_many_kinds_and_a_folder_adds_to_them(tmp_path):
+    from PIL import Image
+
+    base = distill.images_at_hand(None, texture_count=6)
+    assert len(base) >= 10 and all(img.mode == "RGB" for img in base)
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (90, 70), (1, 2, 3)).save(tmp_path / "a" / "mine.png")
+    (tmp_path / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    assert len(distill.images_at_hand(str(tmp_path), texture_count=6)) == len(base) + 1  # the broken one skipped
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(distill.DistillError, match="no images in it"):
+        distill.images_at_hand(str(tmp_path / "empty"), texture_count=6)
+
+
+def args(out, *extra):
+    return ["--distill", "vgg19", "--out", str(out), "--steps", "2", "--batch-size", "2", "--image-size", "64",
+            "--quiet", *extra]
+
+
+def test_the_script_trains_checkpoints_resumes_and_its_checkpoint_paints(tmp_path, capsys, content_image,
+                                                                         style_image):
+    out = tmp_path / "slim.pt"
+    assert train.main(args(out, "--epochs", "1")) == 0
+    assert "epoch 1: feature loss" in capsys.readouterr().err
+    state = torch.load(out, weights_only=True)
+    assert state["format"] == "styletransfer-student" and state["teacher"] == "vgg19" and state["epoch"] == 1
+    assert train.main(args(out, "--epochs", "2", "--resume", str(out))) == 0
+    with open(tmp_path / "slim.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and {"feature_loss", "gram_loss", "seconds"} <= set(rows[0])
+    assert (tmp_path / "slim.png").stat().st_size > 0
+
+    backbone = load_checkpoint_backbone(str(out))
+    assert backbone.content_layers == ("relu4_2",) and "relu5_1" in backbone.style_layers
+    result = stylize(content_image, style_image, size=64, iterations=3, multiscale=False, backbone=str(out))
+    assert max(result.size) == 64
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--epochs", "0"], "must be ≥ 1"),
+    (["--epochs", "1", "--data", "/no/such/folder"], "no such folder"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    assert train.main(args(tmp_path / "o.pt", *extra)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_damaged_student_checkpoint_is_one_line(tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "styletransfer-student", "cfg": [[16, 2]] * 5, "state_dict": {}}, bad)
+    with pytest.raises(CheckpointError, match="a damaged checkpoint of the distillation"):
+        load_checkpoint_backbone(str(bad))
