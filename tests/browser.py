@@ -46,7 +46,10 @@ class Server:
                            TORCH_HOME=str(tmp_path / "torch-home"), STUDIO_STATE_DIR=str(tmp_path / "state"),
                            # any download attempt fails at once, as on a machine with no network
                            http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
-                           HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9")
+                           HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+                           # every browser and API session of a test file comes from 127.0.0.1, faster than a
+                           # person starts them (the limit itself: test_web_api)
+                           STUDIO_MAX_NEW_SESSIONS_PER_MIN="10000")
         environment.update({k: str(v) for k, v in env.items()})
         self.log = open(tmp_path / f"server-{self.port}.log", "w+")
         self.proc = subprocess.Popen(command or [sys.executable, "app.py"], cwd=ROOT, env=environment,
