@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import sys
 import time
@@ -27,15 +26,18 @@ import time
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from ..backbones import STUDENT_FORMAT, STUDENT_LAYERS, VGG19_CFG, build_student, load_backbone
 from ..images import ImageError, load_image
+from ..losses import GramStyleLoss
+from .train import (DEMO_CLASSES, IMAGE_SUFFIXES, _draw_texture, autocast_for, load_training_checkpoint,
+                    lr_lambda, restore, save_checkpoint, write_csv)
 
 STUDENTS = {  # name -> widths and depths per block; chosen by training/students.py's measurement
     "vgg19-quarter": [(w // 4, n) for w, n in VGG19_CFG],
     "vgg19-half": [(w // 2, n) for w, n in VGG19_CFG],
 }
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 CALIBRATION_CROPS = 16  # the teacher's magnitudes and the student's first weights are set on these
 
 
@@ -43,10 +45,7 @@ class DistillError(ValueError):
     """A bad argument or data folder: one line for the user."""
 
 
-def gram(features: torch.Tensor) -> torch.Tensor:
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
+gram = GramStyleLoss.target_of  # Gram matrices divided by the positions, as the style loss takes them
 
 
 def loss_scales(teacher: dict[str, torch.Tensor]) -> dict[str, tuple[float, float]]:
@@ -75,7 +74,6 @@ def images_at_hand(folder: str | None, texture_count: int = 60, seed: int = 0) -
     files are skipped). Held out, so that quality is measured on pairs never seen: the examples themselves
     and matplotlib's two sample photos (the quality tool's pairs)."""
     from .. import examples
-    from .train import DEMO_CLASSES, _draw_texture
 
     found = [draw(size=256, seed=100 + i) for i in range(4)
              for draw in (examples.swirls, examples.mosaic, examples.landscape)]
@@ -147,15 +145,12 @@ class Crops:
 def distill(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
-    from .train import load_training_checkpoint, save_checkpoint
-
     from ..engine import pick_device, pick_precision
 
     torch.manual_seed(args.seed)
     device = pick_device(args.device)
     precision = pick_precision(device, args.precision)
-    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
-                else (lambda: torch.autocast(device.type, enabled=False)))
+    autocast = autocast_for(device, precision)
     resumed = load_training_checkpoint(args.resume, STUDENT_FORMAT, "this distillation") if args.resume else None
     student_name = resumed["student"] if resumed else args.student
     cfg = resumed["cfg"] if resumed else STUDENTS[student_name]
@@ -173,16 +168,8 @@ def distill(args: argparse.Namespace) -> dict:
         start_from_teacher(student, full_teacher, calibration)
     student.requires_grad_(True).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
-    total = args.epochs * args.steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-    metrics, start_epoch = [], 0
-    if resumed:
-        student.load_state_dict(resumed["state_dict"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        metrics, start_epoch = list(resumed["metrics"]), int(resumed["epoch"])
-        if start_epoch >= args.epochs:
-            raise DistillError(f"{args.resume} has already trained {start_epoch} epochs: ask for more with --epochs")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.epochs * args.steps, 1))  # cosine
+    metrics, start_epoch = restore(resumed, student, optimizer, scheduler, args) if resumed else ([], 0)
     for epoch in range(start_epoch + 1, args.epochs + 1):
         t0 = time.perf_counter()
         sums = {"features": 0.0, "gram": 0.0}
@@ -224,8 +211,6 @@ def distill(args: argparse.Namespace) -> dict:
 
 def write_curves(out: str, metrics: list[dict]) -> tuple[str, str]:
     """``OUT.csv`` (one row per epoch) and ``OUT.png`` (the two losses, log scale) beside the checkpoint."""
-    from .train import write_csv
-
     csv_path, png_path = write_csv(out, metrics)
     import matplotlib
 
@@ -267,24 +252,25 @@ def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
     the teacher's filters over the same subset of its inputs, rescaled on ``images`` so that its outputs
     are as large as the teacher's on those channels (the inputs left out would otherwise shrink or, once
     compensated, inflate them layer after layer), and each adapter maps them to all of the teacher's
-    channels as well as a least-squares fit on ``images`` can. Its features then start near the teacher's, not at the near-zero a random start gives sixteen
-    layers deep, where learning barely moves."""
-    from torch import nn
-
+    channels as well as a least-squares fit on ``images`` can. Its features then start near the teacher's,
+    not at the near-zero a random start gives sixteen layers deep, where learning barely moves."""
     x_student = student.preprocess(images)
     x_teacher = teacher.preprocess(images)
     for name, layer in student.layers.items():
         source = teacher.layers[name]
+        x_teacher = source(x_teacher)
         if isinstance(layer, nn.Conv2d):
             outs = torch.arange(layer.out_channels) * (source.out_channels // layer.out_channels)
             ins = torch.arange(layer.in_channels) * (source.in_channels // layer.in_channels)
             layer.weight.copy_(source.weight[outs][:, ins])
             layer.bias.copy_(source.bias[outs])
-            ours, theirs = layer(x_student), source(x_teacher)[:, outs]
-            scale = theirs.square().mean().sqrt() / ours.square().mean().sqrt().clamp_min(1e-8)
+            ours = layer(x_student)
+            scale = x_teacher[:, outs].square().mean().sqrt() / ours.square().mean().sqrt().clamp_min(1e-8)
             layer.weight.mul_(scale)
             layer.bias.mul_(scale)
-        x_student, x_teacher = layer(x_student), source(x_teacher)
+            x_student = ours * scale  # the rescaled layer's output: a convolution is linear in its weights
+        else:
+            x_student = layer(x_student)
         if name in student.adapters:
             _fit_adapter(student.adapters[name], x_student, x_teacher)
 

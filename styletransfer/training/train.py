@@ -32,7 +32,6 @@ from PIL import Image, ImageDraw, ImageFilter
 from torch import nn
 
 from .. import nets
-from . import distill
 
 CHECKPOINT_FORMAT = "styletransfer-net"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -214,6 +213,24 @@ def checkpoint_state(model: nets.ResNeXt, arch: str, classes: list[str], image_s
 # Training
 
 
+def autocast_for(device: torch.device, precision: str):
+    """A context factory: bf16 autocast for ``precision`` "bf16", plain float32 otherwise."""
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return lambda: torch.autocast(device.type, enabled=False)
+
+
+def restore(resumed: dict, model, optimizer, scheduler, args) -> tuple[list[dict], int]:
+    """A ``--resume`` checkpoint's weights, optimizer and schedule put back; (its metrics, its epoch)."""
+    model.load_state_dict(resumed["state_dict"])
+    optimizer.load_state_dict(resumed["optimizer"])
+    scheduler.load_state_dict(resumed["scheduler"])
+    metrics, start_epoch = list(resumed["metrics"]), int(resumed["epoch"])
+    if start_epoch >= args.epochs:
+        raise DataError(f"{args.resume} has already trained {start_epoch} epochs: ask for more with --epochs")
+    return metrics, start_epoch
+
+
 def lr_lambda(total_steps: int, warmup_steps: int):
     """Linear warm-up to the base rate, then a cosine down to zero, per step."""
     def factor(step: int) -> float:
@@ -320,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="FILE.pt", help="continue from a checkpoint this script wrote")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from . import distill  # which imports this module's helpers
+
     distill.add_arguments(p)
     return p
 
@@ -332,8 +351,7 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)  # a training script is its own process: the global generator is its own
     device = pick_device(args.device)
     precision = pick_precision(device, args.precision)
-    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
-                else (lambda: torch.autocast(device.type, enabled=False)))
+    autocast = autocast_for(device, precision)
     train_classes = find_classes(os.path.join(args.data, "train"))
     classes = [name for name, _ in train_classes]
     train_set = ImageFolderSplit(os.path.join(args.data, "train"), classes, transforms(args.image_size, True))
@@ -361,15 +379,7 @@ def train(args: argparse.Namespace) -> dict:
     steps_per_epoch = max(1, len(train_loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(args.epochs * steps_per_epoch, max(1, round(args.warmup_epochs * steps_per_epoch))))
-    metrics: list[dict] = []
-    start_epoch = 0
-    if resumed:
-        model.load_state_dict(resumed["state_dict"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        metrics, start_epoch = list(resumed["metrics"]), int(resumed["epoch"])
-        if start_epoch >= args.epochs:
-            raise DataError(f"{args.resume} has already trained {start_epoch} epochs: ask for more with --epochs")
+    metrics, start_epoch = restore(resumed, model, optimizer, scheduler, args) if resumed else ([], 0)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
 
     for epoch in range(start_epoch + 1, args.epochs + 1):
@@ -421,6 +431,7 @@ def load_training_checkpoint(path: str, fmt: str = CHECKPOINT_FORMAT, what: str 
 def main(argv: list[str] | None = None) -> int:
     from ..backbones import CheckpointError
     from ..cli import one_line_errors
+    from . import distill
 
     args = build_parser().parse_args(argv)
     return one_line_errors(lambda: run(args), (DataError, distill.DistillError, CheckpointError),
@@ -428,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
+    from . import distill
+
     if args.distill:
         args.batch_size, args.image_size = args.batch_size or 8, args.image_size or 128
         args.lr = args.lr or 5e-5
