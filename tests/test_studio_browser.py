@@ -91,6 +91,8 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
     assert "240×288 px" in message(browser, "content") and "256×205 px" in message(browser, "style")
     wait_until(lambda: browser.find_element("id", "estimate").text.startswith("About "), timeout=30,
                message="a time estimate before Start")
+    estimate = browser.find_element("id", "estimate").text  # and what each marked point on the slider costs
+    assert "; draft " in estimate and " · default " in estimate, estimate
     assert browser.find_element("id", "content-preview").get_attribute("src").startswith("data:image/jpeg")
     press(browser, "iterations", Keys.HOME, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT,
           Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)  # 5 + 5 × 5 = 30 iterations at 256 px, 60 at 128 px

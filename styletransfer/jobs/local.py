@@ -395,7 +395,8 @@ class LocalJobs(Owned[Job]):
         self._warm.add(device)
         if not self.speed.known and not self._queue and not self._closing:
             try:
-                measured = calibrate(device, stop=lambda: self._closing)
+                # a job that arrives meanwhile does not wait for the measurement: it measures by ending
+                measured = calibrate(device, stop=lambda: self._closing or bool(self._queue))
             except Exception:  # noqa: BLE001 — no estimate is no reason to stop the worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
                 return

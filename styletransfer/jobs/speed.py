@@ -9,7 +9,8 @@ from ..engine import Settings, StyleTransfer
 from ..engine.work import Work, work_of
 from ..examples import example_image
 
-CALIBRATION_SIDES = (128, 384)  # a small size and one near where jobs run: a line through both
+CALIBRATION_SIDES = (256, 512)  # the default size and its coarser scale: on a CPU an iteration's cost per
+# pixel is not constant (least near 512 px, more below and above), so the line is drawn where the time goes
 CALIBRATION_ITERATIONS = 4      # the first is not timed: it pays for allocation and kernel choice
 LEARNING_RATE = 0.3             # the weight of the latest job in the correction
 

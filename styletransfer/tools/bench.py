@@ -121,12 +121,12 @@ def estimate_rows(sizes: list[int], device: str, precision: str) -> list[tuple[s
     measured time of default-quality runs at ``sizes`` (hopper × swirls)."""
     from ..engine import Settings, StyleTransfer
     from ..examples import example_image
-    from ..jobs.speed import SpeedMeter, calibrate
+    from ..jobs.speed import CALIBRATION_SIDES, SpeedMeter, calibrate
 
     meter = calibrate(device)
     learning = SpeedMeter(meter.per_iteration, meter.per_pixel)
     photo, painting = example_image("hopper"), example_image("swirls")
-    rows = [("time model (calibrated at 128 and 384 px)",
+    rows = [(f"time model (calibrated at {CALIBRATION_SIDES[0]} and {CALIBRATION_SIDES[1]} px)",
              f"{meter.per_iteration * 1e3:.1f} ms/iteration + {meter.per_pixel * 1e6:.2f} s/Mpx-iteration")]
     for size in sizes:
         settings = Settings(size=size, device=device, precision=precision, seed=0, frame_every=10**9)

@@ -147,11 +147,19 @@ def _register_estimate(app, wiring) -> None:
     @callback(app, output={"text": Output(ids.ESTIMATE, "children")},
               inputs={"size": Input(ids.SIZE, "value"), "iterations": Input(ids.ITERATIONS, "value"),
                       "options": Input(ids.OPTIONS, "value"), "contents": Input(ids.upload("content"), "contents"),
-                      "refresh": Input(ids.ESTIMATE_REFRESH, "n_intervals")})
-    def estimate(size, iterations, options, contents, refresh):
+                      "refresh": Input(ids.ESTIMATE_REFRESH, "n_intervals")},
+              state={"marks": State(ids.ITERATIONS, "marks")})
+    def estimate(size, iterations, options, contents, refresh, marks):
+        multiscale = "multiscale" in (options if isinstance(options, list) else [])
         try:
-            settings = Settings(size=size, iterations=iterations,
-                                multiscale="multiscale" in (options if isinstance(options, list) else []))
+            settings = Settings(size=size, iterations=iterations, multiscale=multiscale)
+            # the slider's marked points (draft, default, fine), as the layout names them
+            marked = sorted(marks.items(), key=lambda mark: int(mark[0])) if isinstance(marks, dict) else []
+            points = [(str(name), Settings(size=size, iterations=int(value), multiscale=multiscale))
+                      for value, name in marked[:3]]
         except ValueError:
             return {"text": ""}
-        return {"text": estimate_text(jobs.estimate(settings, image_size_of(jobs.uploads, session_id(), contents)))}
+        photo = image_size_of(jobs.uploads, session_id(), contents)
+        seconds = jobs.estimate(settings, photo)
+        costs = [(name, jobs.estimate(point, photo)) for name, point in points]
+        return {"text": estimate_text(seconds, [(name, t) for name, t in costs if t is not None])}
