@@ -31,8 +31,9 @@ from torch import nn
 from ..backbones import STUDENT_FORMAT, STUDENT_LAYERS, VGG19_CFG, build_student, load_backbone
 from ..images import ImageError, load_image
 from ..losses import GramStyleLoss
-from .train import (DEMO_CLASSES, IMAGE_SUFFIXES, _draw_texture, autocast_for, load_training_checkpoint,
-                    lr_lambda, restore, save_checkpoint, write_csv)
+from .runs import (IMAGE_SUFFIXES, autocast_for, load_training_checkpoint, lr_lambda, restore, save_checkpoint,
+                   write_csv)
+from .textures import DEMO_CLASSES, draw_texture
 
 STUDENTS = {  # name -> widths and depths per block; chosen by training/students.py's measurement
     "vgg19-quarter": [(w // 4, n) for w, n in VGG19_CFG],
@@ -78,7 +79,7 @@ def images_at_hand(folder: str | None, texture_count: int = 60, seed: int = 0) -
     found = [draw(size=256, seed=100 + i) for i in range(4)
              for draw in (examples.swirls, examples.mosaic, examples.landscape)]
     rng = np.random.default_rng(seed)
-    found += [_draw_texture(DEMO_CLASSES[i % len(DEMO_CLASSES)], 160, rng) for i in range(texture_count)]
+    found += [draw_texture(DEMO_CLASSES[i % len(DEMO_CLASSES)], 160, rng) for i in range(texture_count)]
     paths = _package_photos()
     if folder:
         if not os.path.isdir(folder):

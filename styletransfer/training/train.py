@@ -20,28 +20,24 @@ unreadable images are skipped and counted, never a crash.
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import os
 import sys
 import time
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 from torch import nn
 
 from .. import nets
+from . import distill
+from .runs import (IMAGE_SUFFIXES, DataError, autocast_for, load_training_checkpoint, lr_lambda, restore,
+                   save_checkpoint, write_csv)
+from .textures import DEMO_CLASSES, make_demo_data
 
 CHECKPOINT_FORMAT = "styletransfer-net"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 EXIT_BAD_INPUT = 2
-
-
-class DataError(ValueError):
-    """The data folder is not usable; ``str()`` says what is wrong and what is expected."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,81 +115,7 @@ def transforms(image_size: int, train: bool):
 
 
 # --------------------------------------------------------------------------------------------
-# Demo data: texture-like classes drawn here, so a newcomer trains offline in minutes
-
-
-def _palette(rng) -> list[tuple[int, int, int]]:
-    base = rng.integers(0, 256, 3)
-    return [tuple(int(v) for v in np.clip(base + rng.normal(0, 60, 3), 0, 255)) for _ in range(4)]
-
-
-def _draw_texture(kind: str, size: int, rng) -> Image.Image:
-    colours = _palette(rng)
-    img = Image.new("RGB", (size * 2, size * 2), colours[0])
-    d = ImageDraw.Draw(img)
-    s2 = size * 2
-    if kind == "stripes":
-        step = int(rng.integers(6, 18))
-        for x in range(-s2, 2 * s2, step):
-            d.line([(x, 0), (x + s2 * rng.uniform(-0.3, 0.3), s2)], fill=colours[1], width=step // 2)
-    elif kind == "checks":
-        step = int(rng.integers(8, 24))
-        for y in range(0, s2, step):
-            for x in range(0, s2, step):
-                if (x // step + y // step) % 2:
-                    d.rectangle([x, y, x + step - 1, y + step - 1], fill=colours[1])
-    elif kind == "dots":
-        r = rng.uniform(2, 7)
-        for _ in range(int(s2 * s2 / (r * r * 18))):
-            x, y = rng.uniform(0, s2, 2)
-            d.ellipse([x - r, y - r, x + r, y + r], fill=colours[int(rng.integers(1, 4))])
-    elif kind == "waves":
-        period, amp = rng.uniform(10, 30), rng.uniform(3, 10)
-        for y0 in range(0, s2, int(rng.integers(6, 14))):
-            pts = [(x, y0 + amp * math.sin(x / period * 2 * math.pi)) for x in range(0, s2, 3)]
-            d.line(pts, fill=colours[1 + y0 % 3], width=3)
-    elif kind == "scribbles":
-        for _ in range(40):
-            pts = [tuple(rng.uniform(0, s2, 2))]
-            for _ in range(6):
-                pts.append((pts[-1][0] + rng.normal(0, 14), pts[-1][1] + rng.normal(0, 14)))
-            d.line(pts, fill=colours[int(rng.integers(1, 4))], width=int(rng.integers(1, 4)))
-    elif kind == "bricks":
-        bw, bh = int(rng.integers(16, 30)), int(rng.integers(8, 14))
-        for row, y in enumerate(range(0, s2, bh)):
-            offset = (row % 2) * bw // 2
-            for x in range(-bw, s2, bw):
-                d.rectangle([x + offset + 1, y + 1, x + offset + bw - 2, y + bh - 2], fill=colours[1 + row % 2])
-    else:
-        raise ValueError(kind)
-    img = img.rotate(float(rng.uniform(0, 360)), resample=Image.Resampling.BILINEAR, fillcolor=colours[0])
-    img = img.crop((size // 2, size // 2, size // 2 + size, size // 2 + size))
-    return img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 0.8))))
-
-
-DEMO_CLASSES = ("bricks", "checks", "dots", "scribbles", "stripes", "waves")
-
-
-def make_demo_data(folder: str, per_class: int = 400, val_per_class: int = 50, size: int = 72, seed: int = 0) -> None:
-    """Write ``folder/train/<class>/*.png`` and ``folder/val/<class>/*.png`` of drawn textures."""
-    rng = np.random.default_rng(seed)
-    for split, count in (("train", per_class), ("val", val_per_class)):
-        for kind in DEMO_CLASSES:
-            out = os.path.join(folder, split, kind)
-            os.makedirs(out, exist_ok=True)
-            for i in range(count):
-                _draw_texture(kind, size, rng).save(os.path.join(out, f"{kind}-{i:04d}.png"))
-
-
-# --------------------------------------------------------------------------------------------
 # Checkpoints
-
-
-def save_checkpoint(path: str, state: dict) -> None:
-    """Atomically: a crash mid-write never leaves a broken checkpoint at ``path``."""
-    tmp = f"{path}.partial-{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def checkpoint_state(model: nets.ResNeXt, arch: str, classes: list[str], image_size: int, epoch: int,
@@ -211,34 +133,6 @@ def checkpoint_state(model: nets.ResNeXt, arch: str, classes: list[str], image_s
 
 # --------------------------------------------------------------------------------------------
 # Training
-
-
-def autocast_for(device: torch.device, precision: str):
-    """A context factory: bf16 autocast for ``precision`` "bf16", plain float32 otherwise."""
-    if precision == "bf16":
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return lambda: torch.autocast(device.type, enabled=False)
-
-
-def restore(resumed: dict, model, optimizer, scheduler, args) -> tuple[list[dict], int]:
-    """A ``--resume`` checkpoint's weights, optimizer and schedule put back; (its metrics, its epoch)."""
-    model.load_state_dict(resumed["state_dict"])
-    optimizer.load_state_dict(resumed["optimizer"])
-    scheduler.load_state_dict(resumed["scheduler"])
-    metrics, start_epoch = list(resumed["metrics"]), int(resumed["epoch"])
-    if start_epoch >= args.epochs:
-        raise DataError(f"{args.resume} has already trained {start_epoch} epochs: ask for more with --epochs")
-    return metrics, start_epoch
-
-
-def lr_lambda(total_steps: int, warmup_steps: int):
-    """Linear warm-up to the base rate, then a cosine down to zero, per step."""
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[int]:
@@ -279,16 +173,6 @@ def evaluate(model, loader, device, autocast) -> dict:
             top1, top5, n = top1 + c1, top5 + c5, n + len(labels)
     return {"val_loss": loss_sum / max(n, 1), "val_top1": top1 / max(n, 1), "val_top5": top5 / max(n, 1),
             "val_skipped": batches.skipped}
-
-
-def write_csv(out: str, metrics: list[dict]) -> tuple[str, str]:
-    """``OUT.csv``, one row per epoch, beside the checkpoint; (its path, the PNG's path beside it)."""
-    stem = os.path.splitext(out)[0]
-    with open(stem + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
-        writer.writeheader()
-        writer.writerows(metrics)
-    return stem + ".csv", stem + ".png"
 
 
 def write_metrics(out: str, metrics: list[dict]) -> tuple[str, str]:
@@ -337,8 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="FILE.pt", help="continue from a checkpoint this script wrote")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from . import distill  # which imports this module's helpers
-
     distill.add_arguments(p)
     return p
 
@@ -362,7 +244,7 @@ def train(args: argparse.Namespace) -> dict:
                                                **loader_args)
     val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
 
-    resumed = load_training_checkpoint(args.resume) if args.resume else None
+    resumed = load_training_checkpoint(args.resume, CHECKPOINT_FORMAT, "this training script") if args.resume else None
     arch = resumed["arch"] if resumed else args.arch
     config = nets.NetConfig.from_dict(resumed["config"]) if resumed else nets.PRESETS[arch]
     if resumed and resumed["classes"] != classes:
@@ -418,20 +300,9 @@ def train(args: argparse.Namespace) -> dict:
     return metrics[-1]
 
 
-def load_training_checkpoint(path: str, fmt: str = CHECKPOINT_FORMAT, what: str = "this training script") -> dict:
-    """A checkpoint ``--resume`` can continue: of format ``fmt``, with its optimizer's state."""
-    from ..backbones import CheckpointError, read_checkpoint
-
-    state = read_checkpoint(path)
-    if not (isinstance(state, dict) and state.get("format") == fmt and "optimizer" in state):
-        raise CheckpointError(f"{path}: not a checkpoint of {what}, so it cannot be resumed")
-    return state
-
-
 def main(argv: list[str] | None = None) -> int:
     from ..backbones import CheckpointError
     from ..cli import one_line_errors
-    from . import distill
 
     args = build_parser().parse_args(argv)
     return one_line_errors(lambda: run(args), (DataError, distill.DistillError, CheckpointError),
@@ -439,8 +310,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
-    from . import distill
-
     if args.distill:
         args.batch_size, args.image_size = args.batch_size or 8, args.image_size or 128
         args.lr = args.lr or 5e-5
