@@ -62,6 +62,12 @@ def test_the_student_starts_near_the_teacher_and_a_few_steps_bring_it_nearer():
     assert losses[-1] < losses[0]
 
 
+def test_the_start_keeps_the_channels_that_span_the_others():
+    a, b = torch.rand(2, 1, 6, 6), torch.rand(2, 1, 6, 6)
+    features = torch.cat([a, 1.01 * a, b, 0.5 * a + 0.5 * b], dim=1)  # 1 and 3 add nothing once 0 and 2 are in
+    assert distill.spanning_channels(features, 2).tolist() in ([0, 2], [1, 2])
+
+
 def test_the_images_at_hand_are_many_kinds_and_a_folder_adds_to_them(tmp_path):
     from PIL import Image
 
@@ -82,7 +88,8 @@ def args(out, *extra):
 
 
 def test_the_script_trains_checkpoints_resumes_and_its_checkpoint_paints(tmp_path, capsys, content_image,
-                                                                         style_image):
+                                                                         style_image, monkeypatch):
+    monkeypatch.setattr(distill, "PAINTED_PER_ROUND", 2)
     out = tmp_path / "slim.pt"
     assert train.main(args(out, "--epochs", "1")) == 0
     assert "epoch 1: feature loss" in capsys.readouterr().err
@@ -100,8 +107,25 @@ def test_the_script_trains_checkpoints_resumes_and_its_checkpoint_paints(tmp_pat
     assert max(result.size) == 64
 
 
+def test_epochs_0_is_the_start_alone_fitted_also_on_what_the_student_painted(tmp_path, capsys, monkeypatch):
+    painted = []
+    real_paint = distill.paint_with
+    monkeypatch.setattr(distill, "paint_with", lambda *a, **k: painted.extend(real_paint(*a, **k)) or painted[-2:])
+    monkeypatch.setattr(distill, "PAINTED_PER_ROUND", 2)
+    out = tmp_path / "start.pt"
+    assert train.main(args(out, "--epochs", "0", "--paint-rounds", "2")) == 0
+    assert "the start, fitted on" in capsys.readouterr().err
+    assert len(painted) == 4 and all(max(img.size) == 80 for img in painted)  # 2 rounds of 2, at 1.25 × 64 px
+    state = torch.load(out, weights_only=True)
+    assert state["epoch"] == 0 and state["metrics"] == []
+    assert load_checkpoint_backbone(str(out)).adapters  # it is a backbone already
+    assert train.main(args(out, "--epochs", "1", "--resume", str(out))) == 0  # and training goes on from it
+    assert torch.load(out, weights_only=True)["epoch"] == 1
+
+
 @pytest.mark.parametrize("extra,message", [
-    (["--epochs", "0"], "must be ≥ 1"),
+    (["--epochs", "-1"], "must be ≥ 0"),
+    (["--epochs", "1", "--steps", "0"], "must be ≥ 1"),
     (["--epochs", "1", "--data", "/no/such/folder"], "no such folder"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
