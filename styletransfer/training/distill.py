@@ -177,8 +177,9 @@ def distill(args: argparse.Namespace) -> dict:
             if not painted:
                 break
             images += painted  # the crops of the epochs to come are drawn from these too
-            calibration = torch.cat([calibration, Crops(painted, args.image_size, args.seed).batch(len(painted))])
-            start_from_teacher(student, full_teacher, calibration.to(device))
+            painted_crops = Crops(painted, args.image_size, args.seed).batch(len(painted)).to(device)
+            calibration = torch.cat([calibration, painted_crops])
+            start_from_teacher(student, full_teacher, calibration)
     student.requires_grad_(True).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.epochs * args.steps, 1))  # cosine
@@ -331,14 +332,14 @@ def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
             _fit_conv(layer, x_student, x_teacher[:, kept])
         x_student = layer(x_student)
         if name in student.adapters:
-            _fit_adapter(student.adapters[name], x_student, x_teacher)
+            _fit_conv(student.adapters[name], x_student, x_teacher)
 
 
 def spanning_channels(features: torch.Tensor, count: int) -> torch.Tensor:
     """The ``count`` channels of ``features`` (N, C, H, W) from which the others are best predicted
     linearly: a greedy pivoted Cholesky of their second moments, each pick the channel with the most
     energy not yet explained by the picked ones. Sorted, so the student keeps the teacher's order."""
-    flat = features.transpose(0, 1).reshape(features.shape[1], -1).double()
+    flat = features.transpose(0, 1).reshape(features.shape[1], -1).double().cpu()
     moments = flat @ flat.T / flat.shape[1]
     residual = moments.diagonal().clone()
     factors = torch.zeros(count, len(moments), dtype=moments.dtype)
@@ -353,19 +354,22 @@ def spanning_channels(features: torch.Tensor, count: int) -> torch.Tensor:
 
 
 def _fit_conv(conv: nn.Conv2d, inputs: torch.Tensor, targets: torch.Tensor, chunk: int = 8) -> None:
-    """The 3×3 convolution whose outputs on ``inputs`` are nearest ``targets`` (ridge regression on the
-    input patches, accumulated a few images at a time: the patches of a batch do not fit in memory)."""
-    patch = inputs.shape[1] * 9
+    """The convolution (a 3×3 layer or a 1×1 adapter) whose outputs on ``inputs`` are nearest ``targets``:
+    ridge regression on the input patches, accumulated a few images at a time (the patches of a batch do
+    not fit in memory)."""
+    kernel, padding = conv.kernel_size, conv.padding
+    patch = inputs.shape[1] * kernel[0] * kernel[1]
     lhs = torch.zeros(patch + 1, patch + 1, dtype=torch.float64)
     rhs = torch.zeros(patch + 1, targets.shape[1], dtype=torch.float64)
     for i in range(0, len(inputs), chunk):
-        a = nn.functional.unfold(inputs[i:i + chunk], 3, padding=1).transpose(1, 2).reshape(-1, patch).double()
+        a = nn.functional.unfold(inputs[i:i + chunk], kernel, padding=padding).transpose(1, 2)
+        a = a.reshape(-1, patch).double().cpu()
         a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], dim=1)
-        b = targets[i:i + chunk].permute(0, 2, 3, 1).reshape(-1, targets.shape[1]).double()
+        b = targets[i:i + chunk].permute(0, 2, 3, 1).reshape(-1, targets.shape[1]).double().cpu()
         lhs += a.T @ a
         rhs += a.T @ b
-    solution = _ridge(lhs, rhs)
-    conv.weight.copy_(solution[:-1].T.reshape(targets.shape[1], inputs.shape[1], 3, 3))
+    solution = _ridge(lhs, rhs).to(conv.weight.device)  # (patch + 1, outputs): the last row is the bias
+    conv.weight.copy_(solution[:-1].T.reshape(targets.shape[1], inputs.shape[1], *kernel))
     conv.bias.copy_(solution[-1])
 
 
@@ -374,13 +378,3 @@ def _ridge(lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     per weight must not give wild weights."""
     ridge = 1e-2 * lhs.diagonal().mean() * torch.eye(len(lhs), dtype=lhs.dtype)
     return torch.linalg.solve(lhs + ridge, rhs).float()
-
-
-def _fit_adapter(adapter, ours: torch.Tensor, theirs: torch.Tensor) -> None:
-    """The 1×1 adapter that best maps our features to the teacher's on these images."""
-    a = ours.permute(0, 2, 3, 1).reshape(-1, ours.shape[1]).double()
-    a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], dim=1)
-    b = theirs.permute(0, 2, 3, 1).reshape(-1, theirs.shape[1]).double()
-    solution = _ridge(a.T @ a, a.T @ b)  # (ours + 1, theirs)
-    adapter.weight.copy_(solution[:-1].T[:, :, None, None])
-    adapter.bias.copy_(solution[-1])
