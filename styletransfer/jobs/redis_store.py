@@ -198,6 +198,7 @@ if not holder and redis.call('HGET', KEYS[3], 'worker') == ARGV[5]
 end
 if holder ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('HGET', KEYS[3], 'status') ~= '"running"' then return 1 end  -- finished: left the running set
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
 """

@@ -209,6 +209,7 @@ class _RedisSink:
                                             "events": dumps(self.events)})
         pipe.delete(job_key(job_id, ":checkpoint"))  # the inputs stay with the job, for "Run again"
         pipe.lrem(DEMAND, 0, job_id)
+        pipe.zrem(RUNNING_SET, job_id)  # with the status, so no reader sees a finished job as running
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
 
@@ -222,6 +223,7 @@ def mark_failed(r, job_id: str, message: str, limits: Limits) -> None:
                                         "finished": dumps(time.time()), "eta": "0"})
     pipe.delete(job_key(job_id, ":inputs"), job_key(job_id, ":checkpoint"))
     pipe.lrem(DEMAND, 0, job_id)
+    pipe.zrem(RUNNING_SET, job_id)
     expire_job(pipe, job_id, limits.job_ttl_s)
     pipe.execute()
 
