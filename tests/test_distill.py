@@ -62,6 +62,38 @@ def test_the_student_starts_near_the_teacher_and_a_few_steps_bring_it_nearer():
     assert losses[-1] < losses[0]
 
 
+def test_a_fit_a_relu_follows_spends_nothing_on_values_the_relu_discards():
+    torch.manual_seed(0)
+    x = torch.randn(16, 4, 6, 6)
+    true = torch.nn.Conv2d(4, 3, 1)
+    with torch.no_grad():
+        z = true(x)
+    targets = torch.where(z > 0, z, -3 * z.square())  # below zero, anything: no linear map gives it
+    errors = {}
+    for rectified in (False, True):
+        conv = torch.nn.Conv2d(4, 3, 1)
+        with torch.no_grad():
+            distill._fit_conv(conv, x, targets, rectified=rectified)
+            errors[rectified] = float((conv(x).relu() - targets.relu()).square().mean())
+    assert errors[True] < 0.5 * errors[False]
+
+
+def test_the_report_gives_a_fitted_student_smaller_errors_than_a_random_one_at_every_layer():
+    from styletransfer.backbones import load_backbone
+
+    torch.manual_seed(0)
+    vgg19 = load_backbone("vgg19")
+    drawn = [draw(size=256, seed=100 + i) for i in range(2) for draw in (examples.swirls, examples.mosaic)]
+    random_start = build_student("slim", distill.STUDENTS["vgg19-quarter"])
+    fitted = build_student("slim", distill.STUDENTS["vgg19-quarter"])
+    distill.start_from_teacher(fitted, vgg19, distill.Crops(drawn, 64, seed=0).batch(8))
+    batch = distill.held_out_batch()[:, :, :96, :96]
+    teacher = vgg19.truncated(STUDENT_LAYERS)
+    ours, theirs = distill.layer_errors(fitted, teacher, batch), distill.layer_errors(random_start, teacher, batch)
+    assert list(ours) == list(STUDENT_LAYERS)
+    assert all(ours[n][0] < theirs[n][0] and ours[n][1] < theirs[n][1] for n in STUDENT_LAYERS)
+
+
 def test_the_start_keeps_the_channels_that_span_the_others():
     a, b = torch.rand(2, 1, 6, 6), torch.rand(2, 1, 6, 6)
     features = torch.cat([a, 1.01 * a, b, 0.5 * a + 0.5 * b], dim=1)  # 1 and 3 add nothing once 0 and 2 are in
@@ -119,6 +151,10 @@ def test_epochs_0_is_the_start_alone_fitted_also_on_what_the_student_painted(tmp
     state = torch.load(out, weights_only=True)
     assert state["epoch"] == 0 and state["metrics"] == []
     assert load_checkpoint_backbone(str(out)).adapters  # it is a backbone already
+    assert train.main(["--distill", "vgg19", "--report", str(out)]) == 0  # how close it is, layer by layer
+    table = capsys.readouterr().out.splitlines()
+    assert table[1] == "| student | " + " | ".join(STUDENT_LAYERS) + " |"
+    assert table[3].startswith(f"| {out} | ") and table[3].count(" / ") == len(STUDENT_LAYERS)
     assert train.main(args(out, "--epochs", "1", "--resume", str(out))) == 0  # and training goes on from it
     assert torch.load(out, weights_only=True)["epoch"] == 1
 
@@ -127,6 +163,7 @@ def test_epochs_0_is_the_start_alone_fitted_also_on_what_the_student_painted(tmp
     (["--epochs", "-1"], "must be ≥ 0"),
     (["--epochs", "1", "--steps", "0"], "must be ≥ 1"),
     (["--epochs", "1", "--data", "/no/such/folder"], "no such folder"),
+    (["--report", "/no/such/student.pt"], "--report /no/such/student.pt: "),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
     assert train.main(args(tmp_path / "o.pt", *extra)) == 2

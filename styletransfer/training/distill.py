@@ -6,6 +6,7 @@ style layers (through 1×1 adapters that are part of the student) and their Gram
     python -m styletransfer.training.train --distill vgg19 --out slim.pt --epochs 4
     python -m styletransfer.training.train --distill vgg19 --data ~/coco/train2017 --out slim.pt --epochs 40
     python -m styletransfer --backbone slim.pt photo.jpg painting.jpg -o out.png
+    python -m styletransfer.training.train --distill vgg19 --report slim.pt,other.pt   # errors per layer
 
 The images: paintings drawn like this package's examples (other seeds), the demo textures, scikit-image's
 sample photos if it is installed (``pip install scikit-image``: astronaut, coffee, chelsea, rocket, …) and
@@ -43,7 +44,10 @@ STUDENTS = {  # name -> widths and depths per block; chosen by training/students
     "vgg19-half": [(w // 2, n) for w, n in VGG19_CFG],
 }
 CALIBRATION_CROPS = 64  # the teacher's magnitudes and the student's first weights are set on these
+REFITS = 2  # rounds of a rectified fit's refit (README: what they buy at relu5_1)
 PAINTED_PER_ROUND = 32  # images the student paints itself, per round of its start
+HELD_OUT = ("hopper", "landscape", "swirls", "mosaic")  # examples the crops never show: the report's images
+REPORT_SIZE = 256
 
 
 class DistillError(ValueError):
@@ -141,6 +145,54 @@ class Crops:
 
     def batch(self, count: int) -> torch.Tensor:
         return torch.stack([self._crop() for _ in range(count)])
+
+
+# --------------------------------------------------------------------------------------------
+# How close a student is, layer by layer
+
+
+@torch.no_grad()
+def layer_errors(student, teacher, batch: torch.Tensor) -> dict[str, tuple[float, float]]:
+    """Per layer, the student's relative errors on ``batch``: the features' mean squared difference over
+    the teacher's mean square (the distillation loss's measure) and ‖G_s − G_t‖_F / ‖G_t‖_F of the Gram
+    matrices (the quality tool's)."""
+    ours, theirs = student(batch, STUDENT_LAYERS), teacher(batch, STUDENT_LAYERS)
+    out = {}
+    for name in STUDENT_LAYERS:
+        s, t = ours[name].float(), theirs[name].float()
+        out[name] = (float((s - t).square().mean() / t.square().mean()),
+                     float((gram(s) - gram(t)).norm() / gram(t).norm()))
+    return out
+
+
+def held_out_batch() -> torch.Tensor:
+    """The examples the training never sees, squeezed to REPORT_SIZE² (the distances are per layer, not
+    per picture, so the aspect does not matter)."""
+    from torchvision.transforms import v2
+
+    from ..examples import example_image
+
+    to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    return torch.stack([to_tensor(example_image(name).convert("RGB").resize((REPORT_SIZE, REPORT_SIZE),
+                                                                              Image.BICUBIC))
+                        for name in HELD_OUT])
+
+
+def report(teacher_name: str, checkpoints: list[str]) -> None:
+    """Prints a Markdown table of :func:`layer_errors` for each checkpoint, on :func:`held_out_batch`."""
+    teacher = load_backbone(teacher_name).truncated(STUDENT_LAYERS)
+    batch = held_out_batch()
+    print(f"relative errors against {teacher_name}, features / Gram, on {', '.join(HELD_OUT)} at "
+          f"{REPORT_SIZE}×{REPORT_SIZE} px")
+    print("| student | " + " | ".join(STUDENT_LAYERS) + " |")
+    print("|---" * (len(STUDENT_LAYERS) + 1) + "|")
+    for path in checkpoints:
+        try:
+            student = load_backbone(path).truncated(STUDENT_LAYERS)
+        except ValueError as exc:  # not a backbone file, or one without the teacher's layers
+            raise DistillError(f"--report {path}: {exc}") from None
+        errors = layer_errors(student, teacher, batch)
+        print(f"| {path} | " + " | ".join(f"{f:.2f} / {g:.2f}" for f, g in errors.values()) + " |", flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,9 +354,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paint-rounds", type=int, default=1,
                    help=f"with --distill: rounds of the start, each refitted on {PAINTED_PER_ROUND} more images the "
                         "student painted itself (0: photos and drawings only)")
+    p.add_argument("--report", metavar="CHECKPOINT[,CHECKPOINT]",
+                   help="with --distill: print each student's errors per layer on images the training never "
+                        "sees, and exit")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report:
+        report(args.distill, [path for path in args.report.split(",") if path])
+        return 0
     if not args.out or not args.out.endswith((".pt", ".pth")):
         raise DistillError("--out FILE.pt is needed")
     if args.epochs < 0 or args.paint_rounds < 0:
@@ -329,7 +387,7 @@ def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
         x_teacher = teacher.layers[name](x_teacher)
         if isinstance(layer, nn.Conv2d):
             kept = spanning_channels(x_teacher.clamp_min(0), layer.out_channels)
-            _fit_conv(layer, x_student, x_teacher[:, kept])
+            _fit_conv(layer, x_student, x_teacher[:, kept], rectified=True)
         x_student = layer(x_student)
         if name in student.adapters:
             _fit_conv(student.adapters[name], x_student, x_teacher)
@@ -353,28 +411,43 @@ def spanning_channels(features: torch.Tensor, count: int) -> torch.Tensor:
     return torch.tensor(sorted(picked))
 
 
-def _fit_conv(conv: nn.Conv2d, inputs: torch.Tensor, targets: torch.Tensor, chunk: int = 8) -> None:
+def _fit_conv(conv: nn.Conv2d, inputs: torch.Tensor, targets: torch.Tensor, rectified: bool = False,
+              chunk: int = 8) -> None:
     """The convolution (a 3×3 layer or a 1×1 adapter) whose outputs on ``inputs`` are nearest ``targets``:
     ridge regression on the input patches, accumulated a few images at a time (the patches of a batch do
-    not fit in memory)."""
+    not fit in memory). ``rectified``: a ReLU follows, so where target and fit are both below zero they
+    already agree — those targets are moved to the fit and it is solved again (REFITS times), leaving the
+    weights free for the values the ReLU keeps."""
     kernel, padding = conv.kernel_size, conv.padding
     patch = inputs.shape[1] * kernel[0] * kernel[1]
+
+    def chunks():
+        for i in range(0, len(inputs), chunk):
+            a = nn.functional.unfold(inputs[i:i + chunk], kernel, padding=padding).transpose(1, 2)
+            a = a.reshape(-1, patch).double().cpu()
+            b = targets[i:i + chunk].permute(0, 2, 3, 1).reshape(-1, targets.shape[1]).double().cpu()
+            yield torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], dim=1), b
+
     lhs = torch.zeros(patch + 1, patch + 1, dtype=torch.float64)
     rhs = torch.zeros(patch + 1, targets.shape[1], dtype=torch.float64)
-    for i in range(0, len(inputs), chunk):
-        a = nn.functional.unfold(inputs[i:i + chunk], kernel, padding=padding).transpose(1, 2)
-        a = a.reshape(-1, patch).double().cpu()
-        a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], dim=1)
-        b = targets[i:i + chunk].permute(0, 2, 3, 1).reshape(-1, targets.shape[1]).double().cpu()
+    for a, b in chunks():
         lhs += a.T @ a
         rhs += a.T @ b
-    solution = _ridge(lhs, rhs).to(conv.weight.device)  # (patch + 1, outputs): the last row is the bias
+    factor = _ridge_factor(lhs)
+    solution = torch.cholesky_solve(rhs, factor)  # (patch + 1, outputs): the last row is the bias
+    for _ in range(REFITS if rectified else 0):
+        rhs.zero_()
+        for a, b in chunks():
+            fit = a @ solution
+            rhs += a.T @ torch.where((b < 0) & (fit < 0), fit, b)
+        solution = torch.cholesky_solve(rhs, factor)
+    solution = solution.float().to(conv.weight.device)
     conv.weight.copy_(solution[:-1].T.reshape(targets.shape[1], inputs.shape[1], *kernel))
     conv.bias.copy_(solution[-1])
 
 
-def _ridge(lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Solves (AᵀA + λI) W = AᵀB, λ a hundredth of AᵀA's mean diagonal: deep in the network a few positions
-    per weight must not give wild weights."""
+def _ridge_factor(lhs: torch.Tensor) -> torch.Tensor:
+    """The Cholesky factor of AᵀA + λI, λ a hundredth of AᵀA's mean diagonal: deep in the network a few
+    positions per weight must not give wild weights."""
     ridge = 1e-2 * lhs.diagonal().mean() * torch.eye(len(lhs), dtype=lhs.dtype)
-    return torch.linalg.solve(lhs + ridge, rhs).float()
+    return torch.linalg.cholesky(lhs + ridge)
