@@ -44,7 +44,7 @@ STUDENTS = {  # name -> widths and depths per block; chosen by training/students
     "vgg19-half": [(w // 2, n) for w, n in VGG19_CFG],
 }
 CALIBRATION_CROPS = 64  # the teacher's magnitudes and the student's first weights are set on these
-REFITS = 2  # rounds of a rectified fit's refit (README: what they buy at relu5_1)
+REFITS = 2  # rounds of a rectified fit's refit (README: what they buy, layer by layer)
 PAINTED_PER_ROUND = 32  # images the student paints itself, per round of its start
 HELD_OUT = ("hopper", "landscape", "swirls", "mosaic")  # examples the crops never show: the report's images
 REPORT_SIZE = 256
