@@ -120,11 +120,14 @@ def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, cont
                     every: int, start_from=None):
     """([(seconds, iteration, content distance, style distance)], the result), measured every ``every``
     iterations, at the first iteration of each new scale and at the last, the clock paused while measuring.
-    The first row is the photo. ``start_from``: an image to start from instead (a chain's earlier result)."""
+    The first row is the photo, unless the run starts from ``start_from`` (a chain's earlier result)."""
     run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
-    rows = [(0.0, 0, *yardstick(images.image_to_tensor(images.resize_long_side(content, settings.size))))]
-    resume = None if start_from is None else Checkpoint(scale=1, iteration=0, image=images.image_to_tensor(start_from),
-                                                        events=[], control_version=0)
+    if start_from is None:
+        rows, resume = [(0.0, 0, *yardstick(images.image_to_tensor(images.resize_long_side(content,
+                                                                                           settings.size))))], None
+    else:
+        rows, resume = [], Checkpoint(scale=1, iteration=0, image=images.image_to_tensor(start_from), events=[],
+                                      control_version=0)
     paused = 0.0
     start = time.perf_counter()
     last_scale = None
@@ -152,7 +155,7 @@ def chain_time_to_quality(base: Settings, text: str, content, style, yardstick: 
                                             parse_plan(plan, base.size, last=k == len(parts) - 1),
                                             content, style, yardstick, every, start_from=result)
         t0, it0 = (rows[-1][0], rows[-1][1]) if rows else (0.0, 0)
-        rows += [(t + t0, it + it0, c, s) for t, it, c, s in (part_rows if not rows else part_rows[1:])]
+        rows += [(t + t0, it + it0, c, s) for t, it, c, s in part_rows]
     return rows, result
 
 

@@ -33,7 +33,7 @@ from PIL import Image
 from torch import nn
 
 from ..backbones import STUDENT_FORMAT, STUDENT_LAYERS, VGG19_CFG, build_student, load_backbone
-from ..images import ImageError, load_image
+from ..images import ImageError, image_to_tensor, load_image
 from ..losses import GramStyleLoss
 from .runs import (IMAGE_SUFFIXES, autocast_for, load_training_checkpoint, lr_lambda, restore, save_checkpoint,
                    write_csv)
@@ -168,14 +168,11 @@ def layer_errors(student, teacher, batch: torch.Tensor) -> dict[str, tuple[float
 def held_out_batch() -> torch.Tensor:
     """The examples the training never sees, squeezed to REPORT_SIZE² (the distances are per layer, not
     per picture, so the aspect does not matter)."""
-    from torchvision.transforms import v2
-
     from ..examples import example_image
 
-    to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-    return torch.stack([to_tensor(example_image(name).convert("RGB").resize((REPORT_SIZE, REPORT_SIZE),
-                                                                              Image.BICUBIC))
-                        for name in HELD_OUT])
+    return torch.cat([image_to_tensor(example_image(name).convert("RGB").resize((REPORT_SIZE, REPORT_SIZE),
+                                                                                  Image.BICUBIC))
+                      for name in HELD_OUT])
 
 
 def report(teacher_name: str, checkpoints: list[str]) -> None:
