@@ -276,7 +276,9 @@ def _plot(curves, path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    entries = sum(len(per_pair) for per_pair in curves.values())
+    legend_inches = 0.15 * -(-entries // 3) + 0.2  # three columns of 7-pt lines, below the axes
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + legend_inches))
     for (text, per_pair), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4):
         for k, (pair, rows) in enumerate(per_pair.items()):
             t = [r[0] for r in rows]
@@ -288,9 +290,9 @@ def _plot(curves, path: str, title: str) -> None:
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
     axes[1].set_yscale("log")
-    fig.legend(loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.legend(loc="lower center", ncol=3, fontsize=7, frameon=False)
     fig.suptitle(textwrap.fill(title, 120), fontsize=9)
-    fig.tight_layout(rect=(0, 0.18, 1, 1))
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

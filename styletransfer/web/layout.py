@@ -67,8 +67,9 @@ def examples_row() -> html.Div:
 def empty_figure() -> go.Figure:
     fig = go.Figure()
     for term in LOSS_TERMS:
-        fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name=term, line={"color": LOSS_COLOURS[term],
-                                                                             "width": 2 if term == "total" else 1.5}))
+        # markers too: a line needs two points, and the first poll of a run often brings one
+        fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=term, marker={"size": 3},
+                                 line={"color": LOSS_COLOURS[term], "width": 2 if term == "total" else 1.5}))
     fig.update_layout(
         margin={"l": 50, "r": 10, "t": 30, "b": 40}, height=320, template="plotly_white",
         xaxis={"title": "iteration"}, yaxis={"title": "loss (log)", "type": "log"},
