@@ -19,3 +19,10 @@ def test_the_table_is_measured_against_vgg19(capsys):
     assert lines[0].split()[-1] == "1.000" and len(lines) == 4  # vgg19 itself, then its ½, ¼, ⅛ widths
     assert "AVX" in out.splitlines()[0] or "fp32" in out.splitlines()[0]
     assert students.main(["--size", "8"]) == 2
+
+
+def test_the_table_runs_in_bf16_as_the_engine_would(capsys):
+    assert students.main(["--size", "64", "--repeat", "1", "--precision", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert "bf16" in out.splitlines()[0]
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("vgg19 ")][0] == "1.000"

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..backbones import STUDENT_LAYERS, VGG19_CFG, AdaptedBackbone, build_student
+from ..engine.hardware import autocast, describe_machine, pick_precision
 
 # name -> [(width, convolutions)] per block, VGG19's five blocks
 CANDIDATES: dict[str, list[tuple[int, int]]] = {
@@ -52,13 +53,15 @@ def macs_per_pixel(model: AdaptedBackbone) -> float:
     return total
 
 
-def seconds_per_iteration(model: AdaptedBackbone, size: int, repeat: int) -> float:
+def seconds_per_iteration(model: AdaptedBackbone, size: int, repeat: int, precision: str = "fp32") -> float:
     image = torch.rand(1, 3, size * 3 // 4, size, requires_grad=True)
     model.requires_grad_(False)
     times = []
     for i in range(repeat + 1):  # the first is a warm-up (kernels chosen, memory allocated)
         start = time.perf_counter()
-        loss = sum(f.square().mean() for f in model(image, STUDENT_LAYERS).values())
+        with autocast(torch.device("cpu"), precision):  # as the engine runs it
+            features = model(image, STUDENT_LAYERS)
+        loss = sum(f.float().square().mean() for f in features.values())
         loss.backward()
         image.grad = None
         if i:
@@ -66,7 +69,7 @@ def seconds_per_iteration(model: AdaptedBackbone, size: int, repeat: int) -> flo
     return statistics.median(times)
 
 
-def measure(size: int, repeat: int, names: list[str] | None = None) -> list[dict]:
+def measure(size: int, repeat: int, names: list[str] | None = None, precision: str = "fp32") -> list[dict]:
     torch.manual_seed(0)
     rows = []
     for name, cfg in CANDIDATES.items():
@@ -74,7 +77,7 @@ def measure(size: int, repeat: int, names: list[str] | None = None) -> list[dict
             continue
         model = candidate(cfg)
         rows.append({"candidate": name, "macs_per_pixel": macs_per_pixel(model),
-                     "seconds": seconds_per_iteration(model, size, repeat)})
+                     "seconds": seconds_per_iteration(model, size, repeat, precision)})
     base = rows[0]
     for row in rows:
         row["macs_ratio"] = row["macs_per_pixel"] / base["macs_per_pixel"]
@@ -87,15 +90,16 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=512, help="long side of the 4:3 image, px")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32",
+                   help="auto: bf16 where this CPU runs it natively, as the engine does")
     args = p.parse_args(argv)
     if args.size < 32 or args.repeat < 1:
         print("error: --size must be at least 32 and --repeat at least 1", file=sys.stderr)
         return 2
-    from ..engine.hardware import describe_machine
-
-    print(f"machine: {describe_machine()}; fp32; {args.size}×{args.size * 3 // 4} px; median of {args.repeat}")
+    precision = pick_precision(torch.device("cpu"), args.precision)
+    print(f"machine: {describe_machine()}; {precision}; {args.size}×{args.size * 3 // 4} px; median of {args.repeat}")
     print(f"{'candidate':<22} {'MACs/px':>10} {'× vgg19':>8} {'s/iteration':>12} {'× vgg19':>8}")
-    for row in measure(args.size, args.repeat):
+    for row in measure(args.size, args.repeat, precision=precision):
         print(f"{row['candidate']:<22} {row['macs_per_pixel']:>10,.0f} {row['macs_ratio']:>8.3f} "
               f"{row['seconds']:>12.3f} {row['time_ratio']:>8.3f}")
     return 0
