@@ -323,8 +323,11 @@ def test_run_again_reproduces_a_job_and_continue_goes_on_from_its_result(manager
     done = manager.wait(more.id, "alice")
     assert done.status == "done" and done.iteration == 6 and done.scales == 1
     assert "continues job" in done.note and png(more).tobytes() != png(first).tobytes()
-    first_loss = manager.loss_history(first.id, "alice")[-1]["total"]
-    assert manager.loss_history(more.id, "alice")[-1]["total"] < first_loss  # it went on, not from scratch
+    # it went on, not from scratch: from scratch (same seed, same noise) it would start at the first job's
+    # starting loss. (Not its last loss against the first's: L-BFGS reports each step's loss before the step,
+    # and in bf16 a step of a tiny image can overshoot, so a history's last entry need not be its lowest.)
+    first_start = manager.loss_history(first.id, "alice")[0]["total"]
+    assert manager.loss_history(more.id, "alice")[0]["total"] < 0.9 * first_start
     with pytest.raises(JobNotFound):
         manager.rerun(first.id, "mallory")
 
