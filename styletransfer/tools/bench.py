@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from ..engine.hardware import describe_machine
+from ..engine.hardware import autocast, describe_machine
 
 
 def _sync():
@@ -98,7 +98,7 @@ def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device,
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(device, precision):
             out = net(x.contiguous(memory_format=memory_format), layers)
         torch.autograd.grad(sum(o.float().sum() for o in out.values()), x)
 
