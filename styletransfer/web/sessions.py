@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 
 import flask
 import itsdangerous
@@ -103,9 +104,19 @@ def stored_secret(state_dir: str) -> str:
         with open(path) as f:
             return f.read().strip()
     except FileNotFoundError:
-        os.makedirs(state_dir, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        pass
+    # several processes (gunicorn's workers) may start on a fresh state dir at once: each writes a whole
+    # file aside and links it into place, which never replaces one; the first wins and every one reads it
+    os.makedirs(state_dir, exist_ok=True)
+    fd, candidate = tempfile.mkstemp(dir=state_dir, prefix=".secret-")  # only this user can read it
+    try:
         with os.fdopen(fd, "w") as f:
-            f.write(secret)
-        return secret
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(candidate)
+    with open(path) as f:
+        return f.read().strip()
