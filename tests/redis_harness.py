@@ -76,13 +76,21 @@ class RedisServer:
         self.log.close()
 
 
+def worker_environment(tmp_path, **env) -> dict:
+    """A test worker's: fast leases and checkpoints; and the first worker calibrates up to STUDIO_MAX_SIZE
+    before it is ready, so 256 and 512 px, not 1024, keep its start short."""
+    environment = dict(os.environ, PYTHONUNBUFFERED="1", TORCH_HOME=str(tmp_path / "torch-home"), **FAST)
+    environment.setdefault("STUDIO_MAX_SIZE", "512")
+    environment.update({k: str(v) for k, v in env.items()})
+    return environment
+
+
 class Worker:
     """``python -m styletransfer.worker --device cpu``, in its own process group."""
 
     def __init__(self, redis_url: str, tmp_path, name: str, **env):
         self.name = name
-        environment = dict(os.environ, PYTHONUNBUFFERED="1", TORCH_HOME=str(tmp_path / "torch-home"), **FAST)
-        environment.update({k: str(v) for k, v in env.items()})
+        environment = worker_environment(tmp_path, **env)
         self.log_path = tmp_path / f"worker-{name}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(

@@ -122,6 +122,16 @@ def test_multiscale_run_reports_scales_sizes_and_eta(content_image, style_image)
     assert progress[-1].iteration == progress[-1].total_iterations == 10
 
 
+def test_the_eta_of_the_scales_to_come_follows_the_device_s_cost_curve(content_image, style_image):
+    def first_eta(iteration_cost):
+        transfer = StyleTransfer(Settings(size=128, iterations=2, min_size=64, seed=0, frame_every=10**9),
+                                 iteration_cost=iteration_cost)
+        return next(iter(transfer.run(content_image, [style_image]))).eta
+
+    # the next scale has ~4× the pixels: in proportion unless told, 1000× as dear on a device that says so
+    assert first_eta(lambda pixels: 1.0 if pixels < 5000 else 1000.0) > 50 * first_eta(None)
+
+
 @pytest.mark.parametrize("options", [
     dict(optimizer="adam"),
     dict(style_loss="w2"),

@@ -293,19 +293,22 @@ def test_a_job_that_arrives_during_the_calibration_does_not_wait_for_it(monkeypa
 
     started, outcome = threading.Event(), {}
 
-    def watched(device, stop):
+    def watched(device, stop, max_side):
         started.set()
-        outcome["measured"] = speed.calibrate(device, stop=stop)
-        return outcome["measured"]
+        outcome["measured"] = []
+        for meter in speed.calibration(device, stop=stop, max_side=max_side):
+            outcome["measured"].append(meter)
+            yield meter
+        outcome["done"] = True
 
-    monkeypatch.setattr(local, "calibrate", watched)
+    monkeypatch.setattr(local, "calibration", watched)
     m = LocalJobs(devices=["cpu"], nice=0)
     try:
         assert started.wait(120)
         job = m.submit("alice", content_image, [style_image], quick(iterations=3))
         assert m.wait(job.id, "alice").status == "done"
-        wait_for(lambda: "measured" in outcome)
-        assert outcome["measured"] is None  # given up for the job
+        wait_for(lambda: "done" in outcome)
+        assert outcome["measured"] == []  # given up for the job
         assert m.speed.known  # the job measured the machine instead, by what it did
     finally:
         m.shutdown()
@@ -388,10 +391,11 @@ def test_a_backend_joins_every_thread_it_started_and_leaves_no_exit_handler():
 
 
 def test_a_failing_calibration_is_logged_not_hidden(monkeypatch, caplog):
-    def broken(device, stop):
+    def broken(device, stop, max_side):
         raise RuntimeError("the engine is broken")
+        yield
 
-    monkeypatch.setattr("styletransfer.jobs.local.calibrate", broken)
+    monkeypatch.setattr("styletransfer.jobs.local.calibration", broken)
     m = LocalJobs(devices=["cpu"], nice=0)  # loads the weights, then calibrates
     try:
         wait_for(lambda: "speed calibration on cpu failed" in caplog.text, timeout=120)

@@ -1,39 +1,62 @@
-"""jobs/speed.py: the time model — a line through two calibration sizes, corrected by every job."""
+"""jobs/speed.py: the time model — an iteration's seconds by its pixels, measured at the calibration sizes
+and drawn straight between them, corrected by every job."""
 import pytest
 
 from styletransfer.engine import Settings
 from styletransfer.engine.work import Work
-from styletransfer.jobs.speed import LEARNING_RATE, SpeedMeter
+from styletransfer.jobs.speed import LEARNING_RATE, SpeedMeter, calibration
+
+# 0.1 s an iteration at 10 kpx, 0.5 s at 100 kpx, 4 s at 500 kpx: the cost per pixel climbs past 100 kpx
+CURVE = SpeedMeter([(100_000, 0.5), (10_000, 0.1), (500_000, 4.0)])
 
 
 def test_no_estimate_before_any_measurement():
     assert SpeedMeter().estimate(Settings(size=512, iterations=35)) is None
+    assert SpeedMeter().iteration_cost is None
 
 
-def test_calibration_fits_the_fixed_and_the_per_pixel_part():
-    # 0.1 s an iteration + 1e-6 s a pixel-iteration, sampled at two sizes
-    samples = [(3 * (0.1 + 1e-6 * 10_000), Work(3, 3 * 10_000)), (3 * (0.1 + 1e-6 * 90_000), Work(3, 3 * 90_000))]
-    meter = SpeedMeter().calibrate(samples)
-    assert meter.per_iteration == pytest.approx(0.1) and meter.per_pixel == pytest.approx(1e-6)
-    assert meter.predict(Work(10, 10 * 250_000)) == pytest.approx(10 * (0.1 + 0.25))
+def test_between_the_calibrated_sizes_the_time_is_the_straight_line_through_them():
+    assert CURVE.points[0] == (10_000, 0.1)  # kept in order of size
+    assert CURVE.seconds_per_iteration(100_000) == pytest.approx(0.5)
+    assert CURVE.seconds_per_iteration(55_000) == pytest.approx(0.3)
+    assert CURVE.seconds_per_iteration(300_000) == pytest.approx(2.25)
 
 
-def test_a_negative_fixed_part_from_noise_is_taken_as_none():
-    samples = [(1.0, Work(1, 100_000)), (2.4, Work(1, 200_000))]  # the line would cross at -0.4 s
-    meter = SpeedMeter().calibrate(samples)
-    assert meter.per_iteration == 0 and meter.per_pixel == pytest.approx(3.4 / 300_000)
+def test_beyond_them_the_nearest_segment_goes_on():
+    assert CURVE.seconds_per_iteration(900_000) == pytest.approx(4.0 + 3.5 * 400_000 / 400_000)
+    # below: the fixed part of the first segment stays (0.1 - 0.4/90 kpx × 10 kpx), but never less than
+    # in proportion to the pixels
+    assert CURVE.seconds_per_iteration(5_000) == pytest.approx(0.1 - 0.4 * 5_000 / 90_000)
+    steep = SpeedMeter([(10_000, 0.01), (20_000, 0.1)])  # a negative fixed part, which noise can make
+    assert steep.seconds_per_iteration(5_000) == pytest.approx(0.005)
+    assert SpeedMeter([(10_000, 0.2)]).seconds_per_iteration(20_000) == pytest.approx(0.4)  # one point: in proportion
+
+
+def test_a_run_costs_each_size_s_iterations_at_that_size():
+    work = Work.at(10_000, 20) + Work.at(100_000, 10) + Work.at(500_000, 2) + Work.at(10_000, 1)
+    assert work.iterations == 33 and work.pixels == 21 * 10_000 + 10 * 100_000 + 2 * 500_000
+    assert CURVE.predict(work) == pytest.approx(21 * 0.1 + 10 * 0.5 + 2 * 4.0)
 
 
 def test_a_job_corrects_the_model_by_what_it_did():
-    meter = SpeedMeter(0.0, 1e-6)
-    meter.observe(20.0, Work(10, 1e7))  # twice as slow as predicted
-    assert meter.per_pixel == pytest.approx(1e-6 * (1 + LEARNING_RATE))
-    learnt = SpeedMeter().observe(20.0, Work(10, 1e7))  # no calibration: the first job sets the rate
-    assert learnt.known and learnt.predict(Work(10, 1e7)) == pytest.approx(20.0)
+    meter = SpeedMeter([(10_000, 0.1), (100_000, 0.5)])
+    meter.observe(2 * (10 * 0.5), Work.at(100_000, 10))  # twice as slow as predicted
+    assert meter.seconds_per_iteration(10_000) == pytest.approx(0.1 * (1 + LEARNING_RATE))
+    assert meter.seconds_per_iteration(100_000) == pytest.approx(0.5 * (1 + LEARNING_RATE))
+    learnt = SpeedMeter().observe(20.0, Work.at(100_000, 10))  # no calibration: the first job sets the rate
+    assert learnt.known and learnt.predict(Work.at(100_000, 10)) == pytest.approx(20.0)
 
 
-def test_the_model_travels_as_json_and_an_old_number_reads_as_unknown():
-    meter = SpeedMeter(0.05, 2e-6)
-    again = SpeedMeter.from_json(meter.to_json())
-    assert (again.per_iteration, again.per_pixel) == (0.05, 2e-6)
+def test_the_model_travels_as_json_and_an_older_release_s_reads_as_unknown():
+    again = SpeedMeter.from_json(CURVE.to_json())
+    assert again.points == CURVE.points
+    assert not SpeedMeter.from_json(b'{"per_iteration": 0.0, "per_pixel": 3e-06}').known
     assert not SpeedMeter.from_json(b"1.5e-05").known and not SpeedMeter.from_json(None).known
+
+
+def test_the_calibration_yields_a_better_model_at_each_size_and_ends_when_told():
+    models = list(calibration("cpu", max_side=512))  # a server whose results are at most 512 px
+    assert len(models) == 1 and len(models[0].points) == 2
+    (p1, s1), (p2, s2) = models[0].points
+    assert p2 == pytest.approx(4 * p1, rel=0.02) and 0 < s1 < s2  # 256 and 512 px of the same photo
+    assert list(calibration("cpu", stop=lambda: True)) == []

@@ -1,8 +1,8 @@
-"""engine/work.py: how much work a run is, counted over the scales it really runs."""
+"""engine/work.py: how much work a run is, counted over the scales it really runs, size by size."""
 import pytest
 
 from styletransfer.engine import Settings, StyleTransfer
-from styletransfer.engine.work import FORWARD_SHARE, Work, work_of
+from styletransfer.engine.work import FORWARD_SHARE, work_of
 
 
 def test_the_work_is_every_scale_s_iterations_and_pixels_and_each_image_s_targets():
@@ -11,9 +11,13 @@ def test_the_work_is_every_scale_s_iterations_and_pixels_and_each_image_s_target
     work = work_of(settings, (400, 300), [(50, 50)])
     iterations = 20 + 10
     pixels = 20 * 128 * 96 + 10 * 256 * 192
-    targets = Work(2 * FORWARD_SHARE * 2, FORWARD_SHARE * (128 * 96 + 128 * 128 + 256 * 192 + 256 * 256))
-    assert work.iterations == pytest.approx(iterations + targets.iterations)
-    assert work.pixels == pytest.approx(pixels + targets.pixels)
+    target_iterations = 2 * FORWARD_SHARE * 2
+    target_pixels = FORWARD_SHARE * (128 * 96 + 128 * 128 + 256 * 192 + 256 * 256)
+    assert work.iterations == pytest.approx(iterations + target_iterations)
+    assert work.pixels == pytest.approx(pixels + target_pixels)
+    # counted by size, since an iteration's cost per pixel depends on it
+    assert dict(work.by_pixels) == pytest.approx({128 * 96: 20 + FORWARD_SHARE, 128 * 128: FORWARD_SHARE,
+                                                  256 * 192: 10 + FORWARD_SHARE, 256 * 256: FORWARD_SHARE})
 
 
 def test_a_strip_a_single_scale_and_fewer_paintings_are_less_work():

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from browser import ROOT
-from redis_harness import FAST, Cluster, require_redis, wait_for
+from redis_harness import FAST, Cluster, require_redis, wait_for, worker_environment
 from styletransfer.jobs.redis_store import LOST_ONCE, connect, job_key, workers_alive
 from styletransfer.limits import Limits
 from styletransfer.settings import Settings
@@ -83,7 +83,7 @@ def test_sigterm_hands_the_running_job_to_another_worker_and_the_worker_exits(cl
 def test_the_supervisor_runs_a_worker_per_device_and_starts_a_dead_one_again(cluster, jobs, tmp_path, content_image,
                                                                              style_image):
     cluster.stop_workers()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TORCH_HOME=str(tmp_path / "torch-home"), **FAST)
+    env = worker_environment(tmp_path)
     log = open(tmp_path / "supervisor.log", "w")
     supervisor = subprocess.Popen([sys.executable, "-m", "styletransfer.worker", "--devices", "cpu:2", "--redis",
                                    cluster.redis.url], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -118,14 +118,20 @@ class StyleTransfer:
     ``settings.schedule`` and ``settings.stop_after`` replay a recorded run's steering: each change is
     handed to the controls just before its iteration, exactly as a live change would arrive, so the
     replay takes the same steps. :meth:`record` is what this run did, in the same form.
+
+    ``iteration_cost(pixels)`` is how an iteration's time grows with the image on this device (the job
+    layer's time model): the running ETA scales the time measured at this scale by it for the scales to come.
     """
 
     def __init__(self, settings: Settings | None = None, controls: Controls | None = None,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, iteration_cost: Callable[[float], float] | None = None):
         self.device = pick_device(str(device) if device is not None else (settings or Settings()).device)
         self.settings = resolve(settings or Settings(), self.device)
         self.precision = pick_precision(self.device, self.settings.precision)
         self.controls = controls or Controls()
+        # an iteration's cost at a number of pixels, on this device (only the ratios count): for the ETA
+        # of the scales to come, measured at this one; in proportion to the pixels unless told
+        self.iteration_cost = iteration_cost or (lambda pixels: pixels)
         self.result: Image.Image | None = None
         self.losses: dict[str, float] = {}
         self.iteration_seconds: list[float] = []
@@ -295,9 +301,11 @@ class StyleTransfer:
             self.losses = losses
             now = time.perf_counter()
             per_iter = (now - scale_start) / (i + 1 - scale.first)
-            # a later scale costs this one's time per pixel; its targets, a forward pass per image
+            # a later scale costs this one's time scaled by the cost curve; its targets, a forward pass per image
+            pixels = scale.size[0] * scale.size[1]
             remaining = (scale.iterations - i - 1) * per_iter + sum(
-                (n + scale.targets_share) * per_iter * (side2 / scale.side) ** 2 for side2, n in plan[scale.index:])
+                (n + scale.targets_share) * per_iter * self.iteration_cost(pixels * (side2 / scale.side) ** 2)
+                / self.iteration_cost(pixels) for side2, n in plan[scale.index:])
             last = i == scale.iterations - 1 and scale.index == len(plan)
             want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
             yield Progress(

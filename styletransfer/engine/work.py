@@ -1,8 +1,9 @@
-"""How much work a run is, counted over the scales it really runs: iterations, and pixels × iterations.
+"""How much work a run is, counted over the scales it really runs: iterations at each image size.
 
-Both count because an iteration's time is a fixed part (kernel launches, the optimiser's bookkeeping:
-what dominates small images on a GPU) plus a part that grows with the pixels (the convolutions: nearly
-all of it on a CPU). The paintings count too: their targets are one forward pass each per scale.
+The size matters because an iteration's time is a fixed part (kernel launches, the optimiser's
+bookkeeping: what dominates small images on a GPU) plus a part that grows with the pixels (the
+convolutions: nearly all of it on a CPU), and not in proportion. The paintings count too: their
+targets are one forward pass each per scale.
 """
 from __future__ import annotations
 
@@ -20,23 +21,41 @@ FORWARD_SHARE = 1 / 3  # a forward pass, as a share of an iteration (forward + i
 
 @dataclass(frozen=True)
 class Work:
-    """``iterations`` (iteration-equivalents) and ``pixels`` (pixel-iterations) of a run or a part of one."""
+    """Iteration-equivalents of a run or a part of one, counted by the size they ran at: ``by_pixels`` is
+    ((pixels of the image, iterations at it), ...), since an iteration's cost per pixel is not the same at
+    every size (on a CPU it climbs past the caches' reach)."""
 
-    iterations: float = 0.0
-    pixels: float = 0.0
+    by_pixels: tuple[tuple[int, float], ...] = ()
+
+    @classmethod
+    def at(cls, pixels: int, iterations: float) -> "Work":
+        return cls(((int(pixels), float(iterations)),))
+
+    @property
+    def iterations(self) -> float:
+        return sum(n for _, n in self.by_pixels)
+
+    @property
+    def pixels(self) -> float:
+        """Pixel-iterations: the size of the work, as the service's limits count it."""
+        return sum(p * n for p, n in self.by_pixels)
 
     def __add__(self, other: "Work") -> "Work":
-        return Work(self.iterations + other.iterations, self.pixels + other.pixels)
+        merged = dict(self.by_pixels)
+        for p, n in other.by_pixels:
+            merged[p] = merged.get(p, 0.0) + n
+        return Work(tuple(sorted(merged.items())))
 
     def __mul__(self, factor: float) -> "Work":
-        return Work(self.iterations * factor, self.pixels * factor)
+        return Work(tuple((p, n * factor) for p, n in self.by_pixels))
 
 
 def scale_work(content_pixels: int, painting_pixels: Sequence[int]) -> tuple[Work, Work]:
     """(one iteration, the targets) at a scale: the targets are the photo's and each painting's forward."""
-    targets = Work(FORWARD_SHARE * (1 + len(painting_pixels)),
-                   FORWARD_SHARE * (content_pixels + sum(painting_pixels)))
-    return Work(1, content_pixels), targets
+    targets = Work()
+    for pixels in (content_pixels, *painting_pixels):
+        targets = targets + Work.at(pixels, FORWARD_SHARE)
+    return Work.at(content_pixels, 1), targets
 
 
 def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),)) -> Work:

@@ -30,7 +30,7 @@ from .backend import Owned
 from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
 from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
 from .runloop import run_job
-from .speed import SpeedMeter, calibrate
+from .speed import SpeedMeter, calibration
 from .stats import MemoryStats, Snapshot
 from .uploads import DiskUploads
 
@@ -393,22 +393,25 @@ class LocalJobs(Owned[Job]):
             self._weights_missing = str(exc)  # also reported by the first job that needs them
             return
         self._warm.add(device)
-        if not self.speed.known and not self._queue and not self._closing:
-            try:
-                # a job that arrives meanwhile does not wait for the measurement: it measures by ending
-                measured = calibrate(device, stop=lambda: self._closing or bool(self._queue))
-            except Exception:  # noqa: BLE001 — no estimate is no reason to stop the worker; the log says why
-                log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
-                return
-            if measured:
+        if self.speed.known or self._queue or self._closing:
+            return
+        try:
+            # a job that arrives meanwhile does not wait for the measurement: it measures by ending
+            ours: list = []  # the points this calibration set last
+            for measured in calibration(device, stop=lambda: self._closing or bool(self._queue),
+                                        max_side=self.limits.max_size):
                 with self._lock:
-                    if not self.speed.known:  # a job that ended meanwhile has measured it already
-                        self.speed = measured
+                    if self.speed.points != ours:  # a job on another device ended meanwhile: its measure stays
+                        return
+                    self.speed, ours = measured, list(measured.points)
+        except Exception:  # noqa: BLE001 — no estimate is no reason to stop the worker; the log says why
+            log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
 
     def _run(self, job: Job, device: str) -> None:
         resume = start_checkpoint(job.start_image) if job.start_image is not None else None
         try:
-            run_job(job.id, lambda: StyleTransfer(job.settings, job.controls, device=device), job.content,
+            cost = self.speed.iteration_cost  # for the running ETA
+            run_job(job.id, lambda: StyleTransfer(job.settings, job.controls, device, cost), job.content,
                     job.styles, resume, job.controls,
                     ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, self._stats)
         finally:

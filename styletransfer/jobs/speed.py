@@ -1,59 +1,71 @@
-"""How long a job takes here: seconds = a × iterations + b × pixel-iterations (:class:`~styletransfer.engine.
-work.Work`), calibrated once at two sizes and corrected by every job that ends, by what it did."""
+"""How long a job takes here: the seconds of one iteration as a function of the image's pixels, measured
+at a few calibration sizes and drawn as straight segments between them, times the iterations a run
+does at each size (:class:`~styletransfer.engine.work.Work`); corrected by every job that ends, by what
+it did."""
 from __future__ import annotations
 
 import json
-from typing import Callable
+from bisect import bisect_left
+from typing import Callable, Iterator, Sequence
 
-from ..engine import Settings, StyleTransfer
+from ..engine import Controls, Settings, StyleTransfer
 from ..engine.work import Work, work_of
 from ..examples import example_image
 
-CALIBRATION_SIDES = (256, 512)  # the default size and its coarser scale: on a CPU an iteration's cost per
-# pixel is not constant (least near 512 px, more below and above), so the line is drawn where the time goes
-CALIBRATION_ITERATIONS = 4      # the first is not timed: it pays for allocation and kernel choice
-LEARNING_RATE = 0.3             # the weight of the latest job in the correction
+# the default size, its coarser scale and the largest a server allows by default: on a CPU an iteration's
+# cost per pixel is not constant (least near 512 px, more below, and up to 1.6× more at 1024 px), so it is
+# measured where the time goes; the first iteration of each is not timed (allocation, kernel choice)
+CALIBRATION = ((256, 4), (512, 4), (1024, 3))  # (long side, iterations)
+LEARNING_RATE = 0.3  # the weight of the latest job in the correction
 
 
 class SpeedMeter:
-    """The time model of this backend's devices, for the estimate before Start."""
+    """The time model of this backend's devices: ``points`` are (pixels, seconds per iteration)."""
 
-    def __init__(self, per_iteration: float | None = None, per_pixel: float | None = None):
-        self.per_iteration = per_iteration  # seconds per iteration, whatever its size
-        self.per_pixel = per_pixel          # seconds per pixel-iteration
+    def __init__(self, points: Sequence[tuple[float, float]] = ()):
+        self.points = sorted((float(p), float(s)) for p, s in points)
 
     @property
     def known(self) -> bool:
-        return self.per_pixel is not None
+        return bool(self.points)
+
+    def seconds_per_iteration(self, pixels: float) -> float:
+        """Between two measured sizes, the straight line through them; beyond them, the nearest segment
+        drawn on (below the smallest, never less than in proportion to the pixels, as a fixed part can
+        only add; above the largest, never less than there)."""
+        pts = self.points
+        if len(pts) == 1:
+            return pts[0][1] * pixels / pts[0][0]
+        i = min(max(bisect_left([p for p, _ in pts], pixels), 1), len(pts) - 1)
+        (p1, s1), (p2, s2) = pts[i - 1], pts[i]
+        line = s1 + (s2 - s1) * (pixels - p1) / (p2 - p1)
+        if pixels < pts[0][0]:
+            return min(max(line, s1 * pixels / p1), s1)
+        if pixels > pts[-1][0]:
+            return max(line, s2)
+        return line
+
+    @property
+    def iteration_cost(self) -> Callable[[float], float] | None:
+        """For the engine's running ETA (:class:`~styletransfer.engine.StyleTransfer`), once measured."""
+        return self.seconds_per_iteration if self.known else None
 
     def predict(self, work: Work) -> float | None:
-        return None if not self.known else self.per_iteration * work.iterations + self.per_pixel * work.pixels
-
-    def calibrate(self, samples: list[tuple[float, Work]]) -> "SpeedMeter":
-        """Fit both coefficients to (seconds, work) samples of different sizes (a line through two points;
-        a negative fixed part, which noise can make, is taken as none)."""
-        (t1, w1), (t2, w2) = samples[0], samples[-1]
-        det = w1.iterations * w2.pixels - w2.iterations * w1.pixels
-        a = (t1 * w2.pixels - t2 * w1.pixels) / det if det else -1.0
-        if a < 0:
-            a, b = 0.0, sum(t for t, _ in samples) / sum(w.pixels for _, w in samples)
-        else:
-            b = (w1.iterations * t2 - w2.iterations * t1) / det
-        self.per_iteration, self.per_pixel = a, b
-        return self
+        if not self.known:
+            return None
+        return sum(n * self.seconds_per_iteration(p) for p, n in work.by_pixels)
 
     def observe(self, seconds: float, work: Work) -> "SpeedMeter":
         """Correct the model by a job's time for the work it did (a stopped job counts what it ran)."""
         if seconds <= 0 or work.pixels <= 0:
             return self
         if not self.known:  # no calibration: the job's own rate, as if all of it grew with the pixels
-            self.per_iteration, self.per_pixel = 0.0, seconds / work.pixels
+            self.points = [(work.pixels / work.iterations, seconds / work.iterations)]
             return self
         predicted = self.predict(work)
         if predicted:
             factor = 1 + LEARNING_RATE * (seconds / predicted - 1)
-            self.per_iteration *= factor
-            self.per_pixel *= factor
+            self.points = [(p, s * factor) for p, s in self.points]
         return self
 
     def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None,
@@ -65,29 +77,56 @@ class SpeedMeter:
         return self.predict(work_of(settings, content_wh or (4, 3), styles_wh or [(4, 3)]))
 
     def to_json(self) -> str:
-        return json.dumps({"per_iteration": self.per_iteration, "per_pixel": self.per_pixel})
+        return json.dumps({"points": self.points})
 
     @classmethod
     def from_json(cls, raw: str | bytes | None) -> "SpeedMeter":
         try:
             values = json.loads(raw) if raw else None
-            return cls(float(values["per_iteration"]), float(values["per_pixel"]))
-        except (TypeError, KeyError, ValueError):  # none yet, or an older release's single number
+            return cls([(float(p), float(s)) for p, s in values["points"]])
+        except (TypeError, KeyError, ValueError):  # none yet, or an older release's model: measured anew
             return cls()
 
 
-def calibrate(device: str, stop: Callable[[], bool] = lambda: False) -> SpeedMeter | None:
-    """The model of ``device`` from a few iterations of a one-scale run at each calibration size, weights
-    loaded first; None if ``stop()`` turned true on the way (the process is ending)."""
+class _StopWhen(Controls):
+    """Controls that read as stopped once ``when()`` is true: the loop then ends between two iterations,
+    or while it computes a scale's targets, as for a user's stop."""
+
+    def __init__(self, when: Callable[[], bool]):
+        super().__init__()
+        self._when = when
+
+    @property
+    def stopped(self) -> bool:
+        return self._when() or super().stopped
+
+
+def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side: int | None = None,
+                precision: str = "auto") -> Iterator[SpeedMeter]:
+    """The model of ``device`` from a few iterations of a one-scale run at each calibration size (up to
+    ``max_side``, the largest a job may ask for), weights loaded first: yielded from the second size on,
+    each better than the last. It ends early once ``stop()`` is true (a job arrived, the process ends)."""
     photo, painting = example_image("hopper"), example_image("swirls")
-    samples = []
-    for side in CALIBRATION_SIDES:
-        run = StyleTransfer(Settings(size=side, iterations=CALIBRATION_ITERATIONS, multiscale=False, seed=0,
-                                     device=device, frame_every=10**9))
+    sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < 2 or max_side is None or side <= max_side]
+    points = []
+    for side, iterations in sizes:
+        run = StyleTransfer(Settings(size=side, iterations=iterations, multiscale=False, seed=0, device=device,
+                                     precision=precision, frame_every=10**9), _StopWhen(stop))
         for _ in run.run(photo, [painting]):
-            if stop():
-                return None
-        timed = run.iteration_seconds[1:]
+            pass
+        if run.stopped:
+            return
         w, h = run.result.size
-        samples.append((sum(timed), Work(len(timed), len(timed) * w * h)))
-    return SpeedMeter().calibrate(samples)
+        timed = run.iteration_seconds[1:]
+        points.append((w * h, sum(timed) / len(timed)))
+        if len(points) >= 2:
+            yield SpeedMeter(points)
+
+
+def calibrate(device: str, stop: Callable[[], bool] = lambda: False, max_side: int | None = None,
+              precision: str = "auto") -> SpeedMeter | None:
+    """The best model :func:`calibration` got to before ``stop()``; None if it got none."""
+    meter = None
+    for meter in calibration(device, stop, max_side, precision):
+        pass
+    return meter

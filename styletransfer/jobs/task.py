@@ -44,7 +44,7 @@ from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QU
                           Outage, announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs,
                           read_meta, recover_lost, update_control, WORKER_PREFIX)
 from .runloop import run_job
-from .speed import SpeedMeter, calibrate
+from .speed import SpeedMeter, calibration
 from .stats import RedisStats
 
 log = logging.getLogger(__name__)
@@ -299,7 +299,8 @@ class JobRunner:
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in fields.items()})
         pipe.execute()
         sink = _RedisSink(self, job_id, heartbeat, history, events, meta.get("frame_seq", 0))
-        run_job(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, device=self.device),
+        cost = SpeedMeter.from_json(self.r.get(SPEED_KEY)).iteration_cost  # for the running ETA
+        run_job(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, self.device, cost),
                 content, styles, checkpoint, controls, ProgressRecorder(self.limits, history), sink, self.limits,
                 self.stats, measure_speed=attempt == 1)
 
@@ -382,8 +383,18 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
     def on_ready(**_):
         if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
             try:
-                meter = calibrate(device)
-                runner.r.set(SPEED_KEY, meter.to_json(), nx=True)  # another worker's may have come first
+                stored = None  # what this worker stored last
+                # given up when a job waits: the job measures by ending, and a worker's start stays short
+                for meter in calibration(device, stop=lambda: runner.r.zcard(QUEUE) > 0, max_side=limits.max_size):
+                    value = meter.to_json().encode()
+                    if stored is None:
+                        if not runner.r.set(SPEED_KEY, value, nx=True):
+                            break  # another worker's came first
+                    elif runner.r.get(SPEED_KEY) != stored:
+                        break  # a job has corrected it since: that stays
+                    else:
+                        runner.r.set(SPEED_KEY, value)
+                    stored = value
             except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
         watchdog.start()  # announces this worker (and its device, for the page's defaults) every round

