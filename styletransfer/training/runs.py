@@ -3,10 +3,13 @@ and ``--resume``, the warm-up + cosine schedule, the precision, and the metrics 
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 
 import torch
+
+from ..engine.hardware import autocast
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -23,10 +26,8 @@ def save_checkpoint(path: str, state: dict) -> None:
 
 
 def autocast_for(device: torch.device, precision: str):
-    """A context factory: bf16 autocast for ``precision`` "bf16", plain float32 otherwise."""
-    if precision == "bf16":
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return lambda: torch.autocast(device.type, enabled=False)
+    """A context factory for the training loops: the precision context the engine runs in."""
+    return functools.partial(autocast, device, precision)
 
 
 def restore(resumed: dict, model, optimizer, scheduler, args) -> tuple[list[dict], int]:
