@@ -393,6 +393,13 @@ def test_after_start_the_status_and_preview_are_in_view_and_nothing_scrolls_side
         wait_until(lambda: in_view(driver, "status") and in_view(driver, "progress"), timeout=5,
                    message="status and progress in view")
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        # the chart's legend (two rows on a phone) stays above its axes, off the curves
+        legend_bottom, axes_top = wait_until(lambda: driver.execute_script(
+            "const g = document.getElementById('loss-graph');"
+            "const legend = g.querySelector('.legend'), axes = g.querySelector('.nsewdrag');"
+            "return legend && axes && [legend.getBoundingClientRect().bottom, axes.getBoundingClientRect().top];"),
+            message="the loss chart drawn")
+        assert legend_bottom <= axes_top + 1, (legend_bottom, axes_top)
         driver.save_screenshot(str(tmp_path / f"mid-run-{width}x{height}.png"))
         session_of(driver, server.url).post(f"{server.url}/api/jobs/"
                                             f"{session_of(driver, server.url).get(server.url + '/api/jobs').json()[-1]['id']}/cancel")

@@ -73,7 +73,9 @@ def empty_figure() -> go.Figure:
     fig.update_layout(
         margin={"l": 50, "r": 10, "t": 30, "b": 40}, height=320, template="plotly_white",
         xaxis={"title": "iteration"}, yaxis={"title": "loss (log)", "type": "log"},
-        legend={"orientation": "h", "y": 1.12}, shapes=[], annotations=[], uirevision="keep",
+        # above the axes, growing upwards: on a phone it takes two rows, which must not cover the top curve
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, shapes=[], annotations=[],
+        uirevision="keep",
     )
     return fig
 
