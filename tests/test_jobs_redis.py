@@ -11,7 +11,7 @@ from media import video_frames
 from redis_harness import FAST, running_cluster, wait_for
 from styletransfer.images import read_png_settings
 from styletransfer.jobs import JobNotFound, LimitExceeded
-from styletransfer.jobs.redis_store import SPEED_KEY, job_key
+from styletransfer.jobs.redis_store import SPEED_KEY, job_key, replace_own
 from styletransfer.jobs.speed import SpeedMeter
 from styletransfer.limits import Limits
 from styletransfer.settings import Settings
@@ -47,6 +47,15 @@ def test_the_first_worker_measures_the_pool_s_speed_before_it_reports_ready(clus
     # calibrated at 256 and 512 px: the workers here run under STUDIO_MAX_SIZE=512 (the harness)
     assert len(meter.points) == 2 and 0 < meter.points[0][1] < meter.points[1][1]
     assert 0 < jobs.estimate(Settings(size=256, iterations=25)) < jobs.estimate(Settings(size=512, iterations=25))
+
+
+def test_a_worker_refines_the_model_only_while_it_is_still_its_own(jobs):
+    key = "st:test-own"
+    jobs.r.set(key, "256 and 512 px")
+    assert replace_own(jobs.r, key, "256 and 512 px", "and 1024 px")
+    jobs.r.set(key, "corrected by a job")
+    assert not replace_own(jobs.r, key, "and 1024 px", "refined again") and jobs.r.get(key) == b"corrected by a job"
+    jobs.r.delete(key)
 
 
 def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, content_image, style_image):

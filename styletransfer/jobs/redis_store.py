@@ -294,6 +294,20 @@ end
 return 'finished'
 """
 
+# Replace a value only while it is still the one this caller wrote (the speed model a worker refines as it
+# calibrates: a job's correction in between stays).
+REPLACE_OWN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def replace_own(r: redis.Redis, key: str, written: str, value: str) -> bool:
+    return bool(r.eval(REPLACE_OWN, 1, key, written, value))
+
 
 def update_control(r: redis.Redis, job_id: str, weights: dict) -> int:
     """Hand checked live weights to a job (the task reads them at its next iteration); the new version."""

@@ -42,7 +42,7 @@ from .model import FAILED, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
                           Outage, announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs,
-                          read_meta, recover_lost, update_control, WORKER_PREFIX)
+                          read_meta, recover_lost, replace_own, update_control, WORKER_PREFIX)
 from .runloop import run_job
 from .speed import SpeedMeter, calibration
 from .stats import RedisStats
@@ -386,14 +386,11 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
                 stored = None  # what this worker stored last
                 # given up when a job waits: the job measures by ending, and a worker's start stays short
                 for meter in calibration(device, stop=lambda: runner.r.zcard(QUEUE) > 0, max_side=limits.max_size):
-                    value = meter.to_json().encode()
-                    if stored is None:
-                        if not runner.r.set(SPEED_KEY, value, nx=True):
-                            break  # another worker's came first
-                    elif runner.r.get(SPEED_KEY) != stored:
-                        break  # a job has corrected it since: that stays
-                    else:
-                        runner.r.set(SPEED_KEY, value)
+                    value = meter.to_json()
+                    took = (runner.r.set(SPEED_KEY, value, nx=True) if stored is None
+                            else replace_own(runner.r, SPEED_KEY, stored, value))
+                    if not took:  # another worker's came first, or a job has corrected ours since: that stays
+                        break
                     stored = value
             except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
