@@ -133,3 +133,31 @@ def test_the_health_check_says_whether_a_worker_of_this_host_is_alive(cluster, t
     away = subprocess.run([sys.executable, "-m", "styletransfer.worker", "--check", "--redis", "redis://127.0.0.1:9/0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert away.returncode == 1 and "does not answer" in away.stderr
+
+
+def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, content_image, style_image):
+    """On a fresh Redis the first worker measures the pool's speed before it reports ready, up to
+    STUDIO_MAX_SIZE (256, 512, then 1024 px); a job that waits meanwhile ends it after the current step: the
+    model keeps the sizes measured, and the job runs."""
+    from styletransfer.jobs.redis_backend import RedisJobs
+    from styletransfer.jobs.redis_store import SPEED_KEY
+    from styletransfer.jobs.speed import SpeedMeter
+
+    cluster = Cluster(tmp_path)
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen([sys.executable, "-m", "styletransfer.worker", "--device", "cpu", "--redis",
+                               cluster.redis.url], cwd=ROOT, env=worker_environment(tmp_path, STUDIO_MAX_SIZE=1024),
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    jobs = RedisJobs(cluster.redis.url, Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"])))
+    try:
+        model = lambda: SpeedMeter.from_json(jobs.r.get(SPEED_KEY)).points  # noqa: E731
+        assert len(wait_for(model, timeout=120, message="256 and 512 px measured")) == 2
+        view = jobs.submit("op", content_image, [style_image], Settings(size=64, iterations=5, multiscale=False, seed=0))
+        assert jobs.wait(view.id, "op", timeout=120).status == "done"
+        assert len(model()) == 2  # the 1024-px step was given up for the job (which then corrected the model)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        log.close()
+        jobs.shutdown()
+        cluster.redis.stop()
