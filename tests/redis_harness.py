@@ -86,9 +86,10 @@ def worker_environment(tmp_path, **env) -> dict:
 
 
 class Worker:
-    """``python -m styletransfer.worker --device cpu``, in its own process group."""
+    """``python -m styletransfer.worker --device cpu``, in its own process group; returned once it is ready,
+    unless ``ready=False``."""
 
-    def __init__(self, redis_url: str, tmp_path, name: str, **env):
+    def __init__(self, redis_url: str, tmp_path, name: str, ready: bool = True, **env):
         self.name = name
         environment = worker_environment(tmp_path, **env)
         self.log_path = tmp_path / f"worker-{name}.log"
@@ -97,6 +98,8 @@ class Worker:
             [sys.executable, "-m", "styletransfer.worker", "--device", "cpu", "--redis", redis_url,
              "--name", f"{name}@%h"], cwd=ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
+        if not ready:
+            return
         deadline = time.time() + 60
         while time.time() < deadline:
             if "ready." in self.output():

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from browser import ROOT
-from redis_harness import FAST, Cluster, require_redis, wait_for, worker_environment
+from redis_harness import FAST, Cluster, Worker, require_redis, wait_for, worker_environment
 from styletransfer.jobs.redis_store import LOST_ONCE, connect, job_key, workers_alive
 from styletransfer.limits import Limits
 from styletransfer.settings import Settings
@@ -144,10 +144,7 @@ def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, con
     from styletransfer.jobs.speed import SpeedMeter
 
     cluster = Cluster(tmp_path)
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "styletransfer.worker", "--device", "cpu", "--redis",
-                               cluster.redis.url], cwd=ROOT, env=worker_environment(tmp_path, STUDIO_MAX_SIZE=1024),
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = Worker(cluster.redis.url, tmp_path, "first", ready=False, STUDIO_MAX_SIZE=1024)  # ready after it
     jobs = RedisJobs(cluster.redis.url, Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"])))
     try:
         model = lambda: SpeedMeter.from_json(jobs.r.get(SPEED_KEY)).points  # noqa: E731
@@ -156,8 +153,6 @@ def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, con
         assert jobs.wait(view.id, "op", timeout=120).status == "done"
         assert len(model()) == 2  # the 1024-px step was given up for the job (which then corrected the model)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-        log.close()
+        worker.stop()
         jobs.shutdown()
         cluster.redis.stop()
