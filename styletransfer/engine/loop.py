@@ -279,6 +279,11 @@ class StyleTransfer:
         """The iterations of one scale, each after the steering that arrived before it."""
         s, x, objective = self.settings, scale.x, scale.objective
         optimizer = make_optimizer(s.optimizer, x)
+        # the scales to come, in iterations of this one: each scaled by the cost curve, its targets a forward
+        # pass per image
+        pixels = scale.size[0] * scale.size[1]
+        later = sum((n + scale.targets_share) * self.iteration_cost(pixels * (side2 / scale.side) ** 2)
+                    / self.iteration_cost(pixels) for side2, n in plan[scale.index:])
         scale_start = time.perf_counter()
         self._stopped_at = None
         for i in range(scale.first, scale.iterations):
@@ -301,11 +306,7 @@ class StyleTransfer:
             self.losses = losses
             now = time.perf_counter()
             per_iter = (now - scale_start) / (i + 1 - scale.first)
-            # a later scale costs this one's time scaled by the cost curve; its targets, a forward pass per image
-            pixels = scale.size[0] * scale.size[1]
-            remaining = (scale.iterations - i - 1) * per_iter + sum(
-                (n + scale.targets_share) * per_iter * self.iteration_cost(pixels * (side2 / scale.side) ** 2)
-                / self.iteration_cost(pixels) for side2, n in plan[scale.index:])
+            remaining = (scale.iterations - i - 1 + later) * per_iter
             last = i == scale.iterations - 1 and scale.index == len(plan)
             want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
             yield Progress(
