@@ -1,5 +1,5 @@
-"""/quick (fast-dash) in headless Chromium: two sessions at once never see each other's results,
-and neither studio page fetches anything from outside this machine."""
+"""/quick (fast-dash) in headless Chromium: two sessions at once never see each other's results, the page
+works on a desktop and on a phone, and neither studio page fetches anything from outside this machine."""
 from __future__ import annotations
 
 import threading
@@ -56,11 +56,29 @@ def fill(driver, photo, painting, server=None):
     inputs[1].send_keys(painting)
 
 
+OUTPUT_IMAGE = "output_photo"  # fast-dash's output image, where the painting shows
+
+
 def result_size(driver):
     """Natural size of the painting the page shows (the job's latest frame, then its result)."""
     return driver.execute_script(
-        "var img = document.getElementById('quick-preview');"
-        "return img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null;")
+        f"var img = document.getElementById('{OUTPUT_IMAGE}');"
+        "return img && img.naturalWidth && img.src.indexOf('/frames/') >= 0 ? [img.naturalWidth, img.naturalHeight] "
+        ": null;")
+
+
+def box(driver, element_id):
+    return driver.execute_script(
+        "var b = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return {left: b.left, top: b.top, right: b.right, bottom: b.bottom};", element_id)
+
+
+def on_top(driver, element_id) -> bool:
+    """Whether a tap at the middle of the element reaches it (nothing covers it there)."""
+    return driver.execute_script(
+        "var e = document.getElementById(arguments[0]), b = e.getBoundingClientRect();"
+        "var hit = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);"
+        "return !!hit && (hit === e || e.contains(hit));", element_id)
 
 
 def test_two_sessions_at_once_each_get_their_own_result(server, pictures):
@@ -111,10 +129,35 @@ def test_pages_load_nothing_from_outside_this_machine(server, path):
         d.quit()
 
 
+@pytest.mark.parametrize("width,height", [(1200, 760), (390, 844)], ids=["desktop", "phone"])
+def test_run_is_reachable_and_the_painting_shows_in_the_output(server, pictures, width, height):
+    """Nothing covers Run or the painting: on a phone Run closes the sidebar, which covers the output there;
+    the progress and the download stand above the painting, not over it."""
+    d = chrome(width, height)
+    try:
+        d.get(server.url + "/quick/")
+        fill(d, pictures["tall"], pictures["swirls"], server)
+        time.sleep(1.0)
+        run = d.find_element("id", "submit_inputs")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", run)
+        assert on_top(d, "submit_inputs")
+        run.click()  # a real click: it fails if anything lies over the button
+        wait_until(lambda: d.find_elements("id", "quick-download"), timeout=240, message="a finished job")
+        wait_until(lambda: result_size(d) == [213, 256], timeout=10, message="the painting in the output")
+        d.execute_script(f"document.getElementById('{OUTPUT_IMAGE}').scrollIntoView({{block: 'end'}})")
+        assert on_top(d, OUTPUT_IMAGE)
+        panel, image = box(d, "quick-panel"), box(d, OUTPUT_IMAGE)
+        assert panel["bottom"] <= image["top"] + 1
+        d.save_screenshot(str(server.log.name) + f"-quick-{width}x{height}.png")
+    finally:
+        d.quit()
+
+
 @pytest.mark.parametrize("bad,expected,when", [("doc.pdf", "pdf document, not a photo or painting", "upload"),
                                                ("panorama.png", "4000×60 px is too narrow", "run")])
 def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_files, bad, expected, when):
-    """A file the server will not keep is refused as it is sent; one it keeps but cannot use, at Run."""
+    """A file the server will not keep is refused as it is sent, under the inputs; one it keeps but cannot
+    use, at Run, above the output."""
     d = chrome(1200, 900)
     try:
         d.get(server.url + "/quick/")
@@ -126,7 +169,8 @@ def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_fi
             wait_until(lambda: expected in d.find_element("tag name", "body").text.lower(),
                        timeout=30, message="the message")
         # inline, on the page itself, not only in fast-dash's pop-up
-        wait_until(lambda: expected in d.find_element("id", "quick-status").text.lower(), timeout=10,
+        where = "quick-upload-message" if when == "upload" else "quick-status"
+        wait_until(lambda: expected in d.find_element("id", where).text.lower(), timeout=10,
                    message="the message inline")
         assert result_size(d) is None
     finally:

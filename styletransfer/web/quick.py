@@ -44,6 +44,7 @@ QUICK_NOTE = "made on /quick"   # the page shows the session's latest job with t
 ERROR_COOKIE = "quick_error"
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 BOOTSTRAP_CSS = "/quick/assets-local/bootstrap.min.css"
+NARROW_PX = 768  # Mantine's "sm" breakpoint, where fast-dash's sidebar starts to cover the page
 
 
 def _offline_icon(*_args, **kwargs):
@@ -117,8 +118,11 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
             flask.g.quick_error = str(exc)
             raise
         flask.g.quick_error = ""
-        # No thread waits for the job: the photo stands in at once, and the page's own poll (below) shows
-        # the frames, the progress and the download as the job goes, like the studio.
+        # No thread waits for the job: the photo stands in at once (at the job's size: the page need not
+        # get the full upload back), and the page's own poll (below) puts the frames in its place and shows
+        # the progress and the download as the job goes, like the studio.
+        photo = photo.copy()  # fast-dash names its output after this variable: keep it ``photo``
+        photo.thumbnail((QUICK_SIZE, QUICK_SIZE))
         return photo
 
     quick = SessionSafeFastDash(
@@ -130,25 +134,33 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
     register_sessions(quick.server, secret, public_url, new_sessions)
     quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
     quick.app.config.external_scripts = ["/assets/uploads.js"]  # the studio's uploader, for fast-dash's uploads
-    quick.app.layout = html.Div([
-        # A card of our own, over fast-dash's page (whose header and sidebar are fixed): the painting as it
-        # goes, the slider values, the progress, errors inline and the download.
-        html.Div(className="card shadow", style={
-            "position": "fixed", "right": "16px", "bottom": "16px", "width": "min(360px, 90vw)", "zIndex": 500,
-            "padding": "10px 12px", "background": "#fff"}, children=[
-            html.A("← The full studio: steer it live, watch every frame", href="/"),
-            html.Div(id="quick-values", className="text-muted small"),
-            html.Div(id="quick-status", role="status", className="small"),
-            html.Img(id="quick-preview", alt="", style={"maxWidth": "100%", "maxHeight": "45vh", "marginTop": "6px"}),
-        ]),
-        dcc.Interval(id="quick-poll", interval=800),
-        quick.app.layout,
-    ])
+    # Our pieces stand in the page's flow, not in a card fixed over it (that covered the output on a desktop
+    # and the Run button on a phone): an upload's refusal under the inputs it is about, above Run; the slider
+    # values, the job's progress, a run's error and the download at the top of the output column, whose image
+    # — fast-dash's own output — shows the painting as it goes.
+    quick.app.layout["input-group"].children.append(
+        html.Div(id="quick-upload-message", role="status", style={"fontSize": "0.875em", "color": "#b02a37"}))
+    output_column = quick.app.layout["output-group-col"]
+    output_column.children = [html.Div(id="quick-panel", className="small", style={"padding": "8px 12px 0"}, children=[
+        html.A("← The full studio: steer it live, watch every frame", href="/"),
+        html.Div(id="quick-values", className="text-muted"),
+        html.Div(id="quick-status", role="status"),
+    ])] + list(output_column.children if isinstance(output_column.children, (list, tuple))
+               else [output_column.children])
+    quick.app.layout = html.Div([dcc.Interval(id="quick-poll", interval=800), quick.app.layout])
+    # On a narrow screen fast-dash's sidebar covers the output column: Run closes it, as its burger does, so
+    # that the painting and its progress come into view (fast-dash means to, but its check never fires).
+    quick.app.clientside_callback(
+        f"function(n){{ return window.innerWidth < {NARROW_PX} ? false : window.dash_clientside.no_update; }}",
+        Output("sidebar-button", "opened", allow_duplicate=True), Input("submit_inputs", "n_clicks"),
+        prevent_initial_call=True)
     quick.app.clientside_callback(
         "function(s, q){ return 'Style strength ' + s + ' · quality ' + q + ' iterations'; }",
         Output("quick-values", "children"), Input("style_strength", "value"), Input("quality", "value"))
 
-    @quick.app.callback(Output("quick-preview", "src"), Output("quick-status", "children"),
+    output_image = quick.outputs[0].id  # the image the function returns, named by fast-dash
+
+    @quick.app.callback(Output(output_image, "src", allow_duplicate=True), Output("quick-status", "children"),
                         Input("quick-poll", "n_intervals"), prevent_initial_call=True)
     def show_progress(_n):
         owner = session_id()

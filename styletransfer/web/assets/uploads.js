@@ -4,12 +4,13 @@
 // reads the file into the page. Over the server's size limit, it is not sent at all and the message comes
 // at once. /quick loads this file from the studio's assets.
 (function () {
-  // zone id -> [where its messages go, what it holds, its preview]; /quick's two share one status line,
-  // which says only what went wrong (a "Sending…" there would cover the other zone's message)
+  // zone id -> [where its messages go, what it holds, its preview]; /quick's two share one message line
+  // under its inputs, which says only what went wrong (a "Sending…" there would cover the other's message)
   var ZONES = {"content-upload": ["content-message", "photo", "content-preview"],
                "style-upload": ["style-message", "painting", "style-preview"],
                "style2-upload": ["style2-message", "painting", "style2-preview"],
-               "photo": ["quick-status", "photo", null], "painting": ["quick-status", "painting", null]};
+               "photo": ["quick-upload-message", "photo", null],
+               "painting": ["quick-upload-message", "painting", null]};
   var SELECTOR = Object.keys(ZONES).map(function (id) { return "#" + id; }).join(", ");
 
   function limit() {
