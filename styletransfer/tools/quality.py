@@ -117,11 +117,13 @@ def parse_plan(text: str, size: int, last: bool = True) -> list[tuple[int, int]]
 
 
 def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, content, style, yardstick: Yardstick,
-                    every: int, start_from=None):
+                    every: int, start_from=None, run: StyleTransfer | None = None):
     """([(seconds, iteration, content distance, style distance)], the result), measured every ``every``
     iterations, at the first iteration of each new scale and at the last, the clock paused while measuring.
-    The first row is the photo, unless the run starts from ``start_from`` (a chain's earlier result)."""
-    run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
+    The first row is the photo, unless the run starts from ``start_from`` (a chain's earlier result).
+    ``run``: a run made elsewhere (an experiment's subclass) instead of one of ``settings`` and ``plan``."""
+    if run is None:
+        run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
     if start_from is None:
         rows, resume = [(0.0, 0, *yardstick(images.image_to_tensor(images.resize_long_side(content,
                                                                                            settings.size))))], None
