@@ -22,10 +22,18 @@
       window.dash_clientside.set_props(ZONES[zone][0], {children: text, className: "upload-message " + kind});
     }
   }
+  var refusedBy = {};  // a message line with no check of its own behind it -> the zone whose refusal it shows
   function refuse(zone, text) {  // the zone holds nothing now: Start must not use the file before this one
     window.dash_clientside.set_props(zone, {contents: null, filename: null});
     if (ZONES[zone][2]) window.dash_clientside.set_props(ZONES[zone][2], {src: null});
     say(zone, text, "error");
+    refusedBy[ZONES[zone][0]] = zone;
+  }
+  function accepted(zone) {  // /quick's zones have no check to say what the image is: their refusal just goes
+    if (!ZONES[zone][2] && refusedBy[ZONES[zone][0]] === zone) {
+      say(zone, "", "");
+      delete refusedBy[ZONES[zone][0]];
+    }
   }
   function send(zone, file) {
     var name = file.name || ZONES[zone][1], form = new FormData();
@@ -36,6 +44,7 @@
         if (!response.ok) { refuse(zone, body.error || name + ": the upload was refused"); return; }
         // the zone's check (a server callback) says what the image is
         window.dash_clientside.set_props(zone, {contents: body.url, filename: body.name});
+        accepted(zone);
       });
     }).catch(function () {
       refuse(zone, name + ": the upload did not reach the server; check the connection and try again");
