@@ -156,8 +156,8 @@ def test_run_is_reachable_and_the_painting_shows_in_the_output(server, pictures,
 @pytest.mark.parametrize("bad,expected,when", [("doc.pdf", "pdf document, not a photo or painting", "upload"),
                                                ("panorama.png", "4000×60 px is too narrow", "run")])
 def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_files, bad, expected, when):
-    """A file the server will not keep is refused as it is sent, under the inputs; one it keeps but cannot
-    use, at Run, above the output."""
+    """A file the server will not keep is refused as it is sent, under its upload zone; one it keeps but
+    cannot use, at Run, above the output."""
     d = chrome(1200, 900)
     try:
         d.get(server.url + "/quick/")
@@ -169,7 +169,7 @@ def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_fi
             wait_until(lambda: expected in d.find_element("tag name", "body").text.lower(),
                        timeout=30, message="the message")
         # inline, on the page itself, not only in fast-dash's pop-up
-        where = "quick-upload-message" if when == "upload" else "quick-status"
+        where = "quick-photo-message" if when == "upload" else "quick-status"
         wait_until(lambda: expected in d.find_element("id", where).text.lower(), timeout=10,
                    message="the message inline")
         if when == "upload":  # a good file in the same zone takes the refusal away

@@ -44,6 +44,7 @@ QUICK_NOTE = "made on /quick"   # the page shows the session's latest job with t
 ERROR_COOKIE = "quick_error"
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 BOOTSTRAP_CSS = "/quick/assets-local/bootstrap.min.css"
+UPLOAD_MESSAGE = "quick-{}-message"  # under each upload zone (uploads.js writes there)
 NARROW_PX = 768  # Mantine's "sm" breakpoint, where fast-dash's sidebar starts to cover the page
 
 
@@ -135,11 +136,14 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
     quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
     quick.app.config.external_scripts = ["/assets/uploads.js"]  # the studio's uploader, for fast-dash's uploads
     # Our pieces stand in the page's flow, not in a card fixed over it (that covered the output on a desktop
-    # and the Run button on a phone): an upload's refusal under the inputs it is about, above Run; the slider
-    # values, the job's progress, a run's error and the download at the top of the output column, whose image
-    # — fast-dash's own output — shows the painting as it goes.
-    quick.app.layout["input-group"].children.append(
-        html.Div(id="quick-upload-message", role="status", style={"fontSize": "0.875em", "color": "#b02a37"}))
+    # and the Run button on a phone): an upload's refusal right under its upload zone, as in the studio; the
+    # slider values, the job's progress, a run's error and the download at the top of the output column,
+    # whose image — fast-dash's own output — shows the painting as it goes.
+    for field in quick.app.layout["input-group"].children:  # each a Stack: label, input, its echo
+        field.children = [piece for child in field.children for piece in (
+            [child, html.Div(id=UPLOAD_MESSAGE.format(child.id), role="status",
+                             style={"fontSize": "0.875em", "color": "#b02a37"})]
+            if getattr(child, "id", None) in ("photo", "painting") else [child])]
     output_column = quick.app.layout["output-group-col"]
     output_column.children = [html.Div(id="quick-panel", className="small", style={"padding": "8px 12px 0"}, children=[
         html.A("← The full studio: steer it live, watch every frame", href="/"),

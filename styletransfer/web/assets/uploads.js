@@ -4,13 +4,12 @@
 // reads the file into the page. Over the server's size limit, it is not sent at all and the message comes
 // at once. /quick loads this file from the studio's assets.
 (function () {
-  // zone id -> [where its messages go, what it holds, its preview]; /quick's two share one message line
-  // under its inputs, which says only what went wrong (a "Sending…" there would cover the other's message)
+  // zone id -> [where its messages go, what it holds, its preview]; /quick's lines say only what went wrong
   var ZONES = {"content-upload": ["content-message", "photo", "content-preview"],
                "style-upload": ["style-message", "painting", "style-preview"],
                "style2-upload": ["style2-message", "painting", "style2-preview"],
-               "photo": ["quick-upload-message", "photo", null],
-               "painting": ["quick-upload-message", "painting", null]};
+               "photo": ["quick-photo-message", "photo", null],
+               "painting": ["quick-painting-message", "painting", null]};
   var SELECTOR = Object.keys(ZONES).map(function (id) { return "#" + id; }).join(", ");
 
   function limit() {
@@ -22,18 +21,10 @@
       window.dash_clientside.set_props(ZONES[zone][0], {children: text, className: "upload-message " + kind});
     }
   }
-  var refusedBy = {};  // a message line with no check of its own behind it -> the zone whose refusal it shows
   function refuse(zone, text) {  // the zone holds nothing now: Start must not use the file before this one
     window.dash_clientside.set_props(zone, {contents: null, filename: null});
     if (ZONES[zone][2]) window.dash_clientside.set_props(ZONES[zone][2], {src: null});
     say(zone, text, "error");
-    refusedBy[ZONES[zone][0]] = zone;
-  }
-  function accepted(zone) {  // /quick's zones have no check to say what the image is: their refusal just goes
-    if (!ZONES[zone][2] && refusedBy[ZONES[zone][0]] === zone) {
-      say(zone, "", "");
-      delete refusedBy[ZONES[zone][0]];
-    }
   }
   function send(zone, file) {
     var name = file.name || ZONES[zone][1], form = new FormData();
@@ -44,7 +35,8 @@
         if (!response.ok) { refuse(zone, body.error || name + ": the upload was refused"); return; }
         // the zone's check (a server callback) says what the image is
         window.dash_clientside.set_props(zone, {contents: body.url, filename: body.name});
-        accepted(zone);
+        // /quick's zones have no check to say what the image is: an earlier refusal just goes
+        if (!ZONES[zone][2]) say(zone, "", "");
       });
     }).catch(function () {
       refuse(zone, name + ": the upload did not reach the server; check the connection and try again");
