@@ -29,7 +29,7 @@ from typing import Annotated
 import flask
 
 import PIL.Image
-from dash import Input, Output, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from fast_dash import FastDash
 
 from ..limits import Limits
@@ -153,11 +153,13 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
                else [output_column.children])
     quick.app.layout = html.Div([dcc.Interval(id="quick-poll", interval=800), quick.app.layout])
     # On a narrow screen fast-dash's sidebar covers the output column: Run closes it, as its burger does, so
-    # that the painting and its progress come into view (fast-dash means to, but its check never fires).
+    # that the painting and its progress come into view (fast-dash means to, but its check never fires);
+    # not while an image is missing: that is fixed in the sidebar.
     quick.app.clientside_callback(
-        f"function(n){{ return window.innerWidth < {NARROW_PX} ? false : window.dash_clientside.no_update; }}",
+        f"function(n, photo, painting){{ if (window.innerWidth >= {NARROW_PX} || !(photo && painting)) "
+        "{ return window.dash_clientside.no_update; } return false; }",
         Output("sidebar-button", "opened", allow_duplicate=True), Input("submit_inputs", "n_clicks"),
-        prevent_initial_call=True)
+        State("photo", "contents"), State("painting", "contents"), prevent_initial_call=True)
     quick.app.clientside_callback(
         "function(s, q){ return 'Style strength ' + s + ' · quality ' + q + ' iterations'; }",
         Output("quick-values", "children"), Input("style_strength", "value"), Input("quality", "value"))
