@@ -34,13 +34,14 @@ def pictures(tmp_path_factory):
     return {name: str(folder / f"{name}.png") for name in ("tall", "wide", "swirls", "mosaic")}
 
 
-def fill(driver, photo, painting, server=None):
+def upload_inputs(driver, server=None):
+    """The page's two file inputs, once it has rendered them."""
     def uploads(timeout):
         return wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(
             driver.find_elements("css selector", "input[type=file]")), timeout=timeout, message="quick page uploads")
 
     try:
-        inputs = uploads(90)
+        return uploads(90)
     except AssertionError:
         # Seen in CI: the page never rendered its inputs. One cause was found (a fresh process answered a
         # first load's script requests with 500s: web/__init__.set_up_before_any_request_is_served). What
@@ -49,9 +50,13 @@ def fill(driver, photo, painting, server=None):
         warnings.warn(f"/quick did not render in 90 s, reloaded once: {diagnose(driver, server)}")
         driver.refresh()
         try:
-            inputs = uploads(90)
+            return uploads(90)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{diagnose(driver, server)}") from None
+
+
+def fill(driver, photo, painting, server=None):
+    inputs = upload_inputs(driver, server)
     inputs[0].send_keys(photo)
     inputs[1].send_keys(painting)
 
@@ -137,8 +142,7 @@ def test_run_is_reachable_and_the_painting_shows_in_the_output(server, pictures,
     d = chrome(width, height)
     try:
         d.get(server.url + "/quick/")
-        uploads = wait_until(lambda: (lambda found: found if len(found) >= 2 else None)(
-            d.find_elements("css selector", "input[type=file]")), timeout=90, message="quick page uploads")
+        uploads = upload_inputs(d, server)
         uploads[0].send_keys(pictures["tall"])
         time.sleep(1.0)
         d.find_element("id", "submit_inputs").click()  # no painting yet: the sidebar stays, with the message
@@ -186,7 +190,7 @@ def test_a_bad_upload_on_quick_gets_the_studios_message(server, pictures, bad_fi
         wait_until(lambda: expected in d.find_element("id", where).text.lower(), timeout=10,
                    message="the message inline")
         if when == "upload":  # a good file in the same zone takes the refusal away
-            d.find_elements("css selector", "input[type=file]")[0].send_keys(pictures["tall"])
+            upload_inputs(d, server)[0].send_keys(pictures["tall"])
             wait_until(lambda: d.find_element("id", where).text.strip() == "", timeout=10,
                        message="the refusal gone")
         assert result_size(d) is None

@@ -149,8 +149,7 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         html.A("← The full studio: steer it live, watch every frame", href="/"),
         html.Div(id="quick-values", className="text-muted"),
         html.Div(id="quick-status", role="status"),
-    ])] + list(output_column.children if isinstance(output_column.children, (list, tuple))
-               else [output_column.children])
+    ]), output_column.children]  # fast-dash's one child there: its output, under a loading overlay
     quick.app.layout = html.Div([dcc.Interval(id="quick-poll", interval=800), quick.app.layout])
     # On a narrow screen fast-dash's sidebar covers the output column: Run closes it, as its burger does, so
     # that the painting and its progress come into view (fast-dash means to, but its check never fires);
