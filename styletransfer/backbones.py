@@ -599,6 +599,9 @@ def load_backbone(name: str = "vgg19", device: str | torch.device = "cpu", arch:
         if model is None:
             model = (BACKBONES[name].build(True) if name in BACKBONES
                      else load_checkpoint_backbone(name, arch)).to(device)
+            # the file's earlier versions go: a checkpoint rewritten every epoch would otherwise pile up
+            for stale in [k for k in _cache if len(k) == 4 and (k[0], k[1], k[3]) == (key[0], key[1], key[3])]:
+                del _cache[stale]
             _cache[key] = model
     return model
 

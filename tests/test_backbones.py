@@ -178,6 +178,21 @@ def test_a_plain_torchvision_state_dict_with_its_arch(plain_state_dict, content_
         load_checkpoint_backbone(plain_state_dict, "resnet50")
 
 
+def test_a_rewritten_checkpoint_is_reloaded_and_its_earlier_version_let_go(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(backbones, "_cache", {})
+    path = str(tmp_path / "retrained.pth")
+    weights = []
+    for seed, mtime in ((0, 1_000_000), (1, 2_000_000)):
+        torch.manual_seed(seed)
+        torch.save(torchvision.models.resnet18(weights=None, num_classes=10).state_dict(), path)
+        os.utime(path, (mtime, mtime))  # two saves within one clock tick must still count as two versions
+        weights.append(load_backbone(path, arch="resnet18").layers["conv1"].weight)
+    assert not torch.equal(weights[0], weights[1])
+    assert [key[0] for key in backbones._cache] == [os.path.abspath(path)]
+
+
 def test_a_torchscript_module_returning_named_features(scripted, content_image, style_image):
     net = load_checkpoint_backbone(scripted)
     assert net.layer_names == ("low", "high")

@@ -72,7 +72,10 @@ def empty_figure() -> go.Figure:
                                  line={"color": LOSS_COLOURS[term], "width": 2 if term == "total" else 1.5}))
     fig.update_layout(
         margin={"l": 50, "r": 10, "t": 30, "b": 40}, height=320, template="plotly_white",
-        xaxis={"title": "iteration"}, yaxis={"title": "loss (log)", "type": "log"},
+        # the axis spans at least iterations 0-10, so its ticks are whole iterations from the first one
+        # (plotly has no integer-only tick mode; on a range of 3 it ticks 1.5, 2.5)
+        xaxis={"title": "iteration", "autorangeoptions": {"include": [0, 10]}},
+        yaxis={"title": "loss (log)", "type": "log"},
         # above the axes, growing upwards: on a phone it takes two rows, which must not cover the top curve
         legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, shapes=[], annotations=[],
         uirevision="keep",
