@@ -579,31 +579,29 @@ def load_checkpoint_backbone(path: str, arch: str | None = None) -> nn.Module:
     return _torchvision_backbone(path, arch, state)
 
 
-_cache: dict[tuple, nn.Module] = {}
+# (name or file, arch, device) -> (the file's mtime, the backbone): one version per file, the latest loaded
+_cache: dict[tuple, tuple[float | None, nn.Module]] = {}
 _cache_lock = threading.Lock()
 
 
 def load_backbone(name: str = "vgg19", device: str | torch.device = "cpu", arch: str | None = None) -> Backbone:
     """The backbone ``name`` (a built-in, or a checkpoint file) on ``device``, loaded once per process and
-    shared (frozen). A file is reloaded when it changes."""
+    shared (frozen). A file is reloaded when it changes, and its earlier version let go."""
     if name in BACKBONES:
-        key: tuple = (name, str(torch.device(device)))
+        key, version = (name, None, str(torch.device(device))), None
     elif is_checkpoint_path(name):
-        key = (os.path.abspath(name), arch, os.path.getmtime(name) if os.path.exists(name) else 0,
-               str(torch.device(device)))
+        key = (os.path.abspath(name), arch, str(torch.device(device)))
+        version = os.path.getmtime(name) if os.path.exists(name) else 0
     else:
         raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}, or a checkpoint "
                          f"file ({', '.join(CHECKPOINT_SUFFIXES)})")
     with _cache_lock:
-        model = _cache.get(key)
-        if model is None:
-            model = (BACKBONES[name].build(True) if name in BACKBONES
-                     else load_checkpoint_backbone(name, arch)).to(device)
-            # the file's earlier versions go: a checkpoint rewritten every epoch would otherwise pile up
-            for stale in [k for k in _cache if len(k) == 4 and (k[0], k[1], k[3]) == (key[0], key[1], key[3])]:
-                del _cache[stale]
-            _cache[key] = model
-    return model
+        cached = _cache.get(key)
+        if cached is None or cached[0] != version:
+            cached = version, (BACKBONES[name].build(True) if name in BACKBONES
+                               else load_checkpoint_backbone(name, arch)).to(device)
+            _cache[key] = cached
+    return cached[1]
 
 
 @functools.lru_cache(maxsize=128)
