@@ -15,9 +15,14 @@ from browser import ROOT, free_port
 
 # Short enough for tests to see recovery within seconds; the defaults are 60 s and 5 s.
 FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1"}
+# Deadlines for failures, not timing checks, with room for a slow, shared CPU: the first worker of a fresh
+# Redis calibrates at 256 and 512 px before it is ready (20 s on a 2.8-GHz Xeon, over 60 s on a busy 2-GHz
+# AVX2 EPYC); a test's job (a few hundred iterations at 64-96 px) ends in under a minute on either.
+READY_S = 300
+JOB_S = 600
 
 
-def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
+def wait_for(predicate, timeout=120, interval=0.05, message="condition"):
     """``predicate()``'s first true value, polled until ``timeout``; exceptions are failures, not retries."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -26,6 +31,20 @@ def wait_for(predicate, timeout=60, interval=0.05, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def cancel_unfinished(jobs) -> None:
+    """Stop every job still queued or running, whoever's: a test that failed mid-job leaves no worker busy
+    with it for the next test."""
+    from styletransfer.jobs.redis_store import session_key
+
+    prefix = session_key("")
+    for key in jobs.r.scan_iter(match=prefix + "*"):
+        owner = key.decode()[len(prefix):]
+        for job_id in jobs.r.zrange(key, 0, -1):
+            view = jobs.get(job_id.decode(), owner)
+            if view is not None and not view.is_finished:
+                jobs.cancel(view.id, owner)
 
 
 def require_redis():
@@ -100,14 +119,16 @@ class Worker:
             start_new_session=True)
         if not ready:
             return
-        deadline = time.time() + 60
+        deadline = time.time() + READY_S
         while time.time() < deadline:
             if "ready." in self.output():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker {name} exited: {self.output()}")
             time.sleep(0.1)
-        raise RuntimeError(f"worker {name} did not start: {self.output()}")
+        output = self.output()
+        self.stop()  # not left behind to take a later test's jobs
+        raise RuntimeError(f"worker {name} did not start within {READY_S} s: {output}")
 
     def output(self) -> str:
         self.log.flush()

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from media import video_frames
-from redis_harness import FAST, running_cluster, wait_for
+from redis_harness import FAST, JOB_S, cancel_unfinished, running_cluster, wait_for
 from styletransfer.images import read_png_settings
 from styletransfer.jobs import JobNotFound, LimitExceeded
 from styletransfer.jobs.redis_store import SPEED_KEY, job_key, replace_own
@@ -38,6 +38,7 @@ def jobs(cluster):
                     max_jobs_kept_per_session=10)
     j = RedisJobs(cluster.redis.url, limits)
     yield j
+    cancel_unfinished(j)
     j.shutdown()
 
 
@@ -69,7 +70,7 @@ def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, con
     assert event["weights"]["style_weight"] == 77
     assert jobs.frame(view.id, "alice")[1][:2] == b"\xff\xd8"
     jobs.cancel(view.id, "alice")
-    done = jobs.wait(view.id, "alice", timeout=60)
+    done = jobs.wait(view.id, "alice", timeout=JOB_S)
     assert done.status == "stopped" and done.iteration < 300
     png = jobs.result_png(view.id, "alice")
     record = read_png_settings(png)
@@ -87,9 +88,10 @@ def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, con
 def test_run_again_and_continue_on_the_workers(cluster, jobs, content_image, style_image):
     cluster.start("a", "b")
     first = jobs.submit("gina", content_image, [style_image], small(iterations=4, init="noise"))
-    jobs.wait(first.id, "gina")
+    jobs.wait(first.id, "gina", timeout=JOB_S)
     again, more = jobs.rerun(first.id, "gina"), jobs.rerun(first.id, "gina", continue_iterations=5)
-    assert jobs.wait(again.id, "gina").status == "done" and jobs.wait(more.id, "gina").iteration == 5
+    assert jobs.wait(again.id, "gina", timeout=JOB_S).status == "done"
+    assert jobs.wait(more.id, "gina", timeout=JOB_S).iteration == 5
     pixels = lambda job: Image.open(io.BytesIO(jobs.result_png(job.id, "gina"))).convert("RGB").tobytes()  # noqa
     assert pixels(again) == pixels(first) != pixels(more)
     assert "continues job" in jobs.get(more.id, "gina").note
@@ -104,7 +106,7 @@ def test_two_sessions_run_at_once_on_two_workers(cluster, jobs, content_image, s
     assert cluster.worker_of(jobs, a.id) is not cluster.worker_of(jobs, b.id)
     for job, owner in ((a, "alice"), (b, "bob")):
         jobs.cancel(job.id, owner)
-        assert jobs.wait(job.id, owner).status == "stopped"
+        assert jobs.wait(job.id, owner, timeout=JOB_S).status == "stopped"
 
 
 def test_a_queued_job_cancelled_never_runs_and_drops_its_inputs(cluster, jobs, content_image, style_image):
@@ -119,7 +121,7 @@ def test_a_queued_job_cancelled_never_runs_and_drops_its_inputs(cluster, jobs, c
     assert jobs.r.exists(job_key(queued.id, ":inputs")) == 0
     for i, j in enumerate(running):
         jobs.cancel(j.id, f"s{i}")
-        jobs.wait(j.id, f"s{i}")
+        jobs.wait(j.id, f"s{i}", timeout=JOB_S)
     time.sleep(1.0)  # its message reaches a worker, which drops it
     assert jobs.get(queued.id, "carol").status == "stopped" and jobs.get(queued.id, "carol").iteration == 0
 
@@ -131,7 +133,7 @@ def test_a_killed_worker_s_job_finishes_elsewhere_from_its_checkpoint(cluster, j
     victim = cluster.worker_of(jobs, view.id)
     killed_at = jobs.get(view.id, "alice").iteration
     victim.kill()
-    done = jobs.wait(view.id, "alice", timeout=120)
+    done = jobs.wait(view.id, "alice", timeout=JOB_S)
     assert done.status == "done" and done.iteration == 400, done
     assert done.attempt == 2 and "resumed at iteration" in done.note
     resumed_at = int(done.note.split("resumed at iteration ")[1].split()[0])
@@ -152,7 +154,7 @@ def test_a_job_whose_worker_dies_twice_fails_saying_so(cluster, jobs, content_im
         runner.kill()
         if attempt == 1:
             cluster.start("a", "b")
-    failed = jobs.wait(view.id, "alice", timeout=60)
+    failed = jobs.wait(view.id, "alice", timeout=JOB_S)
     assert failed.status == "failed" and "worker was lost twice" in failed.error
     cluster.start("a", "b")
 
@@ -167,7 +169,7 @@ def test_a_redelivered_or_stale_message_never_runs_a_job_twice(cluster, jobs, co
     wait_for(lambda: "not run: busy" in other.output() and "not run: stale" in other.output(), timeout=30,
              message="both messages dropped by the idle worker")
     jobs.cancel(view.id, "alice")
-    done = jobs.wait(view.id, "alice")
+    done = jobs.wait(view.id, "alice", timeout=JOB_S)
     its = [h["iteration"] for h in jobs.loss_history(view.id, "alice")]
     assert its == list(range(1, done.iteration + 1))  # one runner, no iteration twice
 
@@ -179,13 +181,13 @@ def test_queued_jobs_survive_a_redis_restart(cluster, jobs, content_image, style
     assert [jobs.get(j.id, "dave").status for j in queued] == ["queued", "queued"]
     cluster.start("a", "b")
     for j in queued:
-        assert jobs.wait(j.id, "dave", timeout=60).status == "done"
+        assert jobs.wait(j.id, "dave", timeout=JOB_S).status == "done"
         assert jobs.result_png(j.id, "dave")[:4] == b"\x89PNG"
 
 
 def test_another_session_sees_nothing(cluster, jobs, content_image, style_image):
     view = jobs.submit("alice", content_image, [style_image], small())
-    jobs.wait(view.id, "alice")
+    jobs.wait(view.id, "alice", timeout=JOB_S)
     assert jobs.get(view.id, "mallory") is None
     for call in (jobs.cancel, jobs.frame, jobs.result_png, jobs.timelapse, jobs.loss_history):
         with pytest.raises(JobNotFound):

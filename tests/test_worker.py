@@ -12,7 +12,7 @@ import time
 import pytest
 
 from browser import ROOT
-from redis_harness import FAST, Cluster, Worker, require_redis, wait_for, worker_environment
+from redis_harness import FAST, JOB_S, cancel_unfinished, READY_S, Cluster, Worker, require_redis, wait_for, worker_environment
 from styletransfer.jobs.redis_store import LOST_ONCE, connect, job_key, workers_alive
 from styletransfer.limits import Limits
 from styletransfer.settings import Settings
@@ -46,6 +46,7 @@ def jobs(cluster):
 
     j = RedisJobs(cluster.redis.url, Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"])))
     yield j
+    cancel_unfinished(j)
     j.shutdown()
 
 
@@ -66,12 +67,12 @@ def test_sigterm_hands_the_running_job_to_another_worker_and_the_worker_exits(cl
     holder.proc.wait(10)  # the stopped worker exits within 10 s
     exited = time.time() - stopped_at
     moved = wait_for(lambda: (v := jobs.get(view.id, "op")).attempt == 2 and v.iteration > reached and v,
-                     timeout=15, message="another worker moving the job on")
+                     timeout=60, message="another worker moving the job on")
     print(f"\n[measured] SIGTERM -> worker exited {exited:.1f} s; -> job moving on elsewhere "
           f"{time.time() - stopped_at:.1f} s")
     assert "its worker was stopped" in moved.note or "moved to another worker" in moved.note
     assert cluster.worker_of(jobs, view.id) is not holder
-    done = jobs.wait(view.id, "op", timeout=120)
+    done = jobs.wait(view.id, "op", timeout=JOB_S)
     assert done.status == "done" and done.iteration == 150
     iterations = [h["iteration"] for h in jobs.loss_history(view.id, "op")]
     assert iterations == list(range(1, len(iterations) + 1))  # resumed where it was: nothing twice, no gap
@@ -90,7 +91,7 @@ def test_the_supervisor_runs_a_worker_per_device_and_starts_a_dead_one_again(clu
                                   start_new_session=True)
     r = connect(cluster.redis.url)
     try:
-        first = wait_for(lambda: (w := workers_alive(r)) and len(w) == 2 and w, timeout=120, message="two workers")
+        first = wait_for(lambda: (w := workers_alive(r)) and len(w) == 2 and w, timeout=READY_S, message="two workers")
         assert sorted(w["device"] for w in first) == ["cpu", "cpu"]
         assert len({w["pid"] for w in first}) == 2
         view = long_job(jobs, content_image, style_image, iterations=100)
@@ -104,7 +105,7 @@ def test_the_supervisor_runs_a_worker_per_device_and_starts_a_dead_one_again(clu
         resumed = wait_for(lambda: (v := jobs.get(view.id, "op")).attempt == 2 and v.status in ("running", "done")
                            and v.note != LOST_ONCE and v, timeout=60, message="its job resumed")
         assert "resumed at iteration" in resumed.note or "started again" in resumed.note
-        done = jobs.wait(view.id, "op", timeout=120)
+        done = jobs.wait(view.id, "op", timeout=JOB_S)
         assert done.status == "done" and done.iteration == 100  # its job finishes
         assert "exited" in (tmp_path / "supervisor.log").read_text()
     finally:
@@ -148,9 +149,9 @@ def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, con
     jobs = RedisJobs(cluster.redis.url, Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"])))
     try:
         model = lambda: SpeedMeter.from_json(jobs.r.get(SPEED_KEY)).points  # noqa: E731
-        assert len(wait_for(model, timeout=120, message="256 and 512 px measured")) == 2
+        assert len(wait_for(model, timeout=READY_S, message="256 and 512 px measured")) == 2
         view = jobs.submit("op", content_image, [style_image], Settings(size=64, iterations=5, multiscale=False, seed=0))
-        assert jobs.wait(view.id, "op", timeout=120).status == "done"
+        assert jobs.wait(view.id, "op", timeout=JOB_S).status == "done"
         assert len(model()) == 2  # the 1024-px step was given up for the job (which then corrected the model)
     finally:
         worker.stop()
