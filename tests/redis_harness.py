@@ -17,7 +17,8 @@ from browser import ROOT, free_port
 FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1"}
 # Deadlines for failures, not timing checks, with room for a slow, shared CPU: the first worker of a fresh
 # Redis calibrates at 256 and 512 px before it is ready (20 s on a 2.8-GHz Xeon, over 60 s on a busy 2-GHz
-# AVX2 EPYC); a test's job (a few hundred iterations at 64-96 px) ends in under a minute on either.
+# AVX2 EPYC); a test's job (up to 400 iterations at 96 px) takes about a minute on that idle Xeon, and
+# 40 of its iterations ran 5.5 times slower there beside three busy loops.
 READY_S = 300
 JOB_S = 600
 
@@ -41,9 +42,8 @@ def cancel_unfinished(jobs) -> None:
     prefix = session_key("")
     for key in jobs.r.scan_iter(match=prefix + "*"):
         owner = key.decode()[len(prefix):]
-        for job_id in jobs.r.zrange(key, 0, -1):
-            view = jobs.get(job_id.decode(), owner)
-            if view is not None and not view.is_finished:
+        for view in jobs.list(owner):
+            if not view.is_finished:
                 jobs.cancel(view.id, owner)
 
 

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from browser import ROOT
-from redis_harness import FAST, JOB_S, cancel_unfinished, READY_S, Cluster, Worker, require_redis, wait_for, worker_environment
+from redis_harness import (FAST, JOB_S, READY_S, Cluster, Worker, cancel_unfinished, require_redis, wait_for,
+                           worker_environment)
 from styletransfer.jobs.redis_store import LOST_ONCE, connect, job_key, workers_alive
 from styletransfer.limits import Limits
 from styletransfer.settings import Settings
