@@ -86,6 +86,24 @@ def on_top(driver, element_id) -> bool:
         "return !!hit && (hit === e || e.contains(hit));", element_id)
 
 
+def close_pop_ups(driver) -> None:
+    """Close fast-dash's pop-ups as a person would: each once it is shown (one still sliding in or out is not
+    clickable yet), until none is left."""
+    from selenium.common.exceptions import ElementNotInteractableException, StaleElementReferenceException
+
+    def none_left():
+        buttons = driver.find_elements("css selector", ".mantine-Notification-root button")
+        for button in buttons:
+            try:
+                if button.is_displayed():
+                    button.click()
+            except (ElementNotInteractableException, StaleElementReferenceException):
+                pass  # moving or gone: looked at again next round
+        return not buttons
+
+    wait_until(none_left, timeout=10, message="fast-dash's pop-ups closed")
+
+
 def test_two_sessions_at_once_each_get_their_own_result(server, pictures):
     a, b = chrome(1200, 900), chrome(1200, 900)
     try:
@@ -151,8 +169,7 @@ def test_run_is_reachable_and_the_painting_shows_in_the_output(server, pictures,
         assert on_top(d, "photo")  # the sidebar stays open, for the missing painting
         # fast-dash's own pop-up of that message lies over Run on a phone (and stays while the pointer rests
         # on it): closed, as a person would
-        for close in d.find_elements("css selector", ".mantine-Notification-root button"):
-            close.click()
+        close_pop_ups(d)
         uploads[1].send_keys(pictures["swirls"])
         time.sleep(1.0)
         run = d.find_element("id", "submit_inputs")
