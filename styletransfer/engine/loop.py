@@ -23,7 +23,7 @@ from .inputs import check_inputs, final_inputs, run_plan, style_long_side
 from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
-from .work import Work, scale_work
+from .work import Work, relative_cost, scale_work
 
 __all__ = ["Checkpoint", "Controls", "Progress", "StyleTransfer"]
 
@@ -264,6 +264,9 @@ class StyleTransfer:
         objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format,
                               stopped=lambda: self.controls.stopped)
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
+        targets_share = targets_work.iterations  # in this backbone's iterations, for the running ETA
+        cost = relative_cost(s.backbone, self.device, self.precision)  # the time model counts VGG19 iterations
+        step_work, targets_work = step_work * cost, targets_work * cost
         self.work_done = self.work_done + targets_work
         if resume is not None and scale_index == resume.scale:
             x = images.resize_tensor(resume.image, (h, w))
@@ -273,7 +276,7 @@ class StyleTransfer:
             x = images.resize_tensor(x.detach(), (h, w))
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
         self._x, self._scale_index = x, scale_index
-        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_work.iterations)
+        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share)
 
     def _iterate(self, scale: _Scale, plan, total: int, done: int, start: float) -> Iterator[Progress]:
         """The iterations of one scale, each after the steering that arrived before it."""

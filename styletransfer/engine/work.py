@@ -10,13 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import torch
+
 from ..images import long_side_size
 from ..settings import Settings
+from .hardware import pick_device, pick_precision
 from .inputs import needed_side, run_plan, style_long_side
 
-__all__ = ["FORWARD_SHARE", "Work", "scale_work", "work_of"]
+__all__ = ["FORWARD_SHARE", "RELATIVE_COST", "Work", "relative_cost", "scale_work", "work_of"]
 
 FORWARD_SHARE = 1 / 3  # a forward pass, as a share of an iteration (forward + input-gradient backward)
+# An iteration on a backbone, in VGG19 iterations (what the time model is calibrated on), on a CPU by precision:
+# measured at 512 px by docs/backbone_speed.py. Other backbones, and every backbone on a GPU (not measured),
+# count as VGG19; a job's correction of the model then carries the error.
+RELATIVE_COST = {("efficientnet-lite0", "bf16"): 0.11, ("efficientnet-lite0", "fp32"): 0.06,
+                 ("efficientnet-lite1", "bf16"): 0.14, ("efficientnet-lite1", "fp32"): 0.06}
+
+
+def relative_cost(backbone: str, device: torch.device, precision: str) -> float:
+    """An iteration's cost on ``backbone`` in VGG19 iterations, on ``device`` at ``precision``."""
+    return RELATIVE_COST.get((backbone, precision), 1.0) if device.type == "cpu" else 1.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,11 @@ def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence
     if settings.iterations is None or settings.coarse_factor is None:
         raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
     min_side = needed_side(settings)
+    try:
+        device = pick_device(settings.device)
+        cost = relative_cost(settings.backbone, device, pick_precision(device, settings.precision))
+    except ValueError:  # a device this process does not have (a pool's workers may): counted as VGG19
+        cost = 1.0
     total = Work()
     for side, iterations in run_plan(settings, content_wh, min_side):
         w, h = long_side_size(content_wh, side)
@@ -73,4 +91,4 @@ def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence
             paintings.append(pw * ph)
         step, targets = scale_work(w * h, paintings)
         total = total + targets + step * iterations
-    return total
+    return total * cost

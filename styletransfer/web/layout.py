@@ -89,7 +89,8 @@ def backbone_options(models_dir: str | None) -> list[dict]:
     options = []
     for name, spec in BACKBONES.items():
         missing = spec.missing_weights()
-        options.append({"label": f"{name} — weights not on this machine" if missing else name, "value": name,
+        label = f"{name} — {spec.tag}" if spec.tag else name
+        options.append({"label": f"{name} — weights not on this machine" if missing else label, "value": name,
                         "title": f"{spec.description}. To use it: {missing}" if missing else spec.description,
                         "disabled": bool(missing)})
     return options + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": f"your checkpoint {p}"}
@@ -106,8 +107,8 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
         html.Div(notice or "", id=ids.NOTICE, className="upload-message error", role="alert", hidden=not notice),
         html.Header([html.A("One-shot version: /quick →", href="/quick/", className="hint header-link"),
                      html.H1("Style Transfer Studio"),
-                     html.P("Watch a photo turn into a painting: gradient descent on its pixels through VGG19 "
-                            "(Gatys et al.). Steer the weights while it runs.")]),
+                     html.P("Watch a photo turn into a painting: gradient descent on its pixels through a pretrained "
+                            "network (Gatys et al.). Steer the weights while it runs.")]),
         html.Main([controls(size_options, default_size, default_iterations, max_iterations, models_dir),
                    stage(jobs or [], current_job)]),
         dcc.Store(id=ids.JOB_ID, data=current_job),
