@@ -4,7 +4,7 @@
 
 Rows: the embedded VGG19; torchvision's vgg16, alexnet, resnet50, googlenet where their weights are
 cached (skipped, and said, where not); the checkpoint given with ``--own`` trained and the same
-architecture untrained; residual networks with and without softmax smoothing.
+architecture untrained.
 """
 from __future__ import annotations
 
@@ -46,12 +46,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         untrained = untrained_copy(args.own, tmp)
         runs = [("vgg19 (embedded Caffe)", dict(backbone="vgg19"))]
-        runs += [(name, dict(backbone=name)) for name in ("vgg16", "alexnet", "resnet50", "googlenet")]
-        runs += [("resnet50 + smoothing", dict(backbone="resnet50", smoothing="on")),
-                 ("own, trained on demo data", dict(backbone=args.own)),
-                 ("own, trained + smoothing", dict(backbone=args.own, smoothing="on")),
-                 ("own, untrained", dict(backbone=untrained)),
-                 ("own, untrained + smoothing", dict(backbone=untrained, smoothing="on"))]
+        runs += [(name, dict(backbone=name)) for name in ("efficientnet-lite0", "efficientnet-lite1", "vgg16",
+                                                          "alexnet", "resnet50", "googlenet")]
+        runs += [("own, trained on demo data", dict(backbone=args.own)),
+                 ("own, untrained", dict(backbone=untrained))]
         tiles, skipped = [], []
         for label, kw in runs:
             run = StyleTransfer(Settings(size=args.size, seed=1, frame_every=10**9, **kw))

@@ -89,9 +89,6 @@ class Settings:
                             "(.pt/.pth/.ts) of your own", kind="backbone", choices=_backbone_names)
     backbone_arch: str | None = setting(None, "the torchvision architecture of a plain state_dict checkpoint",
                                         kind="choice", choices=_torchvision_archs, optional=True)
-    smoothing: str = setting("off", "softmax smoothing of the features (Wang, Li & Vasconcelos 2021), meant for "
-                             "residual networks; off by default: it did not help the networks tried (README)",
-                             kind="choice", choices=("off", "on"))
     content_layers: tuple[str, ...] | None = setting(
         None, "content layers (default: the backbone's)", kind="names", optional=True)
     style_layers: tuple[str, ...] | None = setting(
@@ -147,12 +144,24 @@ class Settings:
         """The inverse of :meth:`to_dict`, checked; an unknown key is refused with one line."""
         if not isinstance(values, dict):
             raise SettingError("settings must be a JSON object")
+        values = _without_removed(values)
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise SettingError(f"unknown setting {', '.join(map(repr, unknown))}")
         if "coarse_factor" not in values and set(values) >= _FIELDS.keys() - {"coarse_factor"}:
             values = {**values, "coarse_factor": 0.0}  # a record from before the setting: it ran 2×, 4×, 8×…
         return cls(**values)
+
+
+def _without_removed(values: dict) -> dict:
+    """A record from before a setting was removed, without it; SettingError where the run depended on it.
+    ``smoothing`` (softmax smoothing of the features) left the photo unchanged on every network tried."""
+    if "smoothing" not in values:
+        return values
+    if values["smoothing"] != "off":
+        raise SettingError("smoothing is no longer offered: it left the photo unchanged on every network tried; "
+                           "leave it out")
+    return {k: v for k, v in values.items() if k != "smoothing"}
 
 
 def steering(events, stop_after: int | None) -> dict:

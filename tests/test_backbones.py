@@ -165,7 +165,7 @@ def test_a_checkpoint_of_the_training_script_is_a_backbone(own_checkpoint, conte
     assert net.content_layers == ("stage3",)
     result = _runs(content_image, style_image, backbone=own_checkpoint)
     assert result.info["settings"]["backbone"] == own_checkpoint
-    _runs(content_image, style_image, backbone=own_checkpoint, smoothing="on", style_layers=["stage1", "stage2"])
+    _runs(content_image, style_image, backbone=own_checkpoint, style_layers=["stage1", "stage2"])
 
 
 def test_a_plain_torchvision_state_dict_with_its_arch(plain_state_dict, content_image, style_image):

@@ -59,6 +59,14 @@ def test_from_dict_round_trips_and_refuses_unknown_keys():
         Settings.from_dict(["size", 3])
 
 
+def test_a_record_from_before_smoothing_was_removed_replays_unless_it_used_it():
+    record = {**Settings(seed=3, iterations=5, coarse_factor=1.8).to_dict(), "smoothing": "off"}
+    assert Settings.from_dict(record) == Settings(seed=3, iterations=5, coarse_factor=1.8)
+    with pytest.raises(SettingError, match="smoothing is no longer offered") as err:
+        Settings.from_dict({**record, "smoothing": "on"})
+    assert "\n" not in str(err.value)
+
+
 def test_settings_are_checked_when_made_and_never_change():
     with pytest.raises(SettingError, match="size must be between 16 and 8192"):
         Settings(size=10**9)

@@ -55,7 +55,8 @@ def _build_vgg19_caffe(pretrained: bool) -> Backbone:
 LITE_INPUT = ((127 / 255,) * 3, (128 / 255,) * 3)
 # Style on the stem before its ReLU6 and on the ends of stages 1–4, content at the end of stage 4: the best of
 # the choices measured when the network was first tried (issue 29: deeper layers, and layers after a ReLU6,
-# painted worse); Lite1 takes the same stage ends
+# painted worse). Lite1's stage 4 ends at block10, but block9 in its place measured a little closer (mean style
+# distance 0.468 against 0.480 on the quality tool's pairs, content alike)
 LITE_LAYERS = {"efficientnet-lite0": (["block7"], ["stem", "block0", "block2", "block4", "block7"]),
                "efficientnet-lite1": (["block9"], ["stem", "block0", "block3", "block6", "block9"])}
 

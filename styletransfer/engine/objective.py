@@ -11,7 +11,7 @@ from ..backbones import Backbone
 from ..losses import ContentLoss, GramStyleLoss, WassersteinStyleLoss, tv_mean
 from ..settings import Settings
 
-__all__ = ["Objective", "TargetsInterrupted", "smooth"]
+__all__ = ["Objective", "TargetsInterrupted"]
 
 class TargetsInterrupted(Exception):
     """A stop arrived while the paintings' targets were being computed."""
@@ -31,7 +31,6 @@ class Objective:
         self.content_layers = tuple(settings.content_layers or net.content_layers)
         self.style_layers = tuple(settings.style_layers or net.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        self.smoothing = settings.smoothing == "on"
         loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
         with torch.no_grad():
@@ -51,8 +50,7 @@ class Objective:
         # The pixels stay a plain contiguous tensor (L-BFGS flattens them with view()); the network
         # sees them in its memory format, so it runs channels_last end to end where that is chosen.
         with self.autocast():
-            feats = self.net(image.contiguous(memory_format=self.memory_format), self.layers)
-        return {k: smooth(v) for k, v in feats.items()} if self.smoothing else feats
+            return self.net(image.contiguous(memory_format=self.memory_format), self.layers)
 
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(image)
@@ -63,14 +61,6 @@ class Objective:
         tv = tv_mean(image)
         total = weights["content_weight"] * content + weights["style_weight"] * style + weights["tv_weight"] * tv
         return total, {"content": content, "style": style, "tv": tv}
-
-
-def smooth(features: torch.Tensor) -> torch.Tensor:
-    """Softmax over all of a layer's activations (Wang, Li & Vasconcelos, CVPR 2021): it flattens the
-    peaky, low-entropy activations of residual networks that make them paint badly. Scaled by the number
-    of values so that it averages 1 at any size: a painting and a photo of different sizes compare."""
-    flat = features.float().flatten(1)
-    return (torch.softmax(flat, dim=1) * flat.shape[1]).view_as(features)
 
 
 def _per_layer(weights: Sequence[float], n: int) -> list[float]:
