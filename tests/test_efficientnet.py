@@ -35,8 +35,9 @@ def test_the_backbone_is_the_classifier_s_trunk_with_its_weights():
     net = load_backbone("efficientnet-lite0")
     assert net.layer_names[:4] == ("stem", "stem_relu6", "block0", "block1")
     assert net.layer_names[-1] == "block15"
-    assert net.content_layers == ("block7",)
+    assert net.content_layers == ("block4",)
     assert net.style_layers == ("stem", "block0", "block2", "block4", "block7")
+    assert net.style_weights == (3, 3, 1, 1, 0.25)
     assert BACKBONES["efficientnet-lite0"].missing_weights() is None
     with torch.no_grad():
         out = net(torch.rand(1, 3, 64, 64), ["stem", "stem_relu6", "block7"])
@@ -131,3 +132,18 @@ def test_the_time_model_counts_a_fast_backbone_s_iterations_at_their_measured_co
     for _ in run.run(content_image, [style_image]):
         pass
     assert run.work_done.pixels == pytest.approx(work_of(run.settings, content_image.size, wh).pixels)
+
+
+def test_the_backbone_s_layer_weights_apply_to_its_own_layers_only(content_image, style_image):
+    from styletransfer.engine import Objective
+    from styletransfer.engine.hardware import autocast
+
+    net = load_backbone("efficientnet-lite0")
+    photo = images.image_to_tensor(content_image)
+    painting = images.image_to_tensor(style_image)
+    def objective(**settings):
+        return Objective(net, photo, [painting], Settings(backbone="efficientnet-lite0", **settings),
+                         lambda: autocast(torch.device("cpu"), "fp32"))
+
+    assert objective().default_layer_weights == (3, 3, 1, 1, 0.25)
+    assert objective(style_layers=["stem", "block2"]).default_layer_weights == [1.0, 1.0]

@@ -64,13 +64,16 @@ class Backbone(nn.Module):
     """A frozen chain of named layers; ``forward(x, layers)`` returns those layers' activations."""
 
     def __init__(self, name: str, preprocess: nn.Module, layers: "OrderedDict[str, nn.Module]",
-                 content_layers: Iterable[str], style_layers: Iterable[str]):
+                 content_layers: Iterable[str], style_layers: Iterable[str],
+                 style_weights: Iterable[float] | None = None):
         super().__init__()
         self.name = name
         self.preprocess = preprocess
         self.layers = nn.ModuleDict(layers)
         self.content_layers = tuple(content_layers)
         self.style_layers = tuple(style_layers)
+        # the default style layers' weights (None: equal), used where the run names neither layers nor weights
+        self.style_weights = tuple(style_weights) if style_weights is not None else None
         self.requires_grad_(False)
         self.eval()
 
@@ -88,7 +91,7 @@ class Backbone(nn.Module):
         order = self.layer_names
         last = max(order.index(n) for n in names)
         kept = OrderedDict((n, self.layers[n]) for n in order[: last + 1])
-        return Backbone(self.name, self.preprocess, kept, self.content_layers, self.style_layers)
+        return Backbone(self.name, self.preprocess, kept, self.content_layers, self.style_layers, self.style_weights)
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         wanted = set(layers)

@@ -30,6 +30,9 @@ class Objective:
         self.memory_format = memory_format
         self.content_layers = tuple(settings.content_layers or net.content_layers)
         self.style_layers = tuple(settings.style_layers or net.style_layers)
+        # the backbone's own layer weights go with its own layers; layers the run names weigh equally
+        self.default_layer_weights = (getattr(net, "style_weights", None) if settings.style_layers is None
+                                      else None) or [1.0] * len(self.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
@@ -55,7 +58,7 @@ class Objective:
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(image)
         content = sum(loss(feats[l]) for l, loss in self.content_losses.items()) / len(self.content_losses)
-        lw = weights.get("style_layer_weights") or [1.0] * len(self.style_layers)
+        lw = weights.get("style_layer_weights") or self.default_layer_weights
         lw = _per_layer(lw, len(self.style_layers))
         style = sum(w * loss(feats[l]) for w, (l, loss) in zip(lw, self.style_losses.items()))
         tv = tv_mean(image)
