@@ -47,7 +47,7 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
         if kind == "bool":
             if default:
                 parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
-                                    default=argparse.SUPPRESS, help=f"off: {meta['help']}")
+                                    default=argparse.SUPPRESS, help=meta["off_help"] or f"off: {meta['help']}")
             else:
                 parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS,
                                     help=meta["help"])
@@ -161,13 +161,12 @@ def run(argv: list[str] | None = None) -> int:
     transfer = StyleTransfer(settings, Controls())
     frames = []
     bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-        bar = tqdm(total=None, unit="it", file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     for progress in transfer.run(content, styles):
+        if bar is None and not args.quiet:  # made at the first iteration, when its length is known
+            from tqdm import tqdm
+            bar = tqdm(total=progress.total_iterations, unit="it", file=sys.stderr, dynamic_ncols=True)
         if bar is not None:
-            bar.total = progress.total_iterations
             bar.set_postfix_str(f"scale {progress.scale}/{progress.scales} {progress.size[0]}×{progress.size[1]} "
                                 f"style {progress.losses['style']:.3g} content {progress.losses['content']:.3g}",
                                 refresh=False)
@@ -196,6 +195,9 @@ def run(argv: list[str] | None = None) -> int:
             "precision": transfer.precision,
             "backbone": transfer.settings.backbone,
         }))
+    if not args.quiet:
+        what = f" and {args.timelapse}" if args.timelapse else ""
+        print(f"wrote {args.output}{what}: {result.size[0]}×{result.size[1]} px in {seconds:.1f} s", file=sys.stderr)
     return 0
 
 

@@ -34,16 +34,18 @@ def plain(values: dict) -> dict:
 
 def setting(default: Any, help: str, *, kind: str, low: float | None = None, high: float | None = None,
             choices: tuple | Callable[[], tuple] | None = None, optional: bool = False, live: bool = False,
-            cli: bool = True, label: str | None = None, slider: tuple[float, float] | None = None):
+            cli: bool = True, label: str | None = None, slider: tuple[float, float] | None = None,
+            off_help: str | None = None):
     """A dataclass field with its metadata.
 
     ``kind``: int, float, bool, choice, str, floats (a tuple of numbers), names (a tuple of strings) or
     schedule. ``low``/``high`` bound numbers (each element of ``floats``); ``choices`` may be a callable
-    (the backbone list is read when checked). ``slider``: the page's log10 range for a weight.
+    (the backbone list is read when checked). ``slider``: the page's log10 range for a weight. ``off_help``:
+    what the CLI's ``--no-…`` option does, for a switch that is on by default.
     """
     return field(default=default, metadata={
         "help": help, "kind": kind, "low": low, "high": high, "choices": choices, "optional": optional,
-        "live": live, "cli": cli, "label": label, "slider": slider})
+        "live": live, "cli": cli, "label": label, "slider": slider, "off_help": off_help})
 
 
 def _backbone_names() -> tuple[str, ...]:
@@ -98,7 +100,9 @@ class Settings:
         live=True)
     init: str = setting("content", "what the optimisation starts from", kind="choice",
                         choices=("content", "noise", "style"))
-    multiscale: bool = setting(True, "coarse to fine: start at ~128 px and double up to the size", kind="bool")
+    multiscale: bool = setting(True, "coarse to fine: start at ~128 px and double up to the size", kind="bool",
+                               off_help="one scale only, at the full size (default: coarse to fine, from ~128 px "
+                               "doubling up to the size)")
     min_size: int = setting(128, "long side of the coarsest scale, px", kind="int", low=16, high=4096, cli=False)
     preserve_color: bool = setting(False, "keep the photo's colours", kind="bool")
     seed: int | None = setting(None, "random seed (noise init); recorded in the result", kind="int", low=0,

@@ -41,6 +41,23 @@ def test_cli_end_to_end_with_json_and_timelapse(image_files, tmp_path):
     assert "it/s" in proc.stderr or "s/it" in proc.stderr  # tqdm progress bar on stderr
 
 
+def test_a_run_says_where_the_file_went_and_shows_no_empty_bar(image_files, tmp_path):
+    content, style = image_files
+    out = tmp_path / "out.png"
+    proc = subprocess.run([sys.executable, "-m", "styletransfer", str(content), str(style), "-o", str(out),
+                           "--size", "48", "--iterations", "2", "--no-multiscale"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "0it [" not in proc.stderr  # no bar before the first iteration
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"wrote {out}: 40×48 px in ") and last.endswith(" s")
+
+
+def test_the_no_multiscale_help_says_what_it_does():
+    help_text = " ".join(cli.build_parser().format_help().split())
+    assert "--no-multiscale one scale only, at the full size" in help_text
+
+
 @pytest.mark.parametrize("bad", ["missing.png", "folder", "empty.png", "notes.png", "drawing.svg", "doc.pdf",
                                  "photo.heic", "truncated.jpg", "bomb.png", "panorama.png", "tiny.png"])
 def test_bad_inputs_give_one_line_and_exit_2(tmp_path, image_files, bad_files, capsys, bad):
