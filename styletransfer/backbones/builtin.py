@@ -17,17 +17,14 @@ from .weights import CAFFE_VGG19, EFFICIENTNET_LITE, checkpoint_path, load_caffe
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A built-in backbone: ``build(pretrained)`` makes it; ``missing()`` says what to install or download
-    when its weights are not on this machine (None when they are)."""
+    """A built-in backbone: ``build(pretrained)`` makes it; ``missing_weights()`` says what to install or
+    download when its weights are not on this machine (None when they are)."""
 
     name: str
     description: str
     build: Callable[[bool], Backbone]
-    missing: Callable[[], str | None]
+    missing_weights: Callable[[], str | None]
     tag: str = ""  # what the menu says beside the name
-
-    def missing_weights(self) -> str | None:
-        return self.missing()
 
 
 def _torchvision_missing(weights_name: str) -> Callable[[], str | None]:
