@@ -123,7 +123,7 @@ def list_layers(argv: list[str]) -> int:
     args, _ = p.parse_known_args(argv)
     settings = Settings(backbone=args.backbone, backbone_arch=args.backbone_arch).validate()
     net = load_backbone(settings.backbone, "cpu", settings.backbone_arch)
-    style_weights = dict(zip(net.style_layers, getattr(net, "style_weights", None) or ()))
+    style_weights = dict(zip(net.style_layers, net.style_weights or ()))
     for name in net.layer_names:
         marks = [m for m, layers in (("content", net.content_layers), ("style", net.style_layers)) if name in layers]
         if name in style_weights:

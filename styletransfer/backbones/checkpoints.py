@@ -149,6 +149,7 @@ class ScriptedBackbone(nn.Module):
         self.layer_names = tuple(out)
         self.style_layers = self.layer_names
         self.content_layers = (self.layer_names[(2 * len(self.layer_names)) // 3],)
+        self.style_weights = None  # equal, as for any backbone that states none
         self.requires_grad_(False)
         self.eval()
 

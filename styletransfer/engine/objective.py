@@ -31,8 +31,8 @@ class Objective:
         self.content_layers = tuple(settings.content_layers or net.content_layers)
         self.style_layers = tuple(settings.style_layers or net.style_layers)
         # the backbone's own layer weights go with its own layers; layers the run names weigh equally
-        self.default_layer_weights = (getattr(net, "style_weights", None) if settings.style_layers is None
-                                      else None) or [1.0] * len(self.style_layers)
+        self.default_layer_weights = (net.style_weights if settings.style_layers is None else None) \
+            or [1.0] * len(self.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
