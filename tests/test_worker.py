@@ -158,3 +158,25 @@ def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, con
         worker.stop()
         jobs.shutdown()
         cluster.redis.stop()
+
+
+def test_sigterm_during_calibration_ends_it_and_the_worker_exits_within_seconds(tmp_path):
+    """A worker stopped (a deploy, a scale-down) while it still measures the pool's speed gives the
+    measurement up at its next iteration: it exits well inside Kubernetes' 60-s grace period."""
+    from styletransfer.jobs.redis_store import SPEED_KEY
+    from styletransfer.jobs.speed import SpeedMeter
+
+    cluster = Cluster(tmp_path)
+    worker = Worker(cluster.redis.url, tmp_path, "first", ready=False, STUDIO_MAX_SIZE=1024)
+    r = connect(cluster.redis.url)
+    try:
+        model = lambda: SpeedMeter.from_json(r.get(SPEED_KEY)).points  # noqa: E731
+        wait_for(lambda: len(model()) == 2, timeout=READY_S, message="256 and 512 px measured: 1024 px under way")
+        stopped_at = time.time()
+        worker.proc.send_signal(signal.SIGTERM)
+        worker.proc.wait(15)
+        print(f"\n[measured] SIGTERM during calibration -> exited in {time.time() - stopped_at:.1f} s")
+        assert len(model()) == 2  # the 1024-px step was given up
+    finally:
+        worker.stop()
+        cluster.redis.stop()

@@ -385,7 +385,9 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
             try:
                 stored = None  # what this worker stored last
                 # given up when a job waits: the job measures by ending, and a worker's start stays short
-                for meter in calibration(device, stop=lambda: runner.r.zcard(QUEUE) > 0, max_side=limits.max_size):
+                # a SIGTERM (draining) ends it too: a stopping worker's grace period is not spent measuring
+                stop = lambda: runner.draining.is_set() or runner.r.zcard(QUEUE) > 0  # noqa: E731
+                for meter in calibration(device, stop=stop, max_side=limits.max_size):
                     value = meter.to_json()
                     took = (runner.r.set(SPEED_KEY, value, nx=True) if stored is None
                             else replace_own(runner.r, SPEED_KEY, stored, value))
@@ -394,7 +396,8 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
                     stored = value
             except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
                 log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
-        watchdog.start()  # announces this worker (and its device, for the page's defaults) every round
+        if not runner.draining.is_set():
+            watchdog.start()  # announces this worker (and its device, for the page's defaults) every round
 
     def on_stopping(**_):
         # SIGTERM (a deploy, a scale-down): the job in hand goes back to the queue at its next iteration,
