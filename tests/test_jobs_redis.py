@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -230,3 +231,21 @@ def test_the_web_side_joins_its_watchdog_when_it_shuts_down(cluster):
         assert threading.active_count() == before + 1  # its watchdog
         j.shutdown()
         assert threading.active_count() == before
+
+
+def test_a_retried_round_trip_leaves_each_iteration_s_loss_once(jobs):
+    """The worker's client retries a whole round trip when its reply is lost: the iteration's loss entry
+    is appended once, so the chart and the resumed history have no doubles."""
+    from types import SimpleNamespace
+
+    from styletransfer.jobs.progress import FrameHistory, Update
+    from styletransfer.jobs.redis_store import Outage
+    from styletransfer.jobs.task import _RedisSink
+
+    runner = SimpleNamespace(r=jobs.r, limits=jobs.limits, outage=Outage())
+    sink = _RedisSink(runner, "retried", heartbeat=None, history=FrameHistory(4), events=[], frame_seq=0)
+    for iteration in (1, 2, 2, 3, 3, 3):
+        sink.apply(Update(fields={"iteration": iteration}, loss_entry={"iteration": iteration, "style": 1.0 / iteration}))
+    stored = [json.loads(e)["iteration"] for e in jobs.r.lrange(job_key("retried", ":losses"), 0, -1)]
+    assert stored == [1, 2, 3]
+    jobs.r.delete(*(job_key("retried", s) for s in ("", ":losses")))

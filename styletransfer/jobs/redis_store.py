@@ -269,6 +269,21 @@ redis.call('ZADD', queue, redis.call('HGET', job, 'order') or redis.call('HGET',
 return attempt
 """
 
+# One iteration's loss entry, appended once: a command retried after a lost reply (the worker's patient
+# client retries the whole round trip) finds its iteration already last and adds nothing.
+APPEND_LOSS = """
+local last = redis.call('LINDEX', KEYS[1], -1)
+if last and tonumber(cjson.decode(last)['iteration']) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def append_loss(pipe, job_id: str, entry: dict) -> None:
+    """Queue on ``pipe`` (or run on a client) the append of one loss entry, idempotent by its iteration."""
+    pipe.eval(APPEND_LOSS, 1, job_key(job_id, ":losses"), dumps(entry), int(entry["iteration"]))
+
+
 # Merge live weight changes into a job's control record and bump its version, atomically.
 UPDATE_CONTROL = """
 local current = redis.call('HGET', KEYS[1], 'weights')

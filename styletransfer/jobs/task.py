@@ -41,8 +41,8 @@ from .admission import start_checkpoint
 from .model import FAILED, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
-                          Outage, announce_worker, connect, dumps, expire_job, job_key, read_control, read_inputs,
-                          read_meta, recover_lost, replace_own, update_control, WORKER_PREFIX)
+                          WORKER_PREFIX, Outage, announce_worker, append_loss, connect, dumps, expire_job, job_key,
+                          read_control, read_inputs, read_meta, recover_lost, replace_own, update_control)
 from .runloop import run_job
 from .speed import SpeedMeter, calibration
 from .stats import RedisStats
@@ -148,7 +148,7 @@ class _RedisSink:
         job_id, pipe = self.job_id, self.r.pipeline()
         mapping = {k: dumps(v) for k, v in update.fields.items()}
         if update.loss_entry:
-            pipe.rpush(job_key(job_id, ":losses"), dumps(update.loss_entry))
+            append_loss(pipe, job_id, update.loss_entry)
         if update.event:
             self.events.append(update.event)
             mapping["events"] = dumps(self.events)
