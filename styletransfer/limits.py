@@ -44,6 +44,8 @@ class Limits:
     checkpoint_s: float = _limit(5, "STUDIO_CHECKPOINT_S", "seconds between a running job's checkpoints (Redis)")
     worker_lost_s: float = _limit(60, "STUDIO_WORKER_LOST_S", "seconds without a heartbeat before a job is "
                                   "run again elsewhere (Redis backend)")
+    worker_stop_s: float = _limit(20, "STUDIO_WORKER_STOP_S", "seconds a stopping worker waits for an absent Redis "
+                                  "to hand its job back; then it exits, the job recovered when Redis returns")
 
     def max_request_bytes(self, uploads: int) -> int:
         """A multipart request body carrying ``uploads`` files, with a megabyte for the rest."""

@@ -14,7 +14,8 @@ import pytest
 from browser import ROOT, free_port
 
 # Short enough for tests to see recovery within seconds; the defaults are 60 s and 5 s.
-FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1"}
+FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1",
+        "STUDIO_WORKER_STOP_S": "3"}
 # Deadlines for failures, not timing checks, with room for a slow, shared CPU: the first worker of a fresh
 # Redis calibrates at 256 and 512 px before it is ready (20 s on a 2.8-GHz Xeon, over 60 s on a busy 2-GHz
 # AVX2 EPYC); a test's job (up to 400 iterations at 96 px) takes about a minute on that idle Xeon, and
@@ -84,10 +85,14 @@ class RedisServer:
 
     def restart(self):
         """SIGTERM (Redis flushes its append-only file), then start again on the same port and folder."""
+        self.down()
+        self.start()
+
+    def down(self):
+        """SIGTERM, as an operator's restart or a crash-free outage; :meth:`start` brings it back."""
         self.proc.terminate()
         self.proc.wait(20)
         self.log.close()
-        self.start()
 
     def stop(self):
         self.proc.kill()

@@ -180,3 +180,43 @@ def test_sigterm_during_calibration_ends_it_and_the_worker_exits_within_seconds(
     finally:
         worker.stop()
         cluster.redis.stop()
+
+
+def test_a_worker_stopped_while_redis_is_away_exits_in_its_grace_and_its_job_finishes_when_redis_returns(
+        cluster, jobs, content_image, style_image):
+    """Redis goes away, then the worker running a job is told to stop: it waits for Redis no longer than
+    STUDIO_WORKER_STOP_S, exits, and once Redis is back (after the job's lease has long expired) the job is
+    recovered from its checkpoint and finishes on another worker, its loss history without gaps."""
+    cluster.start("a", "b")
+    view = long_job(jobs, content_image, style_image, iterations=300)
+    wait_for(lambda: jobs.r.exists(job_key(view.id, ":checkpoint")) and jobs.get(view.id, "op").iteration >= 10,
+             message="the job running past a checkpoint")
+    holder = wait_for(lambda: cluster.worker_of(jobs, view.id), message="its worker")
+    cluster.redis.down()
+    try:
+        holder.proc.send_signal(signal.SIGTERM)
+        stopped_at = time.time()
+        holder.proc.wait(30)  # STUDIO_WORKER_STOP_S=3 here; Kubernetes gives 60
+        print(f"\n[measured] SIGTERM with Redis away -> worker exited in {time.time() - stopped_at:.1f} s")
+        time.sleep(max(0.0, float(FAST["STUDIO_WORKER_LOST_S"]) + 1 - (time.time() - stopped_at)))  # lease expired
+    finally:
+        cluster.redis.start()
+    done = jobs.wait(view.id, "op", timeout=JOB_S)
+    assert done.status == "done" and done.iteration == 300, done
+    iterations = [h["iteration"] for h in jobs.loss_history(view.id, "op")]
+    assert iterations == list(range(1, 301))
+    cluster.workers.pop(holder.name).stop()
+
+
+def test_a_job_running_in_no_list_with_no_worker_is_recovered(cluster, jobs, content_image, style_image):
+    """The state a lost hand-back used to leave: "running" at its last iteration, in neither queue nor the
+    running set, no lease. The watchdog finds it by its status and runs it again."""
+    from styletransfer.jobs.redis_store import QUEUE
+
+    cluster.stop_workers()
+    view = long_job(jobs, content_image, style_image, iterations=20)
+    jobs.r.zrem(QUEUE, view.id)
+    jobs.r.hset(job_key(view.id), "status", '"running"')
+    cluster.start("a")
+    done = jobs.wait(view.id, "op", timeout=JOB_S)
+    assert done.status == "done" and done.iteration == 20 and done.attempt == 2, done

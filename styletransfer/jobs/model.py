@@ -12,13 +12,19 @@ from ..settings import SettingError
 
 QUEUED, RUNNING, STOPPED, DONE, FAILED = "queued", "running", "stopped", "done", "failed"
 
+FINISHED = (STOPPED, DONE, FAILED)
+
+
+class ServiceUnavailable(Exception):
+    """The job store does not answer (Redis away); the job is kept and carries on once it does."""
+
+
 try:  # what a backend raises when its store does not answer (the Redis backend's; none for the embedded one)
     import redis.exceptions as _redis
 
-    UNAVAILABLE: tuple = (_redis.ConnectionError, _redis.TimeoutError)
+    UNAVAILABLE: tuple = (ServiceUnavailable, _redis.ConnectionError, _redis.TimeoutError)
 except ImportError:
-    UNAVAILABLE = ()
-FINISHED = (STOPPED, DONE, FAILED)
+    UNAVAILABLE = (ServiceUnavailable,)
 
 
 class JobNotFound(KeyError):

@@ -36,7 +36,7 @@ from PIL import Image
 
 from .. import images
 from ..settings import plain
-from .model import FINISHED, QUEUED, JobView
+from .model import FINISHED, QUEUED, JobView, ServiceUnavailable
 
 PREFIX = "st:"
 QUEUE = PREFIX + "queue"
@@ -69,15 +69,23 @@ class Outage(ExponentialBackoff):
         super().__init__(cap=2.0, base=0.1)
         self._lock = threading.Lock()
         self.since: float | None = None
+        self.deadline: float | None = None  # set when the worker stops: it waits no longer than its grace
 
     def __deepcopy__(self, memo):
         return self
+
+    def give_up_after(self, seconds: float) -> None:
+        """From now on a command waits at most ``seconds`` more, then raises :class:`ServiceUnavailable`."""
+        with self._lock:
+            self.deadline = time.time() + seconds if self.deadline is None else self.deadline
 
     def compute(self, failures: int) -> float:
         with self._lock:
             if self.since is None:
                 self.since = time.time()
                 log.warning("Redis does not answer: waiting for it, the running job kept in memory")
+            if self.deadline is not None and time.time() >= self.deadline:
+                raise ServiceUnavailable("Redis did not come back before this worker's stop deadline")
         return super().compute(failures)
 
     def ended(self) -> float | None:
@@ -203,9 +211,12 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
 """
 
+# A worker is done with a job: its lease goes. The job leaves the running set only once it is no longer
+# running: one still "running" here (a hand-back that failed, a lease lost to another worker) stays at
+# its last heartbeat, for the watchdog to recover or its new worker to keep beating.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('HGET', KEYS[3], 'status') ~= '"running"' then redis.call('ZREM', KEYS[2], ARGV[2]) end
 return 1
 """
 
@@ -254,12 +265,37 @@ def recover_lost(r: redis.Redis, worker_lost_s: float, send) -> list[tuple[str, 
     return done
 
 
+# A job "running" in no list, with no lease (left so by a worker stopped mid-write, or by an older
+# version): it joins the running set at heartbeat 0, so that recovery takes it up like any lost job.
+ADOPT = """
+if redis.call('HGET', KEYS[1], 'status') ~= '"running"' then return 0 end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+"""
+
+
+def adopt_orphans(r: redis.Redis) -> list[str]:
+    """Every job "running" without a lease outside the running set, put in it for :func:`recover_lost`."""
+    script, prefix, adopted = r.register_script(ADOPT), job_key(""), []
+    for key in r.scan_iter(match=prefix + "*", count=1000):
+        job_id = key.decode()[len(prefix):]
+        if ":" not in job_id and script(keys=[key, RUNNING_SET, job_key(job_id, ":lease")], args=[job_id]):
+            adopted.append(job_id)
+    return adopted
+
+
 # A worker that is stopping gives its running job back: queued again at once as its next attempt (the
 # checkpoint written just before), its lease released; not a loss (``handovers`` is not counted by RECOVER).
+# A lease that expired while Redis was away is still this worker's when nobody has taken the job since
+# (as in HEARTBEAT).
 HAND_BACK = """
 local job, lease, running, queue = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, token, note = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('GET', lease) ~= token or redis.call('HGET', job, 'status') ~= '"running"' then return 0 end
+if redis.call('HGET', job, 'status') ~= '"running"' then return 0 end
+local holder = redis.call('GET', lease)
+if not holder and redis.call('HGET', job, 'worker') == ARGV[4] then holder = token end
+if holder ~= token then return 0 end
 local attempt = tonumber(redis.call('HGET', job, 'attempt') or '1') + 1
 redis.call('HSET', job, 'status', '"queued"', 'attempt', tostring(attempt), 'handover', '1', 'note', note)
 redis.call('HINCRBY', job, 'handovers', 1)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..engine import Checkpoint, Controls, StyleTransfer
 from ..limits import Limits
-from .model import DONE, EXPECTED_FAILURES, FAILED, STOPPED, user_message
+from .model import DONE, EXPECTED_FAILURES, FAILED, STOPPED, ServiceUnavailable, user_message
 from .progress import ProgressRecorder, Update, encode_timelapse
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Ima
         sample = (elapsed, transfer.work_done) if measure_speed and elapsed and transfer.iterations_done else None
         sink.finish(status, transfer, mp4, sample)
         stats.job_finished(status, str(transfer.device), transfer.settings.size, elapsed, transfer.iterations_done)
+    except ServiceUnavailable:  # the store is away: nothing can be written; the job stays for recovery
+        raise
     except Exception as exc:  # a failing job must never take the worker (or the server) with it
         if not isinstance(exc, EXPECTED_FAILURES):
             log.exception("job %s failed", job_id)

@@ -38,10 +38,10 @@ from ..engine.work import Work
 from ..limits import Limits
 from ..settings import Settings, check_live
 from .admission import start_checkpoint
-from .model import FAILED, user_message
+from .model import FAILED, ServiceUnavailable, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
-                          WORKER_PREFIX, Outage, announce_worker, append_loss, connect, dumps, expire_job, job_key,
+                          WORKER_PREFIX, Outage, adopt_orphans, announce_worker, append_loss, connect, dumps, expire_job, job_key,
                           read_control, read_inputs, read_meta, recover_lost, replace_own, update_control)
 from .runloop import run_job
 from .speed import SpeedMeter, calibration
@@ -188,11 +188,15 @@ class _RedisSink:
         write_checkpoint(self.r, self.job_id, checkpoint, self.limits)
         note = (f"moved to another worker: its worker is stopping (it resumes at iteration "
                 f"{checkpoint.iteration})")
+        token = self.heartbeat.token
         attempt = self.r.eval(HAND_BACK, 4, job_key(self.job_id), job_key(self.job_id, ":lease"), RUNNING_SET, QUEUE,
-                              self.job_id, self.heartbeat.token, dumps(note))
+                              self.job_id, token, dumps(note), dumps(token))
         if attempt:
             self.runner.send(self.job_id, int(attempt))
             log.info("job %s handed back at iteration %d as attempt %d", self.job_id, checkpoint.iteration, attempt)
+        else:  # another worker has it, or it ended meanwhile: either way not this worker's to queue
+            log.warning("job %s could not be handed back (its lease is another's or it ended); left to the "
+                        "watchdog's recovery", self.job_id)
         self.handed_back = True
 
     def note(self, text: str) -> None:
@@ -259,6 +263,9 @@ class JobRunner:
         heartbeat.start()
         try:
             self._run(job_id, attempt, controls, heartbeat, token)
+        except ServiceUnavailable:  # Redis away past this stopping worker's deadline: recovery's job now
+            log.warning("job %s left running in Redis for the watchdog to recover", job_id)
+            return "left"
         except Exception as exc:  # before the job loop (its inputs unreadable): the job fails, not the worker
             log.exception("job %s failed", job_id)
             if not heartbeat.lost:
@@ -266,7 +273,10 @@ class JobRunner:
                 self.stats.job_finished(FAILED, self.device, 0, 0.0, 0)
         finally:
             heartbeat.stop()
-            self.r.eval(RELEASE, 2, job_key(job_id, ":lease"), RUNNING_SET, token, job_id)
+            try:
+                self.r.eval(RELEASE, 3, job_key(job_id, ":lease"), RUNNING_SET, job_key(job_id), token, job_id)
+            except ServiceUnavailable:  # the lease expires by itself
+                pass
         return "ran"
 
     def _run(self, job_id: str, attempt: int, controls: RedisControls, heartbeat: Heartbeat, token: str) -> None:
@@ -339,6 +349,7 @@ class Watchdog(threading.Thread):
         # after Redis was away, every running job's heartbeat is old: their workers get worker_lost_s to beat
         # again (and take back an expired lease) before any is called lost
         grace_until = 0.0
+        rounds = 0
         while True:
             try:
                 if self.presence:
@@ -346,6 +357,10 @@ class Watchdog(threading.Thread):
                 if time.time() < grace_until:
                     lost = []
                 else:
+                    if rounds % 4 == 0:  # a scan of every job: once per worker_lost_s is enough
+                        for job_id in adopt_orphans(self.r):
+                            log.warning("job %s was running in no list with no worker: recovering it", job_id)
+                    rounds += 1
                     lost = recover_lost(self.r, self.limits.worker_lost_s, self.send_fn)
                 for job_id, attempt in lost:
                     log.warning("job %s: worker lost; %s", job_id,
@@ -403,6 +418,7 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
         # SIGTERM (a deploy, a scale-down): the job in hand goes back to the queue at its next iteration,
         # then Celery's warm shutdown finds nothing running and the process exits
         runner.draining.set()
+        runner.outage.give_up_after(limits.worker_stop_s)  # Redis away: exit within the grace period regardless
 
     def on_shutdown(**_):
         watchdog.stop()
