@@ -249,3 +249,46 @@ def test_a_retried_round_trip_leaves_each_iteration_s_loss_once(jobs):
     stored = [json.loads(e)["iteration"] for e in jobs.r.lrange(job_key("retried", ":losses"), 0, -1)]
     assert stored == [1, 2, 3]
     jobs.r.delete(*(job_key("retried", s) for s in ("", ":losses")))
+
+
+SUBMIT_AT = """
+import sys, threading, time
+from styletransfer.examples import example_image
+from styletransfer.jobs import LimitExceeded
+from styletransfer.jobs.redis_backend import RedisJobs
+from styletransfer.limits import Limits
+from styletransfer.settings import Settings
+
+url, owner, n, at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+jobs = RedisJobs(url, Limits(max_queued_per_session=3), watchdog=False)
+photo, painting = example_image("hopper"), example_image("swirls")
+accepted = []
+def submit():
+    time.sleep(max(0.0, at - time.time()))
+    try:
+        accepted.append(jobs.submit(owner, photo, [painting], Settings(size=64, iterations=20, multiscale=False)))
+    except LimitExceeded:
+        pass
+threads = [threading.Thread(target=submit) for _ in range(n)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(accepted))
+"""
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_concurrent_submits_from_one_session_accept_exactly_its_cap(cluster, jobs, processes):
+    """Eight submits from one session at the same instant — from one web process's threads, or from two
+    web processes — take exactly the session's cap of three: the caps are counted and taken in one step."""
+    import subprocess
+    import sys
+
+    from browser import ROOT
+
+    cluster.stop_workers()  # nothing finishes meanwhile and frees a place
+    owner, at = f"racer{processes}", time.time() + 8  # both processes have imported torch by then
+    procs = [subprocess.Popen([sys.executable, "-c", SUBMIT_AT, cluster.redis.url, owner, str(8 // processes),
+                               str(at)], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    accepted = sum(int(p.communicate(timeout=120)[0].split()[-1]) for p in procs)
+    assert accepted == 3 and [v.status for v in jobs.list(owner)] == ["queued"] * 3
+    cluster.start("a", "b")

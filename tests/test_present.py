@@ -1,7 +1,7 @@
 """The page's pieces as plain functions of a job's view: what each says, with no browser."""
 from dash import html
 
-from styletransfer.jobs import JobView
+from styletransfer.jobs import JobView, Status
 from styletransfer.web import present
 
 
@@ -100,11 +100,14 @@ def test_the_chart_gets_only_what_it_lacks():
 
 
 def test_run_again_and_continue_need_a_finished_job():
-    assert present.rerun_disabled("status status-running", True) == (True, True)
-    assert present.rerun_disabled("status status-done", True) == (False, False)
-    assert present.rerun_disabled("status status-failed", True) == (False, True)  # no result to go on from
-    assert present.rerun_disabled("status status-done", False) == (True, True)
-    assert present.rerun_disabled(None, True) == (True, True)
+    def view(status):
+        return JobView(id="j", status=status, settings={}, weights={}, created=0.0)
+
+    assert present.rerun_disabled(view(Status.RUNNING)) == (True, True)
+    assert present.rerun_disabled(view(Status.DONE)) == (False, False)
+    assert present.rerun_disabled(view(Status.STOPPED)) == (False, False)
+    assert present.rerun_disabled(view(Status.FAILED)) == (False, True)  # no result to go on from
+    assert present.rerun_disabled(None) == (True, True)  # no job on the page
 
 
 def test_the_gallery_lists_newest_first_and_offers_cancel_for_queued_jobs():

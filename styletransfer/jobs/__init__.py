@@ -13,7 +13,8 @@
 from .admission import admit
 from .backend import JobBackend
 from .local import LocalJobs
-from .model import DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobNotFound, JobView, LimitExceeded, user_message
+from .model import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobNotFound, JobView, LimitExceeded,
+                    NotChangeable, ServiceUnavailable, Status, user_message)
 from .progress import FrameHistory
 
 __all__ = ["DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "FrameHistory", "JobBackend", "JobNotFound",

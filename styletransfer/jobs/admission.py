@@ -34,6 +34,18 @@ class Standing:
         return cls(sum(1 for o, _ in active if o == owner),
                    sum(1 for _, c in active if client is not None and c == client), queued_total)
 
+    def check(self, limits: Limits) -> None:
+        """LimitExceeded, saying which and what to do, when one more job would pass a cap."""
+        if self.for_owner >= limits.max_queued_per_session:
+            raise LimitExceeded(f"you already have {self.for_owner} jobs queued or running (the limit is "
+                                f"{limits.max_queued_per_session}): wait for one to finish or stop one")
+        if self.for_client >= limits.max_queued_per_client:
+            raise LimitExceeded(f"your address already has {self.for_client} jobs queued or running (the limit "
+                                f"is {limits.max_queued_per_client}): wait for one to finish or stop one")
+        if self.queued_total >= limits.max_queued_total:
+            raise LimitExceeded(f"the server's queue is full ({limits.max_queued_total} jobs): "
+                                "try again in a few minutes")
+
     def queue_order(self, created: float) -> float:
         """Where the new job stands in the queue: round-robin by session and client — everyone's first
         queued-or-running job before anyone's second —, by arrival within a round. One client's ten jobs
@@ -42,11 +54,12 @@ class Standing:
 
 
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
-          standing: Standing, device: str = "cpu") -> tuple[Settings, Image.Image, list[Image.Image]]:
+          device: str = "cpu") -> tuple[Settings, Image.Image, list[Image.Image]]:
     """Check a submission against the settings' rules, the inputs' shapes and the server's limits, whatever
     the request claims; return the settings to run, resolved once (seed, and the iterations ``device``
     runs by default), and the inputs scaled to the job's size (all a job keeps of them: the engine would
-    scale them so first anyway)."""
+    scale them so first anyway). The caps on queued jobs are the store's to check, in the same step as it
+    takes the job (:meth:`Standing.check`)."""
     if not styles:
         raise SettingError("add at least one painting")
     if len(styles) > limits.max_styles:
@@ -63,15 +76,6 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
     if work > limits.max_work:
         raise LimitExceeded(f"this job is {work / 1e6:,.0f} megapixel-iterations of work, over this server's "
                             f"budget of {limits.max_work / 1e6:,.0f}: lower the size or the quality")
-    if standing.for_owner >= limits.max_queued_per_session:
-        raise LimitExceeded(f"you already have {standing.for_owner} jobs queued or running (the limit is "
-                            f"{limits.max_queued_per_session}): wait for one to finish or stop one")
-    if standing.for_client >= limits.max_queued_per_client:
-        raise LimitExceeded(f"your address already has {standing.for_client} jobs queued or running (the limit "
-                            f"is {limits.max_queued_per_client}): wait for one to finish or stop one")
-    if standing.queued_total >= limits.max_queued_total:
-        raise LimitExceeded(f"the server's queue is full ({limits.max_queued_total} jobs): "
-                            "try again in a few minutes")
     content, styles = final_inputs(settings, content, styles)
     return settings, content, styles
 

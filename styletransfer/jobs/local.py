@@ -194,10 +194,11 @@ class LocalJobs(Owned[Job]):
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
-        with self._lock:
+        settings, content, styles = admit(settings, content, styles, self.limits, self._devices[0])
+        with self._lock:  # counted and taken in one step
             active = [(j.owner, j.client) for j in self._jobs.values() if j.status in (QUEUED, RUNNING)]
             standing = Standing.count(active, owner, client, len(self._queue))
-            settings, content, styles = admit(settings, content, styles, self.limits, standing, self._devices[0])
+            standing.check(self.limits)
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
                       controls=Controls(), history=FrameHistory(self.limits.frame_history), client=client,
                       start_image=start_image, note=note)

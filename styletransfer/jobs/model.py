@@ -3,6 +3,7 @@ messages users get when a job fails."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass, field
 
 import torch
@@ -10,7 +11,16 @@ import torch
 from ..backbones import WeightsUnavailable
 from ..settings import SettingError
 
-QUEUED, RUNNING, STOPPED, DONE, FAILED = "queued", "running", "stopped", "done", "failed"
+class Status(enum.StrEnum):
+    """A job's status. A str: it is stored and sent as its value ("queued" …), and Redis's Lua reads that."""
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DONE = "done"
+    FAILED = "failed"
+
+
+QUEUED, RUNNING, STOPPED, DONE, FAILED = Status
 
 FINISHED = (STOPPED, DONE, FAILED)
 
@@ -40,7 +50,7 @@ class JobView:
     """One job as the page, the API and the tests see it, on either backend."""
 
     id: str
-    status: str
+    status: Status
     settings: dict                      # the record: start settings, weight changes, where it stopped
     weights: dict                       # the weights in force now
     created: float
@@ -75,10 +85,14 @@ class JobView:
 
 
 
-def check_changeable(status: str) -> None:
+class NotChangeable(SettingError):
+    """Live weights sent to a job that has ended (the API's 409)."""
+
+
+def check_changeable(status: Status) -> None:
     """Live weights go to queued and running jobs only."""
     if status in FINISHED:
-        raise SettingError(f"the job is {status}: its settings can no longer change")
+        raise NotChangeable(f"the job is {status}: its settings can no longer change")
 
 
 

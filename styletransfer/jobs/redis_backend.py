@@ -16,13 +16,13 @@ from .. import images
 from ..engine import resolve
 from ..limits import Limits
 from ..settings import Settings, check_live, plain, steering
-from .admission import Standing, admit, rerun_note, rerun_settings
+from .admission import ROUND, Standing, admit, rerun_note, rerun_settings
 from .backend import Owned
 from .model import FINISHED, QUEUED, STOPPED, JobView, check_changeable
 from .progress import TIMELAPSE_FORMATS, encode_timelapse
 from .speed import SpeedMeter
 from .task import Watchdog, make_celery, send
-from .redis_store import (CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, active_jobs, connect, dumps,
+from .redis_store import (ADMIT, CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, connect, dumps,
                           expire_job, inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view,
                           update_control, workers_alive)
 from .stats import RedisStats, Snapshot
@@ -55,24 +55,27 @@ class RedisJobs(Owned[dict]):
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
-        # counted, then written: two web processes admitting at the same instant may both pass a cap by one
-        standing = Standing.count(active_jobs(self.r), owner, client, self.r.zcard(QUEUE))
-        settings, content, styles = admit(settings, content, styles, self.limits, standing, self.devices[0])
+        settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0])
         job_id, now = str(uuid.uuid4()), time.time()
-        order = standing.queue_order(now)
         meta = {"owner": owner, "client": client, "status": QUEUED, "settings": settings.to_dict(), "created": now,
-                "order": order, "attempt": 1, "weights": settings.live_weights(), "events": [], "frame_seq": 0,
+                "order": now, "attempt": 1, "weights": settings.live_weights(), "events": [], "frame_seq": 0,
                 "frames": 0, "note": note}
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline()  # written first, in no list: nobody sees the job until ADMIT takes it
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
         pipe.hset(job_key(job_id, ":inputs"), mapping=inputs_mapping(content, styles, start_image))
         pipe.hset(job_key(job_id, ":control"), mapping={"version": 0, "weights": "{}", "stop": 0})
-        pipe.zadd(session_key(owner), {job_id: now})
-        pipe.expire(session_key(owner), int(self.limits.job_ttl_s))
-        pipe.zadd(QUEUE, {job_id: order})
-        pipe.rpush(DEMAND, job_id)
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
+        limits = self.limits
+        taken, *counts = self.r.eval(
+            ADMIT, 5, QUEUE, RUNNING_SET, job_key(job_id), session_key(owner), DEMAND,
+            job_id, dumps(owner), dumps(client) if client is not None else "", repr(now), int(limits.job_ttl_s),
+            repr(ROUND), limits.max_queued_per_session, limits.max_queued_per_client, limits.max_queued_total,
+            job_key(""))
+        if not taken:
+            self.r.delete(*(job_key(job_id, s) for s in JOB_SUFFIXES))
+            Standing(*counts).check(limits)
+            raise AssertionError(f"ADMIT refused a job within the caps {counts}")  # a bug: logged as a 500
         self._send(job_id, 1)
         self._stats.count("jobs_submitted_total")
         self._forget_old(owner)

@@ -36,7 +36,7 @@ from PIL import Image
 
 from .. import images
 from ..settings import plain
-from .model import FINISHED, QUEUED, JobView, ServiceUnavailable
+from .model import FINISHED, QUEUED, JobView, ServiceUnavailable, Status
 
 PREFIX = "st:"
 QUEUE = PREFIX + "queue"
@@ -124,7 +124,7 @@ def to_view(r: redis.Redis, job_id: str, meta: dict) -> JobView:
         position = rank + 1 if rank is not None else 0
     log = [json.loads(x) for x in r.lrange(job_key(job_id, ":frame_log"), 0, -1)]
     return JobView(
-        id=job_id, status=meta["status"], settings=meta["settings"], weights=meta.get("weights", {}),
+        id=job_id, status=Status(meta["status"]), settings=meta["settings"], weights=meta.get("weights", {}),
         created=meta["created"], queue_position=position, iteration=meta.get("iteration", 0),
         total_iterations=meta.get("total_iterations", 0), scale=meta.get("scale", 0), scales=meta.get("scales", 0),
         size=meta.get("size"), eta=meta.get("eta"), elapsed=meta.get("elapsed", 0.0), losses=meta.get("losses", {}),
@@ -135,14 +135,34 @@ def to_view(r: redis.Redis, job_id: str, meta: dict) -> JobView:
     )
 
 
-def active_jobs(r: redis.Redis) -> list[tuple[str, str | None]]:
-    """(owner, client) of every queued or running job: what admission counts."""
-    ids = r.zrange(QUEUE, 0, -1) + r.zrange(RUNNING_SET, 0, -1)
-    pipe = r.pipeline()
-    for job_id in ids:
-        pipe.hmget(job_key(job_id.decode()), "owner", "client")
-    return [(json.loads(owner), json.loads(client) if client else None)
-            for owner, client in pipe.execute() if owner]
+# Admission's caps counted and the job taken in one step, across threads and web processes: the session's,
+# the client's (its address, all sessions) and the server's queued jobs (``admission.Standing``), from the
+# owner and client of every queued or running job. Returns {taken (0/1), for_owner, for_client, queued};
+# when taken, the job (its hash already written) joins the queue in fair order, its session and the demand.
+ADMIT = """
+local queue, running, job, session, demand = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, owner, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local prefix = ARGV[10]
+local for_owner, for_client = 0, 0
+for _, list in ipairs({queue, running}) do
+  for _, other in ipairs(redis.call('ZRANGE', list, 0, -1)) do
+    local fields = redis.call('HMGET', prefix .. other, 'owner', 'client')
+    if fields[1] == owner then for_owner = for_owner + 1 end
+    if client ~= '' and fields[2] == client then for_client = for_client + 1 end
+  end
+end
+local queued = redis.call('ZCARD', queue)
+if for_owner >= tonumber(ARGV[7]) or for_client >= tonumber(ARGV[8]) or queued >= tonumber(ARGV[9]) then
+  return {0, for_owner, for_client, queued}
+end
+local order = string.format('%.6f', math.max(for_owner, for_client) * tonumber(ARGV[6]) + now)
+redis.call('HSET', job, 'order', order)
+redis.call('ZADD', queue, order, id)
+redis.call('ZADD', session, now, id)
+redis.call('EXPIRE', session, ARGV[5])
+redis.call('RPUSH', demand, id)
+return {1, for_owner, for_client, queued}
+"""
 
 
 def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image.Image | None = None) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import flask
 
-from ..jobs import JobBackend, JobNotFound, LimitExceeded
+from ..jobs import JobBackend, JobNotFound, LimitExceeded, NotChangeable
 from ..limits import Limits
 from ..settings import Settings
 from ..images import jpeg_bytes
@@ -123,6 +123,8 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
             return api_error("no such job in this session", 404)
         except TooLarge as exc:
             return api_error(str(exc), 413)
-        except ValueError as exc:  # a bad value, a weight that cannot change live, or a finished job
-            return api_error(str(exc), 409 if "can no longer change" in str(exc) else 400)
+        except NotChangeable as exc:  # the job has ended
+            return api_error(str(exc), 409)
+        except ValueError as exc:  # a bad value, or a weight that cannot change live
+            return api_error(str(exc), 400)
         return no_store(flask.jsonify(public(view)))

@@ -7,7 +7,7 @@ import os
 
 from dash import Patch, html
 
-from ..jobs import FINISHED, JobView
+from ..jobs import DONE, FAILED, QUEUED, RUNNING, JobView
 from . import ids
 
 LOSS_TERMS = ("content", "style", "tv", "total")
@@ -25,18 +25,18 @@ def progress_text(view: JobView) -> tuple[float, str]:
     """(percent done, the line under the bar)."""
     total = view.total_iterations or 0
     pct = 100.0 * view.iteration / total if total else 0.0
-    if view.status == "queued":
+    if view.status == QUEUED:
         ahead = view.queue_position - 1
         return pct, "Queued: starting next" if ahead <= 0 else f"Queued: {ahead} job{'s' * (ahead != 1)} ahead of yours"
-    if view.status == "running" and total:
+    if view.status == RUNNING and total:
         w, h = view.size or (0, 0)
         return pct, (f"Iteration {view.iteration} / {total} · scale {view.scale}/{view.scales} ({w}×{h}) · "
                      f"ETA {fmt_seconds(view.eta)}")
-    if view.status == "running":
+    if view.status == RUNNING:
         return pct, "Starting…"
-    if view.status == "failed":
+    if view.status == FAILED:
         return pct, f"Failed: {view.error}"
-    return (100.0 if view.status == "done" else pct,
+    return (100.0 if view.status == DONE else pct,
             f"{view.status.capitalize()} after {view.iteration} iterations in {fmt_seconds(view.elapsed)}")
 
 
@@ -56,7 +56,7 @@ def status_label(view: JobView | None) -> tuple[str, str]:
     """(the status word, its class) for the status badge."""
     if view is None:
         return "job not found", "status status-failed"
-    return (view.status if view.status != "failed" else f"failed: {view.error}"), f"status status-{view.status}"
+    return (view.status if view.status != FAILED else f"failed: {view.error}"), f"status status-{view.status}"
 
 
 def frame_url(view: JobView) -> str | None:
@@ -131,11 +131,10 @@ def chart_patch(chart: dict, history: list[dict], events: list[dict]) -> tuple[P
     return figure, {**chart, "iteration": xs[-1] if xs else chart["iteration"], "events": len(events)}
 
 
-def rerun_disabled(status_class: str | None, has_job: bool) -> tuple[bool, bool]:
+def rerun_disabled(view: JobView | None) -> tuple[bool, bool]:
     """(Run again disabled, Continue disabled): both need a finished job; Continue a result to go on from."""
-    finished = any(f"status-{s}" in (status_class or "") for s in FINISHED)
-    can_continue = finished and "status-failed" not in (status_class or "")
-    return not (finished and has_job), not (can_continue and has_job)
+    finished = view is not None and view.is_finished
+    return not finished, not (finished and view.status != FAILED)
 
 
 def gallery(views: list[JobView], current: str | None) -> list:
@@ -154,7 +153,7 @@ def gallery(views: list[JobView], current: str | None) -> list:
                              html.Span(caption, className="gallery-caption")],
                             id={"type": ids.GALLERY_OPEN, "job": v.id}, title="show this job",
                             className="gallery-open" + (" current" if v.id == current else ""))]
-        if v.status == "queued":
+        if v.status == QUEUED:
             item.append(html.Button("Cancel", id={"type": ids.GALLERY_CANCEL, "job": v.id},
                                     className="gallery-cancel", title="take it out of the queue"))
         items.append(html.Div(item, className="gallery-item"))

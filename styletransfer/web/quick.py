@@ -32,6 +32,7 @@ import PIL.Image
 from dash import Input, Output, State, dcc, html, no_update
 from fast_dash import FastDash
 
+from ..jobs import DONE, FAILED, STOPPED
 from ..limits import Limits
 from ..settings import Settings
 from .inputs import decode_upload
@@ -179,10 +180,10 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         src = frame_url(view) or no_update
         _, status = progress_text(view)
         result = job_urls(view)["result"]
-        if view.status in ("done", "stopped") and result:
+        if view.status in (DONE, STOPPED) and result:
             download = html.A("Download PNG", href=result, id="quick-download", download="")
             return src, html.Div([status, " · ", download])
-        return src, html.Div(status, className="text-danger" if view.status == "failed" else None)
+        return src, html.Div(status, className="text-danger" if view.status == FAILED else None)
 
     @quick.server.before_request
     def the_page_issues_the_session():

@@ -6,7 +6,8 @@ import dash
 from dash import Input, Output, State
 
 from .. import ids
-from ..present import chart_patch, download_links, frame_url, gallery, new_chart, progress_children, status_label
+from ..present import (chart_patch, download_links, frame_url, gallery, new_chart, progress_children, rerun_disabled,
+                       status_label)
 from ..sessions import session_id
 from .common import callback
 
@@ -23,6 +24,7 @@ def register(app, wiring) -> None:
         **{f"{key}_href": Output(cid, "href") for key, cid in DOWNLOADS.items()},
         **{f"{key}_class": Output(cid, "className") for key, cid in DOWNLOADS.items()},
         "poll_off": Output(ids.POLL, "disabled"), "stop_off": Output(ids.STOP, "disabled"),
+        "again_off": Output(ids.RUN_AGAIN, "disabled"), "more_off": Output(ids.CONTINUE, "disabled"),
         "chart": Output(ids.CHART_STATE, "data"),
         "live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True),
         "gallery": Output(ids.GALLERY, "children", allow_duplicate=True)}
@@ -41,9 +43,11 @@ def register(app, wiring) -> None:
         owner = session_id()
         view = jobs.get(job_id, owner)
         status, status_class = status_label(view)
+        again_off, more_off = rerun_disabled(view)
+        buttons = {"again_off": again_off, "more_off": more_off}
         if view is None:
             return {"progress": progress_children(None), "status": status, "status_class": status_class,
-                    **downloads(None), "poll_off": True, "stop_off": True, "chart": None, "live_note": "",
+                    **downloads(None), "poll_off": True, "stop_off": True, **buttons, "chart": None, "live_note": "",
                     "gallery": gallery(jobs.list(owner), None)}
         finished = view.is_finished
         chart = chart if isinstance(chart, dict) and chart.get("job") == job_id else new_chart(job_id)
@@ -52,7 +56,7 @@ def register(app, wiring) -> None:
                                                         < view.frame_seq)
         figure, chart = chart_patch(chart, jobs.loss_history(job_id, owner, since=chart["iteration"]), view.events)
         answer = {"progress": progress_children(view), "status": status, "status_class": status_class,
-                  **downloads(view), "poll_off": finished, "stop_off": finished,
+                  **downloads(view), "poll_off": finished, "stop_off": finished, **buttons,
                   "chart": {**chart, "status": view.status, "seq": view.frame_seq}}
         if frame_url(view):
             answer["preview"] = frame_url(view)

@@ -10,7 +10,7 @@ from ...settings import Settings
 from .. import ids
 from ..inputs import decode_together, image_size_of, offered_backbone, read_upload, slider_weight
 from ..layout import empty_figure
-from ..present import estimate_text, gallery, new_chart, queue_note, rerun_disabled
+from ..present import estimate_text, gallery, new_chart, queue_note
 from ..sessions import client_address, session_id
 from .common import callback, cancel_mine
 
@@ -68,7 +68,7 @@ def _register_start_stop(app, wiring) -> None:
               inputs={"clicks": Input(ids.START, "n_clicks")}, state=page_state, prevent_initial_call=True)
     def start(clicks, **values):
         owner = session_id()
-        busy = [j for j in jobs.list(owner) if j.status in ("queued", "running")]
+        busy = [j for j in jobs.list(owner) if not j.is_finished]
         try:
             parts = [read_upload(jobs.uploads, owner, values[f"{base}_contents"], what)
                      for base, what in ids.UPLOADS.items() if base != "style2" or values["style2_contents"]]
@@ -113,12 +113,6 @@ def _register_weights(app, wiring) -> None:
 
 def _register_rerun(app, wiring) -> None:
     jobs = wiring.jobs
-
-    @callback(app, output={"again_off": Output(ids.RUN_AGAIN, "disabled"), "more_off": Output(ids.CONTINUE, "disabled")},
-              inputs={"status_class": Input(ids.STATUS, "className")}, state={"job_id": State(ids.JOB_ID, "data")})
-    def rerun_buttons(status_class, job_id):
-        again_off, more_off = rerun_disabled(status_class if isinstance(status_class, str) else None, bool(job_id))
-        return {"again_off": again_off, "more_off": more_off}
 
     @callback(app, output={**NEW_JOB, "start_message": Output(ids.START_MESSAGE, "children", allow_duplicate=True),
                            "again_off": Output(ids.RUN_AGAIN, "disabled", allow_duplicate=True),
