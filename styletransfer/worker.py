@@ -1,7 +1,7 @@
 """``python -m styletransfer.worker`` — the Celery workers of the studio's Redis backend.
 
 * ``--device cpu|cuda:N`` — one worker in this process: it runs the Celery app that
-  ``jobs.task.make_worker_app`` builds from these options (Redis URL, device, limits from the same
+  ``jobs.worker_app.make_worker_app`` builds from these options (Redis URL, device, limits from the same
   ``STUDIO_*`` variables as the web side), with the solo pool: one job at a time, nothing reserved beyond
   it, and killing the worker kills its job. SIGTERM hands the running job back to the queue at its next
   iteration (another worker resumes it from there) and then exits.
@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         # a CPU worker often shares its machine with the web processes: it yields to them (its OpenMP
         # threads inherit the priority), as the embedded backend's worker thread does
         os.nice(10)
-    from .jobs.task import QUEUE_NAME, make_worker_app
+    from .jobs.celery_app import QUEUE_NAME
+    from .jobs.worker_app import make_worker_app
 
     app = make_worker_app(args.redis, config.limits, device)
     name = args.name or f"stylize-{device.replace(':', '')}@%h"

@@ -9,7 +9,7 @@ from PIL import Image
 
 from styletransfer import backbones
 from styletransfer.engine import Settings
-from styletransfer.jobs import FrameHistory, LocalJobs, JobNotFound, LimitExceeded
+from styletransfer.jobs import FrameHistory, JobNotFound, LimitExceeded, LocalJobs, OverCapacity
 from styletransfer.limits import Limits
 
 from media import video_frames
@@ -177,13 +177,13 @@ def test_other_sessions_cannot_see_or_touch_a_job(manager, content_image, style_
 def test_limits_say_which_limit_and_what_to_do(content_image, style_image):
     m = LocalJobs(devices=["cpu"], limits=Limits(max_queued_per_session=2, max_queued_total=3, max_size=64), nice=0)
     try:
-        with pytest.raises(LimitExceeded, match="limit of 64 px"):
+        with pytest.raises(LimitExceeded, match=r"between 16 and 64 px on this server \(got 128\)"):
             m.submit("a", content_image, [style_image], quick(size=128))
         for _ in range(2):
             m.submit("a", content_image, [style_image], quick(iterations=400))
-        with pytest.raises(LimitExceeded, match="you already have 2 jobs"):
+        with pytest.raises(OverCapacity, match="you already have 2 jobs"):  # the same job goes through later
             m.submit("a", content_image, [style_image], quick())
-        with pytest.raises(LimitExceeded, match="queue is full"):
+        with pytest.raises(OverCapacity, match="queue is full"):
             for owner in "bcdefg":
                 m.submit(owner, content_image, [style_image], quick())
     finally:

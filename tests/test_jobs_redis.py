@@ -240,7 +240,7 @@ def test_a_retried_round_trip_leaves_each_iteration_s_loss_once(jobs):
 
     from styletransfer.jobs.progress import FrameHistory, Update
     from styletransfer.jobs.redis_store import Outage
-    from styletransfer.jobs.task import _RedisSink
+    from styletransfer.jobs.runner import _RedisSink
 
     runner = SimpleNamespace(r=jobs.r, limits=jobs.limits, outage=Outage())
     sink = _RedisSink(runner, "retried", heartbeat=None, history=FrameHistory(4), events=[], frame_seq=0)

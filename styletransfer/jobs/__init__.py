@@ -14,11 +14,11 @@ from .admission import admit
 from .backend import JobBackend
 from .local import LocalJobs
 from .model import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobNotFound, JobView, LimitExceeded,
-                    NotChangeable, ServiceUnavailable, Status, user_message)
+                    NotChangeable, OverCapacity, ServiceUnavailable, Status, user_message)
 from .progress import FrameHistory
 
 __all__ = ["DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "FrameHistory", "JobBackend", "JobNotFound",
-           "JobView", "LimitExceeded", "LocalJobs", "admit", "make_jobs", "user_message"]
+           "JobView", "LimitExceeded", "LocalJobs", "NotChangeable", "OverCapacity", "ServiceUnavailable", "Status", "admit", "make_jobs", "user_message"]
 
 
 def make_jobs(limits, redis_url: str | None = None) -> JobBackend:

@@ -12,8 +12,8 @@ from ..images import image_to_tensor
 from ..engine import Checkpoint, check_inputs, final_inputs, resolve
 from ..engine.work import work_of
 from ..limits import Limits
-from ..settings import SettingError, Settings
-from .model import LimitExceeded
+from ..settings import SettingError, Settings, setting_fields
+from .model import LimitExceeded, OverCapacity
 
 
 ROUND = 1e10  # seconds: more than any job's creation time, so a job's round outweighs when it came
@@ -37,13 +37,13 @@ class Standing:
     def check(self, limits: Limits) -> None:
         """LimitExceeded, saying which and what to do, when one more job would pass a cap."""
         if self.for_owner >= limits.max_queued_per_session:
-            raise LimitExceeded(f"you already have {self.for_owner} jobs queued or running (the limit is "
+            raise OverCapacity(f"you already have {self.for_owner} jobs queued or running (the limit is "
                                 f"{limits.max_queued_per_session}): wait for one to finish or stop one")
         if self.for_client >= limits.max_queued_per_client:
-            raise LimitExceeded(f"your address already has {self.for_client} jobs queued or running (the limit "
+            raise OverCapacity(f"your address already has {self.for_client} jobs queued or running (the limit "
                                 f"is {limits.max_queued_per_client}): wait for one to finish or stop one")
         if self.queued_total >= limits.max_queued_total:
-            raise LimitExceeded(f"the server's queue is full ({limits.max_queued_total} jobs): "
+            raise OverCapacity(f"the server's queue is full ({limits.max_queued_total} jobs): "
                                 "try again in a few minutes")
 
     def queue_order(self, created: float) -> float:
@@ -51,6 +51,14 @@ class Standing:
         queued-or-running job before anyone's second —, by arrival within a round. One client's ten jobs
         then delay another's first by at most one job."""
         return max(self.for_owner, self.for_client) * ROUND + created
+
+
+def check_size(size, limits: Limits) -> None:
+    """A numeric size outside this server's range is refused naming that range (the settings' own, up to
+    what the CLI can do, is wider): before any other check of the size."""
+    smallest = next(f.metadata["low"] for f in setting_fields() if f.name == "size")
+    if isinstance(size, (int, float)) and not isinstance(size, bool) and not smallest <= size <= limits.max_size:
+        raise LimitExceeded(f"size must be between {smallest} and {limits.max_size} px on this server (got {size:g})")
 
 
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
@@ -64,11 +72,9 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
         raise SettingError("add at least one painting")
     if len(styles) > limits.max_styles:
         raise LimitExceeded(f"{len(styles)} paintings is over this server's limit of {limits.max_styles} a job")
+    check_size(settings.size, limits)
     settings = resolve(settings, device).validate(n_styles=len(styles))
     check_inputs(settings, content.size, [s.size for s in styles])
-    if settings.size > limits.max_size:
-        raise LimitExceeded(f"size {settings.size} px is over this server's limit of {limits.max_size} px: "
-                            "choose a smaller size")
     if settings.iterations > limits.max_iterations:
         raise LimitExceeded(f"{settings.iterations} iterations is over this server's limit of "
                             f"{limits.max_iterations}: lower the quality")

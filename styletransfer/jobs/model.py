@@ -42,7 +42,13 @@ class JobNotFound(KeyError):
 
 
 class LimitExceeded(ValueError):
-    """A limit from :class:`Limits` was reached; the message says which and what to do."""
+    """A job over one of this server's limits (:class:`Limits`: size, iterations, work, paintings); the
+    message says which and what to do. The API's 400."""
+
+
+class OverCapacity(LimitExceeded):
+    """A cap on queued or running jobs was reached (the session's, the address's, the server's): the same
+    job may be taken later. The API's 429."""
 
 
 @dataclass

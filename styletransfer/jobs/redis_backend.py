@@ -1,7 +1,8 @@
 """The scale-out backend: web processes keep no job state; Redis holds it, Celery workers run the jobs.
 
 Selected by ``STUDIO_REDIS_URL``. The same interface as :class:`~.local.LocalJobs` (``backend.py``); the
-keys are described in ``redis_store.py``, the task and its recovery rules in ``task.py``.
+keys are described in ``redis_store.py``; a worker's side is ``runner.py`` (one job), ``watchdog.py``
+(recovery) and ``worker_app.py`` (the process).
 """
 from __future__ import annotations
 
@@ -18,15 +19,16 @@ from ..limits import Limits
 from ..settings import Settings, check_live, plain, steering
 from .admission import ROUND, Standing, admit, rerun_note, rerun_settings
 from .backend import Owned
+from .celery_app import make_celery, send
 from .model import FINISHED, QUEUED, STOPPED, JobView, check_changeable
 from .progress import TIMELAPSE_FORMATS, encode_timelapse
-from .speed import SpeedMeter
-from .task import Watchdog, make_celery, send
 from .redis_store import (ADMIT, CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, connect, dumps,
                           expire_job, inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view,
                           update_control, workers_alive)
+from .speed import SpeedMeter
 from .stats import RedisStats, Snapshot
 from .uploads import RedisUploads
+from .watchdog import Watchdog
 
 
 class RedisJobs(Owned[dict]):

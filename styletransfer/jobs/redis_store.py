@@ -1,5 +1,5 @@
 """A job's state in Redis: the key layout, reading a :class:`JobView`, and the atomic steps (Lua) that
-decide who runs a job. Used by the web side (``redis_backend.py``) and the workers (``task.py``).
+decide who runs a job. Used by the web side (``redis_backend.py``) and the workers (``runner.py``, ``watchdog.py``).
 
 Keys (every per-job key expires ``job_ttl_s`` after its last write):
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import flask
 
-from ..jobs import JobBackend, JobNotFound, LimitExceeded, NotChangeable
+from ..jobs import JobBackend, JobNotFound, NotChangeable, OverCapacity
+from ..jobs.admission import check_size
 from ..limits import Limits
 from ..settings import Settings
 from ..images import jpeg_bytes
@@ -90,14 +91,16 @@ def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: 
                      + read_files(flask.request.files.getlist("style"), "style", limits))
             content, *styles = decode_together(parts, limits, known_size=False)
             values = parse_json(flask.request.form.get("settings", "{}"), "settings")
+            if isinstance(values, dict):
+                check_size(values.get("size"), limits)
             if isinstance(values, dict) and "backbone" in values:
                 values["backbone"] = offered_backbone(values["backbone"], models_dir)
             view = jobs.submit(session_id(), content, styles, Settings.from_dict(values), client=client_address())
-        except LimitExceeded as exc:
+        except OverCapacity as exc:  # too many jobs now: the same request may go through later
             return api_error(str(exc), 429)
         except TooLarge as exc:
             return api_error(str(exc), 413)
-        except ValueError as exc:  # ImageError, ImageTooSmall, SettingError: one line each
+        except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, a job over a limit: one line each
             return api_error(str(exc), 400)
         response = flask.jsonify(public(view))
         response.headers["Location"] = f"/api/jobs/{view.id}"

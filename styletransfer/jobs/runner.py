@@ -1,5 +1,5 @@
-"""The Celery side: the app, the one task ``styletransfer.run_job(job_id, attempt)`` that workers run, and
-what a worker does around the job loop (claim, heartbeat, checkpoints, release).
+"""What a worker does around the job loop for one Celery message: claim, heartbeat, checkpoints, the
+sink writing each iteration to Redis, hand-back, release.
 
 A worker (``python -m styletransfer.worker``) runs one job at a time and reserves none beyond it: late
 acknowledgement, prefetch 1, the solo pool. Who runs a job is decided in Redis, not by Celery's delivery:
@@ -30,7 +30,6 @@ import uuid
 
 import numpy as np
 import torch
-from celery import Celery, signals
 
 from .. import images
 from ..engine import Checkpoint, Controls, StyleTransfer
@@ -41,37 +40,13 @@ from .admission import start_checkpoint
 from .model import FAILED, ServiceUnavailable, user_message
 from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
-                          WORKER_PREFIX, Outage, adopt_orphans, announce_worker, append_loss, connect, dumps, expire_job, job_key,
-                          read_control, read_inputs, read_meta, recover_lost, replace_own, update_control)
+                          Outage, append_loss, connect, dumps, expire_job, job_key, read_control, read_inputs,
+                          read_meta, update_control)
 from .runloop import run_job
-from .speed import SpeedMeter, calibration
+from .speed import SpeedMeter
 from .stats import RedisStats
 
 log = logging.getLogger(__name__)
-
-TASK_NAME = "styletransfer.run_job"
-QUEUE_NAME = "styletransfer"
-
-
-def make_celery(redis_url: str, limits: Limits) -> Celery:
-    """A Celery app on ``redis_url``: the web side sends with it, a worker runs tasks with it."""
-    app = Celery("styletransfer", broker=redis_url, set_as_current=False)
-    app.conf.update(
-        task_acks_late=True,                  # a job's message is acknowledged when it ends…
-        worker_prefetch_multiplier=1,         # …and a busy worker reserves nothing beyond it
-        task_reject_on_worker_lost=False,     # recovery is the watchdog's (module docstring)
-        task_ignore_result=True,              # live data lives in our own keys
-        task_default_queue=QUEUE_NAME,
-        task_serializer="json", accept_content=["json"],
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": int(3 * limits.max_job_seconds + 600)},
-        worker_hijack_root_logger=False,
-    )
-    return app
-
-
-def send(app: Celery, job_id: str, attempt: int) -> None:
-    app.send_task(TASK_NAME, args=[job_id, attempt], queue=QUEUE_NAME)
 
 
 class RedisControls(Controls):
@@ -333,101 +308,3 @@ def read_checkpoint(r, job_id: str) -> Checkpoint | None:
     image = torch.from_numpy(np.frombuffer(raw[b"image"], dtype=np.float32).reshape(shape).copy())
     return Checkpoint(scale=int(raw[b"scale"]), iteration=int(raw[b"iteration"]), image=image,
                       events=json.loads(raw[b"events"]), control_version=int(raw[b"control_version"]))
-
-
-class Watchdog(threading.Thread):
-    """Queues again the jobs whose worker was lost (``recover_lost``); in every worker and web process."""
-
-    def __init__(self, r, limits: Limits, send_fn, presence: str | None = None):
-        super().__init__(name="job-watchdog", daemon=True)
-        self.r, self.limits, self.send_fn = r, limits, send_fn
-        self.presence = presence  # a worker's device: announced every round (a web process has none)
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        interval = max(0.5, self.limits.worker_lost_s / 4)
-        # after Redis was away, every running job's heartbeat is old: their workers get worker_lost_s to beat
-        # again (and take back an expired lease) before any is called lost
-        grace_until = 0.0
-        rounds = 0
-        while True:
-            try:
-                if self.presence:
-                    announce_worker(self.r, socket.gethostname(), os.getpid(), self.presence, 3 * interval)
-                if time.time() < grace_until:
-                    lost = []
-                else:
-                    if rounds % 4 == 0:  # a scan of every job: once per worker_lost_s is enough
-                        for job_id in adopt_orphans(self.r):
-                            log.warning("job %s was running in no list with no worker: recovering it", job_id)
-                    rounds += 1
-                    lost = recover_lost(self.r, self.limits.worker_lost_s, self.send_fn)
-                for job_id, attempt in lost:
-                    log.warning("job %s: worker lost; %s", job_id,
-                                "failed (lost twice)" if attempt < 0 else f"queued again as attempt {attempt}")
-                    if attempt < 0:
-                        RedisStats(self.r).job_finished(FAILED, "unknown", 0, 0.0, 0)
-            except Exception as exc:  # noqa: BLE001 — Redis away for a moment: look again next round
-                (log.info if time.time() < grace_until else log.warning)("watchdog round failed: %r", exc)
-                grace_until = time.time() + self.limits.worker_lost_s + interval
-            if self.done.wait(interval):
-                return
-
-    def stop(self) -> None:
-        self.done.set()
-        if self.is_alive():
-            self.join()
-
-
-# ------------------------------------------------------------------ a worker process
-
-
-def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
-    """The Celery app a worker process runs: the task bound to a :class:`JobRunner` on ``device``; when the
-    worker is ready, a watchdog, the first speed measurement and the device it offers; at its shutdown,
-    the watchdog joined. Everything comes in as arguments (``worker.py`` reads the command line)."""
-    app = make_celery(redis_url, limits)
-    runner = JobRunner(redis_url, limits, device, lambda job_id, attempt: send(app, job_id, attempt))
-    # its own client, failing fast: it must see an outage, to give running jobs time to beat again after it
-    watchdog = Watchdog(connect(redis_url), limits, runner.send, presence=device)
-
-    @app.task(name=TASK_NAME, acks_late=True, ignore_result=True)
-    def run_job_task(job_id: str, attempt: int = 1) -> str:
-        return runner.run(job_id, attempt)
-
-    def on_ready(**_):
-        if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
-            try:
-                stored = None  # what this worker stored last
-                # given up when a job waits: the job measures by ending, and a worker's start stays short
-                # a SIGTERM (draining) ends it too: a stopping worker's grace period is not spent measuring
-                stop = lambda: runner.draining.is_set() or runner.r.zcard(QUEUE) > 0  # noqa: E731
-                for meter in calibration(device, stop=stop, max_side=limits.max_size):
-                    value = meter.to_json()
-                    took = (runner.r.set(SPEED_KEY, value, nx=True) if stored is None
-                            else replace_own(runner.r, SPEED_KEY, stored, value))
-                    if not took:  # another worker's came first, or a job has corrected ours since: that stays
-                        break
-                    stored = value
-            except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
-                log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
-        if not runner.draining.is_set():
-            watchdog.start()  # announces this worker (and its device, for the page's defaults) every round
-
-    def on_stopping(**_):
-        # SIGTERM (a deploy, a scale-down): the job in hand goes back to the queue at its next iteration,
-        # then Celery's warm shutdown finds nothing running and the process exits
-        runner.draining.set()
-        runner.outage.give_up_after(limits.worker_stop_s)  # Redis away: exit within the grace period regardless
-
-    def on_shutdown(**_):
-        watchdog.stop()
-        try:  # with the watchdog's fail-fast client: a worker stopping while Redis is away does not wait for it
-            watchdog.r.delete(f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}")
-        except Exception:  # noqa: BLE001 — its presence key expires on its own
-            log.warning("could not remove this worker's presence key; it expires by itself")
-
-    signals.worker_ready.connect(on_ready, weak=False)
-    signals.worker_shutting_down.connect(on_stopping, weak=False)
-    signals.worker_shutdown.connect(on_shutdown, weak=False)
-    return app

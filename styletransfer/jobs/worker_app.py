@@ -1,0 +1,69 @@
+"""A worker process's Celery app: the task bound to a :class:`~.runner.JobRunner` on one device; at start-up
+the first speed measurement and the watchdog; at SIGTERM the job in hand handed back (``runner.py``)."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from celery import Celery, signals
+
+from ..limits import Limits
+from .celery_app import TASK_NAME, make_celery, send
+from .redis_store import QUEUE, SPEED_KEY, WORKER_PREFIX, connect, replace_own
+from .runner import JobRunner
+from .speed import calibration
+from .watchdog import Watchdog
+
+log = logging.getLogger(__name__)
+
+
+def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
+    """The Celery app a worker process runs: the task bound to a :class:`JobRunner` on ``device``; when the
+    worker is ready, a watchdog, the first speed measurement and the device it offers; at its shutdown,
+    the watchdog joined. Everything comes in as arguments (``worker.py`` reads the command line)."""
+    app = make_celery(redis_url, limits)
+    runner = JobRunner(redis_url, limits, device, lambda job_id, attempt: send(app, job_id, attempt))
+    # its own client, failing fast: it must see an outage, to give running jobs time to beat again after it
+    watchdog = Watchdog(connect(redis_url), limits, runner.send, presence=device)
+
+    @app.task(name=TASK_NAME, acks_late=True, ignore_result=True)
+    def run_job_task(job_id: str, attempt: int = 1) -> str:
+        return runner.run(job_id, attempt)
+
+    def on_ready(**_):
+        if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
+            try:
+                stored = None  # what this worker stored last
+                # given up when a job waits: the job measures by ending, and a worker's start stays short
+                # a SIGTERM (draining) ends it too: a stopping worker's grace period is not spent measuring
+                stop = lambda: runner.draining.is_set() or runner.r.zcard(QUEUE) > 0  # noqa: E731
+                for meter in calibration(device, stop=stop, max_side=limits.max_size):
+                    value = meter.to_json()
+                    took = (runner.r.set(SPEED_KEY, value, nx=True) if stored is None
+                            else replace_own(runner.r, SPEED_KEY, stored, value))
+                    if not took:  # another worker's came first, or a job has corrected ours since: that stays
+                        break
+                    stored = value
+            except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
+                log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
+        if not runner.draining.is_set():
+            watchdog.start()  # announces this worker (and its device, for the page's defaults) every round
+
+    def on_stopping(**_):
+        # SIGTERM (a deploy, a scale-down): the job in hand goes back to the queue at its next iteration,
+        # then Celery's warm shutdown finds nothing running and the process exits
+        runner.draining.set()
+        runner.outage.give_up_after(limits.worker_stop_s)  # Redis away: exit within the grace period regardless
+
+    def on_shutdown(**_):
+        watchdog.stop()
+        try:  # with the watchdog's fail-fast client: a worker stopping while Redis is away does not wait for it
+            watchdog.r.delete(f"{WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}")
+        except Exception:  # noqa: BLE001 — its presence key expires on its own
+            log.warning("could not remove this worker's presence key; it expires by itself")
+
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutting_down.connect(on_stopping, weak=False)
+    signals.worker_shutdown.connect(on_shutdown, weak=False)
+    return app
