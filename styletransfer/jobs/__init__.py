@@ -18,7 +18,8 @@ from .model import (DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobNotFoun
 from .progress import FrameHistory
 
 __all__ = ["DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "FrameHistory", "JobBackend", "JobNotFound",
-           "JobView", "LimitExceeded", "LocalJobs", "NotChangeable", "OverCapacity", "ServiceUnavailable", "Status", "admit", "make_jobs", "user_message"]
+           "JobView", "LimitExceeded", "LocalJobs", "NotChangeable", "OverCapacity", "ServiceUnavailable", "Status",
+           "admit", "make_jobs", "user_message"]
 
 
 def make_jobs(limits, redis_url: str | None = None) -> JobBackend:

@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from .. import images
 from ..backbones import WeightsUnavailable, load_backbone
 from ..engine import Controls, StyleTransfer, pick_device, resolve
 from ..limits import Limits
 from ..settings import Settings, plain
-from .admission import Standing, admit, rerun_note, rerun_settings, start_checkpoint
-from .backend import Owned
+from .admission import Standing, admit, start_checkpoint
 from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
-from .progress import FrameHistory, ProgressRecorder, Update, encode_timelapse
-from .runloop import run_job
+from .progress import FrameHistory, ProgressRecorder, Update
+from .runloop import JobRun, run_job
+from .service import JobRules
 from .speed import SpeedMeter, calibration
 from .stats import MemoryStats, Snapshot
 from .uploads import DiskUploads
@@ -157,7 +156,7 @@ def _stop_at_exit(jobs: "LocalJobs") -> None:
     _RUNNING.add(jobs)
 
 
-class LocalJobs(Owned[Job]):
+class LocalJobs(JobRules[Job]):
     """Runs jobs in the queue's fair order (round-robin by session and client) on one worker thread per GPU,
     or one on the CPU. The threads start with the backend and are joined by :meth:`shutdown` (also at
     interpreter exit, if not called before)."""
@@ -215,15 +214,6 @@ class LocalJobs(Owned[Job]):
             job = self._owned(job_id, owner)
             return self._view(job) if job else None
 
-    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None,
-              client: str | None = None) -> JobView:
-        with self._lock:
-            job = self._require(job_id, owner)
-            content, styles, record = job.content, list(job.styles), job.record().to_dict()
-            start = job.result if continue_iterations is not None else None
-        note = rerun_note(job_id, content, start, continue_iterations)
-        return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), start, note, client)
-
     def list(self, owner: str) -> list[JobView]:
         with self._lock:
             return [self._view(j) for j in sorted(self._jobs.values(), key=lambda j: j.created) if j.owner == owner]
@@ -253,35 +243,6 @@ class LocalJobs(Owned[Job]):
         with self._lock:
             job = self._require(job_id, owner)
             return (job.frame_seq, job.frame) if job.frame else None
-
-    def result_image(self, job_id: str, owner: str) -> Image.Image | None:
-        """The result (or, while running, the latest preview), or None before the first frame."""
-        with self._lock:
-            job = self._require(job_id, owner)
-            image, latest = job.result, job.frame
-        if image is None and latest is not None:
-            image = Image.open(io.BytesIO(latest)).convert("RGB")
-        return image
-
-    def result_png(self, job_id: str, owner: str) -> bytes | None:
-        image = self.result_image(job_id, owner)
-        with self._lock:
-            settings = self._require(job_id, owner).record().to_dict()
-        return None if image is None else images.png_bytes(image, settings)
-
-    def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
-        """The time-lapse, MP4 (built once when the job ends) or GIF (built once when first asked for);
-        while the job runs, made from the frames so far."""
-        with self._lock:
-            job = self._require(job_id, owner)
-            if fmt in job.timelapses:
-                return job.timelapses[fmt]
-            frames, size, finished = list(job.history.frames), job.progress.get("size"), job.status in FINISHED
-        data = encode_timelapse(frames, size, fmt)
-        if finished and data is not None:
-            with self._lock:
-                job.timelapses[fmt] = data
-        return data
 
     def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
         """Loss terms of the iterations after ``since`` (the chart asks only for what it lacks)."""
@@ -346,11 +307,42 @@ class LocalJobs(Owned[Job]):
         job = self._jobs.get(job_id)
         return (job, job.owner) if job is not None else None
 
-    def _forget_old(self, owner: str) -> None:
-        done = [j for j in sorted(self._jobs.values(), key=lambda j: j.created)
+    def _rerun_inputs(self, job_id, owner, with_result):
+        with self._lock:
+            job = self._require(job_id, owner)
+            return job.content, list(job.styles), job.record().to_dict(), job.result if with_result else None
+
+    def _result_parts(self, job_id, owner):
+        with self._lock:
+            job = self._require(job_id, owner)
+            image, latest, record = job.result, job.frame, job.record().to_dict()
+        if image is None and latest is not None:
+            image = Image.open(io.BytesIO(latest)).convert("RGB")
+        return None, image, record
+
+    def _timelapse_parts(self, job_id, owner, fmt):
+        with self._lock:
+            job = self._require(job_id, owner)
+            return (job.timelapses.get(fmt), list(job.history.frames), job.progress.get("size"),
+                    job.status in FINISHED)
+
+    def _keep_timelapse(self, job_id, fmt, data):
+        with self._lock:
+            if job_id in self._jobs:
+                self._jobs[job_id].timelapses[fmt] = data
+
+    def _finished_ids(self, owner):  # under the lock (submit, cancel)
+        return [j.id for j in sorted(self._jobs.values(), key=lambda j: j.created)
                 if j.owner == owner and j.status in FINISHED]
-        for job in done[: max(0, len(done) - self.limits.max_jobs_kept_per_session)]:
-            del self._jobs[job.id]
+
+    def _delete(self, job_ids, owner):  # under the lock
+        for job_id in job_ids:
+            del self._jobs[job_id]
+
+    def _forget_old(self, owner: str) -> None:
+        """The session's oldest finished jobs (:class:`JobRules`); and anyone's older than ``job_ttl_s``
+        (Redis expires its keys by itself)."""
+        super()._forget_old(owner)
         expired = [j.id for j in self._jobs.values()
                    if j.status in FINISHED and j.finished and time.time() - j.finished > self.limits.job_ttl_s]
         for job_id in expired:
@@ -412,9 +404,9 @@ class LocalJobs(Owned[Job]):
         resume = start_checkpoint(job.start_image) if job.start_image is not None else None
         try:
             cost = self.speed.iteration_cost  # for the running ETA
-            run_job(job.id, lambda: StyleTransfer(job.settings, job.controls, device, cost), job.content,
-                    job.styles, resume, job.controls,
-                    ProgressRecorder(self.limits, job.history), _LocalSink(self, job), self.limits, self._stats)
+            run = JobRun(job.id, lambda: StyleTransfer(job.settings, job.controls, device, cost), job.content,
+                         job.styles, resume, ProgressRecorder(self.limits, job.history), _LocalSink(self, job))
+            run_job(run, self.limits, self._stats)
         finally:
             with self._lock:
                 job.finished = time.time()

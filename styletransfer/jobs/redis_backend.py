@@ -13,25 +13,24 @@ import uuid
 
 from PIL import Image
 
-from .. import images
 from ..engine import resolve
 from ..limits import Limits
 from ..settings import Settings, check_live, plain, steering
-from .admission import ROUND, Standing, admit, rerun_note, rerun_settings
-from .backend import Owned
+from .admission import ROUND, Standing, admit
 from .celery_app import make_celery, send
 from .model import FINISHED, QUEUED, STOPPED, JobView, check_changeable
-from .progress import TIMELAPSE_FORMATS, encode_timelapse
+from .progress import TIMELAPSE_FORMATS
 from .redis_store import (ADMIT, CANCEL, DEMAND, JOB_SUFFIXES, QUEUE, RUNNING_SET, SPEED_KEY, connect, dumps,
                           expire_job, inputs_mapping, job_key, read_inputs, read_meta, session_key, to_view,
                           update_control, workers_alive)
+from .service import JobRules
 from .speed import SpeedMeter
 from .stats import RedisStats, Snapshot
 from .uploads import RedisUploads
 from .watchdog import Watchdog
 
 
-class RedisJobs(Owned[dict]):
+class RedisJobs(JobRules[dict]):
     """Jobs in Redis, run by Celery workers; any number of web processes may use it at once. Its one
     thread, the watchdog, starts with it and is joined by :meth:`shutdown`."""
 
@@ -83,17 +82,6 @@ class RedisJobs(Owned[dict]):
         self._forget_old(owner)
         return self._view(job_id, owner)
 
-    def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None,
-              client: str | None = None) -> JobView:
-        """"Run again" with a job's settings and images, or "Continue" it from its result."""
-        view = self._view(job_id, owner)
-        content, styles, _ = read_inputs(self.r, job_id)
-        result = self.r.get(job_key(job_id, ":result")) if continue_iterations is not None else None
-        start = Image.open(io.BytesIO(result)).convert("RGB") if result else None
-        note = rerun_note(job_id, content, start, continue_iterations)
-        return self.submit(owner, content, styles,
-                           rerun_settings(view.settings, continue_iterations), start, note, client)
-
     def get(self, job_id: str, owner: str) -> JobView | None:
         meta = self._owned(job_id, owner)
         return None if meta is None else to_view(self.r, job_id, self._recorded(meta))
@@ -130,33 +118,6 @@ class RedisJobs(Owned[dict]):
         meta = self._require(job_id, owner)
         jpeg = self.r.get(job_key(job_id, ":frame"))
         return (meta.get("frame_seq", 0), jpeg) if jpeg else None
-
-    def result_image(self, job_id: str, owner: str) -> Image.Image | None:
-        self._require(job_id, owner)
-        data = self.r.get(job_key(job_id, ":result")) or self.r.get(job_key(job_id, ":frame"))
-        return Image.open(io.BytesIO(data)).convert("RGB") if data else None
-
-    def result_png(self, job_id: str, owner: str) -> bytes | None:
-        meta = self._require(job_id, owner)
-        png = self.r.get(job_key(job_id, ":result"))
-        if png:
-            return png
-        frame = self.r.get(job_key(job_id, ":frame"))
-        if not frame:
-            return None
-        return images.png_bytes(Image.open(io.BytesIO(frame)).convert("RGB"), self._recorded(meta)["settings"])
-
-    def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
-        """MP4 (built by the worker when the job ends) or GIF (built once when first asked for)."""
-        meta = self._require(job_id, owner)
-        key = job_key(job_id, f":timelapse_{fmt}" if fmt in TIMELAPSE_FORMATS else ":timelapse_mp4")
-        cached = self.r.get(key)
-        if cached:
-            return cached
-        data = encode_timelapse(self.r.lrange(job_key(job_id, ":history"), 0, -1), meta.get("size"), fmt)
-        if data is not None and meta.get("status") in FINISHED:
-            self.r.set(key, data, ex=int(self.limits.job_ttl_s))
-        return data
 
     def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
         self._require(job_id, owner)
@@ -218,13 +179,36 @@ class RedisJobs(Owned[dict]):
         stop = meta.get("iteration", 0) if meta.get("status") == STOPPED else None
         return {**meta, "settings": {**meta["settings"], **steering(meta.get("events", []), stop)}}
 
-    def _forget_old(self, owner: str) -> None:
-        """Keep the session's newest ``max_jobs_kept_per_session`` finished jobs; the rest go now."""
-        finished = [i for i in self._ids(owner) if (read_meta(self.r, i) or {}).get("status") in FINISHED]
-        old = finished[: max(0, len(finished) - self.limits.max_jobs_kept_per_session)]
-        if old:
+    def _rerun_inputs(self, job_id, owner, with_result):
+        view = self._view(job_id, owner)
+        content, styles, _ = read_inputs(self.r, job_id)
+        result = self.r.get(job_key(job_id, ":result")) if with_result else None
+        return content, styles, view.settings, Image.open(io.BytesIO(result)).convert("RGB") if result else None
+
+    def _result_parts(self, job_id, owner):
+        meta = self._require(job_id, owner)
+        png = self.r.get(job_key(job_id, ":result"))  # the worker stored it with its record
+        if png:
+            return png, None, {}
+        frame = self.r.get(job_key(job_id, ":frame"))
+        return None, Image.open(io.BytesIO(frame)).convert("RGB") if frame else None, self._recorded(meta)["settings"]
+
+    def _timelapse_parts(self, job_id, owner, fmt):
+        meta = self._require(job_id, owner)
+        cached = self.r.get(job_key(job_id, f":timelapse_{fmt}")) if fmt in TIMELAPSE_FORMATS else None
+        frames = [] if cached else self.r.lrange(job_key(job_id, ":history"), 0, -1)
+        return cached, frames, meta.get("size"), meta.get("status") in FINISHED
+
+    def _keep_timelapse(self, job_id, fmt, data):
+        self.r.set(job_key(job_id, f":timelapse_{fmt}"), data, ex=int(self.limits.job_ttl_s))
+
+    def _finished_ids(self, owner):
+        return [i for i in self._ids(owner) if (read_meta(self.r, i) or {}).get("status") in FINISHED]
+
+    def _delete(self, job_ids, owner):
+        if job_ids:
             pipe = self.r.pipeline()
-            for job_id in old:
+            for job_id in job_ids:
                 pipe.delete(*(job_key(job_id, s) for s in JOB_SUFFIXES))
                 pipe.zrem(session_key(owner), job_id)
             pipe.execute()

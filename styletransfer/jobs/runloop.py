@@ -4,18 +4,19 @@ these go (a :class:`JobSink`): the embedded one into its in-memory job, the Redi
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 from PIL import Image
 
-from ..engine import Checkpoint, Controls, StyleTransfer
+from ..engine import Checkpoint, StyleTransfer
 from ..limits import Limits
 from .model import DONE, EXPECTED_FAILURES, FAILED, STOPPED, ServiceUnavailable, user_message
 from .progress import ProgressRecorder, Update, encode_timelapse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobSink", "run_job", "time_limit_note"]
+__all__ = ["JobRun", "JobSink", "run_job", "time_limit_note"]
 
 
 class JobSink(Protocol):
@@ -45,24 +46,38 @@ class JobSink(Protocol):
         """The job failed; ``message`` is the one line its user sees."""
 
 
+@dataclass
+class JobRun:
+    """One run of one job: the engine to run (made when the run starts, its controls the job's), the inputs,
+    where it resumes (None: from the start), and where its progress goes. ``measure_speed``: whether its
+    seconds are a fair sample of the device's speed (a resumed run's are not: it skips work)."""
+    job_id: str
+    new_transfer: Callable[[], StyleTransfer]
+    content: Image.Image
+    styles: Sequence[Image.Image]
+    resume: Checkpoint | None
+    recorder: ProgressRecorder
+    sink: JobSink
+    measure_speed: bool = True
+
+
 def time_limit_note(limits: Limits) -> str:
     return (f"stopped at this server's time limit of {limits.max_job_seconds / 60:.0f} minutes per job; "
             "the image so far is kept")
 
 
-def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Image.Image,
-            styles: Sequence[Image.Image], resume: Checkpoint | None, controls: Controls, recorder: ProgressRecorder,
-            sink: JobSink, limits: Limits, stats, measure_speed: bool = True) -> None:
-    """Run one job to its end through ``sink``. A failure ends the job, never the caller: an expected one
-    (bad input, missing weights, memory) with its own line, anything else logged with its traceback.
-    ``measure_speed``: an ended run's seconds for the work it did (done or stopped: what it ran, not its
-    plan) are a fair sample of this device's speed (a resumed one's are not: it skips work); ``stats``
-    counts how it ended (``stats.py``)."""
+def run_job(run: JobRun, limits: Limits, stats) -> None:
+    """Run one job to its end through its sink. A failure ends the job, never the caller: an expected one
+    (bad input, missing weights, memory) with its own line, anything else logged with its traceback. An
+    ended run's seconds for the work it did (done or stopped) correct the speed model; ``stats`` counts
+    how it ended (``stats.py``)."""
+    job_id, sink, recorder = run.job_id, run.sink, run.recorder
     transfer = None
     try:
-        transfer = new_transfer()
+        transfer = run.new_transfer()
+        controls = transfer.controls
         elapsed = 0.0
-        for p in transfer.run(content, styles, resume=resume):
+        for p in transfer.run(run.content, run.styles, resume=run.resume):
             elapsed = p.elapsed
             sink.apply(recorder.record(p))
             sink.after_iteration(transfer)
@@ -78,7 +93,7 @@ def run_job(job_id: str, new_transfer: Callable[[], StyleTransfer], content: Ima
             sink.apply(final)
         status = STOPPED if transfer.stopped else DONE
         mp4 = encode_timelapse(list(recorder.history.frames), list(transfer.result.size), "mp4")
-        sample = (elapsed, transfer.work_done) if measure_speed and elapsed and transfer.iterations_done else None
+        sample = (elapsed, transfer.work_done) if run.measure_speed and elapsed and transfer.iterations_done else None
         sink.finish(status, transfer, mp4, sample)
         stats.job_finished(status, str(transfer.device), transfer.settings.size, elapsed, transfer.iterations_done)
     except ServiceUnavailable:  # the store is away: nothing can be written; the job stays for recovery

@@ -42,7 +42,7 @@ from .progress import FrameHistory, ProgressRecorder, Update
 from .redis_store import (CLAIM, DEMAND, FINISHED_JSON, HAND_BACK, HEARTBEAT, QUEUE, RELEASE, RUNNING_SET, SPEED_KEY,
                           Outage, append_loss, connect, dumps, expire_job, job_key, read_control, read_inputs,
                           read_meta, update_control)
-from .runloop import run_job
+from .runloop import JobRun, run_job
 from .speed import SpeedMeter
 from .stats import RedisStats
 
@@ -285,9 +285,10 @@ class JobRunner:
         pipe.execute()
         sink = _RedisSink(self, job_id, heartbeat, history, events, meta.get("frame_seq", 0))
         cost = SpeedMeter.from_json(self.r.get(SPEED_KEY)).iteration_cost  # for the running ETA
-        run_job(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, self.device, cost),
-                content, styles, checkpoint, controls, ProgressRecorder(self.limits, history), sink, self.limits,
-                self.stats, measure_speed=attempt == 1)
+        run = JobRun(job_id, lambda: StyleTransfer(Settings.from_dict(meta["settings"]), controls, self.device, cost),
+                     content, styles, checkpoint, ProgressRecorder(self.limits, history), sink,
+                     measure_speed=attempt == 1)
+        run_job(run, self.limits, self.stats)
 
 
 def write_checkpoint(r, job_id: str, checkpoint: Checkpoint | None, limits: Limits) -> None:
