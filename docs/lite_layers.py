@@ -29,6 +29,12 @@ VARIANTS = {
     "lite0 weights 2,2,1,1,.5": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (2, 2, 1, 1, 0.5)},
     "lite0 weights 3,3,1,1,.25": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25)},
     "lite0 weights 4,4,2,1,.5": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (4, 4, 2, 1, 0.5)},
+    "lite0 tuned": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25)},
+    "lite0 w2": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25), "style_loss": "w2"},
+    "lite0 w2 style 30": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25),
+                          "style_loss": "w2", "style_weight": 30.0},
+    "lite0 100 it": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25),
+                     "iterations": 100},
     "lite1 first": {**LITE1, "content_layers": ("block9",), "style_layer_weights": (1, 1, 1, 1, 1)},
     "lite1 weights 2,2,1,1,.5": {**LITE1, "content_layers": ("block6",), "style_layer_weights": (2, 2, 1, 1, 0.5)},
 }
