@@ -96,6 +96,12 @@ def test_offline_without_cached_weights_names_the_file_and_the_folder(tmp_path, 
     message = str(err.value)
     assert os.path.basename(tvm.VGG16_Weights.IMAGENET1K_V1.url) in message
     assert os.path.join(str(tmp_path), "hub", "checkpoints") in message
+    # what a web user is told: where the weights come from, none of the server's folders or error text
+    from styletransfer.jobs import user_message
+
+    told = user_message(err.value)
+    assert "download.pytorch.org/models/vgg16-397923af.pth" in told and "not installed on this server" in told
+    assert str(tmp_path) not in told and "URLError" not in told
 
 
 def test_unknown_backbone_is_one_clear_error():

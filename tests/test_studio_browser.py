@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 
 import pytest
@@ -286,8 +287,14 @@ def test_the_menu_is_honest_and_a_failing_job_shows_why(server, browser, files):
     wait_until(lambda: browser.find_elements("id", "backbone"), message="the backbone menu")[0].click()
     options = wait_until(lambda: browser.find_elements("css selector", "[role=option]"), message="menu")
     labels = {o.text.strip(): o for o in options}
-    assert "vgg19" in labels and "vgg16 — weights not on this machine" in labels  # no cached vgg16 here
+    assert "vgg19" in labels and "vgg16 — not on this server" in labels  # no cached vgg16 here
     browser.find_element("tag name", "body").click()
+    # why, in the page for everyone (a phone never shows a tooltip), with no path of the server's
+    note = browser.find_element("id", "backbone-note")
+    note.find_element("tag name", "summary").click()
+    text = wait_until(lambda: "vgg16: download" in note.text and note.text, message="the note open")
+    assert "download.pytorch.org/models/vgg16-397923af.pth" in text and "README" in text
+    assert os.path.expanduser("~") not in text and ".cache" not in text
     # a forged request for it anyway: the job fails with the one line that says where the file goes
     api = session_of(browser, server.url)
     with open(files["photo"], "rb") as photo, open(files["painting"], "rb") as painting:
@@ -296,7 +303,7 @@ def test_the_menu_is_honest_and_a_failing_job_shows_why(server, browser, files):
     assert r.status_code == 201
     browser.refresh()  # the page shows the session's latest job
     wait_until(lambda: status(browser).startswith("failed"), timeout=60, message="failed status")
-    assert "vgg16-397923af.pth" in status(browser)
+    assert "vgg16-397923af.pth" in status(browser) and ".cache" not in status(browser)
     assert server.alive()
 
 

@@ -13,28 +13,30 @@ from .chains import (VGG16_CFG, VGG19_CFG, alexnet_layers, googlenet_layers, res
 from . import efficientnet
 from .core import IMAGENET_MEAN, IMAGENET_STD, AffineInput, Backbone, CaffeInput
 from .efficientnet import EfficientNetLite
-from .weights import CAFFE_VGG19, EFFICIENTNET_LITE, checkpoint_path, load_caffe_vgg19_state, load_torchvision_state
+from .weights import (CAFFE_VGG19, EFFICIENTNET_LITE, MissingWeights, checkpoint_path, load_caffe_vgg19_state,
+                      load_torchvision_state)
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
     """A built-in backbone: ``build(pretrained)`` makes it; ``missing_weights()`` says what to install or
-    download when its weights are not on this machine (None when they are)."""
+    download when its weights are not on this machine (None when they are: :class:`MissingWeights`)."""
 
     name: str
     description: str
     build: Callable[[bool], Backbone]
-    missing_weights: Callable[[], str | None]
+    missing_weights: Callable[[], MissingWeights | None]
     tag: str = ""  # what the menu says beside the name
 
 
-def _torchvision_missing(weights_name: str) -> Callable[[], str | None]:
-    def missing() -> str | None:
+def _torchvision_missing(weights_name: str) -> Callable[[], MissingWeights | None]:
+    def missing() -> MissingWeights | None:
         import torchvision.models as tvm
 
         url = getattr(tvm, weights_name).IMAGENET1K_V1.url
         path = checkpoint_path(url)
-        return None if os.path.isfile(path) else f"put {os.path.basename(path)} in {os.path.dirname(path)}"
+        return None if os.path.isfile(path) else MissingWeights(
+            f"put {os.path.basename(path)} in {os.path.dirname(path)}", f"{url.split('://')[-1]} (torchvision)")
 
     return missing
 

@@ -14,7 +14,12 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
 class WeightsUnavailable(RuntimeError):
-    """Pretrained weights are not on this machine and could not be fetched."""
+    """Pretrained weights are not on this machine and could not be fetched. ``str()``: the operator's line
+    (it may name this machine's folders); ``public``: what a user of the web page is told (none of them)."""
+
+    def __init__(self, message: str, public: str | None = None):
+        super().__init__(message)
+        self.public = public or message
 
 
 class CheckpointError(ValueError):

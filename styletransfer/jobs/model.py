@@ -114,6 +114,8 @@ def user_message(exc: BaseException) -> str:
         return "out of memory: try a smaller size"
     if isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
         return "out of GPU memory: try a smaller size"
-    if isinstance(exc, (ValueError, WeightsUnavailable)) and str(exc).strip():
+    if isinstance(exc, WeightsUnavailable):  # its operator's text may name the server's folders
+        return exc.public.strip().splitlines()[0]
+    if isinstance(exc, ValueError) and str(exc).strip():
         return str(exc).strip().splitlines()[0]
     return f"the job failed unexpectedly ({exc.__class__.__name__}); the details are in the server's log"

@@ -101,6 +101,8 @@ def run_job(run: JobRun, limits: Limits, stats) -> None:
     except Exception as exc:  # a failing job must never take the worker (or the server) with it
         if not isinstance(exc, EXPECTED_FAILURES):
             log.exception("job %s failed", job_id)
+        else:  # the user gets one line; the operator the whole of it
+            log.warning("job %s failed: %s", job_id, exc)
         if not sink.lost:
             sink.fail(user_message(exc))
             stats.job_finished(FAILED, str(transfer.device) if transfer else "unknown", 0, 0.0, 0)

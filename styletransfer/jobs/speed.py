@@ -5,6 +5,7 @@ it did."""
 from __future__ import annotations
 
 import json
+import logging
 from bisect import bisect_left
 from typing import Callable, Iterator, Sequence
 
@@ -121,6 +122,22 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
         points.append((w * h, sum(timed) / len(timed)))
         if len(points) >= 2:
             yield SpeedMeter(points)
+
+
+def calibrate_into(device: str, keep: Callable[[SpeedMeter, SpeedMeter | None], bool],
+                   stop: Callable[[], bool], max_side: int | None) -> None:
+    """Measure ``device`` (:func:`calibration`), handing each better model to ``keep(model, ours)`` (``ours``:
+    the one it kept last, None at first), which stores it and returns False when the stored model is no longer
+    ``ours`` — a job's correction or another worker's model came first: that one stays, and measuring ends.
+    A failure is logged: no estimate yet is no reason to stop a worker."""
+    ours = None
+    try:
+        for meter in calibration(device, stop=stop, max_side=max_side):
+            if not keep(meter, ours):
+                return
+            ours = meter
+    except Exception:  # noqa: BLE001 — the log says why; the page shows no estimate until a job ends
+        logging.getLogger(__name__).exception("speed calibration on %s failed", device)
 
 
 def calibrate(device: str, stop: Callable[[], bool] = lambda: False, max_side: int | None = None,

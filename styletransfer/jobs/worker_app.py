@@ -12,7 +12,7 @@ from ..limits import Limits
 from .celery_app import TASK_NAME, make_celery, send
 from .redis_store import QUEUE, SPEED_KEY, WORKER_PREFIX, connect, replace_own
 from .runner import JobRunner
-from .speed import calibration
+from .speed import calibrate_into
 from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -33,20 +33,15 @@ def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
 
     def on_ready(**_):
         if not runner.r.exists(SPEED_KEY):  # the page's first estimate: measured here, once
-            try:
-                stored = None  # what this worker stored last
-                # given up when a job waits: the job measures by ending, and a worker's start stays short
-                # a SIGTERM (draining) ends it too: a stopping worker's grace period is not spent measuring
-                stop = lambda: runner.draining.is_set() or runner.r.zcard(QUEUE) > 0  # noqa: E731
-                for meter in calibration(device, stop=stop, max_side=limits.max_size):
-                    value = meter.to_json()
-                    took = (runner.r.set(SPEED_KEY, value, nx=True) if stored is None
-                            else replace_own(runner.r, SPEED_KEY, stored, value))
-                    if not took:  # another worker's came first, or a job has corrected ours since: that stays
-                        break
-                    stored = value
-            except Exception:  # noqa: BLE001 — no estimate yet is no reason to stop a worker; the log says why
-                log.exception("speed calibration on %s failed: the page shows no estimate until a job ends", device)
+            def keep(meter, ours) -> bool:
+                value = meter.to_json()
+                return bool(runner.r.set(SPEED_KEY, value, nx=True) if ours is None
+                            else replace_own(runner.r, SPEED_KEY, ours.to_json(), value))
+
+            # given up when a job waits (it measures by ending: a worker's start stays short) or at a SIGTERM
+            # (a stopping worker's grace period is not spent measuring)
+            calibrate_into(device, keep, lambda: runner.draining.is_set() or runner.r.zcard(QUEUE) > 0,
+                           limits.max_size)
         if not runner.draining.is_set():
             watchdog.start()  # announces this worker (and its device, for the page's defaults) every round
 

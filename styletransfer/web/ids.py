@@ -29,6 +29,7 @@ def readout(slider_id: str) -> str:
 STYLE_BLEND = "style-blend"
 SIZE = "size"
 BACKBONE = "backbone"
+BACKBONE_NOTE = "backbone-note"
 ITERATIONS = "iterations"
 OPTIMIZER = "optimizer"
 OPTIONS = "options"

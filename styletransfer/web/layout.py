@@ -84,17 +84,29 @@ def empty_figure() -> go.Figure:
 
 
 def backbone_options(models_dir: str | None) -> list[dict]:
-    """The built-in backbones — those whose weights are not on this machine greyed out, with where to put
-    the file as their tooltip — then the checkpoints found in ``models_dir`` (value: the file's path)."""
+    """The built-in backbones — those whose weights are not on this server greyed out — then the
+    checkpoints found in ``models_dir`` (value: the file's path; the label only its name)."""
     options = []
     for name, spec in BACKBONES.items():
         missing = spec.missing_weights()
         label = f"{name} — {spec.tag}" if spec.tag else name
-        options.append({"label": f"{name} — weights not on this machine" if missing else label, "value": name,
-                        "title": f"{spec.description}. To use it: {missing}" if missing else spec.description,
-                        "disabled": bool(missing)})
-    return options + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": f"your checkpoint {p}"}
+        options.append({"label": f"{name} — not on this server" if missing else label, "value": name,
+                        "title": spec.description, "disabled": bool(missing)})
+    return options + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": "your own checkpoint"}
                       for p in list_checkpoints(models_dir)]
+
+
+def backbone_note() -> list:
+    """Under the menu, for everyone (a tooltip is never seen on a phone): which networks are greyed out and
+    where their weights come from — no path of the server's. Nothing when none is."""
+    missing = [(name, m) for name, spec in BACKBONES.items() if (m := spec.missing_weights())]
+    if not missing:
+        return []
+    return [html.Details(id=ids.BACKBONE_NOTE, className="backbone-note hint", children=[
+        html.Summary(f"{len(missing)} backbones greyed out: their weights are not installed on this server"),
+        html.Ul([html.Li(f"{name}: {m.source}") for name, m in missing]),
+        html.Div("Whoever runs this server can add them (README: Backbones)."),
+    ])]
 
 
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
@@ -141,10 +153,9 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
                 id=ids.SIZE, options=[{"label": f"{s} px", "value": s} for s in size_options], value=default_size,
                 clearable=False)),
             control("Backbone", dcc.Dropdown(id=ids.BACKBONE, options=backbone_options(models_dir), value="vgg19",
-                                             clearable=False),
-                    "the network that sees the images; greyed out: its weights are not on this machine (the tooltip "
-                    "says which file goes where)"),
+                                             clearable=False), "the network that sees the images"),
         ]),
+        *backbone_note(),
         control(["Quality", html.Span(f"{default_iterations} iterations", id=ids.readout(ids.ITERATIONS),
                                       className="value")],
                 dcc.Slider(id=ids.ITERATIONS, min=5, max=max_iterations, step=5, value=default_iterations,
