@@ -70,8 +70,9 @@ def test_the_queue_note():
     assert present.queue_note(view(status="queued", queue_position=3), []) == "Queued behind 2 job(s)."
     mine = view(status="running")
     assert present.queue_note(view(status="queued", queue_position=1), [mine]) == (
-        "Queued behind your running job: it starts when that one ends.")
-    assert present.queue_note(view(status="queued", queue_position=3), [mine]).endswith("(2 other job(s) ahead).")
+        "Queued behind your running job: it starts when that one ends; it waits in Your jobs.")
+    assert present.queue_note(view(status="queued", queue_position=3), [mine]).endswith(
+        "(2 other job(s) ahead); it waits in Your jobs.")
 
 
 def test_the_estimate_line():

@@ -440,6 +440,33 @@ def click_when_steady(driver, css: str, message: str):
     wait_until(attempt, message=message)
 
 
+def test_start_while_a_job_runs_keeps_the_running_job_in_view(server, browser, files):
+    """The second Start queues its job in the gallery with a note (not an error's red); the panel stays on
+    the job that runs — its status, its frames, its chart."""
+    from selenium.webdriver.common.keys import Keys
+
+    api = session_of(browser, server.url)
+    ready_to_start(browser, files)
+    press(browser, "iterations", Keys.END)  # long: it is still running when the second comes
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: status(browser) == "running" and frame_of(browser), timeout=60, message="the first running")
+    running = api.get(server.url + "/api/jobs").json()[-1]["id"]
+    browser.find_element("id", "start-button").click()
+    note = wait_until(lambda: "Queued behind your running job" in (m := browser.find_element("id", "start-message")).text
+                      and m, message="the queue note")
+    assert "note" in note.get_attribute("class") and note.value_of_css_property("color") != "rgba(197, 48, 48, 1)"
+    wait_until(lambda: len(gallery_items(browser)) == 2, message="the queued job in the gallery")
+    seen = frame_of(browser)
+    wait_until(lambda: frame_of(browser) != seen, message="the running job's frames still coming")
+    assert status(browser) == "running" and f"/frames/{running}/" in frame_of(browser)
+    for job in api.get(server.url + "/api/jobs").json():
+        api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
+
+
+def frame_of(driver) -> str:
+    return driver.find_element("id", "preview-image").get_attribute("src") or ""
+
+
 def test_the_gallery_reopens_any_job_and_cancels_a_queued_one(server, browser, files):
     api = session_of(browser, server.url)
     from selenium.webdriver.common.keys import Keys

@@ -182,7 +182,7 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
         html.Div(id=ids.ESTIMATE, className="hint", role="status"),
         # the estimate is asked again for a minute: the first measurement of this machine may still be running
         dcc.Interval(id=ids.ESTIMATE_REFRESH, interval=3000, max_intervals=20),
-        html.Div(id=ids.START_MESSAGE, className="upload-message", role="alert"),
+        html.Div(id=ids.START_MESSAGE, className="upload-message error", role="alert"),
     ])
 
 

@@ -91,7 +91,8 @@ def queue_note(view: JobView, busy: list[JobView]) -> str:
     """What Start says about the queue: behind the session's own running job, or behind others'."""
     if busy:
         ahead = (f" ({view.queue_position - 1} other job(s) ahead)" if view.queue_position > 1 else "")
-        return f"Queued behind your {busy[-1].status} job: it starts when that one ends{ahead}."
+        return (f"Queued behind your {busy[-1].status} job: it starts when that one ends{ahead}; "
+                "it waits in Your jobs.")
     return "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
 
 

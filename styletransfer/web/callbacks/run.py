@@ -29,6 +29,10 @@ def showing(view, jobs) -> dict:
             "live_note": "", "gallery": gallery(jobs.list(session_id()), view.id)}
 
 
+# Start's line under the button: a note (the queue) in the page's own colour, a refusal in red
+NOTE, REFUSAL = "upload-message note", "upload-message error"
+
+
 def _key(slider_id: str) -> str:
     return slider_id.replace("-", "_")  # a keyword argument's name
 
@@ -64,9 +68,11 @@ def _register_start_stop(app, wiring) -> None:
 
     @callback(app, output={**NEW_JOB, "job": Output(ids.JOB_ID, "data"),
                            "start_message": Output(ids.START_MESSAGE, "children"),
+                           "start_class": Output(ids.START_MESSAGE, "className"),
                            "before": Output(ids.BEFORE_IMAGE, "src")},
-              inputs={"clicks": Input(ids.START, "n_clicks")}, state=page_state, prevent_initial_call=True)
-    def start(clicks, **values):
+              inputs={"clicks": Input(ids.START, "n_clicks")}, state={**page_state, "shown": State(ids.JOB_ID, "data")},
+              prevent_initial_call=True)
+    def start(clicks, shown, **values):
         owner = session_id()
         busy = [j for j in jobs.list(owner) if not j.is_finished]
         try:
@@ -76,9 +82,11 @@ def _register_start_stop(app, wiring) -> None:
             view = jobs.submit(owner, content, styles, settings_from_page(wiring, values, len(styles)),
                                client=client_address())
         except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, LimitExceeded: one line each
-            return {"start_message": str(exc)}
-        return {**showing(view, jobs), "start_message": queue_note(view, busy),
-                "before": data_url(content, "JPEG", 1024)}
+            return {"start_message": str(exc), "start_class": REFUSAL}
+        note = {"start_message": queue_note(view, busy), "start_class": NOTE}
+        if any(j.id == shown for j in busy):  # the job on the page runs on in view; the new one waits in the gallery
+            return {**note, "gallery": gallery(jobs.list(owner), shown)}
+        return {**showing(view, jobs), **note, "before": data_url(content, "JPEG", 1024)}
 
     @callback(app, output={"live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True)},
               inputs={"clicks": Input(ids.STOP, "n_clicks")}, state={"job_id": State(ids.JOB_ID, "data")},
@@ -115,6 +123,7 @@ def _register_rerun(app, wiring) -> None:
     jobs = wiring.jobs
 
     @callback(app, output={**NEW_JOB, "start_message": Output(ids.START_MESSAGE, "children", allow_duplicate=True),
+                           "start_class": Output(ids.START_MESSAGE, "className", allow_duplicate=True),
                            "again_off": Output(ids.RUN_AGAIN, "disabled", allow_duplicate=True),
                            "more_off": Output(ids.CONTINUE, "disabled", allow_duplicate=True)},
               inputs={"again": Input(ids.RUN_AGAIN, "n_clicks"), "more": Input(ids.CONTINUE, "n_clicks")},
@@ -128,9 +137,9 @@ def _register_rerun(app, wiring) -> None:
                               continue_iterations=iterations if ctx.triggered_id == ids.CONTINUE else None,
                               client=client_address())
         except JobNotFound:
-            return {"start_message": "That job is gone."}
+            return {"start_message": "That job is gone.", "start_class": REFUSAL}
         except ValueError as exc:  # a limit, images no longer kept, a bad quality value
-            return {"start_message": str(exc)}
+            return {"start_message": str(exc), "start_class": REFUSAL}
         # both buttons wait for the new job to finish (no second click on the old one meanwhile)
         return {**showing(view, jobs), "start_message": "", "again_off": True, "more_off": True}
 
