@@ -301,21 +301,40 @@ def read_png_settings(path_or_bytes) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def gif_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, seconds: float = 6.0) -> bytes:
-    """An animated GIF of ``frames`` (resized to ``size``, default the last frame's), lasting ~``seconds``.
+GIF_MAX_SIDE = 512  # a GIF is the preview that plays anywhere; the MP4 keeps the full size at a tenth the bytes
+GIF_MAX_FRAMES = 48
 
-    Frames from coarse scales are smaller: they are scaled up so the time-lapse keeps one size. The
-    last frame is held for a second so the result can be seen.
+
+def gif_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, seconds: float = 6.0) -> bytes:
+    """An animated GIF of ``frames`` (at most ``GIF_MAX_FRAMES`` of them, resized to ``size``, default the
+    last frame's, long side at most ``GIF_MAX_SIDE``), lasting ~``seconds``, the last frame held for a second.
+
+    Frames from coarse scales are smaller: they are scaled up so the time-lapse keeps one size. One palette,
+    from eight frames spread over the run, serves them all: quantising each frame on its own was most of the
+    time and of the bytes. Frames that come out the same are merged (their time added).
     """
     if not frames:
         raise ValueError("no frames to make a time-lapse from")
+    if len(frames) > GIF_MAX_FRAMES:  # evenly spread, the last kept: 8 a second is smooth enough here
+        step = (len(frames) - 1) / (GIF_MAX_FRAMES - 1)
+        frames = [frames[round(i * step)] for i in range(GIF_MAX_FRAMES)]
     size = size or frames[-1].size
-    scaled = [f if f.size == size else f.resize(size, Image.Resampling.BICUBIC) for f in frames]
-    per_frame = max(20, int(1000 * seconds / len(scaled)))
-    durations = [per_frame] * (len(scaled) - 1) + [1000]
+    if max(size) > GIF_MAX_SIDE:
+        size = long_side_size(size, GIF_MAX_SIDE)
+    scaled = [f.convert("RGB") if f.size == size else f.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+              for f in frames]
+    picks = sorted({round(i * (len(scaled) - 1) / 7) for i in range(8)})  # the photo, the way, the painting
+    tile = long_side_size(size, 160)
+    sheet = Image.new("RGB", (tile[0] * len(picks), tile[1]))
+    for i, k in enumerate(picks):
+        sheet.paste(scaled[k].resize(tile, Image.Resampling.BOX), (i * tile[0], 0))
+    palette = sheet.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in scaled]
+    per_frame = max(20, int(1000 * seconds / len(indexed)))
+    durations = [per_frame] * (len(indexed) - 1) + [1000]
     buf = io.BytesIO()
-    scaled[0].save(buf, format="GIF", save_all=True, append_images=scaled[1:], duration=durations, loop=0,
-                   optimize=False)
+    indexed[0].save(buf, format="GIF", save_all=True, append_images=indexed[1:], duration=durations, loop=0,
+                    optimize=False)
     return buf.getvalue()
 
 

@@ -141,7 +141,23 @@ def test_match_color_gives_the_reference_palette():
     assert torch.allclose(out.mean((2, 3)), ref.mean((2, 3)), atol=0.02)
 
 
+def test_a_long_gif_time_lapse_is_a_preview_of_at_most_48_frames_at_512_px_ending_on_the_result():
+    import numpy as np
+    from PIL import ImageDraw
+
+    def frame(i):  # a bar moving right, 10 px a frame
+        img = Image.new("RGB", (1024, 768))
+        ImageDraw.Draw(img).rectangle((i * 10, 0, i * 10 + 19, 767), fill=(255, 220, 0))
+        return img
+
+    gif = Image.open(io.BytesIO(images.gif_bytes([frame(i) for i in range(100)])))
+    assert gif.size == (512, 384) and gif.n_frames == images.GIF_MAX_FRAMES
+    gif.seek(gif.n_frames - 1)
+    columns = np.asarray(gif.convert("L"), dtype=float).mean(axis=0)
+    assert abs(columns.argmax() - 999 / 2) < 6  # the last frame is the run's last
+
+
 def test_gif_time_lapse_scales_frames_to_one_size():
     frames = [Image.new("RGB", (16, 16), (i * 40, 0, 0)) for i in range(3)] + [Image.new("RGB", (32, 32))]
     gif = Image.open(io.BytesIO(images.gif_bytes(frames)))
-    assert gif.size == (32, 32) and gif.n_frames == 4
+    assert gif.size == (32, 32) and gif.n_frames == 4  # each colour in the shared palette

@@ -214,7 +214,7 @@ def stage(jobs: list, current_job: str | None) -> html.Section:
                     html.A("Time-lapse (MP4)", id=ids.DOWNLOAD_TIMELAPSE, className="button disabled", href=None,
                            download=""),
                     html.A("GIF", id=ids.DOWNLOAD_TIMELAPSE_GIF, className="button disabled", href=None, download="",
-                           title="the time-lapse as an animated GIF (larger)"),
+                           title="the time-lapse as an animated GIF: a 512-px preview that plays anywhere"),
                 ]),
                 html.Div(className="downloads", children=[
                     html.Button("Run again", id=ids.RUN_AGAIN, disabled=True,
