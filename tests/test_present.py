@@ -111,6 +111,18 @@ def test_run_again_and_continue_need_a_finished_job():
     assert present.rerun_disabled(None) == (True, True)  # no job on the page
 
 
+def test_a_job_card_says_what_tells_it_from_the_next():
+    assert present.card_caption(view()) == "512 px · style 10 · vgg19"
+    steered = view(weights={"style_weight": 100.0}, settings={
+        "size": 384, "style_weight": 10.0, "backbone": "efficientnet-lite0", "style_blend": [0.25, 0.75],
+        "preserve_color": True, "multiscale": False})
+    assert present.card_caption(steered) == (
+        "384 px · style 100 · efficientnet-lite0 · blend 75% · photo's colours · one scale")
+    continued = view(note="continues job 1a2b3c4d from its result", settings={
+        "size": 512, "style_weight": 10.0, "backbone": "vgg19", "multiscale": False})
+    assert present.card_caption(continued) == "512 px · style 10 · vgg19 · continues job 1a2b3c4d"
+
+
 def test_the_gallery_lists_newest_first_and_offers_cancel_for_queued_jobs():
     assert present.gallery([], None)[0].children == "Your jobs appear here."
     items = present.gallery([view(id="old", status="done", frame_seq=2), view(id="new", status="queued")], "old")

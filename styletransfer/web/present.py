@@ -138,6 +138,25 @@ def rerun_disabled(view: JobView | None) -> tuple[bool, bool]:
     return not finished, not (finished and view.status != FAILED)
 
 
+def card_caption(view: JobView) -> str:
+    """A job card's settings line: what tells one job from the next — size, the style weight in force (after
+    any live change), the network, and blend, kept colours, coarse-to-fine off, a Continue, where they apply."""
+    s = view.settings
+    style = view.weights.get("style_weight", s.get("style_weight"))
+    parts = [f"{s['size']} px", f"style {style:g}" if isinstance(style, (int, float)) else "style ?",
+             os.path.basename(str(s["backbone"]))]
+    blend = s.get("style_blend")
+    if isinstance(blend, (list, tuple)) and len(blend) == 2 and sum(blend):
+        parts.append(f"blend {100 * blend[1] / sum(blend):.0f}%")
+    if s.get("preserve_color"):
+        parts.append("photo's colours")
+    if s.get("multiscale") is False and not (view.note or "").startswith("continues"):
+        parts.append("one scale")
+    if (view.note or "").startswith("continues job"):
+        parts.append(view.note.split(" from ")[0])  # "continues job 1a2b3c4d"
+    return " · ".join(parts)
+
+
 def gallery(views: list[JobView], current: str | None) -> list:
     """The session's jobs, newest first: a thumbnail, status and key settings each; a click reopens one,
     and a queued one can be cancelled here."""
@@ -149,7 +168,7 @@ def gallery(views: list[JobView], current: str | None) -> list:
         url = frame_url(v)
         thumb = (html.Img(src=url, alt="", className="gallery-thumb") if url
                  else html.Div(className="gallery-thumb empty"))
-        caption = f"{s['size']} px · style {s['style_weight']:g} · {os.path.basename(str(s['backbone']))}"
+        caption = card_caption(v)
         item = [html.Button([thumb, html.Span(v.status, className=f"status status-{v.status}"),
                              html.Span(caption, className="gallery-caption")],
                             id={"type": ids.GALLERY_OPEN, "job": v.id}, title="show this job",
