@@ -164,7 +164,6 @@ def gallery(views: list[JobView], current: str | None) -> list:
         return [html.Div("Your jobs appear here.", className="hint")]
     items = []
     for v in reversed(views):
-        s = v.settings
         url = frame_url(v)
         thumb = (html.Img(src=url, alt="", className="gallery-thumb") if url
                  else html.Div(className="gallery-thumb empty"))
