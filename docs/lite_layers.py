@@ -15,8 +15,9 @@ from styletransfer.examples import example_image
 from styletransfer.tools.quality import PAIRS, Yardstick, photo, time_to_quality
 
 FIRST = {"content_layers": ("block7",), "style_layers": ("stem", "block0", "block2", "block4", "block7"),
-         "style_layer_weights": (1, 1, 1, 1, 1)}
-LITE1 = {"backbone": "efficientnet-lite1", "style_layers": ("stem", "block0", "block3", "block6", "block9")}
+         "style_layer_weights": (1, 1, 1, 1, 1), "style_loss": "gram"}
+LITE1 = {"backbone": "efficientnet-lite1", "style_layers": ("stem", "block0", "block3", "block6", "block9"),
+         "style_loss": "gram"}
 VARIANTS = {
     "vgg19": {"backbone": "vgg19"},
     "lite0 first": FIRST,
@@ -29,12 +30,15 @@ VARIANTS = {
     "lite0 weights 2,2,1,1,.5": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (2, 2, 1, 1, 0.5)},
     "lite0 weights 3,3,1,1,.25": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25)},
     "lite0 weights 4,4,2,1,.5": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (4, 4, 2, 1, 0.5)},
-    "lite0 tuned": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25)},
+    "lite0 tuned": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25),
+                    "style_loss": "gram"},
     "lite0 w2": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25), "style_loss": "w2"},
     "lite0 w2 style 30": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25),
                           "style_loss": "w2", "style_weight": 30.0},
     "lite0 100 it": {**FIRST, "content_layers": ("block4",), "style_layer_weights": (3, 3, 1, 1, 0.25),
                      "iterations": 100},
+    "lite0 own (w2 x3)": {"backbone": "efficientnet-lite0"},   # everything the backbone's own
+    "lite1 own (w2 x3)": {"backbone": "efficientnet-lite1"},
     "lite1 first": {**LITE1, "content_layers": ("block9",), "style_layer_weights": (1, 1, 1, 1, 1)},
     "lite1 weights 2,2,1,1,.5": {**LITE1, "content_layers": ("block6",), "style_layer_weights": (2, 2, 1, 1, 0.5)},
 }

@@ -129,6 +129,8 @@ def list_layers(argv: list[str]) -> int:
         if name in style_weights:
             marks[-1] += f" ×{style_weights[name]:g}"
         print(f"{name}{'  (default ' + ', '.join(marks) + ')' if marks else ''}")
+    gain = f", style weight ×{net.style_gain:g}" if net.style_gain != 1 else ""
+    print(f"default style loss: {net.style_loss}{gain}")
     return 0
 
 

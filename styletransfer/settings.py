@@ -85,8 +85,9 @@ class Settings:
         None, "one blend weight per painting", kind="floats", low=0, high=1e6, optional=True)
     style_scale: float = setting(1.0, "size of the painting's strokes relative to the result", kind="float",
                                  low=0.05, high=8)
-    style_loss: str = setting("gram", "gram: Gatys' Gram matrices; w2: Wasserstein-2 of mean and covariance",
-                              kind="choice", choices=("gram", "w2"))
+    style_loss: str | None = setting(
+        None, "gram: Gatys' Gram matrices; w2: Wasserstein-2 of mean and covariance (default: the backbone's — "
+        "gram; w2 on EfficientNet-Lite)", kind="choice", choices=("gram", "w2"), optional=True)
     backbone: str = setting("vgg19", "the network that sees the images: a built-in name, or a checkpoint file "
                             "(.pt/.pth/.ts) of your own", kind="backbone", choices=_backbone_names)
     backbone_arch: str | None = setting(None, "the torchvision architecture of a plain state_dict checkpoint",

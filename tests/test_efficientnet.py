@@ -104,13 +104,15 @@ def test_each_lite_paints_a_small_image(variant, content_image, style_image):
 
 @pytest.mark.parametrize("backbone", ["vgg19", *LITES])
 def test_weights_of_one_mean_a_comparable_balance_on_every_backbone(backbone):
-    """Each term is a relative error, so the photo starts at a style term near 1 on any network, and after a
-    short run at content = style = 1 the two terms settle within 3× of the ratio they reach on VGG19."""
+    """Each term is a relative error — the style term times the backbone's gain for its own loss (Lite: W2
+    ×3) — so the photo starts at a style term near 1 on any network, and after a short run at content =
+    style = 1 the two terms settle within 3× of the ratio they reach on VGG19."""
     def terms(name):
         run = StyleTransfer(Settings(size=128, iterations=30, multiscale=False, backbone=name, seed=0, device="cpu",
                                      content_weight=1, style_weight=1, tv_weight=0))
         losses = [p.losses for p in run.run(example_image("hopper"), [example_image("swirls")])]
-        return losses[0]["style"], losses[-1]["content"] / losses[-1]["style"]
+        gain = load_backbone(name).style_gain
+        return gain * losses[0]["style"], losses[-1]["content"] / (gain * losses[-1]["style"])
 
     start, ratio = terms(backbone)
     assert 0.5 < start < 1.5
@@ -149,3 +151,27 @@ def test_the_backbone_s_layer_weights_apply_to_its_own_layers_only(content_image
 
     assert objective().default_layer_weights == (3, 3, 1, 1, 0.25)
     assert objective(style_layers=["stem", "block2"]).default_layer_weights == [1.0, 1.0]
+
+
+def test_the_fast_backbones_paint_with_w2_at_their_gain_unless_the_run_names_a_loss(content_image, style_image,
+                                                                                     capsys):
+    """Lite's own style loss is Wasserstein-2 with the style weight ×3 (a slider at 10 paints as W2 at 30);
+    a run that names a loss gets that loss as it is; VGG19 keeps Gatys' Gram matrices."""
+    from styletransfer.engine import Objective
+    from styletransfer.engine.hardware import autocast
+    from styletransfer.losses import GramStyleLoss, WassersteinStyleLoss
+
+    photo, painting = images.image_to_tensor(content_image), images.image_to_tensor(style_image)
+
+    def objective(backbone, **settings):
+        return Objective(load_backbone(backbone), photo, [painting], Settings(backbone=backbone, **settings),
+                         lambda: autocast(torch.device("cpu"), "fp32"))
+
+    own = objective("efficientnet-lite0")
+    assert {type(loss) for loss in own.style_losses.values()} == {WassersteinStyleLoss} and own.style_gain == 3
+    named = objective("efficientnet-lite0", style_loss="gram")
+    assert {type(loss) for loss in named.style_losses.values()} == {GramStyleLoss} and named.style_gain == 1
+    vgg = objective("vgg19")
+    assert {type(loss) for loss in vgg.style_losses.values()} == {GramStyleLoss} and vgg.style_gain == 1
+    assert cli.main(["--list-layers", "--backbone", "efficientnet-lite0"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "default style loss: w2, style weight ×3"

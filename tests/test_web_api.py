@@ -5,6 +5,7 @@ import io
 import itertools
 import json
 import math
+import re
 import time
 
 import pytest
@@ -274,6 +275,29 @@ def test_a_malformed_callback_request_is_a_400_not_a_500(client):
     assert r.status_code == 400 and "could not be handled" in r.get_json()["error"]
 
 
+def test_the_estimate_and_the_quality_points_follow_the_chosen_network(app, client, monkeypatch):
+    from styletransfer.jobs.speed import SpeedMeter
+
+    monkeypatch.setattr(app.studio_jobs, "speed", SpeedMeter([(256 * 205, 0.3), (512 * 410, 1.2)]))  # as measured
+
+    def estimate(backbone):
+        inputs = [{"id": "size", "property": "value", "value": 512},
+                  {"id": "iterations", "property": "value", "value": 25},
+                  {"id": "options", "property": "value", "value": ["multiscale"]},
+                  {"id": "content-upload", "property": "contents", "value": None},
+                  {"id": "estimate-refresh", "property": "n_intervals", "value": 1},
+                  {"id": "backbone", "property": "value", "value": backbone}]
+        r = callback(client, app, "size.value", inputs, {"iterations.marks": {"10": "draft", "25": "default"}})
+        return r.get_json()["response"]["estimate"]["children"]
+
+    def seconds(text):  # "About 1:05 … draft 0:07 · default 0:17 …": every figure in seconds
+        return [int(m) * 60 + int(s) for m, s in re.findall(r"(\d+):(\d\d)", text)]
+
+    vgg, fast = seconds(estimate("vgg19")), seconds(estimate("efficientnet-lite0"))
+    assert len(vgg) == len(fast) == 3 and all(f < v / 4 for f, v in zip(fast, vgg)), (vgg, fast)
+    assert estimate("/etc/passwd.pt") == ""  # not an offered network: no figure
+
+
 def test_a_bug_inside_a_callback_is_a_logged_500_with_a_plain_message(app, client, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("a deliberately injected bug")
@@ -282,7 +306,8 @@ def test_a_bug_inside_a_callback_is_a_logged_500_with_a_plain_message(app, clien
     inputs = [{"id": "size", "property": "value", "value": 256}, {"id": "iterations", "property": "value", "value": 5},
               {"id": "options", "property": "value", "value": ["multiscale"]},
               {"id": "content-upload", "property": "contents", "value": None},
-              {"id": "estimate-refresh", "property": "n_intervals", "value": 1}]
+              {"id": "estimate-refresh", "property": "n_intervals", "value": 1},
+              {"id": "backbone", "property": "value", "value": "vgg19"}]
     r = callback(client, app, "size.value", inputs, {})
     assert r.status_code == 500 and r.is_json
     assert r.get_json()["error"].startswith("Something went wrong on the server; it has been logged")

@@ -150,6 +150,7 @@ class ScriptedBackbone(nn.Module):
         self.style_layers = self.layer_names
         self.content_layers = (self.layer_names[(2 * len(self.layer_names)) // 3],)
         self.style_weights = None  # equal, as for any backbone that states none
+        self.style_loss, self.style_gain = "gram", 1.0  # Gatys' own, as for any backbone that states none
         self.requires_grad_(False)
         self.eval()
 

@@ -70,7 +70,7 @@ class Backbone(nn.Module):
 
     def __init__(self, name: str, preprocess: nn.Module, layers: "OrderedDict[str, nn.Module]",
                  content_layers: Iterable[str], style_layers: Iterable[str],
-                 style_weights: Iterable[float] | None = None):
+                 style_weights: Iterable[float] | None = None, style_loss: str = "gram", style_gain: float = 1.0):
         super().__init__()
         self.name = name
         self.preprocess = preprocess
@@ -79,6 +79,9 @@ class Backbone(nn.Module):
         self.style_layers = tuple(style_layers)
         # the default style layers' weights (None: equal), used where the run names neither layers nor weights
         self.style_weights = tuple(style_weights) if style_weights is not None else None
+        # the style loss it paints best with, and the factor on the style weight that makes a slider's value
+        # mean the same strength as on VGG19 with that loss; used where the run names no loss
+        self.style_loss, self.style_gain = style_loss, style_gain
         self.requires_grad_(False)
         self.eval()
 
@@ -96,7 +99,8 @@ class Backbone(nn.Module):
         order = self.layer_names
         last = max(order.index(n) for n in names)
         kept = OrderedDict((n, self.layers[n]) for n in order[: last + 1])
-        return Backbone(self.name, self.preprocess, kept, self.content_layers, self.style_layers, self.style_weights)
+        return Backbone(self.name, self.preprocess, kept, self.content_layers, self.style_layers, self.style_weights,
+                        self.style_loss, self.style_gain)
 
     def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         wanted = set(layers)

@@ -34,7 +34,10 @@ class Objective:
         self.default_layer_weights = (net.style_weights if settings.style_layers is None else None) \
             or [1.0] * len(self.style_layers)
         self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        loss_cls = GramStyleLoss if settings.style_loss == "gram" else WassersteinStyleLoss
+        # the backbone's own loss comes with its own gain; a loss the run names is taken as it is
+        loss_name = settings.style_loss or net.style_loss
+        self.style_gain = net.style_gain if settings.style_loss is None else 1.0
+        loss_cls = GramStyleLoss if loss_name == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
         with torch.no_grad():
             content_feats = self.features(content)
@@ -62,7 +65,8 @@ class Objective:
         lw = _per_layer(lw, len(self.style_layers))
         style = sum(w * loss(feats[l]) for w, (l, loss) in zip(lw, self.style_losses.items()))
         tv = tv_mean(image)
-        total = weights["content_weight"] * content + weights["style_weight"] * style + weights["tv_weight"] * tv
+        total = (weights["content_weight"] * content + weights["style_weight"] * self.style_gain * style
+                 + weights["tv_weight"] * tv)
         return total, {"content": content, "style": style, "tv": tv}
 
 

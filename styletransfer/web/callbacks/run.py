@@ -150,16 +150,18 @@ def _register_estimate(app, wiring) -> None:
     @callback(app, output={"text": Output(ids.ESTIMATE, "children")},
               inputs={"size": Input(ids.SIZE, "value"), "iterations": Input(ids.ITERATIONS, "value"),
                       "options": Input(ids.OPTIONS, "value"), "contents": Input(ids.upload("content"), "contents"),
-                      "refresh": Input(ids.ESTIMATE_REFRESH, "n_intervals")},
+                      "refresh": Input(ids.ESTIMATE_REFRESH, "n_intervals"),
+                      "backbone": Input(ids.BACKBONE, "value")},
               state={"marks": State(ids.ITERATIONS, "marks")})
-    def estimate(size, iterations, options, contents, refresh, marks):
+    def estimate(size, iterations, options, contents, refresh, backbone, marks):
         multiscale = "multiscale" in (options if isinstance(options, list) else [])
-        try:
-            settings = Settings(size=size, iterations=iterations, multiscale=multiscale)
+        try:  # the chosen network counts: a fast one's iteration costs a fraction of VGG19's
+            common = {"size": size, "multiscale": multiscale,
+                      "backbone": offered_backbone(backbone, wiring.models_dir)}
+            settings = Settings(iterations=iterations, **common)
             # the slider's marked points (draft, default, fine), as the layout names them
             marked = sorted(marks.items(), key=lambda mark: int(mark[0])) if isinstance(marks, dict) else []
-            points = [(str(name), Settings(size=size, iterations=int(value), multiscale=multiscale))
-                      for value, name in marked[:3]]
+            points = [(str(name), Settings(iterations=int(value), **common)) for value, name in marked[:3]]
         except ValueError:
             return {"text": ""}
         photo = image_size_of(jobs.uploads, session_id(), contents)
