@@ -23,8 +23,7 @@ def seconds_per_iteration(backbone: str, size: int, precision: str, iterations: 
 
 def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 512
-    names = sys.argv[2].split(",") if len(sys.argv) > 2 else ["vgg19", "efficientnet-lite0", "efficientnet-lite1",
-                                                               "efficientnet-lite2"]
+    names = sys.argv[2].split(",") if len(sys.argv) > 2 else ["vgg19", "efficientnet-lite0", "efficientnet-lite1"]
     print(f"machine: {describe_machine()}; {size} px, one scale, L-BFGS")
     for precision in (["bf16"] if cpu_has_fast_bf16() else []) + ["fp32"]:
         reference = None
