@@ -14,3 +14,24 @@ def test_the_loss_chart_draws_its_first_point_before_there_is_a_line():
 def test_the_iteration_axis_spans_ten_iterations_from_the_start_so_its_ticks_are_whole():
     figure = empty_figure().to_plotly_json()
     assert figure["layout"]["xaxis"]["autorangeoptions"]["include"] == [0, 10]
+
+
+def test_after_a_reload_the_form_shows_the_shown_job_s_own_settings():
+    from styletransfer.jobs import JobView
+    from styletransfer.web.layout import Form, backbone_options, form_of
+
+    offered, defaults = backbone_options(None), Form(512, 25)
+    job = JobView(id="j", status="running", created=0.0, weights={"style_weight": 100.0, "content_weight": 1.0,
+                                                                  "tv_weight": 3.0},
+                  settings={"size": 384, "iterations": 60, "backbone": "efficientnet-lite0", "optimizer": "adam",
+                            "preserve_color": True, "multiscale": False, "style_blend": [1.0, 3.0],
+                            "style_weight": 10.0, "content_weight": 1.0, "tv_weight": 3.0})
+    form = form_of(job, defaults, [256, 384, 512], 100, offered)
+    assert (form.size, form.iterations, form.backbone, form.optimizer, form.options) == (
+        384, 60, "efficientnet-lite0", "adam", ("preserve_color",))
+    assert form.weights["style_weight"] == 100.0 and form.blend == 0.75  # the weight in force after a live change
+    # what the form cannot show keeps the default: a size not offered, a network greyed out here
+    odd = JobView(id="k", status="done", created=0.0, weights={}, settings={"size": 640, "backbone": "vgg16"})
+    assert (form_of(odd, defaults, [256, 512], 100, offered).size,
+            form_of(odd, defaults, [256, 512], 100, offered).backbone) == (512, "vgg19")
+    assert form_of(None, defaults, [512], 100, offered) == defaults

@@ -463,6 +463,25 @@ def test_start_while_a_job_runs_keeps_the_running_job_in_view(server, browser, f
         api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
 
 
+def test_a_reload_mid_run_shows_the_running_job_s_own_settings_in_the_form(server, browser, files):
+    from selenium.webdriver.common.keys import Keys
+
+    api = session_of(browser, server.url)
+    ready_to_start(browser, files, size=384)
+    browser.find_element("css selector", "#options input[value=preserve_color]").click()
+    press(browser, "iterations", Keys.END)
+    browser.find_element("id", "start-button").click()
+    wait_until(lambda: status(browser) == "running", timeout=60, message="running")
+    browser.refresh()
+    wait_until(lambda: status(browser) == "running", timeout=30, message="the job shown again")
+    assert "384 px" in browser.find_element("id", "size").text
+    assert browser.find_element("css selector", "#options input[value=preserve_color]").is_selected()
+    job = api.get(server.url + "/api/jobs").json()[-1]
+    assert browser.find_element("id", "iterations-value").text == f"{job['settings']['iterations']} iterations"
+    for job in api.get(server.url + "/api/jobs").json():
+        api.post(f"{server.url}/api/jobs/{job['id']}/cancel")
+
+
 def frame_of(driver) -> str:
     return driver.find_element("id", "preview-image").get_attribute("src") or ""
 

@@ -2,6 +2,7 @@
 ``present.py``, the callbacks are ``callbacks/``)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -24,12 +25,48 @@ def control(label, widget, hint: str | None = None) -> html.Div:
     return html.Div(className="control", children=children + ([html.Div(hint, className="hint")] if hint else []))
 
 
-def weight_slider(slider_id: str) -> html.Div:
-    """A live weight's log10 slider; its read-out and tooltip show the weight (``tenToThe`` in
-    assets/studio.js, the one formatting of a weight, fills the read-out when the page loads)."""
+@dataclasses.dataclass(frozen=True)
+class Form:
+    """What the form's controls start at: the defaults, or after a reload the shown job's own settings
+    (:func:`form_of`), so the page never says 512 px beside a job running at 384."""
+    size: int
+    iterations: int
+    backbone: str = "vgg19"
+    optimizer: str = "lbfgs"
+    options: tuple = ("multiscale",)
+    weights: dict = dataclasses.field(default_factory=dict)  # setting name -> value (the weights in force)
+    blend: float = 0.5
+
+
+def form_of(view, defaults: Form, sizes: list[int], max_iterations: int, offered: list[dict]) -> Form:
+    """The job's settings as the form shows them; anything the form cannot show (a size not offered, a network
+    greyed out) keeps the default."""
+    if view is None:
+        return defaults
+    s, weights = view.settings, view.weights
+    enabled = {o["value"] for o in offered if not o.get("disabled")}
+    blend = s.get("style_blend")
+    options = tuple(name for name, on in (("preserve_color", s.get("preserve_color")),
+                                         ("multiscale", s.get("multiscale", True))) if on)
+    iterations = s.get("iterations")
+    return Form(
+        size=s.get("size") if s.get("size") in sizes else defaults.size,
+        iterations=min(max(5, iterations), max_iterations) if isinstance(iterations, int) else defaults.iterations,
+        backbone=s.get("backbone") if s.get("backbone") in enabled else defaults.backbone,
+        optimizer=s.get("optimizer") if s.get("optimizer") in ("lbfgs", "adam") else defaults.optimizer,
+        options=options,
+        weights={name: weights.get(name, s.get(name)) for name in WEIGHT_SLIDERS.values()},
+        blend=blend[1] / sum(blend) if isinstance(blend, (list, tuple)) and len(blend) == 2 and sum(blend) else 0.5)
+
+
+def weight_slider(slider_id: str, value: float | None = None) -> html.Div:
+    """A live weight's log10 slider at ``value`` (default: the setting's); its read-out and tooltip show the
+    weight (``tenToThe`` in assets/studio.js, the one formatting of a weight, fills the read-out)."""
     field = Settings.__dataclass_fields__[WEIGHT_SLIDERS[slider_id]]
     label, help_text, default = field.metadata["label"], field.metadata["help"], field.default
     lo, hi = field.metadata["slider"]
+    if isinstance(value, (int, float)) and value > 0:
+        default = min(max(value, 10.0 ** lo), 10.0 ** hi)
     marks = {e: {"label": f"{10.0 ** e:,g}"} for e in range(lo, hi + 1)}  # powers of ten: 0.01 … 1,000
     return control([label, html.Span(id=ids.readout(slider_id), className="value")],
                    dcc.Slider(id=slider_id, min=lo, max=hi, step=0.05, value=math.log10(default), marks=marks,
@@ -115,13 +152,16 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
     """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return;
     ``notice``, when the job service cannot be reached, says so above everything (on an open page,
     assets/studio.js shows it when a callback is answered 503, and hides it again when one goes through)."""
+    offered = backbone_options(models_dir)
+    shown = next((v for v in jobs or [] if v.id == current_job), None)
+    form = form_of(shown, Form(default_size, default_iterations), size_options, max_iterations, offered)
     return html.Div(className="studio", children=[
         html.Div(notice or "", id=ids.NOTICE, className="upload-message error", role="alert", hidden=not notice),
         html.Header([html.A("One-shot version: /quick →", href="/quick/", className="hint header-link"),
                      html.H1("Style Transfer Studio"),
                      html.P("Watch a photo turn into a painting: gradient descent on its pixels through a pretrained "
                             "network (Gatys et al.). Steer the weights while it runs.")]),
-        html.Main([controls(size_options, default_size, default_iterations, max_iterations, models_dir),
+        html.Main([controls(size_options, default_size, default_iterations, max_iterations, models_dir, form, offered),
                    stage(jobs or [], current_job)]),
         dcc.Store(id=ids.JOB_ID, data=current_job),
         dcc.Store(id=ids.CHART_STATE),
@@ -133,8 +173,11 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
 
 
 def controls(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
-             models_dir: str | None) -> html.Section:
-    """The left panel: uploads, examples, weights, size, backbone, quality, optimiser, options, Start/Stop."""
+             models_dir: str | None, form: Form | None = None, offered: list[dict] | None = None) -> html.Section:
+    """The left panel: uploads, examples, weights, size, backbone, quality, optimiser, options, Start/Stop;
+    the controls at ``form`` (default: the defaults)."""
+    offered = offered if offered is not None else backbone_options(models_dir)
+    form = form or Form(default_size, default_iterations)
     return html.Section(className="panel controls", children=[
         upload("content", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
         upload("style", "2 · Painting", "the style to paint with"),
@@ -142,23 +185,23 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
             html.Summary("Blend a second painting"),
             upload("style2", "Second painting (optional)", "its style is mixed in"),
             control(["Blend", html.Span("50%", id=ids.readout(ids.STYLE_BLEND), className="value")],
-                    dcc.Slider(id=ids.STYLE_BLEND, min=0, max=1, step=0.05, value=0.5, allow_direct_input=False,
+                    dcc.Slider(id=ids.STYLE_BLEND, min=0, max=1, step=0.05, value=form.blend, allow_direct_input=False,
                                marks={0: "first", 0.5: "half", 1: "second"})),
         ]),
         examples_row(),
         html.Div("3 · Weights (change them while it runs)", className="block-title"),
-        *[weight_slider(s) for s in WEIGHT_SLIDERS],
+        *[weight_slider(s, form.weights.get(name)) for s, name in WEIGHT_SLIDERS.items()],
         html.Div(className="grid2", children=[
             control("Size (long side)", dcc.Dropdown(
-                id=ids.SIZE, options=[{"label": f"{s} px", "value": s} for s in size_options], value=default_size,
+                id=ids.SIZE, options=[{"label": f"{s} px", "value": s} for s in size_options], value=form.size,
                 clearable=False)),
-            control("Backbone", dcc.Dropdown(id=ids.BACKBONE, options=backbone_options(models_dir), value="vgg19",
+            control("Backbone", dcc.Dropdown(id=ids.BACKBONE, options=offered, value=form.backbone,
                                              clearable=False), "the network that sees the images"),
         ]),
         *backbone_note(),
-        control(["Quality", html.Span(f"{default_iterations} iterations", id=ids.readout(ids.ITERATIONS),
+        control(["Quality", html.Span(f"{form.iterations} iterations", id=ids.readout(ids.ITERATIONS),
                                       className="value")],
-                dcc.Slider(id=ids.ITERATIONS, min=5, max=max_iterations, step=5, value=default_iterations,
+                dcc.Slider(id=ids.ITERATIONS, min=5, max=max_iterations, step=5, value=form.iterations,
                            allow_direct_input=False,
                            marks={k: v for k, v in {10: "draft", default_iterations: "default",
                                                     2 * default_iterations: "fine"}.items() if k <= max_iterations}),
@@ -166,10 +209,10 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
         html.Div(className="grid2", children=[
             control("Optimiser", dcc.RadioItems(id=ids.OPTIMIZER, options=[{"label": " L-BFGS", "value": "lbfgs"},
                                                                          {"label": " Adam", "value": "adam"}],
-                                                value="lbfgs", inline=True),
+                                                value=form.optimizer, inline=True),
                     "how each step is chosen: L-BFGS gets there in fewer steps; Adam is steadier with very large "
                     "weights"),
-            control(None, dcc.Checklist(id=ids.OPTIONS, value=["multiscale"], options=[
+            control(None, dcc.Checklist(id=ids.OPTIONS, value=list(form.options), options=[
                 {"label": " keep the photo's colours", "value": "preserve_color"},
                 {"label": " coarse-to-fine", "value": "multiscale"}]),
                     "coarse-to-fine: paint small first, then at twice the size, up to the full size — big strokes "
