@@ -12,7 +12,7 @@ from ..images import image_to_tensor
 from ..engine import Checkpoint, check_inputs, final_inputs, resolve
 from ..engine.work import work_of
 from ..limits import Limits
-from ..settings import SettingError, Settings, setting_fields
+from ..settings import SettingError, Settings
 from .model import LimitExceeded, OverCapacity
 
 
@@ -56,7 +56,7 @@ class Standing:
 def check_size(size, limits: Limits) -> None:
     """A numeric size outside this server's range is refused naming that range (the settings' own, up to
     what the CLI can do, is wider): before any other check of the size."""
-    smallest = next(f.metadata["low"] for f in setting_fields() if f.name == "size")
+    smallest = Settings.__dataclass_fields__["size"].metadata["low"]
     if isinstance(size, (int, float)) and not isinstance(size, bool) and not smallest <= size <= limits.max_size:
         raise LimitExceeded(f"size must be between {smallest} and {limits.max_size} px on this server (got {size:g})")
 

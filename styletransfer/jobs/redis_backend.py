@@ -180,10 +180,10 @@ class RedisJobs(JobRules[dict]):
         return {**meta, "settings": {**meta["settings"], **steering(meta.get("events", []), stop)}}
 
     def _rerun_inputs(self, job_id, owner, with_result):
-        view = self._view(job_id, owner)
+        record = self._recorded(self._require(job_id, owner))["settings"]
         content, styles, _ = read_inputs(self.r, job_id)
         result = self.r.get(job_key(job_id, ":result")) if with_result else None
-        return content, styles, view.settings, Image.open(io.BytesIO(result)).convert("RGB") if result else None
+        return content, styles, record, Image.open(io.BytesIO(result)).convert("RGB") if result else None
 
     def _result_parts(self, job_id, owner):
         meta = self._require(job_id, owner)

@@ -13,7 +13,7 @@ from ..backbones import BACKBONES, list_checkpoints
 from ..examples import EXAMPLES
 from ..settings import Settings
 from . import ids
-from .present import IDLE_TEXT, LOSS_TERMS, gallery
+from .present import IDLE_TEXT, LOSS_TERMS, gallery, second_share
 
 LOSS_COLOURS = {"content": "#2b6cb0", "style": "#c05621", "tv": "#718096", "total": "#1a202c"}
 WEIGHT_SLIDERS = ids.WEIGHT_SLIDERS  # log-scale sliders: label, range, default and help come from Settings
@@ -45,7 +45,7 @@ def form_of(view, defaults: Form, sizes: list[int], max_iterations: int, offered
         return defaults
     s, weights = view.settings, view.weights
     enabled = {o["value"] for o in offered if not o.get("disabled")}
-    blend = s.get("style_blend")
+    share = second_share(s)
     options = tuple(name for name, on in (("preserve_color", s.get("preserve_color")),
                                          ("multiscale", s.get("multiscale", True))) if on)
     iterations = s.get("iterations")
@@ -56,7 +56,7 @@ def form_of(view, defaults: Form, sizes: list[int], max_iterations: int, offered
         optimizer=s.get("optimizer") if s.get("optimizer") in ("lbfgs", "adam") else defaults.optimizer,
         options=options,
         weights={name: weights.get(name, s.get(name)) for name in WEIGHT_SLIDERS.values()},
-        blend=blend[1] / sum(blend) if isinstance(blend, (list, tuple)) and len(blend) == 2 and sum(blend) else 0.5)
+        blend=0.5 if share is None else share)
 
 
 def weight_slider(slider_id: str, value: float | None = None) -> html.Div:
@@ -120,23 +120,28 @@ def empty_figure() -> go.Figure:
     return fig
 
 
-def backbone_options(models_dir: str | None) -> list[dict]:
-    """The built-in backbones — those whose weights are not on this server greyed out — then the
-    checkpoints found in ``models_dir`` (value: the file's path; the label only its name)."""
+def missing_weights() -> dict:
+    """Each built-in backbone's :class:`MissingWeights` on this server now, or None: looked up once a page."""
+    return {name: spec.missing_weights() for name, spec in BACKBONES.items()}
+
+
+def backbone_options(models_dir: str | None, missing: dict | None = None) -> list[dict]:
+    """The built-in backbones — those whose weights are not on this server (``missing``, default: looked up)
+    greyed out — then the checkpoints found in ``models_dir`` (value: the file's path; the label its name)."""
+    missing = missing_weights() if missing is None else missing
     options = []
     for name, spec in BACKBONES.items():
-        missing = spec.missing_weights()
         label = f"{name} — {spec.tag}" if spec.tag else name
-        options.append({"label": f"{name} — not on this server" if missing else label, "value": name,
-                        "title": spec.description, "disabled": bool(missing)})
+        options.append({"label": f"{name} — not on this server" if missing[name] else label, "value": name,
+                        "title": spec.description, "disabled": bool(missing[name])})
     return options + [{"label": f"{os.path.basename(p)} (yours)", "value": p, "title": "your own checkpoint"}
                       for p in list_checkpoints(models_dir)]
 
 
-def backbone_note() -> list:
+def backbone_note(missing: dict) -> list:
     """Under the menu, for everyone (a tooltip is never seen on a phone): which networks are greyed out and
     where their weights come from — no path of the server's. Nothing when none is."""
-    missing = [(name, m) for name, spec in BACKBONES.items() if (m := spec.missing_weights())]
+    missing = [(name, m) for name, m in missing.items() if m]
     if not missing:
         return []
     return [html.Details(id=ids.BACKBONE_NOTE, className="backbone-note hint", children=[
@@ -152,7 +157,8 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
     """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return;
     ``notice``, when the job service cannot be reached, says so above everything (on an open page,
     assets/studio.js shows it when a callback is answered 503, and hides it again when one goes through)."""
-    offered = backbone_options(models_dir)
+    missing = missing_weights()
+    offered = backbone_options(models_dir, missing)
     shown = next((v for v in jobs or [] if v.id == current_job), None)
     form = form_of(shown, Form(default_size, default_iterations), size_options, max_iterations, offered)
     return html.Div(className="studio", children=[
@@ -161,7 +167,8 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                      html.H1("Style Transfer Studio"),
                      html.P("Watch a photo turn into a painting: gradient descent on its pixels through a pretrained "
                             "network (Gatys et al.). Steer the weights while it runs.")]),
-        html.Main([controls(size_options, default_size, default_iterations, max_iterations, models_dir, form, offered),
+        html.Main([controls(size_options, default_size, default_iterations, max_iterations, models_dir, form,
+                            missing, offered),
                    stage(jobs or [], current_job)]),
         dcc.Store(id=ids.JOB_ID, data=current_job),
         dcc.Store(id=ids.CHART_STATE),
@@ -173,10 +180,13 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
 
 
 def controls(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
-             models_dir: str | None, form: Form | None = None, offered: list[dict] | None = None) -> html.Section:
+             models_dir: str | None, form: Form | None = None, missing: dict | None = None,
+             offered: list[dict] | None = None) -> html.Section:
     """The left panel: uploads, examples, weights, size, backbone, quality, optimiser, options, Start/Stop;
-    the controls at ``form`` (default: the defaults)."""
-    offered = offered if offered is not None else backbone_options(models_dir)
+    the controls at ``form`` (default: the defaults); ``missing`` and ``offered`` as :func:`missing_weights`
+    and :func:`backbone_options` give them (looked up here when not given)."""
+    missing = missing_weights() if missing is None else missing
+    offered = backbone_options(models_dir, missing) if offered is None else offered
     form = form or Form(default_size, default_iterations)
     return html.Section(className="panel controls", children=[
         upload("content", "1 · Photo", "JPEG, PNG, WebP, TIFF…"),
@@ -198,7 +208,7 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
             control("Backbone", dcc.Dropdown(id=ids.BACKBONE, options=offered, value=form.backbone,
                                              clearable=False), "the network that sees the images"),
         ]),
-        *backbone_note(),
+        *backbone_note(missing),
         control(["Quality", html.Span(f"{form.iterations} iterations", id=ids.readout(ids.ITERATIONS),
                                       className="value")],
                 dcc.Slider(id=ids.ITERATIONS, min=5, max=max_iterations, step=5, value=form.iterations,

@@ -138,6 +138,14 @@ def rerun_disabled(view: JobView | None) -> tuple[bool, bool]:
     return not finished, not (finished and view.status != FAILED)
 
 
+def second_share(settings: dict) -> float | None:
+    """The second painting's share of a two-painting blend (the page's Blend slider), None without one."""
+    blend = settings.get("style_blend")
+    if isinstance(blend, (list, tuple)) and len(blend) == 2 and sum(blend):
+        return blend[1] / sum(blend)
+    return None
+
+
 def card_caption(view: JobView) -> str:
     """A job card's settings line: what tells one job from the next — size, the style weight in force (after
     any live change), the network, and blend, kept colours, coarse-to-fine off, a Continue, where they apply."""
@@ -145,9 +153,9 @@ def card_caption(view: JobView) -> str:
     style = view.weights.get("style_weight", s.get("style_weight"))
     parts = [f"{s['size']} px", f"style {style:g}" if isinstance(style, (int, float)) else "style ?",
              os.path.basename(str(s["backbone"]))]
-    blend = s.get("style_blend")
-    if isinstance(blend, (list, tuple)) and len(blend) == 2 and sum(blend):
-        parts.append(f"blend {100 * blend[1] / sum(blend):.0f}%")
+    share = second_share(s)
+    if share is not None:
+        parts.append(f"blend {100 * share:.0f}%")
     if s.get("preserve_color"):
         parts.append("photo's colours")
     if s.get("multiscale") is False and not (view.note or "").startswith("continues"):
