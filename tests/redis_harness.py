@@ -17,7 +17,7 @@ from browser import ROOT, free_port
 FAST = {"STUDIO_WORKER_LOST_S": "3", "STUDIO_CHECKPOINT_S": "0.5", "STUDIO_FRAME_INTERVAL_S": "0.1",
         "STUDIO_WORKER_STOP_S": "3"}
 # Deadlines for failures, not timing checks, with room for a slow, shared CPU: the first worker of a fresh
-# Redis calibrates at 256 and 512 px before it is ready (20 s on a 2.8-GHz Xeon, over 60 s on a busy 2-GHz
+# Redis calibrates at 128, 256 and 512 px before it is ready (20 s on a 2.8-GHz Xeon, over 60 s on a busy 2-GHz
 # AVX2 EPYC); a test's job (up to 400 iterations at 96 px) takes about a minute on that idle Xeon, and
 # 40 of its iterations ran 5.5 times slower there beside three busy loops.
 READY_S = 300
@@ -102,7 +102,7 @@ class RedisServer:
 
 def worker_environment(tmp_path, **env) -> dict:
     """A test worker's: fast leases and checkpoints; and the first worker calibrates up to STUDIO_MAX_SIZE
-    before it is ready, so 256 and 512 px, not 1024, keep its start short."""
+    before it is ready, so 128, 256 and 512 px, not 1024, keep its start short."""
     environment = dict(os.environ, PYTHONUNBUFFERED="1", TORCH_HOME=str(tmp_path / "torch-home"), **FAST)
     environment.setdefault("STUDIO_MAX_SIZE", "512")
     environment.update({k: str(v) for k, v in env.items()})

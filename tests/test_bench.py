@@ -16,9 +16,9 @@ def test_bench_prints_every_figure(capsys):
 
 
 def test_the_estimate_check_prints_the_model_and_both_estimates(capsys):
-    assert bench.main(["--estimate", "96,128", "--calibrate-up-to", "512"]) == 0  # at 256 and 512 px
+    assert bench.main(["--estimate", "96,128", "--calibrate-up-to", "512"]) == 0  # at 128, 256 and 512 px
     out = capsys.readouterr().out
-    assert out.count("time model: an iteration at ") == 2 and "calibration, all sizes" in out
+    assert out.count("time model: an iteration at ") == 3 and "calibration, all sizes" in out
     for row in ("96 px default run: estimate before Start / measured", "128 px running ETA at 50% of the run",
                 "128 px estimate after the runs before it"):
         assert row in out, row

@@ -132,6 +132,45 @@ def test_the_eta_of_the_scales_to_come_follows_the_device_s_cost_curve(content_i
     assert first_eta(lambda pixels: 1.0 if pixels < 5000 else 1000.0) > 50 * first_eta(None)
 
 
+def _simulated_etas(model, true_seconds, plan=((128, 45), (256, 45), (512, 25)), warmup=(8.0, 0.5)):
+    """(share of the iterations done, said / really left) after each iteration of a run whose iterations take
+    ``true_seconds(pixels)``, the first of each scale ``warmup[0]`` × that + ``warmup[1]`` s (allocation,
+    kernel choice), its ETA from :class:`RunningEta` with the time model ``model``."""
+    from styletransfer.engine.eta import RunningEta
+
+    sizes = [(side * side * 3 // 4, n) for side, n in plan]
+    times = [(k, [true_seconds(p) * (warmup[0] if i == 0 else 1) + (warmup[1] if i == 0 else 0)
+                  for i in range(n)]) for k, (p, n) in enumerate(sizes)]
+    total_time, total_n = sum(sum(t) for _, t in times), sum(n for _, n in sizes)
+    eta, elapsed, done, said = RunningEta(model), 0.0, 0, []
+    for k, scale_times in times:
+        eta.start_scale(sizes[k][0])
+        for i, seconds in enumerate(scale_times):
+            elapsed, done = elapsed + seconds, done + 1
+            left = total_time - elapsed
+            estimate = eta.seconds_left(seconds, len(scale_times) - i - 1, sizes[k + 1:])
+            if left > 0:
+                said.append((done / total_n, estimate / left))
+    return said
+
+
+def test_the_running_eta_is_within_a_quarter_from_a_tenth_of_the_iterations_on():
+    # a CPU's iteration: a fixed part and one that grows with the pixels; the time model measured it
+    def cpu(pixels):
+        return 0.03 + 4.6e-6 * pixels
+
+    for machine in (cpu, lambda p: 2 * cpu(p)):  # quiet, and twice as slow as when it was measured (busy)
+        ratios = [r for done, r in _simulated_etas(cpu, machine) if done >= 0.1]
+        assert 0.75 <= min(ratios) and max(ratios) <= 1.25, (min(ratios), max(ratios))
+
+
+def test_a_scale_s_slow_first_iteration_is_not_taken_for_its_pace():
+    # no time model yet: in proportion to the pixels; the first iterations' allocation is not carried on
+    said = _simulated_etas(None, lambda p: 4.6e-6 * p)
+    assert said[0][1] > 3                     # only the cold first iteration to go by
+    assert all(0.75 <= r <= 1.25 for _, r in said[1:]), said[:5]
+
+
 @pytest.mark.parametrize("options", [
     dict(optimizer="adam"),
     dict(style_loss="w2"),

@@ -90,7 +90,7 @@ def test_a_whole_session_upload_start_watch_steer_stop_download(server, browser,
 
     ready_to_start(browser, files)
     assert "240×288 px" in message(browser, "content") and "256×205 px" in message(browser, "style")
-    # the estimate follows the server's calibration at 256 and 512 px: over 30 s on a 2-GHz AVX2 CPU beside the browser
+    # the estimate follows the server's calibration at 128, 256 and 512 px: over 30 s on a 2-GHz AVX2 CPU beside the browser
     wait_until(lambda: browser.find_element("id", "estimate").text.startswith("About "), timeout=180,
                message="a time estimate before Start")
     estimate = browser.find_element("id", "estimate").text  # and what each marked point on the slider costs

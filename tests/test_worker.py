@@ -150,10 +150,10 @@ def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, con
     jobs = RedisJobs(cluster.redis.url, Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"])))
     try:
         model = lambda: SpeedMeter.from_json(jobs.r.get(SPEED_KEY)).points  # noqa: E731
-        assert len(wait_for(model, timeout=READY_S, message="256 and 512 px measured")) == 2
+        assert len(wait_for(model, timeout=READY_S, message="128, 256 and 512 px measured")) == 3
         view = jobs.submit("op", content_image, [style_image], Settings(size=64, iterations=5, multiscale=False, seed=0))
         assert jobs.wait(view.id, "op", timeout=JOB_S).status == "done"
-        assert len(model()) == 2  # the 1024-px step was given up for the job (which then corrected the model)
+        assert len(model()) == 3  # the 1024-px step was given up for the job (which then corrected the model)
     finally:
         worker.stop()
         jobs.shutdown()
@@ -171,12 +171,12 @@ def test_sigterm_during_calibration_ends_it_and_the_worker_exits_within_seconds(
     r = connect(cluster.redis.url)
     try:
         model = lambda: SpeedMeter.from_json(r.get(SPEED_KEY)).points  # noqa: E731
-        wait_for(lambda: len(model()) == 2, timeout=READY_S, message="256 and 512 px measured: 1024 px under way")
+        wait_for(lambda: len(model()) == 3, timeout=READY_S, message="up to 512 px measured: 1024 px under way")
         stopped_at = time.time()
         worker.proc.send_signal(signal.SIGTERM)
         worker.proc.wait(15)
         print(f"\n[measured] SIGTERM during calibration -> exited in {time.time() - stopped_at:.1f} s")
-        assert len(model()) == 2  # the 1024-px step was given up
+        assert len(model()) == 3  # the 1024-px step was given up
     finally:
         worker.stop()
         cluster.redis.stop()

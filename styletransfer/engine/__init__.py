@@ -8,6 +8,7 @@ In named parts, each importing only those above it:
 * ``optim`` — the engine's own L-BFGS and Adam;
 * ``resolve`` — the settings a run leaves open (seed, iterations), filled in once;
 * ``work`` — how much work a run is (iterations, pixels × iterations), for estimates and budgets;
+* ``eta`` — the running ETA, from the iterations timed so far and a time model;
 * ``loop`` — :class:`Controls`, :class:`Progress`, :class:`Checkpoint` and :class:`StyleTransfer`;
 * ``api`` — :func:`stylize`, the one-call API.
 

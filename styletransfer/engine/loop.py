@@ -18,6 +18,7 @@ from PIL import Image
 from .. import images
 from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
+from .eta import RunningEta
 from .hardware import autocast, pick_device, pick_precision
 from .inputs import check_inputs, final_inputs, run_plan, style_long_side
 from .objective import Objective, TargetsInterrupted
@@ -119,8 +120,8 @@ class StyleTransfer:
     handed to the controls just before its iteration, exactly as a live change would arrive, so the
     replay takes the same steps. :meth:`record` is what this run did, in the same form.
 
-    ``iteration_cost(pixels)`` is how an iteration's time grows with the image on this device (the job
-    layer's time model): the running ETA scales the time measured at this scale by it for the scales to come.
+    ``iteration_cost(pixels)`` is an iteration's seconds at that many pixels on this device (the job
+    layer's time model), for the running ETA (:class:`~styletransfer.engine.eta.RunningEta`).
     """
 
     def __init__(self, settings: Settings | None = None, controls: Controls | None = None,
@@ -129,9 +130,8 @@ class StyleTransfer:
         self.settings = resolve(settings or Settings(), self.device)
         self.precision = pick_precision(self.device, self.settings.precision)
         self.controls = controls or Controls()
-        # an iteration's cost at a number of pixels, on this device (only the ratios count): for the ETA
-        # of the scales to come, measured at this one; in proportion to the pixels unless told
-        self.iteration_cost = iteration_cost or (lambda pixels: pixels)
+        cost = relative_cost(self.settings.backbone, self.device, self.precision)  # the model counts VGG19's
+        self._eta = RunningEta(None if iteration_cost is None else lambda pixels: cost * iteration_cost(pixels))
         self.result: Image.Image | None = None
         self.losses: dict[str, float] = {}
         self.iteration_seconds: list[float] = []
@@ -282,12 +282,10 @@ class StyleTransfer:
         """The iterations of one scale, each after the steering that arrived before it."""
         s, x, objective = self.settings, scale.x, scale.objective
         optimizer = make_optimizer(s.optimizer, x)
-        # the scales to come, in iterations of this one: each scaled by the cost curve, its targets a forward
-        # pass per image
+        # the scales to come, in pixels and iterations: their targets are a forward pass per image
         pixels = scale.size[0] * scale.size[1]
-        later = sum((n + scale.targets_share) * self.iteration_cost(pixels * (side2 / scale.side) ** 2)
-                    / self.iteration_cost(pixels) for side2, n in plan[scale.index:])
-        scale_start = time.perf_counter()
+        later = [(pixels * (side2 / scale.side) ** 2, n + scale.targets_share) for side2, n in plan[scale.index:]]
+        self._eta.start_scale(pixels)
         self._stopped_at = None
         for i in range(scale.first, scale.iterations):
             self._replay(done + 1)
@@ -302,14 +300,14 @@ class StyleTransfer:
                 self.events.append({"iteration": done + 1, "weights": plain(weights)})
             t0 = time.perf_counter()
             losses = self._step(optimizer, objective, x, weights)
-            self.iteration_seconds.append(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            self.iteration_seconds.append(seconds)
             done += 1
             self.iterations_done = done
             self.work_done = self.work_done + scale.step_work
             self.losses = losses
             now = time.perf_counter()
-            per_iter = (now - scale_start) / (i + 1 - scale.first)
-            remaining = (scale.iterations - i - 1 + later) * per_iter
+            remaining = self._eta.seconds_left(seconds, scale.iterations - i - 1, later)
             last = i == scale.iterations - 1 and scale.index == len(plan)
             want_frame = changed or i == 0 or last or (done % s.frame_every == 0)
             yield Progress(

@@ -13,10 +13,12 @@ from ..engine import Controls, Settings, StyleTransfer
 from ..engine.work import Work, work_of
 from ..examples import example_image
 
-# the default size, its coarser scale and the largest a server allows by default: on a CPU an iteration's
-# cost per pixel is not constant (least near 512 px, more below, and up to 1.6× more at 1024 px), so it is
-# measured where the time goes; the first iteration of each is not timed (allocation, kernel choice)
-CALIBRATION = ((256, 4), (512, 4), (1024, 3))  # (long side, iterations)
+# the default size, its coarser scales and the largest a server allows by default: an iteration's cost per
+# pixel is not constant (a fixed part weighs at 128 px, and on a CPU up to 1.6× more per pixel at 1024 px),
+# so it is measured at every size the default plan runs; the first iteration of each is not timed
+# (allocation, kernel choice). A model is handed on once the default size is measured.
+CALIBRATION = ((128, 6), (256, 4), (512, 4), (1024, 3))  # (long side, iterations)
+FIRST_MODEL = 3  # the calibration sizes measured before the first model: 128, 256 and 512 px
 LEARNING_RATE = 0.3  # the weight of the latest job in the correction
 
 
@@ -105,10 +107,12 @@ class _StopWhen(Controls):
 def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side: int | None = None,
                 precision: str = "auto") -> Iterator[SpeedMeter]:
     """The model of ``device`` from a few iterations of a one-scale run at each calibration size (up to
-    ``max_side``, the largest a job may ask for), weights loaded first: yielded from the second size on,
-    each better than the last. It ends early once ``stop()`` is true (a job arrived, the process ends)."""
+    ``max_side``, the largest a job may ask for), weights loaded first: yielded from the default size on
+    (:data:`FIRST_MODEL`), each better than the last. It ends early once ``stop()`` is true (a job arrived,
+    the process ends)."""
     photo, painting = example_image("hopper"), example_image("swirls")
-    sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < 2 or max_side is None or side <= max_side]
+    sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < FIRST_MODEL or max_side is None
+             or side <= max_side]
     points = []
     for side, iterations in sizes:
         run = StyleTransfer(Settings(size=side, iterations=iterations, multiscale=False, seed=0, device=device,
@@ -120,7 +124,7 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
         w, h = run.result.size
         timed = run.iteration_seconds[1:]
         points.append((w * h, sum(timed) / len(timed)))
-        if len(points) >= 2:
+        if len(points) >= FIRST_MODEL:
             yield SpeedMeter(points)
 
 

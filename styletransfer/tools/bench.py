@@ -122,7 +122,7 @@ def estimate_rows(sizes: list[int], device: str, precision: str, calibrate_up_to
     measured time of default-quality runs at ``sizes`` (hopper × swirls)."""
     from ..engine import Settings, StyleTransfer
     from ..examples import example_image
-    from ..jobs.speed import SpeedMeter, calibrate
+    from ..jobs.speed import FIRST_MODEL, SpeedMeter, calibrate
 
     t0 = time.perf_counter()
     # as a worker of a server with that STUDIO_MAX_SIZE does, in the precision measured
@@ -141,17 +141,22 @@ def estimate_rows(sizes: list[int], device: str, precision: str, calibrate_up_to
         etas = []
         t0 = time.perf_counter()
         for progress in run.run(photo, [painting]):
-            etas.append((time.perf_counter() - t0, progress.eta))
+            etas.append((time.perf_counter() - t0, progress.eta, progress.iteration / progress.total_iterations))
         total = time.perf_counter() - t0
         rows.append((f"{size} px default run: estimate before Start / measured",
                      f"{before:.0f} s / {total:.0f} s = {before / total:.2f}"))
-        if len(meter.points) > 2:  # what the two smaller sizes alone would have said (the line through them)
-            two = SpeedMeter(meter.points[:2]).estimate(run.settings, photo.size, [painting.size])
-            rows.append((f"{size} px the same from the two smaller sizes only", f"{two:.0f} s = {two / total:.2f}"))
+        if len(meter.points) > FIRST_MODEL:  # what the first model a server has would have said
+            first = SpeedMeter(meter.points[:FIRST_MODEL]).estimate(run.settings, photo.size, [painting.size])
+            rows.append((f"{size} px the same from the sizes up to 512 px only", f"{first:.0f} s = {first / total:.2f}"))
         for share in (0.1, 0.25, 0.5, 0.75):
-            t, eta = next((t, e) for t, e in etas if t >= share * total)
+            t, eta, _ = next(e for e in etas if e[0] >= share * total)
             rows.append((f"{size} px running ETA at {share:.0%} of the run: said / left", f"{eta:.0f} s / "
                          f"{total - t:.0f} s = {eta / max(total - t, 1e-9):.2f}"))
+        # from 10 % of the iterations on (the coarse scales' first iterations are the hard part): the worst
+        ratios = [(eta / max(total - t, 1e-9), done) for t, eta, done in etas if done >= 0.1 and total - t > 1]
+        low, high = min(ratios), max(ratios)
+        rows.append((f"{size} px running ETA from 10% of the iterations on: said / left, lowest and highest",
+                     f"{low[0]:.2f} (at {low[1]:.0%}) … {high[0]:.2f} (at {high[1]:.0%})"))
         if learnt is not None:
             rows.append((f"{size} px estimate after the runs before it (what the service learns)",
                          f"{learnt:.0f} s / {total:.0f} s = {learnt / total:.2f}"))
