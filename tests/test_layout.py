@@ -35,3 +35,17 @@ def test_after_a_reload_the_form_shows_the_shown_job_s_own_settings():
     assert (form_of(odd, defaults, [256, 512], 100, offered).size,
             form_of(odd, defaults, [256, 512], 100, offered).backbone) == (512, "vgg19")
     assert form_of(None, defaults, [512], 100, offered) == defaults
+
+
+def test_the_quality_slider_spreads_draft_default_and_fine_over_its_length():
+    from styletransfer.web.layout import quality_slider, quality_stops
+
+    stops = quality_stops(25, 100)
+    assert stops[0] == 5 and stops[-1] == 100 and {10, 25, 50} <= set(stops) and stops == sorted(set(stops))
+    slider = quality_slider(25, 100, 60)[0].children[1]
+    assert stops[slider.value] == 60 and slider.max == len(stops) - 1
+    positions = {name: position / slider.max for position, name in slider.marks.items()}
+    # on 5…100 iterations they sat at 5 %, 21 % and 47 %: fine is now past the middle
+    assert positions["draft"] < 0.1 < positions["default"] < 0.35 < 0.5 < positions["fine"] < 0.8, positions
+    assert stops[quality_slider(25, 100, 33)[0].children[1].value] == 35  # a job's own number: the nearest point
+    assert quality_stops(300, 1200)[-1] == 1200 and {10, 300, 600} <= set(quality_stops(300, 1200))  # a GPU's

@@ -419,6 +419,86 @@ def test_after_start_the_status_and_preview_are_in_view_and_nothing_scrolls_side
         driver.quit()
 
 
+@pytest.mark.parametrize("width,height,mobile", [(1366, 900, False), (390, 844, True)])
+def test_the_page_fits_a_landscape_job_on_a_desktop_and_a_phone(server, files, content_image, tmp_path, width, height,
+                                                                mobile):
+    from selenium.webdriver.common.keys import Keys
+
+    landscape = tmp_path / "landscape.jpg"
+    content_image.resize((320, 200)).save(landscape, quality=90)
+    driver = chrome(1400, 1000)
+    try:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        driver.get(server.url + "/")
+        wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+        ready_to_start(driver, dict(files, photo=str(landscape)))
+        press(driver, "iterations", Keys.END)  # long: it runs through what follows
+        driver.find_element("id", "start-button").click()
+        wait_until(lambda: preview_seq(driver) > 0 and status(driver) == "running", timeout=60, message="first frame")
+        api = session_of(driver, server.url)
+
+        # Stop stands by the status and progress, held in view while the preview and the chart are looked at
+        for element in ("preview-image", "loss-graph"):
+            driver.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'center'})", element)
+            assert in_view(driver, "stop-button") and in_view(driver, "progress"), element
+        assert driver.find_element("id", "stop-button").is_enabled()
+
+        # the page opened again mid-run shows the running job, not the form a screen above it (a phone)
+        driver.get(server.url + "/")
+        wait_until(lambda: status(driver) == "running" and in_view(driver, "status"), timeout=30,
+                   message="the running job in view after a reload")
+
+        # the picture fills its box: no empty band under a landscape result
+        wait_until(lambda: driver.execute_script("return document.getElementById('preview-image').naturalWidth > 0"),
+                   message="the frame drawn")
+        frame, image = driver.execute_script(
+            "return ['.preview-frame', '#preview-image'].map(s => document.querySelector(s).getBoundingClientRect().height)")
+        assert abs(frame - image) <= 2, (frame, image)
+        # every slider mark (the compare slider's "painting" too) stays inside its panel
+        spill = driver.execute_script(
+            "return [...document.querySelectorAll('.dash-slider-mark')].filter(m => {"
+            " const r = m.getBoundingClientRect(), p = m.closest('.panel').getBoundingClientRect();"
+            " return r.width && (r.left < p.left || r.right > p.right); }).map(m => m.textContent)")
+        assert spill == [], spill
+        # a checkbox's words stand beside it
+        gaps = driver.execute_script(
+            "return [...document.querySelectorAll('#options label')].map(l => { const range = document.createRange();"
+            " range.selectNode(l.lastChild); return range.getBoundingClientRect().left"
+            " - l.querySelector('input').getBoundingClientRect().right; })")
+        assert gaps and all(0 <= gap < 16 for gap in gaps), gaps
+        # the Quality slider's draft, default and fine spread over its length: fine past the middle
+        track, fine = driver.execute_script(
+            "const s = document.getElementById('iterations');"
+            "const fine = [...s.querySelectorAll('.dash-slider-mark')].find(m => m.textContent === 'fine');"
+            "return [s.getBoundingClientRect(), fine.getBoundingClientRect()].map(r => [r.left, r.width]);")
+        assert fine[0] + fine[1] / 2 > track[0] + track[1] / 2, (track, fine)
+        # a menu of five: its items read from the left, with no search box
+        size = driver.find_element("id", "size")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", size)
+        size.click()
+        offsets = wait_until(lambda: driver.execute_script(
+            "const list = document.querySelector('[role=listbox]'); if (!list) return null;"
+            "return [...list.querySelectorAll('.dash-options-list-option-text')].map("
+            " t => t.getBoundingClientRect().left - list.getBoundingClientRect().left)"), message="the size menu")
+        assert offsets and max(offsets) < 48, offsets
+        assert not driver.execute_script(
+            "return [...document.querySelectorAll('input')].some(i => i.offsetParent && /search/i.test(i.placeholder))")
+        size.send_keys(Keys.ESCAPE)
+
+        # the session's jobs: on a phone two cards to a row
+        api.post(server.url + "/api/jobs", files={"content": open(files["photo"], "rb"), "style": open(files["painting"], "rb")},
+                 data={"settings": '{"size": 64, "iterations": 2, "multiscale": false}'})
+        tops = wait_until(lambda: [i.rect["y"] for i in gallery_items(driver)] if len(gallery_items(driver)) == 2
+                          else None, message="two job cards")
+        assert tops[0] == tops[1], tops
+        driver.save_screenshot(str(tmp_path / f"landscape-{width}x{height}.png"))
+    finally:
+        for job in session_of(driver, server.url).get(server.url + "/api/jobs").json():
+            session_of(driver, server.url).post(f"{server.url}/api/jobs/{job['id']}/cancel")
+        driver.quit()
+
+
 def gallery_items(driver):
     return driver.find_elements("css selector", "#job-gallery .gallery-item")
 

@@ -175,7 +175,7 @@ def page_state(client, content_image, style_image, **changes):
     state = {"content-upload.contents": upload(client, png(content_image)).get_json()["url"],
              "style-upload.contents": upload(client, png(style_image)).get_json()["url"], "style-blend.value": 0.5,
              "content-weight.value": 0, "style-weight.value": 1, "tv-weight.value": 0.5, "size.value": 256,
-             "iterations.value": 5, "backbone.value": "vgg19", "optimizer.value": "lbfgs",
+             "iterations.value": 0, "quality-stops.data": [5, 10, 25, 50], "backbone.value": "vgg19", "optimizer.value": "lbfgs",
              "options.value": ["multiscale"]}
     state.update(changes)
     return state
@@ -232,7 +232,9 @@ def test_a_callback_carrying_an_image_is_refused_before_dash_reads_it(client, ap
     ({"size.value": 1e308}, "size must be between"),
     ({"size.value": "512"}, "size must be a number"),
     ({"size.value": -5}, "size must be between"),
-    ({"iterations.value": 10**9}, "iterations must be between"),
+    ({"iterations.value": 10**9}, "quality must be one of the Quality slider's points"),
+    ({"iterations.value": 1.5}, "quality must be one of the Quality slider's points"),
+    ({"quality-stops.data": [10**9]}, "iterations must be between"),
     ({"style-weight.value": 1e308}, "style_weight must be between"),
     ({"style-weight.value": "NaN"}, "style_weight must be a number"),
     ({"content-weight.value": None}, "content_weight is required"),
@@ -282,12 +284,13 @@ def test_the_estimate_and_the_quality_points_follow_the_chosen_network(app, clie
 
     def estimate(backbone):
         inputs = [{"id": "size", "property": "value", "value": 512},
-                  {"id": "iterations", "property": "value", "value": 25},
+                  {"id": "iterations", "property": "value", "value": 2},
                   {"id": "options", "property": "value", "value": ["multiscale"]},
                   {"id": "content-upload", "property": "contents", "value": None},
                   {"id": "estimate-refresh", "property": "n_intervals", "value": 1},
                   {"id": "backbone", "property": "value", "value": backbone}]
-        r = callback(client, app, "size.value", inputs, {"iterations.marks": {"10": "draft", "25": "default"}})
+        r = callback(client, app, "size.value", inputs, {"iterations.marks": {"1": "draft", "2": "default"},
+                                                         "quality-stops.data": [5, 10, 25, 50]})
         return r.get_json()["response"]["estimate"]["children"]
 
     def seconds(text):  # "About 1:05 … draft 0:07 · default 0:17 …": every figure in seconds
@@ -303,12 +306,12 @@ def test_a_bug_inside_a_callback_is_a_logged_500_with_a_plain_message(app, clien
         raise RuntimeError("a deliberately injected bug")
 
     monkeypatch.setattr(app.studio_jobs, "estimate", broken)
-    inputs = [{"id": "size", "property": "value", "value": 256}, {"id": "iterations", "property": "value", "value": 5},
+    inputs = [{"id": "size", "property": "value", "value": 256}, {"id": "iterations", "property": "value", "value": 0},
               {"id": "options", "property": "value", "value": ["multiscale"]},
               {"id": "content-upload", "property": "contents", "value": None},
               {"id": "estimate-refresh", "property": "n_intervals", "value": 1},
               {"id": "backbone", "property": "value", "value": "vgg19"}]
-    r = callback(client, app, "size.value", inputs, {})
+    r = callback(client, app, "size.value", inputs, {"quality-stops.data": [5, 10]})
     assert r.status_code == 500 and r.is_json
     assert r.get_json()["error"].startswith("Something went wrong on the server; it has been logged")
     assert "injected bug" not in r.get_data(as_text=True)  # the details go to the log, not to the user

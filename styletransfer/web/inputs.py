@@ -145,6 +145,15 @@ def slider_weight(slider_value):
     return slider_value
 
 
+def quality_iterations(position, stops):
+    """The Quality slider's ``position`` as iterations (``stops``: the page's iterations at each position), or
+    SettingError (callbacks are public endpoints: any JSON can arrive)."""
+    if (isinstance(stops, list) and isinstance(position, int) and not isinstance(position, bool)
+            and 0 <= position < len(stops)):
+        return stops[position]
+    raise SettingError("quality must be one of the Quality slider's points: reload the page")
+
+
 def offered_backbone(value, models_dir: str | None):
     """``value`` if the page offers it (a built-in, or a checkpoint in ``models_dir``), else SettingError:
     a forged request must not make the server load a file of its choosing."""

@@ -59,6 +59,29 @@ def form_of(view, defaults: Form, sizes: list[int], max_iterations: int, offered
         blend=0.5 if share is None else share)
 
 
+def quality_stops(default: int, maximum: int) -> list[int]:
+    """The Quality slider's points, in iterations up to ``maximum``: finer where the choices are (every 5 up to
+    50, then every 10, 25, 100), so that draft, default (``default``) and fine do not crowd into one end."""
+    stops = {*range(5, 51, 5), *range(60, 101, 10), *range(125, 501, 25), *range(600, maximum + 1, 100),
+             10, default, 2 * default, maximum}
+    return sorted(s for s in stops if 5 <= s <= maximum)
+
+
+def quality_slider(default: int, maximum: int, value: int) -> list:
+    """The Quality slider: a position among :func:`quality_stops` (the page keeps them in a store, read by the
+    callbacks and the read-out), ``value`` iterations (or the nearest point) chosen, draft/default/fine marked."""
+    stops = quality_stops(default, maximum)
+    position = min(range(len(stops)), key=lambda k: abs(stops[k] - value))
+    marks = {stops.index(n): name for n, name in ((10, "draft"), (default, "default"), (2 * default, "fine"))
+             if n in stops}
+    return [control(["Quality", html.Span(f"{stops[position]} iterations", id=ids.readout(ids.ITERATIONS),
+                                          className="value")],
+                    dcc.Slider(id=ids.ITERATIONS, min=0, max=len(stops) - 1, step=1, value=position, marks=marks,
+                               allow_direct_input=False),
+                    "iterations at the final size; each smaller size before it runs a multiple of these"),
+            dcc.Store(id=ids.QUALITY_STOPS, data=stops)]
+
+
 def weight_slider(slider_id: str, value: float | None = None) -> html.Div:
     """A live weight's log10 slider at ``value`` (default: the setting's); its read-out and tooltip show the
     weight (``tenToThe`` in assets/studio.js, the one formatting of a weight, fills the read-out)."""
@@ -175,14 +198,16 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
         dcc.Interval(id=ids.POLL, interval=400, disabled=current_job is None),
         # read by assets/studio.js: a file over the limit gets its message before it is read or sent
         html.Div(id=ids.LIMITS, hidden=True, **{"data-max-upload": str(max_upload_bytes)}),
-        html.Span(id=ids.SCROLL_ANCHOR, hidden=True),
+        # a page opened on a job still at work scrolls to it (assets/studio.js): on a phone it is a screen down
+        html.Span(id=ids.SCROLL_ANCHOR, hidden=True,
+                  **{"data-active": "1" if shown is not None and not shown.is_finished else "0"}),
     ])
 
 
 def controls(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
              models_dir: str | None, form: Form | None = None, missing: dict | None = None,
              offered: list[dict] | None = None) -> html.Section:
-    """The left panel: uploads, examples, weights, size, backbone, quality, optimiser, options, Start/Stop;
+    """The left panel: uploads, examples, weights, size, backbone, quality, optimiser, options, Start;
     the controls at ``form`` (default: the defaults); ``missing`` and ``offered`` as :func:`missing_weights`
     and :func:`backbone_options` give them (looked up here when not given)."""
     missing = missing_weights() if missing is None else missing
@@ -204,18 +229,12 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
         html.Div(className="grid2", children=[
             control("Size (long side)", dcc.Dropdown(
                 id=ids.SIZE, options=[{"label": f"{s} px", "value": s} for s in size_options], value=form.size,
-                clearable=False)),
+                clearable=False, searchable=False)),
             control("Backbone", dcc.Dropdown(id=ids.BACKBONE, options=offered, value=form.backbone,
-                                             clearable=False), "the network that sees the images"),
+                                             clearable=False, searchable=False), "the network that sees the images"),
         ]),
         *backbone_note(missing),
-        control(["Quality", html.Span(f"{form.iterations} iterations", id=ids.readout(ids.ITERATIONS),
-                                      className="value")],
-                dcc.Slider(id=ids.ITERATIONS, min=5, max=max_iterations, step=5, value=form.iterations,
-                           allow_direct_input=False,
-                           marks={k: v for k, v in {10: "draft", default_iterations: "default",
-                                                    2 * default_iterations: "fine"}.items() if k <= max_iterations}),
-                "iterations at the final size; each smaller size before it runs a multiple of these (README: Speed)"),
+        *quality_slider(default_iterations, max_iterations, form.iterations),
         html.Div(className="grid2", children=[
             control("Optimiser", dcc.RadioItems(id=ids.OPTIMIZER, options=[{"label": " L-BFGS", "value": "lbfgs"},
                                                                          {"label": " Adam", "value": "adam"}],
@@ -228,10 +247,7 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
                     "coarse-to-fine: paint small first, then at twice the size, up to the full size — big strokes "
                     "first, and faster"),
         ]),
-        html.Div(className="buttons", children=[
-            html.Button("Start", id=ids.START, className="primary"),
-            html.Button("Stop", id=ids.STOP, disabled=True),
-        ]),
+        html.Div(className="buttons", children=[html.Button("Start", id=ids.START, className="primary")]),
         html.Div(id=ids.ESTIMATE, className="hint", role="status"),
         # the estimate is asked again for a minute: the first measurement of this machine may still be running
         dcc.Interval(id=ids.ESTIMATE_REFRESH, interval=3000, max_intervals=20),
@@ -240,14 +256,18 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
 
 
 def stage(jobs: list, current_job: str | None) -> html.Section:
-    """The right panel: status, progress, the preview over the photo, the loss chart, downloads, the gallery."""
+    """The right panel: status, Stop and progress (held in view while the page scrolls: on a phone the preview
+    and the chart are screens below Start), the preview over the photo, the loss chart, downloads, the gallery."""
     return html.Section(className="panel stage", children=[
-        html.Div(className="status-line", children=[
-            html.Span("idle", id=ids.STATUS, className="status status-idle"),
-            html.Span(id=ids.LIVE_NOTE, className="hint"),
+        html.Div(className="stage-head", children=[
+            html.Div(className="status-line", children=[
+                html.Span("idle", id=ids.STATUS, className="status status-idle"),
+                html.Span(id=ids.LIVE_NOTE, className="hint"),
+                html.Button("Stop", id=ids.STOP, disabled=True, title="stop the job shown: its current image is kept"),
+            ]),
+            html.Div(id=ids.PROGRESS, className="progress", children=[
+                html.Div(className="bar", style={"width": "0%"}), html.Div(IDLE_TEXT, className="progress-text")]),
         ]),
-        html.Div(id=ids.PROGRESS, className="progress", children=[
-            html.Div(className="bar", style={"width": "0%"}), html.Div(IDLE_TEXT, className="progress-text")]),
         html.Div(className="stage-grid", children=[
             html.Div(className="preview-frame", children=[
                 html.Img(id=ids.BEFORE_IMAGE, className="before", alt=""),
@@ -257,7 +277,7 @@ def stage(jobs: list, current_job: str | None) -> html.Section:
                 dcc.Graph(id=ids.LOSS_GRAPH, figure=empty_figure(),
                           config={"displayModeBar": False, "responsive": True}),
                 html.Div(className="control compare", children=[
-                    html.Label("Compare with the photo", htmlFor=ids.COMPARE),
+                    html.Label("Compare with the photo", htmlFor=ids.COMPARE),  # its end marks: studio.css
                     dcc.Slider(id=ids.COMPARE, min=0, max=100, step=1, value=100, allow_direct_input=False,
                                marks={0: "photo", 100: "painting"}, updatemode="drag"),
                 ]),

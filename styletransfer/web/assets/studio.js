@@ -23,13 +23,18 @@ window.dccFunctions.tenToThe = function (v) {
 // The studio's clientside callbacks (styletransfer/web/callbacks/client.py wires them).
 window.dash_clientside = Object.assign({}, window.dash_clientside, {studio: {
   weightReadout: function (v) { return window.dccFunctions.tenToThe(v); },
-  iterationsReadout: function (v) { return v + " iterations"; },
+  iterationsReadout: function (position, stops) { return stops[position] + " iterations"; },
   blendReadout: function (v) { return Math.round(v * 100) + "% second"; },
   compareClip: function (v) { return {clipPath: "inset(0 " + (100 - v) + "% 0 0)"}; },
+  // After Start (or a job chosen) the stage comes into view; on the page's load only for a job still at work,
+  // and only where the stage is below the form (a phone).
   scrollToStage: function (job) {
-    if (job) {
-      var stage = document.querySelector(".stage");
-      if (stage) { stage.scrollIntoView({block: "start"}); }
+    var stage = document.querySelector(".stage"), anchor = document.getElementById("scroll-anchor");
+    var loading = !window.studioLoaded;
+    window.studioLoaded = true;
+    if (job && stage && (!loading || (anchor && anchor.dataset.active === "1"
+                                      && stage.getBoundingClientRect().top > window.innerHeight / 2))) {
+      stage.scrollIntoView({block: "start"});
     }
     return window.dash_clientside.no_update;
   }

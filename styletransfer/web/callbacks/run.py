@@ -8,7 +8,7 @@ from ...images import data_url
 from ...jobs import FINISHED, JobNotFound
 from ...settings import Settings
 from .. import ids
-from ..inputs import decode_together, image_size_of, offered_backbone, read_upload, slider_weight
+from ..inputs import decode_together, image_size_of, offered_backbone, quality_iterations, read_upload, slider_weight
 from ..layout import empty_figure
 from ..present import estimate_text, gallery, new_chart, queue_note
 from ..sessions import client_address, session_id
@@ -42,7 +42,8 @@ def settings_from_page(wiring, values: dict, styles: int) -> Settings:
     options = values["options"] if isinstance(values["options"], list) else []
     blend = values["blend"]
     return Settings.from_dict({
-        "size": values["size"], "iterations": values["iterations"], "optimizer": values["optimizer"],
+        "size": values["size"], "iterations": quality_iterations(values["quality"], values["stops"]),
+        "optimizer": values["optimizer"],
         "backbone": offered_backbone(values["backbone"], wiring.models_dir),
         **{name: slider_weight(values[_key(slider)]) for slider, name in ids.WEIGHT_SLIDERS.items()},
         "style_blend": None if styles < 2 else ((1.0 - blend, blend) if isinstance(blend, (int, float)) else blend),
@@ -62,7 +63,8 @@ def _register_start_stop(app, wiring) -> None:
     page_state = {
         **{f"{base}_contents": State(ids.upload(base), "contents") for base in ids.UPLOADS},  # their addresses
         "blend": State(ids.STYLE_BLEND, "value"), **{_key(s): State(s, "value") for s in ids.WEIGHT_SLIDERS},
-        "size": State(ids.SIZE, "value"), "iterations": State(ids.ITERATIONS, "value"),
+        "size": State(ids.SIZE, "value"), "quality": State(ids.ITERATIONS, "value"),
+        "stops": State(ids.QUALITY_STOPS, "data"),
         "backbone": State(ids.BACKBONE, "value"), "optimizer": State(ids.OPTIMIZER, "value"),
         "options": State(ids.OPTIONS, "value")}
 
@@ -127,14 +129,15 @@ def _register_rerun(app, wiring) -> None:
                            "again_off": Output(ids.RUN_AGAIN, "disabled", allow_duplicate=True),
                            "more_off": Output(ids.CONTINUE, "disabled", allow_duplicate=True)},
               inputs={"again": Input(ids.RUN_AGAIN, "n_clicks"), "more": Input(ids.CONTINUE, "n_clicks")},
-              state={"job_id": State(ids.JOB_ID, "data"), "iterations": State(ids.ITERATIONS, "value")},
+              state={"job_id": State(ids.JOB_ID, "data"), "quality": State(ids.ITERATIONS, "value"),
+                     "stops": State(ids.QUALITY_STOPS, "data")},
               prevent_initial_call=True)
-    def rerun(again, more, job_id, iterations):
+    def rerun(again, more, job_id, quality, stops):
         if not job_id or ctx.triggered_id not in (ids.RUN_AGAIN, ids.CONTINUE):
             raise dash.exceptions.PreventUpdate
         try:
-            view = jobs.rerun(str(job_id), session_id(),
-                              continue_iterations=iterations if ctx.triggered_id == ids.CONTINUE else None,
+            more_iterations = quality_iterations(quality, stops) if ctx.triggered_id == ids.CONTINUE else None
+            view = jobs.rerun(str(job_id), session_id(), continue_iterations=more_iterations,
                               client=client_address())
         except JobNotFound:
             return {"start_message": "That job is gone.", "start_class": REFUSAL}
@@ -148,20 +151,21 @@ def _register_estimate(app, wiring) -> None:
     jobs = wiring.jobs
 
     @callback(app, output={"text": Output(ids.ESTIMATE, "children")},
-              inputs={"size": Input(ids.SIZE, "value"), "iterations": Input(ids.ITERATIONS, "value"),
+              inputs={"size": Input(ids.SIZE, "value"), "quality": Input(ids.ITERATIONS, "value"),
                       "options": Input(ids.OPTIONS, "value"), "contents": Input(ids.upload("content"), "contents"),
                       "refresh": Input(ids.ESTIMATE_REFRESH, "n_intervals"),
                       "backbone": Input(ids.BACKBONE, "value")},
-              state={"marks": State(ids.ITERATIONS, "marks")})
-    def estimate(size, iterations, options, contents, refresh, backbone, marks):
+              state={"marks": State(ids.ITERATIONS, "marks"), "stops": State(ids.QUALITY_STOPS, "data")})
+    def estimate(size, quality, options, contents, refresh, backbone, marks, stops):
         multiscale = "multiscale" in (options if isinstance(options, list) else [])
         try:  # the chosen network counts: a fast one's iteration costs a fraction of VGG19's
             common = {"size": size, "multiscale": multiscale,
                       "backbone": offered_backbone(backbone, wiring.models_dir)}
-            settings = Settings(iterations=iterations, **common)
+            settings = Settings(iterations=quality_iterations(quality, stops), **common)
             # the slider's marked points (draft, default, fine), as the layout names them
             marked = sorted(marks.items(), key=lambda mark: int(mark[0])) if isinstance(marks, dict) else []
-            points = [(str(name), Settings(iterations=int(value), **common)) for value, name in marked[:3]]
+            points = [(str(name), Settings(iterations=quality_iterations(int(position), stops), **common))
+                      for position, name in marked[:3]]
         except ValueError:
             return {"text": ""}
         photo = image_size_of(jobs.uploads, session_id(), contents)
