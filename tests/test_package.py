@@ -39,6 +39,7 @@ def run_there(installed, cwd, *args, **kwargs):
 def test_the_wheel_carries_the_assets_and_the_commands(installed):
     assert (installed / "styletransfer" / "web" / "assets" / "studio.js").is_file()
     assert (installed / "styletransfer" / "web" / "static" / "bootstrap.min.css").is_file()
+    assert (installed / "styletransfer" / "web" / "static" / "quick.css").is_file()
     for script in ("style-studio", "style-worker", "styletransfer"):
         assert (installed / "bin" / script).is_file(), script
 

@@ -96,11 +96,11 @@ def queue_note(view: JobView, busy: list[JobView]) -> str:
     return "" if view.queue_position <= 1 else f"Queued behind {view.queue_position - 1} job(s)."
 
 
-def estimate_text(seconds: float | None, points: list[tuple[str, float]] = ()) -> str:
+def estimate_text(seconds: float | None, points: list[tuple[str, float]] = (), button: str = "Start") -> str:
     """How long a run would take here, and what each of the Quality slider's marked points (``points``:
-    [(its name, its estimate)]) costs at this size."""
+    [(its name, its estimate)]) costs at this size; ``button`` is what starts a run on the page."""
     if seconds is None:
-        return "The first run here measures this machine's speed; then Start says how long it takes."
+        return f"The first run here measures this machine's speed; then {button} says how long it takes."
     costs = " · ".join(f"{name} {fmt_seconds(t)}" for name, t in points)
     return (f"About {fmt_seconds(seconds)} on this machine at this size and quality (without a queue)"
             + (f"; {costs}." if costs else "."))

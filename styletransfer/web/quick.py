@@ -36,7 +36,7 @@ from ..jobs import DONE, FAILED, STOPPED
 from ..limits import Limits
 from ..settings import Settings
 from .inputs import decode_upload
-from .present import frame_url, job_urls, progress_text
+from .present import estimate_text, frame_url, job_urls, progress_text
 from .security import CALLBACK_MAX_BYTES, register_sessions
 from .sessions import NewSessions, client_address, session_id
 
@@ -46,6 +46,9 @@ ERROR_COOKIE = "quick_error"
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 BOOTSTRAP_CSS = "/quick/assets-local/bootstrap.min.css"
 UPLOAD_MESSAGE = "quick-{}-message"  # under each upload zone (uploads.js writes there)
+SLIDER_VALUE = "quick-{}-value"      # beside each slider's label
+SLIDERS = {"style_strength": "", "quality": " iterations"}  # fast-dash's slider ids, and the read-out's unit
+QUICK_CSS = "/quick/assets-local/quick.css"
 NARROW_PX = 768  # Mantine's "sm" breakpoint, where fast-dash's sidebar starts to cover the page
 
 
@@ -56,12 +59,13 @@ def _offline_icon(*_args, **kwargs):
 def _patch_fast_dash(jobs, limits: Limits) -> None:
     def _decode_upload(ref: str):
         """fast-dash's image decoding, replaced by ours: the upload's address (uploads.js sent the file to
-        /api/uploads), its size limits, every format, one clear message."""
+        /api/uploads), its size limits, every format, one clear message — shown on the page, under Run's
+        output (the function then sees no image: fast-dash's pop-up and traceback are for faults, not input)."""
         try:
             return decode_upload(jobs.uploads, session_id(), ref, "uploaded image", limits)
         except ValueError as exc:
-            flask.g.quick_error = str(exc)  # shown on the page too, not only in fast-dash's pop-up
-            raise
+            flask.g.quick_error = str(exc)
+            return None
 
     import fast_dash.Components
     import fast_dash.utils
@@ -110,15 +114,16 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         quality: Annotated[int, range(5, 41)] = 10,
     ) -> PIL.Image.Image:
         """Paint a photo in the style of a painting, in one go, at 256 px."""
-        try:
-            if photo is None or painting is None:
-                raise ValueError("Add both a photo and a painting.")
-            # both arrive already decoded and checked by _decode_upload
+        # Bad input is said on the page (the poll shows flask.g.quick_error) and the output is left as it is.
+        if photo is None or painting is None:  # missing, or refused by _decode_upload (which said why)
+            flask.g.quick_error = getattr(flask.g, "quick_error", None) or "Add both a photo and a painting."
+            return no_update
+        try:  # both arrive already decoded and checked by _decode_upload
             settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
             jobs.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE, client=client_address())
-        except ValueError as exc:
+        except ValueError as exc:  # a limit, a size the engine cannot use
             flask.g.quick_error = str(exc)
-            raise
+            return no_update
         flask.g.quick_error = ""
         # No thread waits for the job: the photo stands in at once (at the job's size: the page need not
         # get the full upload back), and the page's own poll (below) puts the frames in its place and shows
@@ -131,16 +136,21 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         callback_fn=paint_my_photo, title="Quick stylise", theme="BOOTSTRAP", footer=False,
         requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
     )
-    quick.app.config.external_stylesheets = [BOOTSTRAP_CSS]  # instead of the CDN theme
+    quick.app.config.external_stylesheets = [BOOTSTRAP_CSS, QUICK_CSS]  # instead of the CDN theme
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
     register_sessions(quick.server, secret, public_url, new_sessions)
     quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
     quick.app.config.external_scripts = ["/assets/uploads.js"]  # the studio's uploader, for fast-dash's uploads
     # Our pieces stand in the page's flow, not in a card fixed over it (that covered the output on a desktop
-    # and the Run button on a phone): an upload's refusal right under its upload zone, as in the studio; the
-    # slider values, the job's progress, a run's error and the download at the top of the output column,
-    # whose image — fast-dash's own output — shows the painting as it goes.
+    # and the Run button on a phone): an upload's refusal right under its upload zone, as in the studio; each
+    # slider's value beside its label; the time a run takes, the job's progress, a run's error and the
+    # download at the top of the output column, whose image — fast-dash's own output — shows the painting.
     for field in quick.app.layout["input-group"].children:  # each a Stack: label, input, its echo
+        ids_here = [getattr(child, "id", None) for child in field.children]
+        slider = next((i for i in ids_here if i in SLIDERS), None)
+        if slider:
+            label = field.children[0]
+            label.children = [label.children, " ", html.Span(id=SLIDER_VALUE.format(slider), className="text-primary")]
         field.children = [piece for child in field.children for piece in (
             [child, html.Div(id=UPLOAD_MESSAGE.format(child.id), role="status",
                              style={"fontSize": "0.875em", "color": "#b02a37"})]
@@ -148,7 +158,7 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
     output_column = quick.app.layout["output-group-col"]
     output_column.children = [html.Div(id="quick-panel", className="small", style={"padding": "8px 12px 0"}, children=[
         html.A("← The full studio: steer it live, watch every frame", href="/"),
-        html.Div(id="quick-values", className="text-muted"),
+        html.Div(id="quick-estimate", className="text-muted", role="status"),
         html.Div(id="quick-status", role="status"),
     ]), output_column.children]  # fast-dash's one child there: its output, under a loading overlay
     quick.app.layout = html.Div([dcc.Interval(id="quick-poll", interval=800), quick.app.layout])
@@ -160,9 +170,19 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         "{ return window.dash_clientside.no_update; } return false; }",
         Output("sidebar-button", "opened", allow_duplicate=True), Input("submit_inputs", "n_clicks"),
         State("photo", "contents"), State("painting", "contents"), prevent_initial_call=True)
-    quick.app.clientside_callback(
-        "function(s, q){ return 'Style strength ' + s + ' · quality ' + q + ' iterations'; }",
-        Output("quick-values", "children"), Input("style_strength", "value"), Input("quality", "value"))
+    for slider, unit in SLIDERS.items():
+        quick.app.clientside_callback(f"function(v){{ return v + '{unit}'; }}",
+                                      Output(SLIDER_VALUE.format(slider), "children"), Input(slider, "value"))
+
+    @quick.app.callback(Output("quick-estimate", "children"), Input("style_strength", "value"),
+                        Input("quality", "value"), Input("quick-poll", "n_intervals"))
+    def estimate(style_strength, quality, _n):
+        """How long Run takes here at these values (this server's time model; none before it has one)."""
+        try:
+            settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
+        except (TypeError, ValueError):  # a forged value: no figure
+            return ""
+        return estimate_text(jobs.estimate(settings), button="Run")
 
     output_image = quick.outputs[0].id  # the image the function returns, named by fast-dash
 
@@ -202,8 +222,8 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
             response.delete_cookie(ERROR_COOKIE, path="/quick/")
         return response
 
-    @quick.server.route("/assets-local/bootstrap.min.css")
-    def bootstrap_css():
-        return flask.send_from_directory(STATIC, "bootstrap.min.css", max_age=86400)
+    @quick.server.route("/assets-local/<any('bootstrap.min.css', 'quick.css'):name>")
+    def local_css(name):
+        return flask.send_from_directory(STATIC, name, max_age=86400)
 
     return quick
