@@ -41,7 +41,7 @@ def cancel_unfinished(jobs) -> None:
     from styletransfer.jobs.redis_store import session_key
 
     prefix = session_key("")
-    for key in jobs.r.scan_iter(match=prefix + "*"):
+    for key in jobs.store.r.scan_iter(match=prefix + "*"):
         owner = key.decode()[len(prefix):]
         for view in jobs.list(owner):
             if not view.is_finished:
@@ -175,7 +175,7 @@ class Cluster:
         """The live worker process running (or that ran) the job; None if that process is gone."""
         from styletransfer.jobs.redis_store import job_key
 
-        raw = jobs.r.hget(job_key(job_id), "worker")
+        raw = jobs.store.r.hget(job_key(job_id), "worker")
         if raw is None:
             return None
         pid = int(json.loads(raw).split(":")[1])

@@ -279,7 +279,7 @@ def test_every_painting_counts_in_the_work_budget(content_image, style_image):
 def test_the_estimate_comes_from_this_machine_s_measured_speed(content_image, style_image):
     m = LocalJobs(devices=["cpu"], nice=0)  # calibrates once the weights are loaded
     try:
-        wait_for(lambda: m.speed.known, timeout=120)
+        wait_for(lambda: m.store.meter.known, timeout=120)
         small, big = (m.estimate(Settings(size=s, iterations=35)) for s in (256, 512))
         assert 0 < small < big
         assert m.estimate(Settings(size=512, iterations=35), (400, 100)) < big  # a strip is less work
@@ -310,7 +310,7 @@ def test_a_job_that_arrives_during_the_calibration_does_not_wait_for_it(monkeypa
         assert m.wait(job.id, "alice").status == "done"
         wait_for(lambda: "done" in outcome)
         assert outcome["measured"] == []  # given up for the job
-        assert m.speed.known  # the job measured the machine instead, by what it did
+        assert m.store.meter.known  # the job measured the machine instead, by what it did
     finally:
         m.shutdown()
 
@@ -402,24 +402,28 @@ def test_a_failing_calibration_is_logged_not_hidden(monkeypatch, caplog):
         wait_for(lambda: "speed calibration on cpu failed" in caplog.text, timeout=120)
     finally:
         m.shutdown()
-    assert "the engine is broken" in caplog.text and not m.speed.known
+    assert "the engine is broken" in caplog.text and not m.store.meter.known
 
 
-def test_both_backends_implement_the_one_interface():
+def test_both_deployments_are_the_one_service_over_a_store_and_an_executor():
     import inspect
 
-    from styletransfer.jobs.backend import JobBackend
-    from styletransfer.jobs.redis_backend import RedisJobs
+    from styletransfer.jobs.local import MemoryStore, ThreadExecutor
+    from styletransfer.jobs.redis_backend import CeleryExecutor, RedisJobs, RedisStore
+    from styletransfer.jobs.service import Executor, Jobs, JobStore
 
-    calls = {n for n, v in vars(JobBackend).items() if not n.startswith("_") and callable(v)}
-    assert {"submit", "rerun", "get", "list", "update", "cancel", "frame", "result_png", "timelapse",
-            "loss_history", "estimate", "wait", "shutdown"} <= calls
-    for backend in (LocalJobs, RedisJobs):
-        for name in calls:
-            wanted = [p for p in inspect.signature(getattr(JobBackend, name)).parameters if p != "self"]
-            have = [p for p in inspect.signature(getattr(backend, name)).parameters if p != "self"]
-            assert have[:len(wanted)] == wanted, (backend.__name__, name)
-        assert isinstance(inspect.getattr_static(backend, "devices"), property)
+    # the rules are written once: the two deployments only choose their parts (and the embedded one its
+    # shutdown's timeout)
+    for service in (LocalJobs, RedisJobs):
+        assert issubclass(service, Jobs)
+        assert {n for n in vars(service) if not n.startswith("_")} <= {"shutdown"}, service.__name__
+    for part, protocol in ((MemoryStore, JobStore), (RedisStore, JobStore), (ThreadExecutor, Executor),
+                           (CeleryExecutor, Executor)):
+        steps = {n for n, v in vars(protocol).items() if not n.startswith("_") and callable(v)}
+        for name in steps:
+            wanted = [p for p in inspect.signature(getattr(protocol, name)).parameters if p != "self"]
+            have = [p for p in inspect.signature(getattr(part, name)).parameters if p != "self"]
+            assert have[:len(wanted)] == wanted, (part.__name__, name)
 
 
 def test_importing_the_app_starts_no_thread_and_loads_no_network():

@@ -45,7 +45,7 @@ def jobs(cluster):
 
 def test_the_first_worker_measures_the_pool_s_speed_before_it_reports_ready(cluster, jobs):
     cluster.start("a", "b")
-    meter = SpeedMeter.from_json(jobs.r.get(SPEED_KEY))
+    meter = SpeedMeter.from_json(jobs.store.r.get(SPEED_KEY))
     # calibrated at 128, 256 and 512 px: the workers here run under STUDIO_MAX_SIZE=512 (the harness)
     assert len(meter.points) == 3 and 0 < meter.points[0][1] < meter.points[1][1] < meter.points[2][1]
     assert 0 < jobs.estimate(Settings(size=256, iterations=25)) < jobs.estimate(Settings(size=512, iterations=25))
@@ -53,11 +53,11 @@ def test_the_first_worker_measures_the_pool_s_speed_before_it_reports_ready(clus
 
 def test_a_worker_refines_the_model_only_while_it_is_still_its_own(jobs):
     key = "st:test-own"
-    jobs.r.set(key, "256 and 512 px")
-    assert replace_own(jobs.r, key, "256 and 512 px", "and 1024 px")
-    jobs.r.set(key, "corrected by a job")
-    assert not replace_own(jobs.r, key, "and 1024 px", "refined again") and jobs.r.get(key) == b"corrected by a job"
-    jobs.r.delete(key)
+    jobs.store.r.set(key, "256 and 512 px")
+    assert replace_own(jobs.store.r, key, "256 and 512 px", "and 1024 px")
+    jobs.store.r.set(key, "corrected by a job")
+    assert not replace_own(jobs.store.r, key, "and 1024 px", "refined again") and jobs.store.r.get(key) == b"corrected by a job"
+    jobs.store.r.delete(key)
 
 
 def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, content_image, style_image):
@@ -82,8 +82,8 @@ def test_a_job_runs_on_a_worker_live_steered_and_downloadable(cluster, jobs, con
     assert jobs.loss_history(view.id, "alice", since=done.iteration - 2)[0]["iteration"] == done.iteration - 1
     assert video_frames(jobs.timelapse(view.id, "alice")) >= 2
     assert Image.open(io.BytesIO(jobs.timelapse(view.id, "alice", "gif"))).n_frames >= 2
-    assert jobs.r.exists(job_key(view.id, ":checkpoint")) == 0  # its checkpoint goes when the job ends
-    assert jobs.r.ttl(job_key(view.id, ":inputs")) > 0          # its images stay until it expires: Run again
+    assert jobs.store.r.exists(job_key(view.id, ":checkpoint")) == 0  # its checkpoint goes when the job ends
+    assert jobs.store.r.ttl(job_key(view.id, ":inputs")) > 0          # its images stay until it expires: Run again
 
 
 def test_run_again_and_continue_on_the_workers(cluster, jobs, content_image, style_image):
@@ -117,9 +117,9 @@ def test_a_queued_job_cancelled_never_runs_and_drops_its_inputs(cluster, jobs, c
              message="both workers busy")
     queued = jobs.submit("carol", content_image, [style_image], small())
     assert jobs.get(queued.id, "carol").queue_position == 1
-    assert jobs.r.exists(job_key(queued.id, ":inputs")) == 1
+    assert jobs.store.r.exists(job_key(queued.id, ":inputs")) == 1
     assert jobs.cancel(queued.id, "carol").status == "stopped"
-    assert jobs.r.exists(job_key(queued.id, ":inputs")) == 0
+    assert jobs.store.r.exists(job_key(queued.id, ":inputs")) == 0
     for i, j in enumerate(running):
         jobs.cancel(j.id, f"s{i}")
         jobs.wait(j.id, f"s{i}", timeout=JOB_S)
@@ -164,8 +164,8 @@ def test_a_redelivered_or_stale_message_never_runs_a_job_twice(cluster, jobs, co
     cluster.start("a", "b")
     view = jobs.submit("alice", content_image, [style_image], small(iterations=600))
     wait_for(lambda: jobs.get(view.id, "alice").iteration > 5, message="running")
-    jobs._send(view.id, 1)   # what Redis's visibility timeout does to a long task's message
-    jobs._send(view.id, 0)   # a message from an older attempt
+    jobs.executor.send(view.id, 1)   # what Redis's visibility timeout does to a long task's message
+    jobs.executor.send(view.id, 0)   # a message from an older attempt
     other = [w for w in cluster.workers.values() if w is not cluster.worker_of(jobs, view.id)][0]
     wait_for(lambda: "not run: busy" in other.output() and "not run: stale" in other.output(), timeout=30,
              message="both messages dropped by the idle worker")
@@ -208,14 +208,14 @@ def test_limits_hold_whatever_a_request_claims(cluster, jobs, content_image, sty
 def test_two_hundred_cancelled_jobs_leave_redis_memory_bounded(cluster, jobs, content_image, style_image):
     cluster.stop_workers()
     big = content_image.resize((480, 576))
-    used = lambda: jobs.r.info("memory")["used_memory"]  # noqa: E731
+    used = lambda: jobs.store.r.info("memory")["used_memory"]  # noqa: E731
     before = used()
     for i in range(200):
         view = jobs.submit("frank", big, [style_image], small(size=512, iterations=5))
         jobs.cancel(view.id, "frank")
     grown = used() - before
     assert len(jobs.list("frank")) <= 10           # finished jobs kept per session
-    assert jobs.r.zcard("st:queue") == 0
+    assert jobs.store.r.zcard("st:queue") == 0
     assert grown < 2_000_000, grown               # 200 × a 512-px PNG would be ~40 MB
     cluster.start("a", "b")
 
@@ -242,13 +242,13 @@ def test_a_retried_round_trip_leaves_each_iteration_s_loss_once(jobs):
     from styletransfer.jobs.redis_store import Outage
     from styletransfer.jobs.runner import _RedisSink
 
-    runner = SimpleNamespace(r=jobs.r, limits=jobs.limits, outage=Outage())
+    runner = SimpleNamespace(r=jobs.store.r, limits=jobs.limits, outage=Outage())
     sink = _RedisSink(runner, "retried", heartbeat=None, history=FrameHistory(4), events=[], frame_seq=0)
     for iteration in (1, 2, 2, 3, 3, 3):
         sink.apply(Update(fields={"iteration": iteration}, loss_entry={"iteration": iteration, "style": 1.0 / iteration}))
-    stored = [json.loads(e)["iteration"] for e in jobs.r.lrange(job_key("retried", ":losses"), 0, -1)]
+    stored = [json.loads(e)["iteration"] for e in jobs.store.r.lrange(job_key("retried", ":losses"), 0, -1)]
     assert stored == [1, 2, 3]
-    jobs.r.delete(*(job_key("retried", s) for s in ("", ":losses")))
+    jobs.store.r.delete(*(job_key("retried", s) for s in ("", ":losses")))
 
 
 SUBMIT_AT = """

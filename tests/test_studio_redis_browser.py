@@ -158,7 +158,7 @@ def test_a_redis_outage_mid_job_is_said_and_ridden_out(cluster, files, tmp_path)
 
         jobs = RedisJobs(cluster.redis.url, watchdog=False)
         try:
-            owner = jobs.r.hget(f"st:job:{job['id']}", "owner").decode().strip('"')
+            owner = jobs.store.r.hget(f"st:job:{job['id']}", "owner").decode().strip('"')
             its = [h["iteration"] for h in jobs.loss_history(job["id"], owner)]
         finally:
             jobs.shutdown()

@@ -280,7 +280,7 @@ def test_a_malformed_callback_request_is_a_400_not_a_500(client):
 def test_the_estimate_and_the_quality_points_follow_the_chosen_network(app, client, monkeypatch):
     from styletransfer.jobs.speed import SpeedMeter
 
-    monkeypatch.setattr(app.studio_jobs, "speed", SpeedMeter([(256 * 205, 0.3), (512 * 410, 1.2)]))  # as measured
+    monkeypatch.setattr(app.studio_jobs.store, "meter", SpeedMeter([(256 * 205, 0.3), (512 * 410, 1.2)]))  # as measured
 
     def estimate(backbone):
         inputs = [{"id": "size", "property": "value", "value": 512},
@@ -444,7 +444,7 @@ def test_one_address_gets_its_cap_and_another_goes_first(proxied, content_image,
     assert len(accepted) == 3 and {r.status_code for r in refused} == {429}
     assert "your address already has 3 jobs" in refused[0].get_json()["error"]
     jobs = proxied.studio_jobs
-    greedy_jobs = [jobs._jobs[j["id"]] for j in accepted]  # their sessions' cookies are gone: found by id
+    greedy_jobs = [jobs.store.jobs[j["id"]] for j in accepted]  # their sessions' cookies are gone: found by id
     deadline = time.time() + 60
     while greedy_jobs[0].status != "running" and time.time() < deadline:
         time.sleep(0.02)
@@ -465,7 +465,7 @@ def test_x_forwarded_for_counts_only_behind_trusted_proxies(app, content_image, 
         client = app.server.test_client()
         client.environ_base.update(REMOTE_ADDR="10.8.8.8", HTTP_X_FORWARDED_FOR=forged)
         job = submit(client, content_image, style_image, {"size": 48, "iterations": 2}).get_json()
-        addresses.add(app.studio_jobs._jobs[job["id"]].client)
+        addresses.add(app.studio_jobs.store.jobs[job["id"]].client)
     assert addresses == {"10.8.8.8"}
 
 

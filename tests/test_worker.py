@@ -78,7 +78,7 @@ def test_sigterm_hands_the_running_job_to_another_worker_and_the_worker_exits(cl
     iterations = [h["iteration"] for h in jobs.loss_history(view.id, "op")]
     assert iterations == list(range(1, len(iterations) + 1))  # resumed where it was: nothing twice, no gap
     # a hand-back is not a lost worker: the job keeps its retry (it would fail on its second loss)
-    assert int(jobs.r.hget(job_key(view.id), "handovers")) == 1
+    assert int(jobs.store.r.hget(job_key(view.id), "handovers")) == 1
     cluster.workers.pop(holder.name).stop()
 
 
@@ -97,7 +97,7 @@ def test_the_supervisor_runs_a_worker_per_device_and_starts_a_dead_one_again(clu
         assert len({w["pid"] for w in first}) == 2
         view = long_job(jobs, content_image, style_image, iterations=100)
         wait_for(lambda: jobs.get(view.id, "op").iteration >= 3, message="the job running")
-        pid = int(jobs.r.hget(job_key(view.id), "worker").decode().strip('"').split(":")[1])
+        pid = int(jobs.store.r.hget(job_key(view.id), "worker").decode().strip('"').split(":")[1])
         os.kill(pid, signal.SIGKILL)  # a child dies mid-job
         wait_for(lambda: str(pid) not in {w["pid"] for w in workers_alive(r)} and len(workers_alive(r)) == 2,
                  timeout=120, message="the dead child started again")
@@ -149,7 +149,7 @@ def test_the_first_worker_s_calibration_gives_way_to_a_waiting_job(tmp_path, con
     worker = Worker(cluster.redis.url, tmp_path, "first", ready=False, STUDIO_MAX_SIZE=1024)  # ready after it
     jobs = RedisJobs(cluster.redis.url, Limits(worker_lost_s=float(FAST["STUDIO_WORKER_LOST_S"])))
     try:
-        model = lambda: SpeedMeter.from_json(jobs.r.get(SPEED_KEY)).points  # noqa: E731
+        model = lambda: SpeedMeter.from_json(jobs.store.r.get(SPEED_KEY)).points  # noqa: E731
         assert len(wait_for(model, timeout=READY_S, message="128, 256 and 512 px measured")) == 3
         view = jobs.submit("op", content_image, [style_image], Settings(size=64, iterations=5, multiscale=False, seed=0))
         assert jobs.wait(view.id, "op", timeout=JOB_S).status == "done"
@@ -189,7 +189,7 @@ def test_a_worker_stopped_while_redis_is_away_exits_in_its_grace_and_its_job_fin
     recovered from its checkpoint and finishes on another worker, its loss history without gaps."""
     cluster.start("a", "b")
     view = long_job(jobs, content_image, style_image, iterations=300)
-    wait_for(lambda: jobs.r.exists(job_key(view.id, ":checkpoint")) and jobs.get(view.id, "op").iteration >= 10,
+    wait_for(lambda: jobs.store.r.exists(job_key(view.id, ":checkpoint")) and jobs.get(view.id, "op").iteration >= 10,
              message="the job running past a checkpoint")
     holder = wait_for(lambda: cluster.worker_of(jobs, view.id), message="its worker")
     cluster.redis.down()
@@ -215,8 +215,8 @@ def test_a_job_running_in_no_list_with_no_worker_is_recovered(cluster, jobs, con
 
     cluster.stop_workers()
     view = long_job(jobs, content_image, style_image, iterations=20)
-    jobs.r.zrem(QUEUE, view.id)
-    jobs.r.hset(job_key(view.id), "status", '"running"')
+    jobs.store.r.zrem(QUEUE, view.id)
+    jobs.store.r.hset(job_key(view.id), "status", '"running"')
     cluster.start("a")
     done = jobs.wait(view.id, "op", timeout=JOB_S)
     assert done.status == "done" and done.iteration == 20 and done.attempt == 2, done

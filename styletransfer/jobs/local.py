@@ -1,7 +1,8 @@
-"""The embedded backend: jobs run on worker threads inside this process (one per GPU, or one on the CPU).
+"""The embedded job service: jobs kept in this process's memory (:class:`MemoryStore`), run on worker threads
+here (:class:`ThreadExecutor`: one per GPU, or one on the CPU).
 
 Needs nothing else, so ``python app.py`` on a laptop just works; what it keeps is lost when the process
-ends. The Redis + Celery backend (``redis_backend.py``) implements the same interface (``backend.py``).
+ends. The Redis + Celery parts (``redis_backend.py``) go under the same service (``service.py``).
 """
 from __future__ import annotations
 
@@ -21,21 +22,21 @@ import torch
 from PIL import Image
 
 from ..backbones import WeightsUnavailable, load_backbone
-from ..engine import Controls, StyleTransfer, pick_device, resolve
+from ..engine import Controls, StyleTransfer, pick_device
 from ..limits import Limits
 from ..settings import Settings, plain
-from .admission import Standing, admit, start_checkpoint
-from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobView, check_changeable
+from .admission import Standing, start_checkpoint
+from .model import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobNotFound, JobView
 from .progress import FrameHistory, ProgressRecorder, Update
 from .runloop import JobRun, run_job
-from .service import JobRules
+from .service import Jobs
 from .speed import SpeedMeter, calibrate_into
-from .stats import MemoryStats, Snapshot
+from .stats import MemoryStats
 from .uploads import DiskUploads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LocalJobs"]
+__all__ = ["LocalJobs", "MemoryStore", "ThreadExecutor"]
 
 
 @dataclass
@@ -105,35 +106,35 @@ class _LocalSink:
 
     lost = False
 
-    def __init__(self, jobs: "LocalJobs", job: Job):
-        self.jobs, self.job = jobs, job
+    def __init__(self, store: "MemoryStore", job: Job):
+        self.store, self.job = store, job
 
     def latest_frame(self) -> bytes | None:
         return self.job.frame
 
     def apply(self, update: Update) -> None:
-        with self.jobs._lock:
+        with self.store.lock:
             self.job.apply(update)
-            self.jobs._lock.notify_all()
+            self.store.lock.notify_all()
 
     def after_iteration(self, transfer: StyleTransfer) -> None:
         pass  # nothing to checkpoint: the job lives and dies with this process
 
     def note(self, text: str) -> None:
-        with self.jobs._lock:
+        with self.store.lock:
             self.job.note = text
 
     def finish(self, status: str, transfer: StyleTransfer, timelapse_mp4: bytes | None, speed_sample) -> None:
-        with self.jobs._lock:
+        with self.store.lock:
             self.job.result = transfer.result
             if timelapse_mp4 is not None:
                 self.job.timelapses["mp4"] = timelapse_mp4
             self.job.status = status
             if speed_sample:
-                self.jobs.speed.observe(*speed_sample)
+                self.store.meter.observe(*speed_sample)
 
     def fail(self, message: str) -> None:
-        with self.jobs._lock:
+        with self.store.lock:
             self.job.status, self.job.error = FAILED, message
 
 
@@ -148,133 +149,198 @@ def _shut_down_all() -> None:
 
 def _stop_at_exit(jobs: "LocalJobs") -> None:
     """A worker left inside torch when the interpreter ends takes the process down with an abort
-    ("terminate called without an active exception"), e.g. on Ctrl+C mid-job: the backends not shut down
+    ("terminate called without an active exception"), e.g. on Ctrl+C mid-job: the executors not shut down
     by then are, by one exit handler for all of them."""
     global _exit_handler
-    if not _exit_handler:  # registered once, however many backends come and go
+    if not _exit_handler:  # registered once, however many come and go
         _exit_handler = atexit.register(_shut_down_all)
     _RUNNING.add(jobs)
 
 
-class LocalJobs(JobRules[Job]):
-    """Runs jobs in the queue's fair order (round-robin by session and client) on one worker thread per GPU,
-    or one on the CPU. The threads start with the backend and are joined by :meth:`shutdown` (also at
-    interpreter exit, if not called before)."""
+class MemoryStore:
+    """Jobs in this process's memory, under one lock (a condition: the workers wait on it for the queue, and
+    :meth:`wait_change` for any change); the queue in its fair order (round-robin by session and client)."""
 
-    def __init__(self, devices: list[str] | None = None, limits: Limits | None = None,
-                 preload: str | None = "vgg19", nice: int = 10):
-        self.limits = limits or Limits()
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.lock = threading.Condition()
+        self.jobs: dict[str, Job] = {}
+        self.queue: list[str] = []  # queued job ids by their order
+        self.meter = SpeedMeter()
+        self.stats = MemoryStats()
+        self.uploads = DiskUploads(limits.max_stored_uploads)
+
+    def add(self, owner, client, settings, content, styles, start_image, note) -> str:
+        with self.lock:  # counted and taken in one step
+            active = [(j.owner, j.client) for j in self.jobs.values() if j.status in (QUEUED, RUNNING)]
+            standing = Standing.count(active, owner, client, len(self.queue))
+            standing.check(self.limits)
+            job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
+                      controls=Controls(), history=FrameHistory(self.limits.frame_history), client=client,
+                      start_image=start_image, note=note)
+            job.order = standing.queue_order(job.created)
+            self.jobs[job.id] = job
+            bisect.insort(self.queue, job.id, key=lambda i: self.jobs[i].order)
+            self._expire()
+            self.lock.notify_all()
+            return job.id
+
+    def owner(self, job_id: str) -> str | None:
+        job = self.jobs.get(job_id)
+        return job.owner if job is not None else None
+
+    def view(self, job_id: str) -> JobView | None:
+        with self.lock:
+            job = self.jobs.get(job_id)
+            return self._view(job) if job else None
+
+    def views(self, owner: str) -> list[JobView]:
+        with self.lock:
+            return [self._view(j) for j in sorted(self.jobs.values(), key=lambda j: j.created) if j.owner == owner]
+
+    def steer(self, job_id: str, weights: dict) -> None:
+        with self.lock:
+            self._job(job_id).controls.update(**weights)
+
+    def cancel(self, job_id: str) -> str:
+        with self.lock:
+            job = self._job(job_id)
+            if job.status == QUEUED:
+                self.queue.remove(job.id)
+                job.status, job.finished = STOPPED, time.time()
+                job.content, job.styles = None, []
+                return "stopped"
+            if job.status == RUNNING:
+                job.controls.stop()
+                return "stopping"
+            return job.status
+
+    def frame(self, job_id: str) -> tuple[int, bytes] | None:
+        with self.lock:
+            job = self._job(job_id)
+            return (job.frame_seq, job.frame) if job.frame else None
+
+    def losses(self, job_id: str, since: int) -> list[dict]:
+        with self.lock:
+            return [h for h in self._job(job_id).loss_history if h["iteration"] > since]
+
+    def rerun_inputs(self, job_id, with_result):
+        with self.lock:
+            job = self._job(job_id)
+            return job.content, list(job.styles), job.record().to_dict(), job.result if with_result else None
+
+    def result_parts(self, job_id):
+        with self.lock:
+            job = self._job(job_id)
+            image, latest, record = job.result, job.frame, job.record().to_dict()
+        if image is None and latest is not None:
+            image = Image.open(io.BytesIO(latest)).convert("RGB")
+        return None, image, record
+
+    def timelapse_parts(self, job_id, fmt):
+        with self.lock:
+            job = self._job(job_id)
+            return job.timelapses.get(fmt), list(job.history.frames), job.progress.get("size"), job.status in FINISHED
+
+    def keep_timelapse(self, job_id, fmt, data):
+        with self.lock:
+            if job_id in self.jobs:
+                self.jobs[job_id].timelapses[fmt] = data
+
+    def finished_ids(self, owner):
+        with self.lock:
+            return [j.id for j in sorted(self.jobs.values(), key=lambda j: j.created)
+                    if j.owner == owner and j.status in FINISHED]
+
+    def delete(self, job_ids, owner):
+        with self.lock:
+            for job_id in job_ids:
+                self.jobs.pop(job_id, None)
+
+    def speed(self) -> SpeedMeter:
+        return self.meter
+
+    def counts(self) -> dict:
+        with self.lock:
+            return {"queued": len(self.queue), "running": sum(1 for j in self.jobs.values() if j.status == RUNNING)}
+
+    def wait_change(self, timeout: float) -> None:
+        with self.lock:
+            self.lock.wait(timeout)
+
+    def close(self) -> None:
+        self.uploads.close()
+
+    # ---------------------------------------------------------------- the executor's side (under the lock)
+
+    def take_next(self, closing) -> Job | None:
+        """The next queued job, marked running; None once ``closing()`` (it waits for one until then)."""
+        with self.lock:
+            while not self.queue and not closing():
+                self.lock.wait()
+            if closing():
+                return None
+            job = self.jobs[self.queue.pop(0)]
+            job.status, job.started = RUNNING, time.time()
+            return job
+
+    def stop_all(self) -> None:
+        with self.lock:
+            for job in self.jobs.values():
+                job.controls.stop()
+            self.lock.notify_all()
+
+    def _job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:  # deleted between the owner's check and this step
+            raise JobNotFound(job_id)
+        return job
+
+    def _view(self, job: Job) -> JobView:
+        return job.view(self.queue.index(job.id) + 1 if job.status == QUEUED else 0)
+
+    def _expire(self) -> None:
+        """Anyone's finished jobs older than ``job_ttl_s`` go (Redis expires its keys by itself)."""
+        expired = [j.id for j in self.jobs.values()
+                   if j.status in FINISHED and j.finished and time.time() - j.finished > self.limits.job_ttl_s]
+        for job_id in expired:
+            del self.jobs[job_id]
+
+
+class ThreadExecutor:
+    """One worker thread per GPU, or one on the CPU, running ``store``'s queue. The threads start with it
+    and are joined by :meth:`shutdown` (also at interpreter exit, if not called before)."""
+
+    def __init__(self, store: MemoryStore, devices: list[str] | None = None, preload: str | None = "vgg19",
+                 nice: int = 10):
         if devices is None:
             devices = ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
                        or [str(pick_device("auto"))])
+        self.store = store
         self._devices = devices
-        self._lock = threading.Condition()
-        self._jobs: dict[str, Job] = {}
-        self._queue: list[str] = []  # queued job ids by their order
         self._closing = False
         self._preload = preload
         self._nice = nice
-        self.speed = SpeedMeter()
-        self._stats = MemoryStats()
-        self.uploads = DiskUploads(self.limits.max_stored_uploads)
         self._warm: set[str] = set()  # devices whose worker has loaded the default backbone
         self._weights_missing: str | None = None
         self._workers = [threading.Thread(target=self._work, args=(d,), name=f"stylize-{d}", daemon=True)
                          for d in devices]
         for t in self._workers:
             t.start()
-        _stop_at_exit(self)  # once the interpreter ends, if not shut down before
 
     @property
     def devices(self) -> list[str]:
         return list(self._devices)
 
-    # ---------------------------------------------------------------- the interface
+    def start(self, job_id: str) -> None:
+        pass  # queued in the store, which woke the workers
 
-    def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
-               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
-        settings, content, styles = admit(settings, content, styles, self.limits, self._devices[0])
-        with self._lock:  # counted and taken in one step
-            active = [(j.owner, j.client) for j in self._jobs.values() if j.status in (QUEUED, RUNNING)]
-            standing = Standing.count(active, owner, client, len(self._queue))
-            standing.check(self.limits)
-            job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
-                      controls=Controls(), history=FrameHistory(self.limits.frame_history), client=client,
-                      start_image=start_image, note=note)
-            job.order = standing.queue_order(job.created)
-            self._jobs[job.id] = job
-            bisect.insort(self._queue, job.id, key=lambda i: self._jobs[i].order)
-            self._forget_old(owner)
-            self._lock.notify_all()
-            self._stats.count("jobs_submitted_total")
-            return self._view(job)
-
-    def get(self, job_id: str, owner: str) -> JobView | None:
-        with self._lock:
-            job = self._owned(job_id, owner)
-            return self._view(job) if job else None
-
-    def list(self, owner: str) -> list[JobView]:
-        with self._lock:
-            return [self._view(j) for j in sorted(self._jobs.values(), key=lambda j: j.created) if j.owner == owner]
-
-    def update(self, job_id: str, owner: str, **weights) -> JobView:
-        with self._lock:
-            job = self._require(job_id, owner)
-            check_changeable(job.status)
-            job.controls.update(**weights)
-            return self._view(job)
-
-    def cancel(self, job_id: str, owner: str) -> JobView:
-        with self._lock:
-            job = self._require(job_id, owner)
-            if job.status == QUEUED:
-                self._queue.remove(job.id)
-                job.status, job.finished = STOPPED, time.time()
-                job.content, job.styles = None, []
-                self._stats.count("jobs_finished_total", outcome="cancelled")
-            elif job.status == RUNNING:
-                job.controls.stop()
-            view = self._view(job)
-            self._forget_old(owner)
-            return view
-
-    def frame(self, job_id: str, owner: str) -> tuple[int, bytes] | None:
-        with self._lock:
-            job = self._require(job_id, owner)
-            return (job.frame_seq, job.frame) if job.frame else None
-
-    def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
-        """Loss terms of the iterations after ``since`` (the chart asks only for what it lacks)."""
-        with self._lock:
-            job = self._require(job_id, owner)
-            return [h for h in job.loss_history if h["iteration"] > since]
-
-    def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
-        return self.speed.estimate(resolve(settings, self._devices[0]), content_wh)
-
-    def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
-        """Block until the job has finished (for tests and scripts)."""
-        deadline = time.time() + timeout
-        with self._lock:
-            while True:
-                job = self._owned(job_id, owner)
-                if job is None or job.status in FINISHED or time.time() >= deadline:
-                    return self._view(job) if job else None
-                self._lock.wait(timeout=max(0.0, min(0.5, deadline - time.time())))
-
-    def stats(self) -> Snapshot:
-        return self._stats.snapshot()
-
-    def load(self) -> dict:
-        with self._lock:
-            running = sum(1 for j in self._jobs.values() if j.status == RUNNING)
-            queued = len(self._queue)
-        workers: dict[str, int] = {}
+    def workers(self) -> dict:
+        alive: dict[str, int] = {}
         for device, thread in zip(self._devices, self._workers):
             if thread.is_alive():
-                workers[device] = workers.get(device, 0) + 1
-        return {"queued": queued, "running": running, "workers": workers}
+                alive[device] = alive.get(device, 0) + 1
+        return alive
 
     def not_ready(self) -> list[str]:
         reasons = []
@@ -286,12 +352,8 @@ class LocalJobs(JobRules[Job]):
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop every job and join the workers: each ends the iteration (or the weight loading) it is in."""
-        _RUNNING.discard(self)
-        with self._lock:
-            self._closing = True
-            for job in self._jobs.values():
-                job.controls.stop()
-            self._lock.notify_all()
+        self._closing = True
+        self.store.stop_all()
         deadline = time.time() + timeout
         for t in self._workers:
             if t is not threading.current_thread():
@@ -299,67 +361,6 @@ class LocalJobs(JobRules[Job]):
         alive = [t.name for t in self._workers if t.is_alive()]
         if alive:
             log.warning("workers still busy after %.0f s: %s", timeout, ", ".join(alive))
-        self.uploads.close()
-
-    # ---------------------------------------------------------------- internals
-
-    def _find(self, job_id: str):
-        job = self._jobs.get(job_id)
-        return (job, job.owner) if job is not None else None
-
-    def _rerun_inputs(self, job_id, owner, with_result):
-        with self._lock:
-            job = self._require(job_id, owner)
-            return job.content, list(job.styles), job.record().to_dict(), job.result if with_result else None
-
-    def _result_parts(self, job_id, owner):
-        with self._lock:
-            job = self._require(job_id, owner)
-            image, latest, record = job.result, job.frame, job.record().to_dict()
-        if image is None and latest is not None:
-            image = Image.open(io.BytesIO(latest)).convert("RGB")
-        return None, image, record
-
-    def _timelapse_parts(self, job_id, owner, fmt):
-        with self._lock:
-            job = self._require(job_id, owner)
-            return (job.timelapses.get(fmt), list(job.history.frames), job.progress.get("size"),
-                    job.status in FINISHED)
-
-    def _keep_timelapse(self, job_id, fmt, data):
-        with self._lock:
-            if job_id in self._jobs:
-                self._jobs[job_id].timelapses[fmt] = data
-
-    def _finished_ids(self, owner):  # under the lock (submit, cancel)
-        return [j.id for j in sorted(self._jobs.values(), key=lambda j: j.created)
-                if j.owner == owner and j.status in FINISHED]
-
-    def _delete(self, job_ids, owner):  # under the lock
-        for job_id in job_ids:
-            del self._jobs[job_id]
-
-    def _forget_old(self, owner: str) -> None:
-        """The session's oldest finished jobs (:class:`JobRules`); and anyone's older than ``job_ttl_s``
-        (Redis expires its keys by itself)."""
-        super()._forget_old(owner)
-        expired = [j.id for j in self._jobs.values()
-                   if j.status in FINISHED and j.finished and time.time() - j.finished > self.limits.job_ttl_s]
-        for job_id in expired:
-            del self._jobs[job_id]
-
-    def _view(self, job: Job) -> JobView:
-        return job.view(self._queue.index(job.id) + 1 if job.status == QUEUED else 0)
-
-    def _next_job(self) -> Job | None:
-        with self._lock:
-            while not self._queue and not self._closing:
-                self._lock.wait()
-            if self._closing:
-                return None
-            job = self._jobs[self._queue.pop(0)]
-            job.status, job.started = RUNNING, time.time()
-            return job
 
     def _work(self, device: str) -> None:
         if device == "cpu" and self._nice:
@@ -372,7 +373,7 @@ class LocalJobs(JobRules[Job]):
         if self._preload:
             self._warm_up(device)
         while True:
-            job = self._next_job()
+            job = self.store.take_next(lambda: self._closing)
             if job is None:
                 return
             job.device = device
@@ -386,29 +387,47 @@ class LocalJobs(JobRules[Job]):
             self._weights_missing = str(exc)  # also reported by the first job that needs them
             return
         self._warm.add(device)
-        if self.speed.known or self._queue or self._closing:
+        store = self.store
+        if store.meter.known or store.queue or self._closing:
             return
 
         def keep(measured: SpeedMeter, ours: SpeedMeter | None) -> bool:
-            with self._lock:
-                if self.speed.points != (ours.points if ours else []):  # a job on another device ended meanwhile
+            with store.lock:
+                if store.meter.points != (ours.points if ours else []):  # a job on another device ended meanwhile
                     return False
-                self.speed = measured
+                store.meter = measured
                 return True
 
         # a job that arrives meanwhile does not wait for the measurement: it measures by ending
-        calibrate_into(device, keep, lambda: self._closing or bool(self._queue), self.limits.max_size)
+        calibrate_into(device, keep, lambda: self._closing or bool(store.queue), store.limits.max_size)
 
     def _run(self, job: Job, device: str) -> None:
         resume = start_checkpoint(job.start_image) if job.start_image is not None else None
         try:
-            cost = self.speed.iteration_cost  # for the running ETA
+            cost = self.store.meter.iteration_cost  # for the running ETA
+            limits = self.store.limits
             run = JobRun(job.id, lambda: StyleTransfer(job.settings, job.controls, device, cost), job.content,
-                         job.styles, resume, ProgressRecorder(self.limits, job.history), _LocalSink(self, job))
-            run_job(run, self.limits, self._stats)
+                         job.styles, resume, ProgressRecorder(limits, job.history), _LocalSink(self.store, job))
+            run_job(run, limits, self.store.stats)
         finally:
-            with self._lock:
+            with self.store.lock:
                 job.finished = time.time()
                 job.progress["eta"] = 0.0
                 # the inputs stay with the job (bounded by STUDIO_MAX_JOBS_KEPT): "Run again" uses them
-                self._lock.notify_all()
+                self.store.lock.notify_all()
+
+
+class LocalJobs(Jobs):
+    """The job service with jobs in this process's memory and worker threads here (see the module)."""
+
+    def __init__(self, devices: list[str] | None = None, limits: Limits | None = None,
+                 preload: str | None = "vgg19", nice: int = 10):
+        store = MemoryStore(limits or Limits())
+        super().__init__(store, ThreadExecutor(store, devices, preload, nice))
+        _stop_at_exit(self)  # once the interpreter ends, if not shut down before
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop every job, join the worker threads (each ends the iteration it is in) and drop the uploads."""
+        _RUNNING.discard(self)
+        self.executor.shutdown(timeout)
+        self.store.close()

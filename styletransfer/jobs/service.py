@@ -1,46 +1,189 @@
-"""The job rules both backends share, written once over a few storage steps each backend implements:
-ownership (:class:`~.backend.Owned`), Run again and Continue, the downloads (the PNG with its record, the
-time-lapse built once its job has ended), and forgetting a session's oldest finished jobs."""
+"""The job service, once: :class:`Jobs` holds every rule (admission, ownership, live weights, Stop, Run again
+and Continue, the downloads, forgetting old jobs, the estimate) over two parts a deployment chooses — a
+:class:`JobStore` (where jobs live: memory, or Redis) and an :class:`Executor` (what runs them: threads here,
+or Celery workers). The web types against :class:`Jobs`."""
 from __future__ import annotations
 
 import io
+import time
+from typing import Protocol
 
 from PIL import Image
 
 from .. import images
+from ..engine import resolve
 from ..limits import Limits
-from ..settings import Settings
-from .admission import rerun_note, rerun_settings
-from .backend import Owned, Record
-from .model import JobView
+from ..settings import Settings, check_live, plain
+from .admission import admit, rerun_note, rerun_settings
+from .model import FINISHED, JobNotFound, JobView, check_changeable
 from .progress import encode_timelapse
+from .speed import SpeedMeter
+from .stats import Snapshot, Stats
+from .uploads import Uploads
 
-__all__ = ["JobRules"]
+__all__ = ["Executor", "JobStore", "Jobs"]
 
 
-class JobRules(Owned[Record]):
-    """The rules; a backend supplies ``submit`` and the storage steps below (each raises
-    :class:`~.model.JobNotFound` for a job the owner does not have)."""
+class JobStore(Protocol):
+    """Where jobs live. Each step is atomic in its store; none checks ownership (:class:`Jobs` does, by
+    :meth:`owner`). ``limits``, ``uploads`` (the files the page sent, until a job takes them) and ``stats``
+    (the operator's counters) belong to it."""
 
     limits: Limits
+    uploads: Uploads
+    stats: Stats
 
-    # ---------------------------------------------------------------- the rules
+    def add(self, owner: str, client: str | None, settings: Settings, content: Image.Image,
+            styles: list[Image.Image], start_image: Image.Image | None, note: str | None) -> str:
+        """Count the caps and queue the job in one step (OverCapacity when a cap is reached); its id."""
+
+    def owner(self, job_id: str) -> str | None:
+        """Whose job it is; None for no such job."""
+
+    def view(self, job_id: str) -> JobView | None: ...
+
+    def views(self, owner: str) -> list[JobView]:
+        """The owner's jobs, oldest first."""
+
+    def steer(self, job_id: str, weights: dict) -> None:
+        """Hand checked live weights to the job: a running one applies them at its next iteration."""
+
+    def cancel(self, job_id: str) -> str:
+        """"stopped" for a queued job (it never starts; its inputs go), "stopping" for a running one."""
+
+    def frame(self, job_id: str) -> tuple[int, bytes] | None: ...
+
+    def losses(self, job_id: str, since: int) -> list[dict]: ...
+
+    def rerun_inputs(self, job_id: str, with_result: bool
+                     ) -> tuple[Image.Image | None, list[Image.Image], dict, Image.Image | None]:
+        """(content or None once gone, paintings, the job's record, its result if ``with_result`` and kept)."""
+
+    def result_parts(self, job_id: str) -> tuple[bytes | None, Image.Image | None, dict]:
+        """(the stored result PNG, else None; else the latest image, or None before the first; the record)."""
+
+    def timelapse_parts(self, job_id: str, fmt: str) -> tuple[bytes | None, list[bytes], list | None, bool]:
+        """(the kept time-lapse in ``fmt`` or None; the frames; the result's size; whether the job has ended)."""
+
+    def keep_timelapse(self, job_id: str, fmt: str, data: bytes) -> None: ...
+
+    def finished_ids(self, owner: str) -> list[str]:
+        """The owner's finished jobs, oldest first."""
+
+    def delete(self, job_ids: list[str], owner: str) -> None: ...
+
+    def speed(self) -> SpeedMeter:
+        """The time model of the executor's devices, as measured so far."""
+
+    def counts(self) -> dict:
+        """{"queued": n, "running": n} now."""
+
+    def wait_change(self, timeout: float) -> None:
+        """Return once something may have changed, or after ``timeout`` seconds."""
+
+    def close(self) -> None: ...
+
+
+class Executor(Protocol):
+    """What runs the store's queued jobs."""
+
+    @property
+    def devices(self) -> list[str]:
+        """The devices jobs run on, GPUs first (the page's defaults follow the first)."""
+
+    def start(self, job_id: str) -> None:
+        """The job was queued in the store: run it when its turn comes."""
+
+    def workers(self) -> dict:
+        """{device: workers alive}."""
+
+    def not_ready(self) -> list[str]:
+        """Why no job can run now; [] when one can."""
+
+    def shutdown(self) -> None: ...
+
+
+class Jobs:
+    """Jobs of many owners (browser sessions), over ``store`` and ``executor``. A job of another owner is
+    indistinguishable from one that does not exist: ``None`` where a call returns a value, :class:`JobNotFound`
+    where it acts."""
+
+    def __init__(self, store: JobStore, executor: Executor):
+        self.store, self.executor = store, executor
+        self.limits, self.uploads = store.limits, store.uploads
+
+    @property
+    def devices(self) -> list[str]:
+        return self.executor.devices
+
+    # ---------------------------------------------------------------- a job's life
+
+    def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
+               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
+        """Admit and queue a job (SettingError, ImageTooSmall or LimitExceeded say why not). ``client``: the
+        submitter's address, for the per-client cap and the queue's round-robin (None: not counted)."""
+        settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0])
+        job_id = self.store.add(owner, client, settings, content, styles, start_image, note)
+        self.executor.start(job_id)
+        self.store.stats.count("jobs_submitted_total")
+        self._forget_old(owner)
+        return self._view(job_id, owner)
 
     def rerun(self, job_id: str, owner: str, continue_iterations: int | None = None,
               client: str | None = None) -> JobView:
         """"Run again" (same images, settings, seed) or "Continue" (more iterations from the result)."""
-        content, styles, record, result = self._rerun_inputs(job_id, owner, continue_iterations is not None)
+        self._require(job_id, owner)
+        content, styles, record, result = self.store.rerun_inputs(job_id, continue_iterations is not None)
         note = rerun_note(job_id, content, result, continue_iterations)
         return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), result, note, client)
 
+    def update(self, job_id: str, owner: str, **weights) -> JobView:
+        """Change live weights; a running job applies them at its next iteration."""
+        view = self._view(job_id, owner)
+        check_changeable(view.status)
+        checked = check_live(weights)
+        self.store.steer(job_id, checked)
+        view.weights.update(plain(checked))
+        return view
+
+    def cancel(self, job_id: str, owner: str) -> JobView:
+        """A queued job never starts (its inputs go at once); a running one stops with its image kept."""
+        self._require(job_id, owner)
+        if self.store.cancel(job_id) == "stopped":  # a running one is counted when it ends
+            self.store.stats.count("jobs_finished_total", outcome="cancelled")
+        view = self._view(job_id, owner)
+        self._forget_old(owner)
+        return view
+
+    # ---------------------------------------------------------------- reading
+
+    def get(self, job_id: str, owner: str) -> JobView | None:
+        return self.store.view(job_id) if self._owns(job_id, owner) else None
+
+    def list(self, owner: str) -> list[JobView]:
+        """The owner's jobs, oldest first."""
+        return self.store.views(owner)
+
+    def frame(self, job_id: str, owner: str) -> tuple[int, bytes] | None:
+        """(sequence number, JPEG) of the latest preview, or None before the first."""
+        self._require(job_id, owner)
+        return self.store.frame(job_id)
+
+    def loss_history(self, job_id: str, owner: str, since: int = 0) -> list[dict]:
+        """Loss terms of the iterations after ``since`` (the chart asks only for what it lacks)."""
+        self._require(job_id, owner)
+        return self.store.losses(job_id, since)
+
     def result_image(self, job_id: str, owner: str) -> Image.Image | None:
         """The result (or, while running, the latest preview), or None before the first frame."""
-        png, image, _ = self._result_parts(job_id, owner)
+        self._require(job_id, owner)
+        png, image, _ = self.store.result_parts(job_id)
         return image if png is None else Image.open(io.BytesIO(png)).convert("RGB")
 
     def result_png(self, job_id: str, owner: str) -> bytes | None:
         """The result (or, while running, the latest preview) as PNG with the job's record embedded."""
-        png, image, record = self._result_parts(job_id, owner)
+        self._require(job_id, owner)
+        png, image, record = self.store.result_parts(job_id)
         if png is not None:
             return png
         return None if image is None else images.png_bytes(image, record)
@@ -48,45 +191,64 @@ class JobRules(Owned[Record]):
     def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
         """MP4 (built when the job ends) or GIF (built when first asked for), kept once the job has ended;
         while it runs, made from the frames so far."""
-        cached, frames, size, finished = self._timelapse_parts(job_id, owner, fmt)
+        self._require(job_id, owner)
+        cached, frames, size, finished = self.store.timelapse_parts(job_id, fmt)
         if cached is not None:
             return cached
         data = encode_timelapse(frames, size, fmt)
         if finished and data is not None:
-            self._keep_timelapse(job_id, fmt, data)
+            self.store.keep_timelapse(job_id, fmt, data)
         return data
+
+    def wait(self, job_id: str, owner: str, timeout: float = 60.0) -> JobView | None:
+        """Block until the job has finished or ``timeout`` passed (for tests and scripts)."""
+        deadline = time.time() + timeout
+        while True:
+            view = self.get(job_id, owner)
+            if view is None or view.status in FINISHED or time.time() >= deadline:
+                return view
+            self.store.wait_change(max(0.0, min(0.5, deadline - time.time())))
+
+    # ---------------------------------------------------------------- the service as a whole
+
+    def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None) -> float | None:
+        """Seconds such a job would take here, from the measured speed (None before any measurement)."""
+        return self.store.speed().estimate(resolve(settings, self.devices[0]), content_wh)
+
+    def stats(self) -> Snapshot:
+        """The counters an operator watches: jobs submitted, finished by outcome, durations (``stats.py``)."""
+        return self.store.stats.snapshot()
+
+    def load(self) -> dict:
+        """Now: {"queued": n, "running": n, "workers": {device: workers alive}}."""
+        return {**self.store.counts(), "workers": self.executor.workers()}
+
+    def not_ready(self) -> list[str]:
+        """Why this service cannot take jobs now (Redis away, no worker, weights loading); [] when it can."""
+        return self.executor.not_ready()
+
+    def shutdown(self) -> None:
+        """Stop what this service started here and join its threads."""
+        self.executor.shutdown()
+        self.store.close()
+
+    # ---------------------------------------------------------------- ownership and housekeeping
+
+    def _owns(self, job_id, owner: str) -> bool:
+        return isinstance(job_id, str) and len(job_id) <= 64 and self.store.owner(job_id) == owner
+
+    def _require(self, job_id, owner: str) -> None:
+        if not self._owns(job_id, owner):
+            raise JobNotFound(job_id)
+
+    def _view(self, job_id: str, owner: str) -> JobView:
+        """The owner's job as a view; JobNotFound otherwise (or once it is gone)."""
+        view = self.get(job_id, owner)
+        if view is None:
+            raise JobNotFound(job_id)
+        return view
 
     def _forget_old(self, owner: str) -> None:
         """Keep the session's newest ``max_jobs_kept_per_session`` finished jobs; the rest go now."""
-        finished = self._finished_ids(owner)
-        self._delete(finished[: max(0, len(finished) - self.limits.max_jobs_kept_per_session)], owner)
-
-    # ---------------------------------------------------------------- what a backend supplies
-
-    def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
-               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
-        raise NotImplementedError
-
-    def _rerun_inputs(self, job_id: str, owner: str, with_result: bool
-                      ) -> tuple[Image.Image | None, list[Image.Image], dict, Image.Image | None]:
-        """(content or None once gone, paintings, the job's record, its result if ``with_result`` and kept)."""
-        raise NotImplementedError
-
-    def _result_parts(self, job_id: str, owner: str) -> tuple[bytes | None, Image.Image | None, dict]:
-        """(the stored result PNG, else None; else the latest image, or None before the first; the record)."""
-        raise NotImplementedError
-
-    def _timelapse_parts(self, job_id: str, owner: str, fmt: str
-                         ) -> tuple[bytes | None, list[bytes], list | None, bool]:
-        """(the kept time-lapse in ``fmt`` or None; the frames; the result's size; whether the job has ended)."""
-        raise NotImplementedError
-
-    def _keep_timelapse(self, job_id: str, fmt: str, data: bytes) -> None:
-        raise NotImplementedError
-
-    def _finished_ids(self, owner: str) -> list[str]:
-        """The owner's finished jobs, oldest first."""
-        raise NotImplementedError
-
-    def _delete(self, job_ids: list[str], owner: str) -> None:
-        raise NotImplementedError
+        finished = self.store.finished_ids(owner)
+        self.store.delete(finished[: max(0, len(finished) - self.limits.max_jobs_kept_per_session)], owner)

@@ -39,10 +39,14 @@ def _split(key: str) -> tuple[str, tuple]:
     return name, tuple((k, v) for k, v in labels)
 
 
-class _Counting:
-    """Histograms as counters: ``name`` gets one counter per bucket, a sum and a count."""
+class Stats:
+    """The operator's counters, kept by the job store; histograms as counters: ``name`` gets one counter per
+    bucket, a sum and a count."""
 
     def _add(self, key: str, amount: float) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> "Snapshot":
         raise NotImplementedError
 
     def count(self, name: str, amount: float = 1, **labels) -> None:
@@ -77,7 +81,7 @@ class _Counting:
         return snap
 
 
-class MemoryStats(_Counting):
+class MemoryStats(Stats):
     """The embedded backend's numbers, in this process."""
 
     def __init__(self):
@@ -93,7 +97,7 @@ class MemoryStats(_Counting):
             return self._snapshot(dict(self._values))
 
 
-class RedisStats(_Counting):
+class RedisStats(Stats):
     """The Redis backend's numbers, in one hash that every web process and worker adds to."""
 
     KEY = "st:stats"

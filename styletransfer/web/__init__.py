@@ -1,7 +1,7 @@
 """The studio's web layer, which only wires: the page (``layout``) and its pieces (``present``), the ids
 (``ids``), the callbacks by feature (``callbacks/``), what requests send turned into values (``inputs``),
 sessions, routes, the JSON API, error answers, and /quick (``quick``). It knows the job layer only
-through its interface (``jobs.JobBackend``)."""
+through its interface (``jobs.Jobs``)."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..backbones import min_input_side
 from ..config import Config
 from ..engine import default_iterations
-from ..jobs import JobBackend, make_jobs
+from ..jobs import Jobs, make_jobs
 from ..jobs.model import UNAVAILABLE
 from ..settings import Settings
 from . import api, callbacks, errors, inputs, ops, routes, security
@@ -26,7 +26,7 @@ SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 UNAVAILABLE_NOTICE = "The job service is unavailable for a moment; your jobs are kept. Reload in a little while."
 
 
-def create_app(config: Config | None = None, jobs: JobBackend | None = None, quick: bool = True,
+def create_app(config: Config | None = None, jobs: Jobs | None = None, quick: bool = True,
                secret: str | None = None) -> dash.Dash:
     """The studio around a job backend, with /quick mounted. ``config`` (default: built-in defaults; the
     programs pass :meth:`Config.from_env`) says which backend, limits, models folder and secret. Without
@@ -104,7 +104,7 @@ def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
     hooks[hooks.index(original)] = setup_server
 
 
-def _page(jobs: JobBackend, limits, models_dir: str | None):
+def _page(jobs: Jobs, limits, models_dir: str | None):
     """The layout as a function: each page load shows the session's latest job and lists the checkpoints
     in ``models_dir`` as they are now."""
     sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import flask
 
-from ..jobs import JobBackend, JobNotFound, NotChangeable, OverCapacity
+from ..jobs import Jobs, JobNotFound, NotChangeable, OverCapacity
 from ..jobs.admission import check_size
 from ..limits import Limits
 from ..settings import Settings
@@ -29,7 +29,7 @@ def public(view) -> dict:
     return {**{k: values[k] for k in PUBLIC_FIELDS}, "urls": job_urls(view)}
 
 
-def register(server: flask.Flask, jobs: JobBackend, limits: Limits, models_dir: str | None) -> None:
+def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | None) -> None:
     @server.before_request
     def api_paths_are_json_only():
         """Dash's page route catches every GET: under /api/ a request no API route takes gets JSON 405/404,

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ..jobs import JobBackend
+from ..jobs import Jobs
 from ..jobs.stats import BUCKETS
 from .routes import no_store
 
@@ -34,7 +34,7 @@ HELP = {
 class JobCollector:
     """The job backend's numbers, read at scrape time."""
 
-    def __init__(self, jobs: JobBackend):
+    def __init__(self, jobs: Jobs):
         self.jobs = jobs
 
     def collect(self):
@@ -73,7 +73,7 @@ def _route() -> str:
     return rule.rule if rule is not None else "(no route)"
 
 
-def register(server: flask.Flask, jobs: JobBackend, metrics_dir: str | None) -> None:
+def register(server: flask.Flask, jobs: Jobs, metrics_dir: str | None) -> None:
     collector = JobCollector(jobs)
 
     @server.before_request

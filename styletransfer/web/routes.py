@@ -11,7 +11,7 @@ import flask
 
 from .. import images
 from ..examples import EXAMPLES, example_image
-from ..jobs import JobBackend, JobNotFound
+from ..jobs import Jobs, JobNotFound
 from ..jobs.progress import TIMELAPSE_FORMATS
 from .sessions import session_id
 
@@ -32,7 +32,7 @@ def job_or_404(fn, *args):
     return value
 
 
-def register(server: flask.Flask, jobs: JobBackend) -> None:
+def register(server: flask.Flask, jobs: Jobs) -> None:
     @server.route("/frames/<job_id>/latest.jpg")
     def latest_frame(job_id):
         seq, jpeg = job_or_404(jobs.frame, job_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...jobs import JobBackend
+from ...jobs import Jobs
 from ...limits import Limits
 from . import client, gallery, poll, run, uploads
 
@@ -19,12 +19,12 @@ from . import client, gallery, poll, run, uploads
 class Wiring:
     """What every callback needs: the job backend, the limits, and the folder of offered checkpoints."""
 
-    jobs: JobBackend
+    jobs: Jobs
     limits: Limits
     models_dir: str | None = None
 
 
-def register(app, jobs: JobBackend, limits: Limits, models_dir: str | None = None) -> None:
+def register(app, jobs: Jobs, limits: Limits, models_dir: str | None = None) -> None:
     wiring = Wiring(jobs, limits, models_dir)
     for feature in (uploads, client, run, poll, gallery):
         feature.register(app, wiring)
