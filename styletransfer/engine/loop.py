@@ -94,6 +94,21 @@ class Checkpoint:
     control_version: int        # the controls' version the run had seen
 
 
+@dataclass(frozen=True)
+class _RunInputs:
+    """What every scale of one run starts from: the network and its memory format, the images at full size,
+    the colour reference for colour preservation (or None), the smallest input side the network takes and the
+    run's own random generator."""
+
+    net: torch.nn.Module
+    memory_format: torch.memory_format
+    content: Image.Image
+    styles: Sequence[Image.Image]
+    colour_reference: torch.Tensor | None
+    min_side: int
+    generator: torch.Generator
+
+
 @dataclass
 class _Scale:
     """One scale of the plan, ready to iterate: its objective, the pixels and where its iterations start."""
@@ -183,14 +198,15 @@ class StyleTransfer:
         s = self.settings.validate(n_styles=len(styles))
         check_inputs(s, content.size, [st.size for st in styles], sources=False)
         content, styles = final_inputs(s, content, styles)
-        generator = torch.Generator().manual_seed(s.seed)  # this run's own: no process-wide seeding
         start = time.perf_counter()
         net, min_side, memory_format = self._network()
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
-        # colour preservation matches each painting to the photo's colours, measured at the final size
-        colour_reference = (images.image_to_tensor(images.resize_long_side(content, s.size))
-                            if s.preserve_color else None)
+        inputs = _RunInputs(
+            net, memory_format, content, styles,
+            # colour preservation matches each painting to the photo's colours, measured at the final size
+            images.image_to_tensor(images.resize_long_side(content, s.size)) if s.preserve_color else None,
+            min_side, torch.Generator().manual_seed(s.seed))  # the run's own generator: no process-wide seeding
         x: torch.Tensor | None = None
         done = 0
         # a change made before the first iteration is an event of iteration 1, like any other
@@ -212,8 +228,7 @@ class StyleTransfer:
                 break
             previous = x
             try:
-                scale = self._prepare_scale(net, memory_format, content, styles, colour_reference, min_side,
-                                            scale_index, side, iters, first, x, resume, generator)
+                scale = self._prepare_scale(inputs, scale_index, side, iters, first, x, resume)
             except TargetsInterrupted:  # stopped while the targets were computed: nothing done at this scale
                 self.stopped = True
                 if x is None:  # before the first iteration: the checkpoint's image, else the photo
@@ -247,21 +262,21 @@ class StyleTransfer:
                                f"{len(s.style_layers or net.style_layers)} style layers")
         return net, min_side, torch.channels_last if channels_last else torch.contiguous_format
 
-    def _prepare_scale(self, net, memory_format, content, styles, colour_reference, min_side, scale_index, side,
-                       iters, first, x, resume, generator) -> _Scale:
+    def _prepare_scale(self, run: _RunInputs, scale_index: int, side: int, iters: int, first: int,
+                       x: torch.Tensor | None, resume: Checkpoint | None) -> _Scale:
         """The targets and the objective at this scale, and the pixels to start from: the checkpoint's,
         the initial image's, or the previous scale's result enlarged."""
         s = self.settings
-        content_img = images.resize_long_side(content, side)
+        content_img = images.resize_long_side(run.content, side)
         w, h = content_img.size
         content_t = images.image_to_tensor(content_img, self.device)
         style_ts = []
-        for style in styles:
-            st = images.image_to_tensor(images.resize_long_side(style, style_long_side(s, side, style.size, min_side)))
-            if colour_reference is not None:
-                st = images.match_color(st, colour_reference)
+        for style in run.styles:
+            st = images.image_to_tensor(images.resize_long_side(style, style_long_side(s, side, style.size, run.min_side)))
+            if run.colour_reference is not None:
+                st = images.match_color(st, run.colour_reference)
             style_ts.append(st.to(self.device))
-        objective = Objective(net, content_t, style_ts, s, self.autocast, memory_format,
+        objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
                               stopped=lambda: self.controls.stopped)
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
         targets_share = targets_work.iterations  # in this backbone's iterations, for the running ETA
@@ -271,7 +286,7 @@ class StyleTransfer:
         if resume is not None and scale_index == resume.scale:
             x = images.resize_tensor(resume.image, (h, w))
         elif x is None:
-            x = self._initial_image(content_t, style_ts[0], generator)
+            x = self._initial_image(content_t, style_ts[0], run.generator)
         else:
             x = images.resize_tensor(x.detach(), (h, w))
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
