@@ -383,16 +383,22 @@ def in_view(driver, element_id) -> bool:
         "return r.top >= 0 && r.bottom <= window.innerHeight;", element_id)
 
 
+def studio_on(server, width, height, mobile):
+    """The studio open in a browser with a screen of ``width`` × ``height`` (a phone's when ``mobile``)."""
+    driver = chrome(1400, 1000)
+    # real device metrics: headless Chromium's window cannot be narrower than 500 px
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    driver.get(server.url + "/")
+    wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+    return driver
+
+
 @pytest.mark.parametrize("width,height,mobile", [(1366, 768, False), (390, 844, True)])
 def test_after_start_the_status_and_preview_are_in_view_and_nothing_scrolls_sideways(server, files, tmp_path,
                                                                                    width, height, mobile):
-    driver = chrome(1400, 1000)
+    driver = studio_on(server, width, height, mobile)
     try:
-        # real device metrics: headless Chromium's window cannot be narrower than 500 px
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
-        driver.get(server.url + "/")
-        wait_until(lambda: driver.find_element("id", "start-button"), message="page")
         ready_to_start(driver, files)
         start = driver.find_element("id", "start-button")
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
@@ -426,12 +432,8 @@ def test_the_page_fits_a_landscape_job_on_a_desktop_and_a_phone(server, files, c
 
     landscape = tmp_path / "landscape.jpg"
     content_image.resize((320, 200)).save(landscape, quality=90)
-    driver = chrome(1400, 1000)
+    driver = studio_on(server, width, height, mobile)
     try:
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
-        driver.get(server.url + "/")
-        wait_until(lambda: driver.find_element("id", "start-button"), message="page")
         ready_to_start(driver, dict(files, photo=str(landscape)))
         press(driver, "iterations", Keys.END)  # long: it runs through what follows
         driver.find_element("id", "start-button").click()

@@ -8,8 +8,9 @@ shape (``--size`` square, and 3:2), one scale, the same pixels and layers:
 * **jobs** — the studio's path: a job through the in-process :class:`~styletransfer.jobs.LocalJobs`
   (progress, loss history, JPEG preview frames, time-lapse frames), seconds per iteration from its
   loss history;
+* **engine, channels_last** — the CLI's engine with its weights, input and loss terms in channels_last;
 * **floor** — a bare forward + input-gradient backward of the same truncated VGG19 at the same precision:
-  what no loss code can beat;
+  what no loss code can beat, in the engine's default memory format for the device and in the other;
 * **pastiche 1.6.0** at the same size and layers (if installed).
 
 Then the ratios CLI/floor, jobs/floor and pastiche/CLI. Optionally a cold default-quality run (first
@@ -88,15 +89,32 @@ def jobs_seconds_per_iteration(content, style, size: int, iterations: int, devic
     return statistics.median(b - a for a, b in zip(elapsed[1:], elapsed[2:]))
 
 
-def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device, precision: str) -> float:
-    """Forward + gradient w.r.t. the input of the same truncated network: nothing else."""
+def engine_seconds_per_iteration(content, style, size: int, iterations: int, device: str, precision: str,
+                                 channels_last: bool) -> float:
+    """The engine the CLI runs, in one memory format: the median of its iterations after the first."""
+    from ..engine import Settings, StyleTransfer
+
+    run = StyleTransfer(Settings(size=size, iterations=iterations + 1, multiscale=False, seed=0, device=device,
+                                 precision=precision, channels_last=channels_last, frame_every=10**9))
+    for _ in run.run(content, [style]):
+        pass
+    return statistics.median(run.iteration_seconds[1:])
+
+
+def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device, precision: str,
+                                channels_last: bool | None = None) -> float:
+    """Forward + gradient w.r.t. the input of the same truncated network: nothing else (in the engine's
+    default memory format for the device, unless ``channels_last`` says)."""
     from ..backbones import load_backbone
 
     net = load_backbone("vgg19", device)
     layers = list(net.content_layers) + list(net.style_layers)
     net = net.truncated(layers)
     x = torch.rand(1, 3, shape[1], shape[0], device=device, requires_grad=True)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
 
     def step():
         with autocast(device, precision):
@@ -231,8 +249,13 @@ def main(argv=None) -> int:
                     args.precision)
             figures["jobs (studio path), lbfgs"] = jobs_seconds_per_iteration(
                 content, style, args.size, args.iterations, args.device, args.precision)
+            figures["engine, lbfgs, channels_last"] = engine_seconds_per_iteration(
+                content, style, args.size, args.iterations, args.device, args.precision, True)
             floor = floor_seconds_per_iteration(shape, args.iterations, device, precision)
             figures["floor: forward + input-gradient backward"] = floor
+            other = not (device.type == "cuda")  # the format the engine does not use by default here
+            figures[f"floor, {'channels_last' if other else 'contiguous'}"] = floor_seconds_per_iteration(
+                shape, args.iterations, device, precision, channels_last=other)
             past = None if args.skip_pastiche else pastiche_seconds_per_iteration(
                 content_path, style_path, args.size, args.iterations, device)
             if past is not None:
@@ -240,8 +263,9 @@ def main(argv=None) -> int:
             for name, seconds in figures.items():
                 rows.append((f"{tag} {name}, s/iteration", f"{seconds:.3f}"))
                 print(f"  {name}: {seconds:.3f} s/iteration", flush=True)
-            for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs"):
+            for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs", "engine, lbfgs, channels_last"):
                 rows.append((f"{tag} {name} / floor", f"{figures[name] / floor:.2f}×"))
+            rows.append((f"{tag} jobs / CLI, lbfgs", f"{figures['jobs (studio path), lbfgs'] / figures['CLI, lbfgs']:.2f}×"))
             if past is not None:
                 rows.append((f"{tag} pastiche / CLI lbfgs (speed-up)", f"{past / figures['CLI, lbfgs']:.2f}×"))
                 rows.append((f"{tag} pastiche / floor", f"{past / floor:.2f}×"))
