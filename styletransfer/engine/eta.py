@@ -5,16 +5,22 @@ import statistics
 from typing import Callable, Sequence
 
 
+LATER_RATIO = (0.5, 2.0)  # how far a scale's pace may move the model's seconds for the scales to come
+
+
 class RunningEta:
     """Seconds left: this scale's iterations left at its steady time — the median of its iterations after
     the first, whose time is allocation and kernel choice — and the scales to come at the time model's
     ``iteration_cost(pixels)``, scaled by how this scale's steady time compares with the model's (a busy
-    machine slows them all). Before a scale has a steady iteration its time is the model's, at the last
-    scale's ratio. Without a model (``iteration_cost`` None) an iteration's time is taken in proportion to
-    its pixels, and the very first iteration's time stands in until there is a steady one."""
+    machine slows them all), by at most :data:`LATER_RATIO` (a model point measured while the machine was
+    disturbed must not make the rest of the run look ten times shorter). Before a scale has a steady
+    iteration its time is the model's, at the last scale's ratio. Without a model (``iteration_cost`` None)
+    an iteration's time is taken in proportion to its pixels, and the very first iteration's time stands in
+    until there is a steady one."""
 
     def __init__(self, iteration_cost: Callable[[float], float] | None = None):
         self.cost = iteration_cost or (lambda pixels: pixels)
+        self.known_model = iteration_cost is not None
         self.ratio: float | None = 1.0 if iteration_cost else None  # seconds per unit of the model
         self._pixels = 0.0
         self._times: list[float] = []
@@ -28,7 +34,11 @@ class RunningEta:
         ``later`` ((pixels, iterations), ...) to come."""
         self._times.append(iteration_seconds)
         here = self.cost(self._pixels)
-        if len(self._times) > 1:
+        steady = len(self._times) > 1
+        if steady:
             self.ratio = statistics.median(self._times[1:]) / here
         ratio = self.ratio if self.ratio is not None else iteration_seconds / here
-        return ratio * (left_here * here + sum(n * self.cost(p) for p, n in later))
+        later_ratio = min(max(ratio, LATER_RATIO[0]), LATER_RATIO[1]) if self.known_model else ratio
+        # until this scale has a steady iteration, it is one of the scales to come for the last one's pace
+        here_ratio = ratio if steady or not self.known_model else later_ratio
+        return here_ratio * left_here * here + later_ratio * sum(n * self.cost(p) for p, n in later)

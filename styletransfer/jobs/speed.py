@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 from bisect import bisect_left
 from typing import Callable, Iterator, Sequence
 
@@ -13,12 +14,14 @@ from ..engine import Controls, Settings, StyleTransfer
 from ..engine.work import Work, work_of
 from ..examples import example_image
 
-# the default size, its coarser scales and the largest a server allows by default: an iteration's cost per
-# pixel is not constant (a fixed part weighs at 128 px, and on a CPU up to 1.6× more per pixel at 1024 px),
-# so it is measured at every size the default plan runs; the first iteration of each is not timed
-# (allocation, kernel choice). A model is handed on once the default size is measured.
-CALIBRATION = ((128, 6), (256, 4), (512, 4), (1024, 3))  # (long side, iterations)
-FIRST_MODEL = 3  # the calibration sizes measured before the first model: 128, 256 and 512 px
+# the default size and its coarser scale, then the default plan's smallest and the largest a server allows by
+# default: an iteration's cost per pixel is not constant (a fixed part weighs at 128 px, and on a CPU up to
+# 1.6× more per pixel at 1024 px), so it is measured at every size the default plan runs. The first iteration
+# of each is not timed (allocation, kernel choice) and the median of the others is kept (a browser loading the
+# page beside the first measurement slowed some of them several times). A model is handed on once 256 and
+# 512 px are measured; 128 px comes after them, when the page that started the server has loaded.
+CALIBRATION = ((256, 4), (512, 4), (128, 8), (1024, 3))  # (long side, iterations)
+FIRST_MODEL = 2  # the calibration sizes measured before the first model: 256 and 512 px
 LEARNING_RATE = 0.3  # the weight of the latest job in the correction
 
 
@@ -122,8 +125,7 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
         if run.stopped:
             return
         w, h = run.result.size
-        timed = run.iteration_seconds[1:]
-        points.append((w * h, sum(timed) / len(timed)))
+        points.append((w * h, statistics.median(run.iteration_seconds[1:])))
         if len(points) >= FIRST_MODEL:
             yield SpeedMeter(points)
 
