@@ -56,8 +56,9 @@ def test_the_model_travels_as_json_and_an_older_release_s_reads_as_unknown():
 
 def test_the_calibration_yields_a_better_model_at_each_size_and_ends_when_told():
     models = list(calibration("cpu", max_side=512))  # a server whose results are at most 512 px
-    # 256 and 512 px first (the first model), then 128 px
-    assert [len(m.points) for m in models] == [2, 3]
+    # 256 and 512 px first (the first model), then 128 px, then 256 and 512 px again (the faster pass kept)
+    assert [len(m.points) for m in models] == [2, 3, 3, 3]
+    assert all(new <= old for (_, new), (_, old) in zip(models[-1].points[1:], models[1].points[1:]))
     (p0, s0), (p1, s1), (p2, s2) = models[-1].points  # 128, 256 and 512 px of the same photo
     assert p1 == pytest.approx(4 * p0, rel=0.03) and p2 == pytest.approx(4 * p1, rel=0.02) and 0 < s0 < s1 < s2
     assert list(calibration("cpu", stop=lambda: True)) == []

@@ -17,9 +17,9 @@ from ..examples import example_image
 # the default size and its coarser scale, then the default plan's smallest and the largest a server allows by
 # default: an iteration's cost per pixel is not constant (a fixed part weighs at 128 px, and on a CPU up to
 # 1.6× more per pixel at 1024 px), so it is measured at every size the default plan runs. The first iteration
-# of each is not timed (allocation, kernel choice) and the median of the others is kept (a browser loading the
-# page beside the first measurement slowed some of them several times). A model is handed on once 256 and
-# 512 px are measured; 128 px comes after them, when the page that started the server has loaded.
+# of each is not timed (allocation, kernel choice) and the median of the others is kept. A model is handed on
+# once 256 and 512 px are measured; they are measured once more at the end and the faster of the two kept: a
+# browser loading the page beside the first pass (a person who just started the server) slowed it by a third.
 CALIBRATION = ((256, 4), (512, 4), (128, 8), (1024, 3))  # (long side, iterations)
 FIRST_MODEL = 2  # the calibration sizes measured before the first model: 256 and 512 px
 LEARNING_RATE = 0.3  # the weight of the latest job in the correction
@@ -116,8 +116,8 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
     photo, painting = example_image("hopper"), example_image("swirls")
     sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < FIRST_MODEL or max_side is None
              or side <= max_side]
-    points = []
-    for side, iterations in sizes:
+    measured: dict[int, float] = {}  # pixels -> seconds per iteration
+    for side, iterations in sizes + sizes[:FIRST_MODEL]:
         run = StyleTransfer(Settings(size=side, iterations=iterations, multiscale=False, seed=0, device=device,
                                      precision=precision, frame_every=10**9), _StopWhen(stop))
         for _ in run.run(photo, [painting]):
@@ -125,9 +125,9 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
         if run.stopped:
             return
         w, h = run.result.size
-        points.append((w * h, statistics.median(run.iteration_seconds[1:])))
-        if len(points) >= FIRST_MODEL:
-            yield SpeedMeter(points)
+        measured[w * h] = min(statistics.median(run.iteration_seconds[1:]), measured.get(w * h, float("inf")))
+        if len(measured) >= FIRST_MODEL:
+            yield SpeedMeter(measured.items())
 
 
 def calibrate_into(device: str, keep: Callable[[SpeedMeter, SpeedMeter | None], bool],
