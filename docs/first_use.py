@@ -7,7 +7,6 @@ iterations, against the job's real time. Prints figures; asserts nothing.
 
 Needs Chromium and ChromeDriver (the browser tests' helpers, tests/browser.py).
 """
-import os
 import re
 import sys
 import tempfile

@@ -65,8 +65,8 @@ class RedisStore:
         return job_id
 
     def owner(self, job_id: str) -> str | None:
-        meta = read_meta(self.r, job_id)
-        return meta.get("owner") if meta is not None else None
+        raw = self.r.hget(job_key(job_id), "owner")  # one field: it is asked before every read of a job
+        return json.loads(raw) if raw is not None else None
 
     def view(self, job_id: str) -> JobView | None:
         meta = read_meta(self.r, job_id)
