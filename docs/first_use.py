@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import Server, chrome, session_of, wait_until  # noqa: E402
+from test_studio_browser import choose  # noqa: E402
 
 from styletransfer.engine.hardware import describe_machine  # noqa: E402
 
@@ -24,19 +25,22 @@ def seconds(text: str) -> int | None:
     return int(m.group(1)) * 60 + int(m.group(2)) if m else None
 
 
+def examples_at(driver, server, size: int) -> None:
+    """The studio opened in ``driver`` with the example photo and painting chosen, at ``size`` px."""
+    driver.get(server.url + "/")
+    wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+    driver.find_element("css selector", ".example-content").click()
+    driver.find_element("css selector", ".example-style").click()
+    choose(driver, "size", f"{size} px")
+
+
 def one(size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         server = Server(Path(tmp), STUDIO_MAX_SIZE=max(size, 1024))
         driver = chrome(1366, 900)
         try:
-            driver.get(server.url + "/")
-            wait_until(lambda: driver.find_element("id", "start-button"), message="page")
-            driver.find_element("css selector", ".example-content").click()
-            driver.find_element("css selector", ".example-style").click()
-            driver.find_element("id", "size").click()
-            wait_until(lambda: [o for o in driver.find_elements("css selector", "[role=option]")
-                                if o.text.strip() == f"{size} px"], message="size menu")[0].click()
+            examples_at(driver, server, size)
             estimate = wait_until(lambda: (lambda t: t if t.startswith("About ") else None)(
                 driver.find_element("id", "estimate").text), timeout=600, message="an estimate")
             shown_after = time.time() - started

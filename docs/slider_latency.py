@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import Server, chrome, session_of, wait_until  # noqa: E402
+from first_use import examples_at  # noqa: E402
 from test_studio_browser import choose, press, status  # noqa: E402
 
 from styletransfer.engine.hardware import describe_machine  # noqa: E402
@@ -27,11 +28,7 @@ def measure(backbone: str, size: int, moves: int = 4) -> list[float]:
         server = Server(Path(tmp))
         driver = chrome(1366, 900)
         try:
-            driver.get(server.url + "/")
-            wait_until(lambda: driver.find_element("id", "start-button"), message="page")
-            driver.find_element("css selector", ".example-content").click()
-            driver.find_element("css selector", ".example-style").click()
-            choose(driver, "size", f"{size} px")
+            examples_at(driver, server, size)
             choose(driver, "backbone", backbone if backbone == "vgg19" else f"{backbone} — fast")
             press(driver, "iterations", Keys.END)  # long enough for every move
             driver.find_element("id", "start-button").click()

@@ -21,7 +21,7 @@ class RunningEta:
     def __init__(self, iteration_cost: Callable[[float], float] | None = None):
         self.cost = iteration_cost or (lambda pixels: pixels)
         self.known_model = iteration_cost is not None
-        self.ratio: float | None = 1.0 if iteration_cost else None  # seconds per unit of the model
+        self.ratio: float | None = 1.0 if self.known_model else None  # seconds per unit of the model
         self._pixels = 0.0
         self._times: list[float] = []
 

@@ -145,8 +145,10 @@ class StyleTransfer:
         self.settings = resolve(settings or Settings(), self.device)
         self.precision = pick_precision(self.device, self.settings.precision)
         self.controls = controls or Controls()
-        cost = relative_cost(self.settings.backbone, self.device, self.precision)  # the model counts VGG19's
-        self._eta = RunningEta(None if iteration_cost is None else lambda pixels: cost * iteration_cost(pixels))
+        # an iteration on this backbone in VGG19 iterations: what the time model and the work counts are in
+        self._cost = relative_cost(self.settings.backbone, self.device, self.precision)
+        self._eta = RunningEta(None if iteration_cost is None
+                               else lambda pixels: self._cost * iteration_cost(pixels))
         self.result: Image.Image | None = None
         self.losses: dict[str, float] = {}
         self.iteration_seconds: list[float] = []
@@ -280,8 +282,7 @@ class StyleTransfer:
                               stopped=lambda: self.controls.stopped)
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
         targets_share = targets_work.iterations  # in this backbone's iterations, for the running ETA
-        cost = relative_cost(s.backbone, self.device, self.precision)  # the time model counts VGG19 iterations
-        step_work, targets_work = step_work * cost, targets_work * cost
+        step_work, targets_work = step_work * self._cost, targets_work * self._cost
         self.work_done = self.work_done + targets_work
         if resume is not None and scale_index == resume.scale:
             x = images.resize_tensor(resume.image, (h, w))

@@ -56,6 +56,11 @@ def _offline_icon(*_args, **kwargs):
     return html.Span(className="fd-icon", style={"display": "inline-block", "width": kwargs.get("width", 16)})
 
 
+def quick_settings(style_strength, quality) -> Settings:
+    """A /quick run's settings from its two sliders (TypeError or ValueError for values no slider gives)."""
+    return Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
+
+
 def _patch_fast_dash(jobs, limits: Limits) -> None:
     def _decode_upload(ref: str):
         """fast-dash's image decoding, replaced by ours: the upload's address (uploads.js sent the file to
@@ -119,8 +124,8 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
             flask.g.quick_error = getattr(flask.g, "quick_error", None) or "Add both a photo and a painting."
             return no_update
         try:  # both arrive already decoded and checked by _decode_upload
-            settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
-            jobs.submit(session_id(), photo, [painting], settings, note=QUICK_NOTE, client=client_address())
+            jobs.submit(session_id(), photo, [painting], quick_settings(style_strength, quality), note=QUICK_NOTE,
+                        client=client_address())
         except ValueError as exc:  # a limit, a size the engine cannot use
             flask.g.quick_error = str(exc)
             return no_update
@@ -161,7 +166,11 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         html.Div(id="quick-estimate", className="text-muted", role="status"),
         html.Div(id="quick-status", role="status"),
     ]), output_column.children]  # fast-dash's one child there: its output, under a loading overlay
-    quick.app.layout = html.Div([dcc.Interval(id="quick-poll", interval=800), quick.app.layout])
+    quick.app.layout = html.Div([
+        dcc.Interval(id="quick-poll", interval=800),
+        # the estimate is asked again for a minute, as in the studio: the first measurement may still be running
+        dcc.Interval(id="quick-estimate-refresh", interval=3000, max_intervals=20),
+        quick.app.layout])
     # On a narrow screen fast-dash's sidebar covers the output column: Run closes it, as its burger does, so
     # that the painting and its progress come into view (fast-dash means to, but its check never fires);
     # not while an image is missing: that is fixed in the sidebar.
@@ -175,11 +184,11 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
                                       Output(SLIDER_VALUE.format(slider), "children"), Input(slider, "value"))
 
     @quick.app.callback(Output("quick-estimate", "children"), Input("style_strength", "value"),
-                        Input("quality", "value"), Input("quick-poll", "n_intervals"))
+                        Input("quality", "value"), Input("quick-estimate-refresh", "n_intervals"))
     def estimate(style_strength, quality, _n):
         """How long Run takes here at these values (this server's time model; none before it has one)."""
         try:
-            settings = Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
+            settings = quick_settings(style_strength, quality)
         except (TypeError, ValueError):  # a forged value: no figure
             return ""
         return estimate_text(jobs.estimate(settings), button="Run")
