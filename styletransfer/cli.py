@@ -196,6 +196,7 @@ def run(argv: list[str] | None = None) -> int:
             "device": str(transfer.device),
             "precision": transfer.precision,
             "backbone": transfer.settings.backbone,
+            "scales": transfer.scales,
         }))
     if not args.quiet:
         what = f" and {args.timelapse}" if args.timelapse else ""

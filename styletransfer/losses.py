@@ -29,6 +29,7 @@ __all__ = [
     "WassersteinStyleLoss",
     "content_sum",
     "gram_matrix",
+    "moments",
     "style_sum",
     "tv_mean",
     "tv_sum",
@@ -62,6 +63,12 @@ class _Gram(torch.autograd.Function):
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """``G_ij = Σ_k F_ik F_jk`` for features (B, C, H, W) -> (B, C, C), computed in float32."""
     return _Gram.apply(features.flatten(2))
+
+
+def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(Σ F, Σ F Fᵀ, positions)`` of features (1, C, H, W), in float32: what a style loss needs of them, and
+    what tiles add up (a style loss is a function of these sums over the whole image)."""
+    return features.sum((0, 2, 3), dtype=torch.float32), gram_matrix(features)[0], features.shape[-2] * features.shape[-1]
 
 
 def content_sum(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -121,8 +128,16 @@ class GramStyleLoss(nn.Module):
         total = sum(weights)
         return sum(t * (w / total) for t, w in zip(targets, weights))
 
+    @staticmethod
+    def target_from_moments(s1: torch.Tensor, s2: torch.Tensor, n: int) -> torch.Tensor:
+        return (s2 / n).unsqueeze(0)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return (self.target_of(features) - self.target).pow(2).sum() * self.scale
+
+    def from_moments(self, s1: torch.Tensor, s2: torch.Tensor, n: int) -> torch.Tensor:
+        """The loss of features whose :func:`moments` are these (a tiled image's)."""
+        return (self.target_from_moments(s1, s2, n) - self.target).pow(2).sum() * self.scale
 
 
 class WassersteinStyleLoss(nn.Module):
@@ -152,8 +167,19 @@ class WassersteinStyleLoss(nn.Module):
         cov = sum(t[1] * (w / total) for t, w in zip(targets, weights))
         return mean, cov
 
+    @staticmethod
+    def target_from_moments(s1: torch.Tensor, s2: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = s1 / n
+        return mean, s2 / n - torch.outer(mean, mean)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        mean, cov = _mean_cov(features)
+        return self._distance(*_mean_cov(features))
+
+    def from_moments(self, s1: torch.Tensor, s2: torch.Tensor, n: int) -> torch.Tensor:
+        """The loss of features whose :func:`moments` are these (a tiled image's)."""
+        return self._distance(*self.target_from_moments(s1, s2, n))
+
+    def _distance(self, mean: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
         cross = self.cov_sqrt @ cov @ self.cov_sqrt
         # tr(sqrt(M)) = Σ sqrt(eigenvalues); eigvalsh is differentiable, clamp keeps sqrt's gradient finite
         eig = torch.linalg.eigvalsh(cross.double()).clamp_min(1e-10).float()

@@ -113,6 +113,9 @@ class Settings:
                              choices=("auto", "fp32", "bf16"))
     channels_last: bool | None = setting(None, "channels_last memory format (default: on CUDA only)",
                                          kind="bool", optional=True, cli=False)
+    max_memory: float | None = setting(None, "memory budget, GB: a scale that would exceed it runs in tiles "
+                                       "(default: what the device has free)", kind="float", low=0.25, high=65536,
+                                       optional=True)
     frame_every: int = setting(1, "report the image every N iterations", kind="int", low=1, high=10**9, cli=False)
     schedule: tuple[dict, ...] = setting((), "weight changes made while it ran: {iteration, weights}",
                                          kind="schedule", cli=False)
@@ -153,7 +156,7 @@ class Settings:
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise SettingError(f"unknown setting {', '.join(map(repr, unknown))}")
-        if "coarse_factor" not in values and set(values) >= _FIELDS.keys() - {"coarse_factor"}:
+        if "coarse_factor" not in values and set(values) >= _FIELDS.keys() - {"coarse_factor", "max_memory"}:
             values = {**values, "coarse_factor": 0.0}  # a record from before the setting: it ran 2×, 4×, 8×…
         return cls(**values)
 

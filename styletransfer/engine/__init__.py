@@ -5,6 +5,8 @@ In named parts, each importing only those above it:
 * ``hardware`` — which device and precision a run uses, and its default iterations;
 * ``inputs`` — the coarse-to-fine plan, the painting's size per scale, the input-shape checks;
 * ``objective`` — content + style + TV at one scale (the loss terms are ``losses.py``'s);
+* ``tiles`` — the same objective computed tile by tile, for scales beyond the memory budget;
+* ``memory`` — the memory budget: each scale's estimated peak, whole or in tiles;
 * ``optim`` — the engine's own L-BFGS and Adam;
 * ``resolve`` — the settings a run leaves open (seed, iterations), filled in once;
 * ``work`` — how much work a run is (iterations, pixels × iterations), for estimates and budgets;

@@ -21,10 +21,12 @@ from ..settings import SettingError, Settings, check_live, plain
 from .eta import RunningEta
 from .hardware import autocast, pick_device, pick_precision
 from .inputs import check_inputs, final_inputs, run_plan, style_long_side
+from .memory import GB, MemoryBudget, NetMemory, ScaleMemory, available_memory, held_memory
 from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
-from .work import Work, relative_cost, scale_work
+from .tiles import IterationInterrupted, TiledObjective, net_geometry
+from .work import FORWARD_SHARE, Work, relative_cost, scale_work
 
 __all__ = ["Checkpoint", "Controls", "Progress", "StyleTransfer"]
 
@@ -97,8 +99,8 @@ class Checkpoint:
 @dataclass(frozen=True)
 class _RunInputs:
     """What every scale of one run starts from: the network and its memory format, the images at full size,
-    the colour reference for colour preservation (or None), the smallest input side the network takes and the
-    run's own random generator."""
+    the colour reference for colour preservation (or None), the smallest input side the network takes, the
+    run's own random generator and its memory budget."""
 
     net: torch.nn.Module
     memory_format: torch.memory_format
@@ -107,6 +109,7 @@ class _RunInputs:
     colour_reference: torch.Tensor | None
     min_side: int
     generator: torch.Generator
+    budget: MemoryBudget
 
 
 @dataclass
@@ -122,6 +125,7 @@ class _Scale:
     x: torch.Tensor
     step_work: Work             # one iteration's
     targets_share: float        # the targets' cost in iterations
+    memory: ScaleMemory         # whole or in tiles, and the L-BFGS history
 
 
 class StyleTransfer:
@@ -155,6 +159,7 @@ class StyleTransfer:
         self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
         self.iterations_done = 0
         self.work_done = Work()         # what the run has done so far (iterations, pixels × iterations)
+        self.scales: list[dict] = []    # each scale run: its size, its tiles' core (None: whole) and L-BFGS history
         self.stopped = False
         self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
         self._scale_index = 0
@@ -204,11 +209,14 @@ class StyleTransfer:
         net, min_side, memory_format = self._network()
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
+        budget = self._budget(net)
+        budget.plan(content.size[1], content.size[0])  # a final size beyond the budget is refused before any work
         inputs = _RunInputs(
             net, memory_format, content, styles,
             # colour preservation matches each painting to the photo's colours, measured at the final size
             images.image_to_tensor(images.resize_long_side(content, s.size)) if s.preserve_color else None,
-            min_side, torch.Generator().manual_seed(s.seed))  # the run's own generator: no process-wide seeding
+            min_side, torch.Generator().manual_seed(s.seed),  # the run's own generator: no process-wide seeding
+            budget)
         x: torch.Tensor | None = None
         done = 0
         # a change made before the first iteration is an event of iteration 1, like any other
@@ -264,6 +272,17 @@ class StyleTransfer:
                                f"{len(s.style_layers or net.style_layers)} style layers")
         return net, min_side, torch.channels_last if channels_last else torch.contiguous_format
 
+    def _budget(self, net) -> MemoryBudget:
+        """The run's memory budget (``max_memory``, else what the device has free), the network's measures in it."""
+        s = self.settings
+        layers = tuple(dict.fromkeys(tuple(s.content_layers or net.content_layers) + tuple(s.style_layers or net.style_layers)))
+        budget = s.max_memory * GB if s.max_memory is not None else available_memory(self.device)
+        side = max(64, min_input_side(s.backbone, layers, s.backbone_arch))
+        measures = NetMemory.count(net, layers, tuple(s.content_layers or net.content_layers), self.autocast, side,
+                                   self.device)
+        return MemoryBudget(budget, held_memory(self.device), measures, lambda: net_geometry(net, layers, self.device),
+                            s.optimizer)
+
     def _prepare_scale(self, run: _RunInputs, scale_index: int, side: int, iters: int, first: int,
                        x: torch.Tensor | None, resume: Checkpoint | None) -> _Scale:
         """The targets and the objective at this scale, and the pixels to start from: the checkpoint's,
@@ -278,9 +297,18 @@ class StyleTransfer:
             if run.colour_reference is not None:
                 st = images.match_color(st, run.colour_reference)
             style_ts.append(st.to(self.device))
-        objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
-                              stopped=lambda: self.controls.stopped)
+        memory = run.budget.plan(h, w)
+        self.scales.append({"size": [w, h], "tile": memory.core, "history": memory.history})
+        if memory.core is None:
+            objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
+                                  stopped=lambda: self.controls.stopped)
+        else:
+            objective = TiledObjective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
+                                       stopped=lambda: self.controls.stopped, core=memory.core,
+                                       geometry=run.budget.geometry, first_call=first)
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
+        if memory.core is not None:  # two forwards and a backward, over the margins too
+            step_work = step_work * ((1 + FORWARD_SHARE) * objective.pixels_read(h, w) / (h * w))
         targets_share = targets_work.iterations  # in this backbone's iterations, for the running ETA
         step_work, targets_work = step_work * self._cost, targets_work * self._cost
         self.work_done = self.work_done + targets_work
@@ -292,12 +320,12 @@ class StyleTransfer:
             x = images.resize_tensor(x.detach(), (h, w))
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
         self._x, self._scale_index = x, scale_index
-        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share)
+        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share, memory)
 
     def _iterate(self, scale: _Scale, plan, total: int, done: int, start: float) -> Iterator[Progress]:
         """The iterations of one scale, each after the steering that arrived before it."""
         s, x, objective = self.settings, scale.x, scale.objective
-        optimizer = make_optimizer(s.optimizer, x)
+        optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
         # the scales to come, in pixels and iterations: their targets are a forward pass per image
         pixels = scale.size[0] * scale.size[1]
         later = [(pixels * (side2 / scale.side) ** 2, n + scale.targets_share) for side2, n in plan[scale.index:]]
@@ -312,10 +340,14 @@ class StyleTransfer:
             changed = version != self._seen_version
             if changed:
                 self._seen_version = version
-                optimizer = make_optimizer(s.optimizer, x)
+                optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
                 self.events.append({"iteration": done + 1, "weights": plain(weights)})
             t0 = time.perf_counter()
-            losses = self._step(optimizer, objective, x, weights)
+            try:
+                losses = self._step(optimizer, objective, x, weights)
+            except IterationInterrupted:  # stopped between two tiles: this iteration did not happen
+                self.stopped, self._stopped_at = True, i
+                return
             seconds = time.perf_counter() - t0
             self.iteration_seconds.append(seconds)
             done += 1

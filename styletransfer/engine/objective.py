@@ -37,20 +37,30 @@ class Objective:
         # the backbone's own loss comes with its own gain; a loss the run names is taken as it is
         loss_name = settings.style_loss or net.style_loss
         self.style_gain = net.style_gain if settings.style_loss is None else 1.0
-        loss_cls = GramStyleLoss if loss_name == "gram" else WassersteinStyleLoss
+        self.loss_cls = GramStyleLoss if loss_name == "gram" else WassersteinStyleLoss
         blend = list(settings.style_blend or [1.0] * len(styles))
         with torch.no_grad():
-            content_feats = self.features(content)
+            content_maps = self.content_maps(content)
             per_style = []
             for style in styles:
                 if stopped():
                     raise TargetsInterrupted
-                per_style.append(self.features(style))
-        self.content_losses = {l: ContentLoss(content_feats[l]) for l in self.content_layers}
+                per_style.append(self.style_targets(style))
+        self.content_losses = {l: ContentLoss(content_maps[l]) for l in self.content_layers}
         self.style_losses = {
-            l: loss_cls(loss_cls.blend([loss_cls.target_of(f[l]) for f in per_style], blend))
+            l: self.loss_cls(self.loss_cls.blend([targets[l] for targets in per_style], blend))
             for l in self.style_layers
         }
+
+    def content_maps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The photo's features at the content layers: the content targets."""
+        feats = self.features(image)
+        return {l: feats[l] for l in self.content_layers}
+
+    def style_targets(self, image: torch.Tensor) -> dict:
+        """A painting's style targets at each style layer (what the style loss compares with)."""
+        feats = self.features(image)
+        return {l: self.loss_cls.target_of(feats[l]) for l in self.style_layers}
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         # The pixels stay a plain contiguous tensor (L-BFGS flattens them with view()); the network
@@ -61,13 +71,15 @@ class Objective:
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         feats = self.features(image)
         content = sum(loss(feats[l]) for l, loss in self.content_losses.items()) / len(self.content_losses)
-        lw = weights.get("style_layer_weights") or self.default_layer_weights
-        lw = _per_layer(lw, len(self.style_layers))
-        style = sum(w * loss(feats[l]) for w, (l, loss) in zip(lw, self.style_losses.items()))
+        style = sum(w * loss(feats[l]) for w, (l, loss) in zip(self._layer_weights(weights), self.style_losses.items()))
         tv = tv_mean(image)
         total = (weights["content_weight"] * content + weights["style_weight"] * self.style_gain * style
                  + weights["tv_weight"] * tv)
         return total, {"content": content, "style": style, "tv": tv}
+
+    def _layer_weights(self, weights: dict) -> list[float]:
+        """The style layers' weights in force (a live change, else the default), summing to 1."""
+        return _per_layer(weights.get("style_layer_weights") or self.default_layer_weights, len(self.style_layers))
 
 
 def _per_layer(weights: Sequence[float], n: int) -> list[float]:

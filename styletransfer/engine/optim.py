@@ -11,10 +11,11 @@ LBFGS_HISTORY = 16  # 2 × 16 image-sized vectors: ~100 MB at 512 px, enough cur
 ADAM_LR = 0.02
 
 
-def make_optimizer(name: str, x: torch.Tensor) -> "LBFGS | torch.optim.Optimizer":
-    """A fresh optimiser for the pixels ``x``: one gradient per step, so an iteration is one step."""
+def make_optimizer(name: str, x: torch.Tensor, history: int = LBFGS_HISTORY) -> "LBFGS | torch.optim.Optimizer":
+    """A fresh optimiser for the pixels ``x``: one gradient per step, so an iteration is one step; L-BFGS keeps
+    ``history`` curvature pairs (fewer where the memory budget is short)."""
     if name == "lbfgs":
-        return LBFGS(x)
+        return LBFGS(x, history)
     return torch.optim.Adam([x], lr=ADAM_LR)
 
 

@@ -65,6 +65,20 @@ def photo(name: str):
     return example_image(name)
 
 
+def seam_score(image, period: int = 16) -> float:
+    """Of a PIL image: the mean neighbour difference across rows and columns on a multiple of ``period`` (where
+    tile borders can fall) over the mean elsewhere; 1.0 is no seam."""
+    x = images.image_to_tensor(image)[0]
+    dy = (x[:, 1:, :] - x[:, :-1, :]).abs().mean((0, 2))   # between row r and r+1
+    dx = (x[:, :, 1:] - x[:, :, :-1]).abs().mean((0, 1))
+    on = torch.cat([dy[period - 1::period], dx[period - 1::period]]).mean()
+    mask_y = torch.ones_like(dy, dtype=torch.bool)
+    mask_y[period - 1::period] = False
+    mask_x = torch.ones_like(dx, dtype=torch.bool)
+    mask_x[period - 1::period] = False
+    return float(on / torch.cat([dy[mask_y], dx[mask_x]]).mean())
+
+
 class Yardstick:
     """The distances of images from one photo and one painting, at the final size on fp32 VGG19."""
 

@@ -1,0 +1,262 @@
+"""Tiled scales: the objective of a whole image computed tile by tile, when one pass would not fit the memory budget.
+
+The loss is the same function of the pixels as :class:`~.objective.Objective`'s, and so is its gradient:
+
+* a tile is the *core* it owns plus a *margin* of the deepest layer's receptive field, so the features of its
+  core are the whole image's; every feature position lies in exactly one core;
+* a style loss is a function of the whole image's feature moments (``Σ F``, ``Σ F Fᵀ``), so pass 1 (no
+  gradient) adds up each core's moments and the content error, the losses and their gradients with respect to
+  the moments are computed once, and pass 2 backpropagates each tile with those gradients held fixed;
+* the grid moves every iteration, so no tile border stays in one place; TV is summed in bands.
+
+Pass 2 repeats pass 1's forward, so a tiled iteration costs about 4/3 of an untiled one, plus the margins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..losses import content_sum, moments
+from .objective import Objective
+
+__all__ = ["IterationInterrupted", "NetGeometry", "Tile", "TiledObjective", "net_geometry", "tile_grid"]
+
+_GOLDEN = 0.6180339887498949  # the grid's offset walks by the golden ratio: evenly spread, never repeating
+
+
+class IterationInterrupted(Exception):
+    """A stop arrived between two tiles of an iteration: the iteration is abandoned, the pixels unchanged."""
+
+
+@dataclass(frozen=True)
+class NetGeometry:
+    """How a network's layers sit on the input: each layer's total ``strides`` (px per feature position),
+    ``align`` (the largest, where tile borders fall) and ``margin`` (the deepest layer's receptive-field
+    radius, rounded up to ``align``: what a tile reads beyond its core)."""
+
+    strides: dict
+    align: int
+    margin: int
+
+
+def net_geometry(net: torch.nn.Module, layers: tuple[str, ...], device: torch.device) -> NetGeometry:
+    """Measured on the network itself: strides from the output shapes at one size, the receptive field from
+    where the gradient of the central position of the deepest layer reaches in the input."""
+    side = 256
+    while True:
+        x = torch.rand(1, 3, side, side, device=device, generator=None, requires_grad=True)
+        with torch.enable_grad():
+            feats = net(x, layers)
+        strides = {l: max(1, round(side / f.shape[-1])) for l, f in feats.items()}
+        deepest = max(feats, key=lambda l: strides[l])
+        f = feats[deepest]
+        f[..., f.shape[-2] // 2, f.shape[-1] // 2].sum().backward()
+        reach = x.grad.abs().sum((0, 1)).nonzero()
+        centre = (f.shape[-2] // 2) * strides[deepest] + strides[deepest] // 2
+        radius = int((reach - centre).abs().max()) + 1
+        if radius < side // 2 - 1 or side >= 2048:
+            break
+        side *= 2  # the gradient reached the input's edge: the field may be wider
+    align = max(strides.values())
+    return NetGeometry(strides, align, -(-radius // align) * align)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Rows and columns ``(top, bottom, left, right)``: ``core`` is what the tile owns, ``ext`` what it reads
+    (the core and its margin, within the image)."""
+
+    core: tuple[int, int, int, int]
+    ext: tuple[int, int, int, int]
+
+    def read(self, image: torch.Tensor) -> torch.Tensor:
+        t, b, l, r = self.ext
+        return image[..., t:b, l:r]
+
+    def core_of(self, features: torch.Tensor, stride: int) -> torch.Tensor:
+        """The positions of a layer's features (computed on ``ext``) that this tile owns."""
+        (t, b, l, r), (et, eb, el, er) = self.core, self.ext
+        bottom = features.shape[-2] if b == eb else (b - et) // stride
+        right = features.shape[-1] if r == er else (r - el) // stride
+        return features[..., (t - et) // stride:bottom, (l - el) // stride:right]
+
+
+def _cuts(length: int, core: int, offset: int) -> list[int]:
+    first = offset % core or core
+    return [0, *range(first, length, core), length]
+
+
+def tile_grid(height: int, width: int, core: int, margin: int, offset: tuple[int, int] = (0, 0)) -> list[list[Tile]]:
+    """Rows of tiles covering the image: borders every ``core`` px from ``offset``, each tile reading
+    ``margin`` px more on every side (clipped to the image)."""
+    ys, xs = _cuts(height, core, offset[0]), _cuts(width, core, offset[1])
+    return [[Tile((t, b, l, r), (max(0, t - margin), min(height, b + margin), max(0, l - margin), min(width, r + margin)))
+             for l, r in zip(xs, xs[1:])] for t, b in zip(ys, ys[1:])]
+
+
+class _KnownGradient(torch.autograd.Function):
+    """``value``, whose gradient with respect to ``x`` was computed already (tile by tile)."""
+
+    @staticmethod
+    def forward(ctx, x, value, grad):
+        ctx.save_for_backward(grad)
+        return value.detach().clone()
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (grad,) = ctx.saved_tensors
+        return grad.mul_(upstream), None, None
+
+
+class TiledObjective(Objective):
+    """:class:`Objective` computed over tiles of ``core`` px (targets included: the paintings too are read in
+    tiles). ``first_call`` is the iteration a resumed scale starts at, so the grid walks on where it was."""
+
+    def __init__(self, *args, core: int, geometry: NetGeometry, band_rows: int = 256, first_call: int = 0, **kwargs):
+        self.core, self.geometry, self.band_rows, self.calls = core, geometry, band_rows, first_call
+        self._stopped = kwargs.get("stopped", lambda: False)
+        super().__init__(*args, **kwargs)
+
+    # ---------------------------------------------------------------- geometry
+
+    def grid(self, image: torch.Tensor, shift: bool = True) -> list[list[Tile]]:
+        align = self.geometry.align
+        step = self.core // align
+        dy = round(((self.calls * _GOLDEN) % 1) * step) * align if shift else 0
+        dx = round(((self.calls * _GOLDEN * _GOLDEN) % 1) * step) * align if shift else 0
+        return tile_grid(image.shape[-2], image.shape[-1], self.core, self.geometry.margin, (dy, dx))
+
+    def pixels_read(self, height: int, width: int) -> int:
+        """Pixels one pass reads at this size, margins included."""
+        return sum((t.ext[1] - t.ext[0]) * (t.ext[3] - t.ext[2])
+                   for row in tile_grid(height, width, self.core, self.geometry.margin) for t in row)
+
+    def _tiles(self, image: torch.Tensor, shift: bool = True) -> Iterator[tuple[Tile, dict]]:
+        """Each tile and its features at every layer in use, computed on the tile's ``ext``."""
+        for row in self.grid(image, shift):
+            for tile in row:
+                if self._stopped():
+                    raise IterationInterrupted
+                yield tile, self.features(tile.read(image))
+
+    # ---------------------------------------------------------------- targets, read in tiles
+
+    def content_maps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        rows: list[dict[str, list[torch.Tensor]]] = []
+        for row in self.grid(image, shift=False):
+            crops: dict[str, list[torch.Tensor]] = {l: [] for l in self.content_layers}
+            for tile in row:
+                feats = self.features(tile.read(image))
+                for l in self.content_layers:
+                    crops[l].append(tile.core_of(feats[l], self.geometry.strides[l]).float())
+            rows.append(crops)
+        return {l: torch.cat([torch.cat(r[l], -1) for r in rows], -2) for l in self.content_layers}
+
+    def style_targets(self, image: torch.Tensor) -> dict:
+        sums = self._moments(image, shift=False)
+        return {l: self.loss_cls.target_from_moments(*sums[l]) for l in self.style_layers}
+
+    def _moments(self, image: torch.Tensor, shift: bool = True) -> dict[str, list]:
+        sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
+        for tile, feats in self._tiles(image, shift):
+            for l in self.style_layers:
+                for k, part in enumerate(moments(tile.core_of(feats[l], self.geometry.strides[l]))):
+                    sums[l][k] = sums[l][k] + part
+        return sums
+
+    # ---------------------------------------------------------------- one evaluation: two passes
+
+    def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with torch.no_grad():
+            content_sums = {l: 0.0 for l in self.content_layers}
+            style_sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
+            for tile, feats in self._tiles(image):
+                for l in self.style_layers:
+                    for k, part in enumerate(moments(tile.core_of(feats[l], self.geometry.strides[l]))):
+                        style_sums[l][k] = style_sums[l][k] + part
+                for l, loss in self.content_losses.items():
+                    content_sums[l] = content_sums[l] + content_sum(
+                        tile.core_of(feats[l], self.geometry.strides[l]), self._target_crop(loss.target, tile, l, image))
+        # the losses as functions of the whole image's moments, and their gradients with respect to them
+        n_content = len(self.content_losses)
+        content = sum(content_sums[l] * loss.scale for l, loss in self.content_losses.items()) / n_content
+        layer_weights = self._layer_weights(weights)
+        leaves = {l: (s1.detach().requires_grad_(), s2.detach().requires_grad_(), n)
+                  for l, (s1, s2, n) in style_sums.items()}
+        with torch.enable_grad():
+            style = sum(w * self.style_losses[l].from_moments(*leaves[l])
+                        for w, l in zip(layer_weights, self.style_layers))
+            (weights["style_weight"] * self.style_gain * style).backward()
+        grad = self._pass_two(image, {l: (s1.grad, s2.grad) for l, (s1, s2, _) in leaves.items()},
+                              weights["content_weight"] / n_content)
+        tv = self._tv_into(image, grad, weights["tv_weight"])
+        total = (weights["content_weight"] * content + weights["style_weight"] * self.style_gain * style.detach()
+                 + weights["tv_weight"] * tv)
+        self.calls += 1
+        return _KnownGradient.apply(image, total, grad), {"content": content, "style": style.detach(), "tv": tv}
+
+    def _pass_two(self, image: torch.Tensor, style_grads: dict, content_factor: float) -> torch.Tensor:
+        """The gradient of content + style with respect to the pixels, tile by tile, the moments' gradients fixed."""
+        grad = torch.zeros_like(image, dtype=torch.float32)
+        for row in self.grid(image):
+            for tile in row:
+                if self._stopped():
+                    raise IterationInterrupted
+                x = tile.read(image).detach().requires_grad_()
+                with torch.enable_grad():
+                    feats = self.features(x)
+                outputs, grads = [], []
+                for l, f in feats.items():
+                    grads.append(self._feature_grad(f, tile, l, style_grads.get(l), content_factor, image))
+                    outputs.append(f)
+                torch.autograd.backward(outputs, grads)
+                t, b, l_, r = tile.ext
+                grad[..., t:b, l_:r] += x.grad
+        return grad
+
+    def _feature_grad(self, f: torch.Tensor, tile: Tile, layer: str, style_grad, content_factor: float,
+                      image: torch.Tensor) -> torch.Tensor:
+        """d loss / d features of one layer on one tile: zero in the margin, in the features' dtype (a bf16
+        product accumulates in float32 inside the matmul, as the Gram's own backward does)."""
+        stride = self.geometry.strides[layer]
+        core = tile.core_of(f, stride)
+        g_core = torch.zeros_like(core)
+        if style_grad is not None:
+            d1, d2 = style_grad
+            g_core += ((d2 + d2.T).to(f.dtype) @ core.flatten(2)[0]).view_as(core)
+            if d1 is not None:  # a loss of the mean too (W2), not of the Gram alone
+                g_core += d1.to(f.dtype).view(1, -1, 1, 1)
+        if layer in self.content_losses:
+            loss = self.content_losses[layer]
+            diff = core.float() - self._target_crop(loss.target, tile, layer, image)
+            g_core += (2 * content_factor * loss.scale * diff).to(f.dtype)
+        g = torch.zeros_like(f)
+        tile.core_of(g, stride).copy_(g_core)
+        return g
+
+    def _target_crop(self, target: torch.Tensor, tile: Tile, layer: str, image: torch.Tensor) -> torch.Tensor:
+        """The content target's positions that ``tile`` owns (the target is the whole image's map)."""
+        s = self.geometry.strides[layer]
+        t, b, l, r = tile.core
+        bottom = target.shape[-2] if b == image.shape[-2] else b // s
+        right = target.shape[-1] if r == image.shape[-1] else r // s
+        return target[..., t // s:bottom, l // s:right]
+
+    def _tv_into(self, image: torch.Tensor, grad: torch.Tensor, weight: float) -> torch.Tensor:
+        """Mean TV of the image, summed in bands of rows; its gradient × ``weight`` is added to ``grad``."""
+        _, c, h, w = image.shape
+        pairs = max(c * ((h - 1) * w + h * (w - 1)), 1)
+        total = torch.zeros((), device=image.device)
+        for top in range(0, h, self.band_rows):
+            bottom = min(top + self.band_rows, h)
+            band = image[..., top:min(bottom + 1, h), :].detach().float().requires_grad_()
+            with torch.enable_grad():
+                dy = band[..., 1:, :] - band[..., :-1, :]
+                dx = band[..., :bottom - top, 1:] - band[..., :bottom - top, :-1]
+                part = dy.pow(2).sum() + dx.pow(2).sum()
+                part.backward()
+            grad[..., top:min(bottom + 1, h), :] += band.grad * (weight / pairs)
+            total += part.detach()
+        return total / pairs

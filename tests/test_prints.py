@@ -1,0 +1,217 @@
+"""Prints in a memory budget: tiled scales compute the same objective as whole ones, the grid moves, the budget is
+kept by a real process, a tiled scale resumes and stops, and sizes beyond the budget are refused in one line.
+
+Real VGG19 weights, small images; the budget tests run the CLI in a subprocess and read its peak RSS.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from styletransfer import images
+
+from styletransfer.backbones import load_backbone
+from styletransfer.engine import Controls, Settings, StyleTransfer
+from styletransfer.engine.hardware import autocast
+from styletransfer.engine.memory import GB, BudgetTooSmall, MemoryBudget, NetMemory
+from styletransfer.engine.objective import Objective
+from styletransfer.engine.tiles import TiledObjective, net_geometry, tile_grid
+from styletransfer.examples import example_image
+from styletransfer.tools.quality import Yardstick, seam_score
+
+CPU = torch.device("cpu")
+
+
+def truncated(backbone: str = "vgg19"):
+    net = load_backbone(backbone, "cpu")
+    layers = tuple(dict.fromkeys(net.content_layers + net.style_layers))
+    return net.truncated(layers), layers
+
+
+def both_objectives(settings: Settings, shape=(240, 328), core: int = 64):
+    net, layers = truncated(settings.backbone)
+    torch.manual_seed(0)
+    photo, painting = torch.rand(1, 3, *shape), torch.rand(1, 3, 200, 264)
+    if settings.backbone != "vgg19":  # sides on the stride: see test_efficientnet_tiles_are_exact_on_its_stride
+        painting = torch.rand(1, 3, 192, 256)
+    ac = lambda: autocast(CPU, settings.precision)  # noqa: E731
+    whole = Objective(net, photo, [painting], settings, ac)
+    tiled = TiledObjective(net, photo, [painting], settings, ac, core=core, geometry=net_geometry(net, layers, CPU))
+    return whole, tiled
+
+
+def loss_and_grad(objective, x, weights):
+    x = x.detach().clone().requires_grad_()
+    loss, terms = objective(x, weights)
+    loss.backward()
+    return float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, x.grad
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "w2"])
+def test_a_tiled_objective_is_the_whole_images_loss_and_gradient(style_loss):
+    settings = Settings(precision="fp32", style_loss=style_loss)
+    whole, tiled = both_objectives(settings)
+    x = torch.rand(1, 3, 240, 328)
+    loss, terms, grad = loss_and_grad(whole, x, settings.live_weights())
+    tiled_loss, tiled_terms, tiled_grad = loss_and_grad(tiled, x, settings.live_weights())
+    assert len([t for row in tiled.grid(x) for t in row]) > 4
+    assert tiled_loss == pytest.approx(loss, rel=1e-4)
+    for term in ("content", "style", "tv"):
+        assert tiled_terms[term] == pytest.approx(terms[term], rel=1e-3)  # W2 from moments: float32 rounding
+    assert float((tiled_grad - grad).norm() / grad.norm()) < 1e-3
+
+
+def test_efficientnet_tiles_are_exact_on_its_stride():
+    """TF 'same' padding depends on each stage's parity: sides on the network's stride give the same features."""
+    settings = Settings(precision="fp32", backbone="efficientnet-lite0")
+    whole, tiled = both_objectives(settings, shape=(240, 320))
+    x = torch.rand(1, 3, 240, 320)
+    loss, _, grad = loss_and_grad(whole, x, settings.live_weights())
+    tiled_loss, _, tiled_grad = loss_and_grad(tiled, x, settings.live_weights())
+    assert tiled_loss == pytest.approx(loss, rel=1e-4)
+    assert float((tiled_grad - grad).norm() / grad.norm()) < 1e-3
+
+
+def test_the_geometry_is_measured_on_the_network():
+    net, layers = truncated()
+    geometry = net_geometry(net, layers, CPU)
+    assert geometry.strides == {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 8, "relu5_1": 16}
+    assert geometry.align == 16
+    assert geometry.margin == 80  # conv5_1's receptive field is 156 px: 78 each side, on the 16-px grid
+
+
+def test_the_grid_covers_every_pixel_once_and_moves_every_iteration():
+    h, w, core, margin = 250, 330, 64, 32
+    cover = torch.zeros(h, w, dtype=torch.int32)
+    for tile in (t for row in tile_grid(h, w, core, margin, (16, 48)) for t in row):
+        top, bottom, left, right = tile.core
+        cover[top:bottom, left:right] += 1
+        et, eb, el, er = tile.ext
+        assert (et, el) == (max(0, top - margin), max(0, left - margin))
+        assert (eb, er) == (min(h, bottom + margin), min(w, right + margin))
+    assert bool((cover == 1).all())
+
+    settings = Settings(precision="fp32")
+    _, tiled = both_objectives(settings)
+    x = torch.rand(1, 3, 240, 328)
+    grids = []
+    for _ in range(6):
+        grids.append(frozenset(t.core for row in tiled.grid(x) for t in row))
+        tiled.calls += 1
+    assert all(a != b for a, b in zip(grids, grids[1:]))  # no border stays where it was
+    assert len(set(grids)) >= 4
+
+
+def test_budget_plans_whole_scales_tiles_and_refusals():
+    net, layers = truncated()
+    measures = NetMemory.count(net, layers, ("relu4_2",), lambda: autocast(CPU, "bf16"), 64, CPU)
+    assert 500 < measures.per_pixel < 2000  # bytes autograd keeps per pixel of VGG19 to relu5_1, bf16
+    geometry = lambda: net_geometry(net, layers, CPU)  # noqa: E731
+    held = 0.7 * GB
+    roomy = MemoryBudget(8 * GB, held, measures, geometry, "lbfgs")
+    assert roomy.plan(1024, 1024).core is None
+    tight = MemoryBudget(2 * GB, held, measures, geometry, "lbfgs")
+    plan = tight.plan(2048, 2048)
+    assert plan.core is not None and plan.core % 16 == 0 and plan.peak <= 2 * GB
+    with pytest.raises(BudgetTooSmall, match=r"8192 px does not fit in a memory budget of 2.0 GB, even in tiles: "
+                                             r"the largest it can do is \d+ px"):
+        tight.plan(8192, 8192)
+    with pytest.raises(BudgetTooSmall, match="too small for this network even in the smallest tiles"):
+        MemoryBudget(0.75 * GB, held, measures, geometry, "lbfgs").plan(512, 512)
+
+
+def cli(tmp_path, *args) -> tuple[int, str, str, float]:
+    """The CLI on the example photo and painting in a fresh process: exit status, stdout, stderr, peak RSS (GB)."""
+    photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+    if not photo.exists():
+        example_image("hopper").save(photo)
+        example_image("swirls").save(painting)
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+        child = subprocess.Popen([sys.executable, "-m", "styletransfer", str(photo), str(painting), *args, "--quiet"],
+                                 stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        out.seek(0), err.seek(0)
+        return os.waitstatus_to_exitcode(status), out.read(), err.read(), usage.ru_maxrss / 2**20
+
+
+def tiling_budget(size: int) -> float:
+    """A budget (GB) that ``size`` px of the example fits only in tiles: 30 % of the way from 192-px tiles to the
+    whole image (the CLI's process holds less than this one: it gets more room, not enough for the whole)."""
+    run = StyleTransfer(Settings(size=size, device="cpu"))
+    net, *_ = run._network()
+    budget = run._budget(net)
+    width, height = example_image("hopper").size
+    w, h = (size, round(size * height / width)) if width >= height else (round(size * width / height), size)
+    tiled, whole = budget.peak(h, w, 192, 16), budget.peak(h, w, None, 16)
+    assert tiled < whole
+    return (tiled + 0.3 * (whole - tiled)) / GB
+
+
+def summary(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_a_print_in_a_budget_keeps_it_and_paints_like_the_whole_run(tmp_path):
+    """The CLI in a subprocess: the budget forces tiles; its peak RSS stays inside; the picture matches the
+    untiled run's (judged distances within 3 %) and shows no seam."""
+    budget = tiling_budget(768)
+    common = ["--size", "768", "--iterations", "4", "--no-multiscale", "--seed", "3", "--json"]
+    code, out, err, peak = cli(tmp_path, "-o", str(tmp_path / "tiled.png"), "--max-memory", f"{budget:.3f}", *common)
+    assert code == 0, err
+    assert summary(out)["scales"][0]["tile"] is not None
+    assert peak <= budget
+    code, out, err, whole_peak = cli(tmp_path, "-o", str(tmp_path / "whole.png"), *common)
+    assert code == 0, err
+    assert summary(out)["scales"][0]["tile"] is None and whole_peak > budget
+
+    photo, painting = (Image.open(tmp_path / n).convert("RGB") for n in ("photo.png", "painting.png"))
+    yardstick = Yardstick(photo, painting, Settings(size=768))
+    tiled_img, whole_img = (Image.open(tmp_path / n).convert("RGB") for n in ("tiled.png", "whole.png"))
+    (c_t, s_t), (c_w, s_w) = (yardstick(images.image_to_tensor(i)) for i in (tiled_img, whole_img))
+    assert c_t == pytest.approx(c_w, rel=0.03) and s_t == pytest.approx(s_w, rel=0.03)
+    assert seam_score(tiled_img) <= max(1.02, seam_score(whole_img) * 1.02)
+
+
+def test_sizes_beyond_the_budget_are_refused_in_one_line_and_nothing_is_written(tmp_path):
+    code, _, err, _ = cli(tmp_path, "-o", str(tmp_path / "out.png"), "--size", "4096", "--max-memory", "1")
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()]
+    assert "4096 px does not fit in a memory budget of 1.0 GB, even in tiles: the largest it can do is" in err
+    code, _, err, _ = cli(tmp_path, "-o", str(tmp_path / "out.png"), "--size", "512", "--max-memory", "0.3")
+    assert code == 2 and "too small for this network even in the smallest tiles" in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def tiled_run(controls=None, size=512, iterations=2):
+    """A single-scale run whose budget (halfway between 128-px tiles and the whole image) forces tiles."""
+    settings = Settings(size=size, iterations=iterations, multiscale=False, seed=5, device="cpu")
+    probe = StyleTransfer(settings)
+    budget = probe._budget(probe._network()[0])
+    tiled, whole = budget.peak(size, size, 128, 16), budget.peak(size, size, None, 16)
+    return StyleTransfer(Settings(**{**settings.to_dict(), "max_memory": (tiled + 0.5 * (whole - tiled)) / GB}),
+                         controls)
+
+
+def test_a_tiled_scale_resumes_from_its_checkpoint_and_stops_between_tiles():
+    photo, painting = example_image("landscape").resize((512, 512)), example_image("swirls").resize((512, 512))
+    run = tiled_run()
+    steps = run.run(photo, [painting])
+    for progress in steps:
+        if progress.iteration == 1:
+            break
+    checkpoint = run.checkpoint()
+    assert run.scales[0]["tile"] is not None
+    resumed = tiled_run()
+    rest = [p.iteration for p in resumed.run(photo, [painting], resume=checkpoint)]
+    assert rest == [2] and resumed.scales[0]["tile"] is not None
+    assert resumed.result.size == (512, 512)
+
+    controls = Controls()
+    stopping = tiled_run(controls)
+    for progress in stopping.run(photo, [painting]):
+        controls.stop()  # arrives during the next iteration's tiles or before it: the image stays as it was
+    assert stopping.stopped and stopping.iterations_done == 1
