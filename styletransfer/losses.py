@@ -68,7 +68,8 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``(Σ F, Σ F Fᵀ, positions)`` of features (1, C, H, W), in float32: what a style loss needs of them, and
     what tiles add up (a style loss is a function of these sums over the whole image)."""
-    return features.sum((0, 2, 3), dtype=torch.float32), gram_matrix(features)[0], features.shape[-2] * features.shape[-1]
+    positions = features.shape[-2] * features.shape[-1]
+    return features.sum((0, 2, 3), dtype=torch.float32), gram_matrix(features)[0], positions
 
 
 def content_sum(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

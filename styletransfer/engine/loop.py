@@ -275,11 +275,11 @@ class StyleTransfer:
     def _budget(self, net) -> MemoryBudget:
         """The run's memory budget (``max_memory``, else what the device has free), the network's measures in it."""
         s = self.settings
-        layers = tuple(dict.fromkeys(tuple(s.content_layers or net.content_layers) + tuple(s.style_layers or net.style_layers)))
+        content_layers = tuple(s.content_layers or net.content_layers)
+        layers = tuple(dict.fromkeys(content_layers + tuple(s.style_layers or net.style_layers)))
         budget = s.max_memory * GB if s.max_memory is not None else available_memory(self.device)
         side = max(64, min_input_side(s.backbone, layers, s.backbone_arch))
-        measures = NetMemory.count(net, layers, tuple(s.content_layers or net.content_layers), self.autocast, side,
-                                   self.device)
+        measures = NetMemory.count(net, layers, content_layers, self.autocast, side, self.device)
         return MemoryBudget(budget, held_memory(self.device), measures, lambda: net_geometry(net, layers, self.device),
                             s.optimizer)
 

@@ -92,7 +92,8 @@ def tile_grid(height: int, width: int, core: int, margin: int, offset: tuple[int
     """Rows of tiles covering the image: borders every ``core`` px from ``offset``, each tile reading
     ``margin`` px more on every side (clipped to the image)."""
     ys, xs = _cuts(height, core, offset[0]), _cuts(width, core, offset[1])
-    return [[Tile((t, b, l, r), (max(0, t - margin), min(height, b + margin), max(0, l - margin), min(width, r + margin)))
+    return [[Tile((t, b, l, r),
+                  (max(0, t - margin), min(height, b + margin), max(0, l - margin), min(width, r + margin)))
              for l, r in zip(xs, xs[1:])] for t, b in zip(ys, ys[1:])]
 
 
@@ -177,8 +178,9 @@ class TiledObjective(Objective):
                     for k, part in enumerate(moments(tile.core_of(feats[l], self.geometry.strides[l]))):
                         style_sums[l][k] = style_sums[l][k] + part
                 for l, loss in self.content_losses.items():
-                    content_sums[l] = content_sums[l] + content_sum(
-                        tile.core_of(feats[l], self.geometry.strides[l]), self._target_crop(loss.target, tile, l, image))
+                    core = tile.core_of(feats[l], self.geometry.strides[l])
+                    target = self._target_crop(loss.target, tile, l, image)
+                    content_sums[l] = content_sums[l] + content_sum(core, target)
         # the losses as functions of the whole image's moments, and their gradients with respect to them
         n_content = len(self.content_losses)
         content = sum(content_sums[l] * loss.scale for l, loss in self.content_losses.items()) / n_content
