@@ -25,6 +25,7 @@ class Limits:
     max_request_pixels: int = _limit(100_000_000, "STUDIO_MAX_REQUEST_PIXELS",
                                      "pixels of all the images of one request together, checked before decoding")
     max_size: int = _limit(1024, "STUDIO_MAX_SIZE", "long side of a result, px")
+    max_print_size: int = _limit(4096, "STUDIO_MAX_PRINT_SIZE", "long side of a print made from a result, px")
     max_iterations: int = _limit(2000, "STUDIO_MAX_ITERATIONS", "iterations at the final scale")
     max_styles: int = _limit(4, "STUDIO_MAX_STYLES", "paintings blended in one job")
     max_queued_per_session: int = _limit(3, "STUDIO_MAX_QUEUED_PER_SESSION", "queued or running jobs per session")

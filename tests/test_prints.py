@@ -3,6 +3,7 @@ kept by a real process, a tiled scale resumes and stops, and sizes beyond the bu
 
 Real VGG19 weights, small images; the budget tests run the CLI in a subprocess and read its peak RSS.
 """
+import io
 import json
 import os
 import subprocess
@@ -114,10 +115,10 @@ def test_budget_plans_whole_scales_tiles_and_refusals():
     held = 0.7 * GB
     roomy = MemoryBudget(8 * GB, held, measures, geometry, "lbfgs")
     assert roomy.plan(1024, 1024).core is None
-    tight = MemoryBudget(2 * GB, held, measures, geometry, "lbfgs")
+    tight = MemoryBudget(4 * GB, held, measures, geometry, "lbfgs")
     plan = tight.plan(2048, 2048)
-    assert plan.core is not None and plan.core % 16 == 0 and plan.peak <= 2 * GB
-    with pytest.raises(BudgetTooSmall, match=r"8192 px does not fit in a memory budget of 2.0 GB, even in tiles: "
+    assert plan.core is not None and plan.core % 16 == 0 and plan.peak <= 4 * GB
+    with pytest.raises(BudgetTooSmall, match=r"8192 px does not fit in a memory budget of 4.0 GB, even in tiles: "
                                              r"the largest it can do is \d+ px"):
         tight.plan(8192, 8192)
     with pytest.raises(BudgetTooSmall, match="too small for this network even in the smallest tiles"):
@@ -138,15 +139,14 @@ def cli(tmp_path, *args) -> tuple[int, str, str, float]:
         return os.waitstatus_to_exitcode(status), out.read(), err.read(), usage.ru_maxrss / 2**20
 
 
-def tiling_budget(size: int) -> float:
-    """A budget (GB) that ``size`` px of the example fits only in tiles: 30 % of the way from 192-px tiles to the
-    whole image (the CLI's process holds less than this one: it gets more room, not enough for the whole)."""
+def tiling_budget(size: int, held_gb: float) -> float:
+    """A budget (GB) that ``size`` px of the example fits only in tiles, for a process holding ``held_gb`` at its
+    run's start: 30 % of the way from 192-px tiles to the whole image."""
     run = StyleTransfer(Settings(size=size, device="cpu"))
-    net, *_ = run._network()
-    budget = run._budget(net)
+    budget = run._budget(run._network()[0])
     width, height = example_image("hopper").size
     w, h = (size, round(size * height / width)) if width >= height else (round(size * width / height), size)
-    tiled, whole = budget.peak(h, w, 192, 16), budget.peak(h, w, None, 16)
+    tiled, whole = (budget.peak(h, w, core, 16) - budget.held + held_gb * GB for core in (192, None))
     assert tiled < whole
     return (tiled + 0.3 * (whole - tiled)) / GB
 
@@ -158,15 +158,16 @@ def summary(stdout: str) -> dict:
 def test_a_print_in_a_budget_keeps_it_and_paints_like_the_whole_run(tmp_path):
     """The CLI in a subprocess: the budget forces tiles; its peak RSS stays inside; the picture matches the
     untiled run's (judged distances within 3 %) and shows no seam."""
-    budget = tiling_budget(768)
     common = ["--size", "768", "--iterations", "4", "--no-multiscale", "--seed", "3", "--json"]
+    code, out, err, _ = cli(tmp_path, "-o", str(tmp_path / "whole.png"), *common)
+    assert code == 0, err
+    whole = summary(out)
+    assert whole["scales"][0]["tile"] is None
+    budget = tiling_budget(768, whole["memory"]["held_gb"])
     code, out, err, peak = cli(tmp_path, "-o", str(tmp_path / "tiled.png"), "--max-memory", f"{budget:.3f}", *common)
     assert code == 0, err
     assert summary(out)["scales"][0]["tile"] is not None
     assert peak <= budget
-    code, out, err, whole_peak = cli(tmp_path, "-o", str(tmp_path / "whole.png"), *common)
-    assert code == 0, err
-    assert summary(out)["scales"][0]["tile"] is None and whole_peak > budget
 
     photo, painting = (Image.open(tmp_path / n).convert("RGB") for n in ("photo.png", "painting.png"))
     yardstick = Yardstick(photo, painting, Settings(size=768))
@@ -215,3 +216,32 @@ def test_a_tiled_scale_resumes_from_its_checkpoint_and_stops_between_tiles():
     for progress in stopping.run(photo, [painting]):
         controls.stop()  # arrives during the next iteration's tiles or before it: the image stays as it was
     assert stopping.stopped and stopping.iterations_done == 1
+
+
+def test_make_a_print_paints_a_finished_result_again_larger(content_image, style_image):
+    """The job service: a print of a finished job is a new job at the print size, its scales above the result's
+    size, starting from the result; sizes outside (result, max_print_size] and unfinished jobs are refused."""
+    from styletransfer.jobs import JobNotFound, LimitExceeded, LocalJobs
+    from styletransfer.limits import Limits
+
+    jobs = LocalJobs(devices=["cpu"], limits=Limits(max_size=64, max_print_size=256, frame_interval=0.0), nice=0)
+    try:
+        first = jobs.submit("alice", content_image, [style_image],
+                            Settings(size=64, iterations=3, multiscale=False, seed=0))
+        with pytest.raises(ValueError, match="only a finished job can be made into a print"):
+            jobs.make_print(first.id, "alice", 128)
+        jobs.wait(first.id, "alice")
+        made = jobs.make_print(first.id, "alice", 256)
+        done = jobs.wait(made.id, "alice")
+        assert done.status == "done" and "256-px print of job" in done.note
+        assert done.settings["size"] == 256 and done.scales == 2  # 128 and 256: the scales above the 64-px result
+        assert max(Image.open(io.BytesIO(jobs.result_png(made.id, "alice"))).size) == 256
+        # it went on from the result, not from the photo: its first loss is far below the first job's first
+        assert jobs.loss_history(made.id, "alice")[0]["total"] < 0.9 * jobs.loss_history(first.id, "alice")[0]["total"]
+        for size in (64, 512):
+            with pytest.raises(LimitExceeded, match=r"larger than the result \(64 px\) and at most 256 px"):
+                jobs.make_print(first.id, "alice", size)
+        with pytest.raises(JobNotFound):
+            jobs.make_print(first.id, "mallory", 128)
+    finally:
+        jobs.shutdown()

@@ -630,3 +630,37 @@ def test_run_again_and_continue_are_one_click_each(server, browser, files):
     wait_until(lambda: api.get(f"{server.url}/api/jobs/{more['id']}").json()["status"] == "done", timeout=90,
                message="the continued job done")
     assert "continues job" in api.get(f"{server.url}/api/jobs/{more['id']}").json()["note"]
+
+
+def test_make_a_print_of_a_finished_result(tmp_path, files):
+    """A server whose studio stops at 256 px and prints up to 362: the print is one click on a finished job, a new
+    job at the chosen size that starts from the result."""
+    from selenium.webdriver.common.keys import Keys
+
+    srv = Server(tmp_path, STUDIO_MAX_SIZE=256, STUDIO_MAX_PRINT_SIZE=362)
+    driver = chrome()
+    try:
+        driver.get(srv.url + "/")
+        wait_until(lambda: driver.find_element("id", "start-button"), message="page")
+        api = session_of(driver, srv.url)
+        ready_to_start(driver, files)
+        press(driver, "iterations", Keys.HOME)
+        assert not driver.find_element("id", "print-button").is_enabled()
+        driver.find_element("id", "start-button").click()
+        wait_until(lambda: status(driver) == "done", timeout=90, message="done")
+        wait_until(lambda: driver.find_element("id", "print-button").is_enabled(), message="Make a print enabled")
+        assert "362 px" in driver.find_element("id", "print-size").text
+        driver.find_element("id", "print-button").click()
+        wait_until(lambda: len(api.get(srv.url + "/api/jobs").json()) >= 2, message="a print job")
+        made = api.get(srv.url + "/api/jobs").json()[-1]
+        wait_until(lambda: api.get(f"{srv.url}/api/jobs/{made['id']}").json()["status"] == "done", timeout=120,
+                   message="the print done")
+        made = api.get(f"{srv.url}/api/jobs/{made['id']}").json()
+        assert made["settings"]["size"] == 362 and "362-px print of job" in made["note"]
+        assert max(Image.open(io.BytesIO(api.get(f"{srv.url}/download/{made['id']}/result.png").content)).size) == 362
+        # the API makes one too, and refuses a size beyond the limit in one line
+        refused = api.post(f"{srv.url}/api/jobs/{made['id']}/print", json={"size": 512})
+        assert refused.status_code == 400 and "at most 362 px" in refused.json()["error"]
+    finally:
+        driver.quit()
+        srv.stop()

@@ -160,6 +160,7 @@ class StyleTransfer:
         self.iterations_done = 0
         self.work_done = Work()         # what the run has done so far (iterations, pixels × iterations)
         self.scales: list[dict] = []    # each scale run: its size, its tiles' core (None: whole) and L-BFGS history
+        self.budget: MemoryBudget | None = None  # the run's memory budget, once it has started
         self.stopped = False
         self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
         self._scale_index = 0
@@ -209,7 +210,7 @@ class StyleTransfer:
         net, min_side, memory_format = self._network()
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
-        budget = self._budget(net)
+        budget = self.budget = self._budget(net)
         budget.plan(content.size[1], content.size[0])  # a final size beyond the budget is refused before any work
         inputs = _RunInputs(
             net, memory_format, content, styles,
@@ -298,7 +299,8 @@ class StyleTransfer:
                 st = images.match_color(st, run.colour_reference)
             style_ts.append(st.to(self.device))
         memory = run.budget.plan(h, w)
-        self.scales.append({"size": [w, h], "tile": memory.core, "history": memory.history})
+        self.scales.append({"size": [w, h], "tile": memory.core, "history": memory.history,
+                            "estimated_peak_gb": round(memory.peak / GB, 3)})
         if memory.core is None:
             objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
                                   stopped=lambda: self.controls.stopped)

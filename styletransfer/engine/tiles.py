@@ -19,7 +19,7 @@ from typing import Iterator
 import torch
 
 from ..losses import content_sum, moments
-from .objective import Objective
+from .objective import Objective, TargetsInterrupted
 
 __all__ = ["IterationInterrupted", "NetGeometry", "Tile", "TiledObjective", "net_geometry", "tile_grid"]
 
@@ -135,11 +135,12 @@ class TiledObjective(Objective):
                    for row in tile_grid(height, width, self.core, self.geometry.margin) for t in row)
 
     def _tiles(self, image: torch.Tensor, shift: bool = True) -> Iterator[tuple[Tile, dict]]:
-        """Each tile and its features at every layer in use, computed on the tile's ``ext``."""
+        """Each tile and its features at every layer in use, computed on the tile's ``ext``. The unshifted grid
+        is the targets' (a stop then interrupts the targets), the shifted one an iteration's."""
         for row in self.grid(image, shift):
             for tile in row:
                 if self._stopped():
-                    raise IterationInterrupted
+                    raise IterationInterrupted if shift else TargetsInterrupted
                 yield tile, self.features(tile.read(image))
 
     # ---------------------------------------------------------------- targets, read in tiles
@@ -156,31 +157,29 @@ class TiledObjective(Objective):
         return {l: torch.cat([torch.cat(r[l], -1) for r in rows], -2) for l in self.content_layers}
 
     def style_targets(self, image: torch.Tensor) -> dict:
-        sums = self._moments(image, shift=False)
+        sums, _ = self._pass_one(image, shift=False, content=False)
         return {l: self.loss_cls.target_from_moments(*sums[l]) for l in self.style_layers}
 
-    def _moments(self, image: torch.Tensor, shift: bool = True) -> dict[str, list]:
-        sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
+    def _pass_one(self, image: torch.Tensor, shift: bool = True, content: bool = True) -> tuple[dict, dict]:
+        """The whole image's feature moments at each style layer, ``[Σ F, Σ F Fᵀ, positions]``, and (with
+        ``content``) its unnormalised content error at each content layer, added up over the tiles' cores."""
+        style_sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
+        content_sums = {l: 0.0 for l in self.content_losses} if content else {}
         for tile, feats in self._tiles(image, shift):
             for l in self.style_layers:
                 for k, part in enumerate(moments(tile.core_of(feats[l], self.geometry.strides[l]))):
-                    sums[l][k] = sums[l][k] + part
-        return sums
+                    style_sums[l][k] = style_sums[l][k] + part
+            for l in content_sums:
+                core = tile.core_of(feats[l], self.geometry.strides[l])
+                target = self._target_crop(self.content_losses[l].target, tile, l, image)
+                content_sums[l] = content_sums[l] + content_sum(core, target)
+        return style_sums, content_sums
 
     # ---------------------------------------------------------------- one evaluation: two passes
 
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.no_grad():
-            content_sums = {l: 0.0 for l in self.content_layers}
-            style_sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
-            for tile, feats in self._tiles(image):
-                for l in self.style_layers:
-                    for k, part in enumerate(moments(tile.core_of(feats[l], self.geometry.strides[l]))):
-                        style_sums[l][k] = style_sums[l][k] + part
-                for l, loss in self.content_losses.items():
-                    core = tile.core_of(feats[l], self.geometry.strides[l])
-                    target = self._target_crop(loss.target, tile, l, image)
-                    content_sums[l] = content_sums[l] + content_sum(core, target)
+            style_sums, content_sums = self._pass_one(image)
         # the losses as functions of the whole image's moments, and their gradients with respect to them
         n_content = len(self.content_losses)
         content = sum(content_sums[l] * loss.scale for l, loss in self.content_losses.items()) / n_content

@@ -1,5 +1,6 @@
 """Admission: a submission checked against the settings' rules, the inputs' shapes and the server's
-limits, with the settings resolved once (seed, iterations); and what "Run again" and "Continue" submit."""
+limits, with the settings resolved once (seed, iterations); and what "Run again", "Continue" and "Make a print"
+submit."""
 from __future__ import annotations
 
 import dataclasses
@@ -53,26 +54,38 @@ class Standing:
         return max(self.for_owner, self.for_client) * ROUND + created
 
 
-def check_size(size, limits: Limits) -> None:
-    """A numeric size outside this server's range is refused naming that range (the settings' own, up to
-    what the CLI can do, is wider): before any other check of the size."""
+def check_size(size, limits: Limits, largest: int | None = None) -> None:
+    """A numeric size outside this server's range (up to ``largest``, default its ``max_size``) is refused
+    naming that range (the settings' own, up to what the CLI can do, is wider): before any other check."""
     smallest = Settings.__dataclass_fields__["size"].metadata["low"]
-    if isinstance(size, (int, float)) and not isinstance(size, bool) and not smallest <= size <= limits.max_size:
-        raise LimitExceeded(f"size must be between {smallest} and {limits.max_size} px on this server (got {size:g})")
+    largest = limits.max_size if largest is None else largest
+    if isinstance(size, (int, float)) and not isinstance(size, bool) and not smallest <= size <= largest:
+        raise LimitExceeded(f"size must be between {smallest} and {largest} px on this server (got {size:g})")
+
+
+def print_settings(record: dict, size: int, result_side: int, limits: Limits) -> Settings:
+    """What "Make a print" submits for a job whose record is ``record`` and whose result's long side is
+    ``result_side``: its settings at ``size``, its scales starting above the result (which they start from)."""
+    if not isinstance(size, int) or isinstance(size, bool) or not result_side < size <= limits.max_print_size:
+        raise LimitExceeded(f"a print must be larger than the result ({result_side} px) and at most "
+                            f"{limits.max_print_size} px on this server")
+    settings = Settings.from_dict({**record, "schedule": [], "stop_after": None})
+    return dataclasses.replace(settings, size=size, multiscale=True, min_size=result_side + 1)
 
 
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
-          device: str = "cpu") -> tuple[Settings, Image.Image, list[Image.Image]]:
+          device: str = "cpu", largest: int | None = None) -> tuple[Settings, Image.Image, list[Image.Image]]:
     """Check a submission against the settings' rules, the inputs' shapes and the server's limits, whatever
     the request claims; return the settings to run, resolved once (seed, and the iterations ``device``
     runs by default), and the inputs scaled to the job's size (all a job keeps of them: the engine would
     scale them so first anyway). The caps on queued jobs are the store's to check, in the same step as it
-    takes the job (:meth:`Standing.check`)."""
+    takes the job (:meth:`Standing.check`). ``largest``: the largest size allowed (default: ``max_size``;
+    prints have their own)."""
     if not styles:
         raise SettingError("add at least one painting")
     if len(styles) > limits.max_styles:
         raise LimitExceeded(f"{len(styles)} paintings is over this server's limit of {limits.max_styles} a job")
-    check_size(settings.size, limits)
+    check_size(settings.size, limits, largest)
     settings = resolve(settings, device).validate(n_styles=len(styles))
     check_inputs(settings, content.size, [s.size for s in styles])
     if settings.iterations > limits.max_iterations:

@@ -54,6 +54,14 @@ class Update:
     history: str | None = None    # what the frame did to the time-lapse: "append", "thinned" or None
 
 
+PREVIEW_SIDE = 1024  # px: a print's previews and time-lapse frames are shown at most this large
+
+
+def preview(image: Image.Image) -> Image.Image:
+    """The image as the page shows it while it runs: a print's downscaled, anything else as it is."""
+    return images.resize_long_side(image, PREVIEW_SIDE) if max(image.size) > PREVIEW_SIDE else image
+
+
 class ProgressRecorder:
     """Turns the engine's :class:`Progress` into a job's updates: losses every iteration, a JPEG preview
     at most every ``frame_interval`` seconds (and always the first, the last, a new scale's first and at a
@@ -71,7 +79,7 @@ class ProgressRecorder:
         frame = None
         if p.image is not None and (p.weights_changed or final or p.iteration == 1 or p.scale != self.scale
                                     or now - self.last_frame >= self.limits.frame_interval):
-            frame = images.jpeg_bytes(p.to_image())
+            frame = images.jpeg_bytes(preview(p.to_image()))
             self.last_frame = now
         self.scale = p.scale
         update = Update(
@@ -88,7 +96,7 @@ class ProgressRecorder:
 
     def final_frame(self, image: Image.Image, latest: bytes | None) -> Update | None:
         """The result as the last preview and time-lapse frame, unless it is the latest already."""
-        frame = images.jpeg_bytes(image)
+        frame = images.jpeg_bytes(preview(image))
         if frame == latest:
             return None
         return Update(fields={}, loss_entry={}, frame=frame, frame_time=time.time(),

@@ -13,8 +13,8 @@ from PIL import Image
 from .. import images
 from ..engine import resolve
 from ..limits import Limits
-from ..settings import Settings, check_live, plain
-from .admission import admit, rerun_note, rerun_settings
+from ..settings import SettingError, Settings, check_live, plain
+from .admission import admit, print_settings, rerun_note, rerun_settings
 from .model import FINISHED, JobNotFound, JobView, check_changeable
 from .progress import encode_timelapse
 from .speed import SpeedMeter
@@ -119,10 +119,12 @@ class Jobs:
     # ---------------------------------------------------------------- a job's life
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
-               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None) -> JobView:
+               start_image: Image.Image | None = None, note: str | None = None, client: str | None = None,
+               largest: int | None = None) -> JobView:
         """Admit and queue a job (SettingError, ImageTooSmall or LimitExceeded say why not). ``client``: the
-        submitter's address, for the per-client cap and the queue's round-robin (None: not counted)."""
-        settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0])
+        submitter's address, for the per-client cap and the queue's round-robin (None: not counted);
+        ``largest``: the largest size allowed (default: the server's ``max_size``)."""
+        settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0], largest)
         job_id = self.store.add(owner, client, settings, content, styles, start_image, note)
         self.executor.start(job_id)
         self.store.stats.count("jobs_submitted_total")
@@ -136,6 +138,18 @@ class Jobs:
         content, styles, record, result = self.store.rerun_inputs(job_id, continue_iterations is not None)
         note = rerun_note(job_id, content, result, continue_iterations)
         return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), result, note, client)
+
+    def make_print(self, job_id: str, owner: str, size: int, client: str | None = None) -> JobView:
+        """"Make a print": the job's settings at ``size`` px (up to the server's ``max_print_size``), its scales
+        starting from its result enlarged; a scale beyond the worker's memory runs in tiles."""
+        self._require(job_id, owner)
+        content, styles, record, result = self.store.rerun_inputs(job_id, True)
+        rerun_note(job_id, content, result, None)  # its images are still kept
+        if result is None:
+            raise SettingError("only a finished job can be made into a print")
+        settings = print_settings(record, size, max(result.size), self.limits)
+        note = f"a {size}-px print of job {job_id[:8]}, from its result"
+        return self.submit(owner, content, styles, settings, result, note, client, self.limits.max_print_size)
 
     def update(self, job_id: str, owner: str, **weights) -> JobView:
         """Change live weights; a running job applies them at its next iteration."""

@@ -110,6 +110,9 @@ def _page(jobs: Jobs, limits, models_dir: str | None):
     sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
     sizes = sizes or [limits.max_size]
     default_size = 512 if 512 in sizes else sizes[-1]
+    # "Make a print": √2 steps above the largest size (1448, 2048, 2896, 4096 above 1024), up to the print limit
+    print_sizes = [round(sizes[-1] * 2 ** (k / 2)) for k in range(1, 13)
+                   if round(sizes[-1] * 2 ** (k / 2)) <= min(limits.max_print_size, 8192)]
 
     def layout():
         notice = None
@@ -122,6 +125,7 @@ def _page(jobs: Jobs, limits, models_dir: str | None):
         iterations = min(default_iterations(device), limits.max_iterations)
         return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
                             models_dir, current_job=views[-1].id if views else None,
-                            max_upload_bytes=limits.max_upload_bytes, jobs=views, notice=notice)
+                            max_upload_bytes=limits.max_upload_bytes, jobs=views, notice=notice,
+                            print_sizes=print_sizes)
 
     return layout

@@ -114,6 +114,26 @@ def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | 
     def api_cancel(job_id):
         return no_store(flask.jsonify(public(job_or_404(jobs.cancel, job_id))))
 
+    @server.route("/api/jobs/<job_id>/print", methods=["POST"])
+    def api_print(job_id):
+        """A JSON object ``{"size": N}``: a new job, this finished job's result painted again at N px."""
+        try:
+            values = read_json_body("the print")
+            if not isinstance(values, dict) or not isinstance(values.get("size"), int):
+                return api_error("send a JSON object with the print's size in px, e.g. {\"size\": 2048}", 400)
+            view = jobs.make_print(job_id, session_id(), values["size"], client=client_address())
+        except JobNotFound:
+            return api_error("no such job in this session", 404)
+        except OverCapacity as exc:
+            return api_error(str(exc), 429)
+        except TooLarge as exc:
+            return api_error(str(exc), 413)
+        except ValueError as exc:  # not finished, images gone, a size out of range, a job over a limit
+            return api_error(str(exc), 400)
+        response = flask.jsonify(public(view))
+        response.headers["Location"] = f"/api/jobs/{view.id}"
+        return no_store(response), 201
+
     @server.route("/api/jobs/<job_id>/weights", methods=["POST"])
     def api_weights(job_id):
         """A JSON object of live weights (content_weight, style_weight, tv_weight, style_layer_weights)."""

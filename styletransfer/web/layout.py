@@ -176,10 +176,11 @@ def backbone_note(missing: dict) -> list:
 
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
                  models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20,
-                 jobs: list | None = None, notice: str | None = None):
+                 jobs: list | None = None, notice: str | None = None, print_sizes: list[int] | None = None):
     """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return;
     ``notice``, when the job service cannot be reached, says so above everything (on an open page,
-    assets/studio.js shows it when a callback is answered 503, and hides it again when one goes through)."""
+    assets/studio.js shows it when a callback is answered 503, and hides it again when one goes through);
+    ``print_sizes``: what "Make a print" offers (none: no print control)."""
     missing = missing_weights()
     offered = backbone_options(models_dir, missing)
     shown = next((v for v in jobs or [] if v.id == current_job), None)
@@ -192,7 +193,7 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
                             "network (Gatys et al.). Steer the weights while it runs.")]),
         html.Main([controls(size_options, default_size, default_iterations, max_iterations, models_dir, form,
                             missing, offered),
-                   stage(jobs or [], current_job)]),
+                   stage(jobs or [], current_job, print_sizes or [])]),
         dcc.Store(id=ids.JOB_ID, data=current_job),
         dcc.Store(id=ids.CHART_STATE),
         dcc.Interval(id=ids.POLL, interval=400, disabled=current_job is None),
@@ -255,7 +256,7 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
     ])
 
 
-def stage(jobs: list, current_job: str | None) -> html.Section:
+def stage(jobs: list, current_job: str | None, print_sizes: list[int] = ()) -> html.Section:
     """The right panel: status, Stop and progress (held in view while the page scrolls: on a phone the preview
     and the chart are screens below Start), the preview over the photo, the loss chart, downloads, the gallery."""
     return html.Section(className="panel stage", children=[
@@ -294,6 +295,14 @@ def stage(jobs: list, current_job: str | None) -> html.Section:
                                 title="the same images, settings and seed: a new job"),
                     html.Button("Continue", id=ids.CONTINUE, disabled=True,
                                 title="more iterations at full size, from this result (the Quality slider's number)"),
+                ]),
+                html.Div(className="downloads print", hidden=not print_sizes, children=[
+                    dcc.Dropdown(id=ids.PRINT_SIZE, options=[{"label": f"{s} px", "value": s} for s in print_sizes],
+                                 value=print_sizes[0] if print_sizes else None, clearable=False, searchable=False,
+                                 className="print-size"),
+                    html.Button("Make a print", id=ids.PRINT, disabled=True,
+                                title="this result enlarged to the chosen size and painted again there, in tiles "
+                                      "where memory is short: a new job"),
                 ]),
             ]),
         ]),

@@ -25,6 +25,7 @@ def register(app, wiring) -> None:
         **{f"{key}_class": Output(cid, "className") for key, cid in DOWNLOADS.items()},
         "poll_off": Output(ids.POLL, "disabled"), "stop_off": Output(ids.STOP, "disabled"),
         "again_off": Output(ids.RUN_AGAIN, "disabled"), "more_off": Output(ids.CONTINUE, "disabled"),
+        "print_off": Output(ids.PRINT, "disabled"),
         "chart": Output(ids.CHART_STATE, "data"),
         "live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True),
         "gallery": Output(ids.GALLERY, "children", allow_duplicate=True)}
@@ -44,7 +45,7 @@ def register(app, wiring) -> None:
         view = jobs.get(job_id, owner)
         status, status_class = status_label(view)
         again_off, more_off = rerun_disabled(view)
-        buttons = {"again_off": again_off, "more_off": more_off}
+        buttons = {"again_off": again_off, "more_off": more_off, "print_off": more_off}
         if view is None:
             return {"progress": progress_children(None), "status": status, "status_class": status_class,
                     **downloads(None), "poll_off": True, "stop_off": True, **buttons, "chart": None, "live_note": "",

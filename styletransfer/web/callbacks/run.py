@@ -127,24 +127,29 @@ def _register_rerun(app, wiring) -> None:
     @callback(app, output={**NEW_JOB, "start_message": Output(ids.START_MESSAGE, "children", allow_duplicate=True),
                            "start_class": Output(ids.START_MESSAGE, "className", allow_duplicate=True),
                            "again_off": Output(ids.RUN_AGAIN, "disabled", allow_duplicate=True),
-                           "more_off": Output(ids.CONTINUE, "disabled", allow_duplicate=True)},
-              inputs={"again": Input(ids.RUN_AGAIN, "n_clicks"), "more": Input(ids.CONTINUE, "n_clicks")},
+                           "more_off": Output(ids.CONTINUE, "disabled", allow_duplicate=True),
+                           "print_off": Output(ids.PRINT, "disabled", allow_duplicate=True)},
+              inputs={"again": Input(ids.RUN_AGAIN, "n_clicks"), "more": Input(ids.CONTINUE, "n_clicks"),
+                      "make_print": Input(ids.PRINT, "n_clicks")},
               state={"job_id": State(ids.JOB_ID, "data"), "quality": State(ids.ITERATIONS, "value"),
-                     "stops": State(ids.QUALITY_STOPS, "data")},
+                     "stops": State(ids.QUALITY_STOPS, "data"), "print_size": State(ids.PRINT_SIZE, "value")},
               prevent_initial_call=True)
-    def rerun(again, more, job_id, quality, stops):
-        if not job_id or ctx.triggered_id not in (ids.RUN_AGAIN, ids.CONTINUE):
+    def rerun(again, more, make_print, job_id, quality, stops, print_size):
+        if not job_id or ctx.triggered_id not in (ids.RUN_AGAIN, ids.CONTINUE, ids.PRINT):
             raise dash.exceptions.PreventUpdate
         try:
-            more_iterations = quality_iterations(quality, stops) if ctx.triggered_id == ids.CONTINUE else None
-            view = jobs.rerun(str(job_id), session_id(), continue_iterations=more_iterations,
-                              client=client_address())
+            if ctx.triggered_id == ids.PRINT:
+                view = jobs.make_print(str(job_id), session_id(), print_size, client=client_address())
+            else:
+                more_iterations = quality_iterations(quality, stops) if ctx.triggered_id == ids.CONTINUE else None
+                view = jobs.rerun(str(job_id), session_id(), continue_iterations=more_iterations,
+                                  client=client_address())
         except JobNotFound:
             return {"start_message": "That job is gone.", "start_class": REFUSAL}
         except ValueError as exc:  # a limit, images no longer kept, a bad quality value
             return {"start_message": str(exc), "start_class": REFUSAL}
-        # both buttons wait for the new job to finish (no second click on the old one meanwhile)
-        return {**showing(view, jobs), "start_message": "", "again_off": True, "more_off": True}
+        # the buttons wait for the new job to finish (no second click on the old one meanwhile)
+        return {**showing(view, jobs), "start_message": "", "again_off": True, "more_off": True, "print_off": True}
 
 
 def _register_estimate(app, wiring) -> None:
