@@ -15,7 +15,7 @@ from typing import Callable
 from . import images
 from .backbones import WeightsUnavailable, load_backbone
 from .engine import Controls, StyleTransfer, check_inputs
-from .engine.memory import GB
+from .engine.memory import GB, peak_memory
 from .config import Config
 from .settings import Settings, setting_fields
 
@@ -199,7 +199,8 @@ def run(argv: list[str] | None = None) -> int:
             "backbone": transfer.settings.backbone,
             "scales": transfer.scales,
             "memory": {"budget_gb": round(transfer.budget.budget / GB, 3),
-                       "held_gb": round(transfer.budget.held / GB, 3)},
+                       "held_gb": round(transfer.budget.held / GB, 3),
+                       "peak_gb": round(peak_memory(transfer.device) / GB, 3)},
         }))
     if not args.quiet:
         what = f" and {args.timelapse}" if args.timelapse else ""

@@ -161,6 +161,18 @@ def held_memory(device: torch.device) -> float:
         return 0.0
 
 
+def peak_memory(device: torch.device) -> float:
+    """Bytes this process has held at most: its resident high-water mark on the CPU (since its exec: a fork's
+    inherited pages do not count), the most allocated on a GPU."""
+    if device.type == "cuda":
+        return float(torch.cuda.max_memory_allocated(device))
+    try:
+        with open("/proc/self/status") as f:
+            return float(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024)
+    except (OSError, StopIteration, ValueError):
+        return 0.0
+
+
 def available_memory(device: torch.device) -> float:
     """The default budget: what this process holds plus 90 % of what is free on ``device``."""
     if device.type == "cuda":

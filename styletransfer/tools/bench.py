@@ -173,9 +173,10 @@ def estimate_rows(sizes: list[int], device: str, precision: str, calibrate_up_to
                          f"{total - t:.0f} s = {eta / max(total - t, 1e-9):.2f}"))
         # from 10 % of the iterations on (the coarse scales' first iterations are the hard part): the worst
         ratios = [(eta / max(total - t, 1e-9), done) for t, eta, done in etas if done >= 0.1 and total - t > 1]
-        low, high = min(ratios), max(ratios)
-        rows.append((f"{size} px running ETA from 10% of the iterations on: said / left, lowest and highest",
-                     f"{low[0]:.2f} (at {low[1]:.0%}) … {high[0]:.2f} (at {high[1]:.0%})"))
+        if ratios:  # a run of a second or two leaves no ETA worth judging
+            low, high = min(ratios), max(ratios)
+            rows.append((f"{size} px running ETA from 10% of the iterations on: said / left, lowest and highest",
+                         f"{low[0]:.2f} (at {low[1]:.0%}) … {high[0]:.2f} (at {high[1]:.0%})"))
         if learnt is not None:
             rows.append((f"{size} px estimate after the runs before it (what the service learns)",
                          f"{learnt:.0f} s / {total:.0f} s = {learnt / total:.2f}"))
