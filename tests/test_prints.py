@@ -142,7 +142,8 @@ def tiling_budget(size: int, held_gb: float) -> float:
     """A budget (GB) that ``size`` px of the example fits only in tiles, for a process holding ``held_gb`` at its
     run's start: 30 % of the way from 192-px tiles to the whole image."""
     run = StyleTransfer(Settings(size=size, device="cpu"))
-    budget = run._budget(run._network()[0])
+    net, min_side, _ = run._network()
+    budget = run._budget(net, min_side)
     width, height = example_image("hopper").size
     w, h = (size, round(size * height / width)) if width >= height else (round(size * width / height), size)
     tiled, whole = (budget.peak(h, w, core, 16) - budget.held + held_gb * GB for core in (192, None))
@@ -192,7 +193,8 @@ def tiled_run(controls=None, size=512, iterations=2):
     """A single-scale run whose budget (halfway between 128-px tiles and the whole image) forces tiles."""
     settings = Settings(size=size, iterations=iterations, multiscale=False, seed=5, device="cpu")
     probe = StyleTransfer(settings)
-    budget = probe._budget(probe._network()[0])
+    net, min_side, _ = probe._network()
+    budget = probe._budget(net, min_side)
     tiled, whole = budget.peak(size, size, 128, 16), budget.peak(size, size, None, 16)
     return StyleTransfer(Settings(**{**settings.to_dict(), "max_memory": (tiled + 0.5 * (whole - tiled)) / GB}),
                          controls)

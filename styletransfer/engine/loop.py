@@ -210,7 +210,7 @@ class StyleTransfer:
         net, min_side, memory_format = self._network()
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
-        budget = self.budget = self._budget(net)
+        budget = self.budget = self._budget(net, min_side)
         budget.plan(content.size[1], content.size[0])  # a final size beyond the budget is refused before any work
         inputs = _RunInputs(
             net, memory_format, content, styles,
@@ -260,11 +260,17 @@ class StyleTransfer:
         """[(long side, iterations), ...] from coarse to fine for a photo of ``content_wh``."""
         return run_plan(self.settings, content_wh, min_side)
 
+    def _layers(self, net) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(the content layers, every layer in use, once each): the settings' own, else the backbone's."""
+        s = self.settings
+        content_layers = tuple(s.content_layers or net.content_layers)
+        return content_layers, tuple(dict.fromkeys(content_layers + tuple(s.style_layers or net.style_layers)))
+
     def _network(self):
         """The backbone truncated after the deepest layer in use, the input side it needs, its memory format."""
         s = self.settings
         net = load_backbone(s.backbone, self.device, s.backbone_arch)
-        layers = list(s.content_layers or net.content_layers) + list(s.style_layers or net.style_layers)
+        _, layers = self._layers(net)
         net = net.truncated(layers)
         min_side = min_input_side(s.backbone, tuple(layers), s.backbone_arch)
         channels_last = s.channels_last if s.channels_last is not None else self.device.type == "cuda"
@@ -273,14 +279,14 @@ class StyleTransfer:
                                f"{len(s.style_layers or net.style_layers)} style layers")
         return net, min_side, torch.channels_last if channels_last else torch.contiguous_format
 
-    def _budget(self, net) -> MemoryBudget:
-        """The run's memory budget (``max_memory``, else what the device has free), the network's measures in it."""
+    def _budget(self, net, min_side: int) -> MemoryBudget:
+        """The run's memory budget (``max_memory``, else what the device has free), the network's measures in it
+        (``min_side``: the smallest input the network takes)."""
         s = self.settings
-        content_layers = tuple(s.content_layers or net.content_layers)
-        layers = tuple(dict.fromkeys(content_layers + tuple(s.style_layers or net.style_layers)))
+        content_layers, layers = self._layers(net)
         budget = s.max_memory * GB if s.max_memory is not None else available_memory(self.device)
-        side = max(64, min_input_side(s.backbone, layers, s.backbone_arch))
-        measures = NetMemory.count(net, layers, content_layers, self.autocast, side, self.device)
+        measures = NetMemory.of(net, layers, content_layers, self.autocast, self.precision, max(64, min_side),
+                                self.device)
         return MemoryBudget(budget, held_memory(self.device), measures, lambda: net_geometry(net, layers, self.device),
                             s.optimizer)
 

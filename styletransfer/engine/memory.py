@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +38,11 @@ MIN_CORE = 128        # px: a tile's core below this is mostly margin
 LBFGS_HISTORIES = (16, 8, 4)  # pairs kept, tried in turn where the budget is short
 
 
+# NetMemory per loaded network: keyed by its first child module, which a truncated copy shares and a reloaded
+# checkpoint replaces (the entry then goes with the old network)
+_COUNTED: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 class BudgetTooSmall(SettingError):
     """The budget cannot hold a scale even in the smallest tiles; ``str()`` says the largest size it can."""
 
@@ -50,6 +56,20 @@ class NetMemory:
     fixed: float
     per_pixel: float
     targets_per_pixel: float
+
+    @classmethod
+    def of(cls, net, layers: tuple[str, ...], content_layers: tuple[str, ...], autocast, precision: str, side: int,
+           device: torch.device) -> "NetMemory":
+        """:meth:`count`, once per process for each loaded network, layers, precision and device (counting
+        VGG19 takes ~0.7 s on a 2-core CPU: not a cost for every run's start)."""
+        anchor = next(net.children(), None)
+        if anchor is None:
+            return cls.count(net, layers, content_layers, autocast, side, device)
+        counted = _COUNTED.setdefault(anchor, {})
+        key = (layers, content_layers, precision, str(device), side)
+        if key not in counted:
+            counted[key] = cls.count(net, layers, content_layers, autocast, side, device)
+        return counted[key]
 
     @classmethod
     def count(cls, net, layers: tuple[str, ...], content_layers: tuple[str, ...], autocast, side: int,
