@@ -134,27 +134,29 @@ class TiledObjective(Objective):
         return sum((t.ext[1] - t.ext[0]) * (t.ext[3] - t.ext[2])
                    for row in tile_grid(height, width, self.core, self.geometry.margin) for t in row)
 
-    def _tiles(self, image: torch.Tensor, shift: bool = True) -> Iterator[tuple[Tile, dict]]:
-        """Each tile and its features at every layer in use, computed on the tile's ``ext``. The unshifted grid
-        is the targets' (a stop then interrupts the targets), the shifted one an iteration's."""
+    def _tiles(self, image: torch.Tensor, shift: bool = True,
+               grad: bool = False) -> Iterator[tuple[Tile, torch.Tensor, dict]]:
+        """Each tile, its pixels (``ext``; with ``grad``, a leaf whose gradient the features reach) and its
+        features at every layer in use. The unshifted grid is the targets' (a stop then interrupts the
+        targets), the shifted one an iteration's."""
         for row in self.grid(image, shift):
             for tile in row:
                 if self._stopped():
                     raise IterationInterrupted if shift else TargetsInterrupted
-                yield tile, self.features(tile.read(image))
+                x = tile.read(image).detach().requires_grad_(grad)
+                with torch.set_grad_enabled(grad):
+                    feats = self.features(x)
+                yield tile, x, feats
 
     # ---------------------------------------------------------------- targets, read in tiles
 
     def content_maps(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        rows: list[dict[str, list[torch.Tensor]]] = []
-        for row in self.grid(image, shift=False):
-            crops: dict[str, list[torch.Tensor]] = {l: [] for l in self.content_layers}
-            for tile in row:
-                feats = self.features(tile.read(image))
-                for l in self.content_layers:
-                    crops[l].append(tile.core_of(feats[l], self.geometry.strides[l]).float())
-            rows.append(crops)
-        return {l: torch.cat([torch.cat(r[l], -1) for r in rows], -2) for l in self.content_layers}
+        rows: dict[int, dict[str, list[torch.Tensor]]] = {}  # by the top of the row: the cores, left to right
+        for tile, _, feats in self._tiles(image, shift=False):
+            crops = rows.setdefault(tile.core[0], {l: [] for l in self.content_layers})
+            for l in self.content_layers:
+                crops[l].append(tile.core_of(feats[l], self.geometry.strides[l]).float())
+        return {l: torch.cat([torch.cat(r[l], -1) for r in rows.values()], -2) for l in self.content_layers}
 
     def style_targets(self, image: torch.Tensor) -> dict:
         sums, _ = self._pass_one(image, shift=False, content=False)
@@ -165,7 +167,7 @@ class TiledObjective(Objective):
         ``content``) its unnormalised content error at each content layer, added up over the tiles' cores."""
         style_sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
         content_sums = {l: 0.0 for l in self.content_losses} if content else {}
-        for tile, feats in self._tiles(image, shift):
+        for tile, _, feats in self._tiles(image, shift):
             for l in self.style_layers:
                 for k, part in enumerate(moments(tile.core_of(feats[l], self.geometry.strides[l]))):
                     style_sums[l][k] = style_sums[l][k] + part
@@ -178,8 +180,7 @@ class TiledObjective(Objective):
     # ---------------------------------------------------------------- one evaluation: two passes
 
     def __call__(self, image: torch.Tensor, weights: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        with torch.no_grad():
-            style_sums, content_sums = self._pass_one(image)
+        style_sums, content_sums = self._pass_one(image)
         # the losses as functions of the whole image's moments, and their gradients with respect to them
         n_content = len(self.content_losses)
         content = sum(content_sums[l] * loss.scale for l, loss in self.content_losses.items()) / n_content
@@ -201,20 +202,12 @@ class TiledObjective(Objective):
     def _pass_two(self, image: torch.Tensor, style_grads: dict, content_factor: float) -> torch.Tensor:
         """The gradient of content + style with respect to the pixels, tile by tile, the moments' gradients fixed."""
         grad = torch.zeros_like(image, dtype=torch.float32)
-        for row in self.grid(image):
-            for tile in row:
-                if self._stopped():
-                    raise IterationInterrupted
-                x = tile.read(image).detach().requires_grad_()
-                with torch.enable_grad():
-                    feats = self.features(x)
-                outputs, grads = [], []
-                for l, f in feats.items():
-                    grads.append(self._feature_grad(f, tile, l, style_grads.get(l), content_factor, image))
-                    outputs.append(f)
-                torch.autograd.backward(outputs, grads)
-                t, b, l_, r = tile.ext
-                grad[..., t:b, l_:r] += x.grad
+        for tile, x, feats in self._tiles(image, grad=True):
+            torch.autograd.backward(list(feats.values()),
+                                    [self._feature_grad(f, tile, l, style_grads.get(l), content_factor, image)
+                                     for l, f in feats.items()])
+            top, bottom, left, right = tile.ext
+            grad[..., top:bottom, left:right] += x.grad
         return grad
 
     def _feature_grad(self, f: torch.Tensor, tile: Tile, layer: str, style_grad, content_factor: float,
@@ -239,11 +232,8 @@ class TiledObjective(Objective):
 
     def _target_crop(self, target: torch.Tensor, tile: Tile, layer: str, image: torch.Tensor) -> torch.Tensor:
         """The content target's positions that ``tile`` owns (the target is the whole image's map)."""
-        s = self.geometry.strides[layer]
-        t, b, l, r = tile.core
-        bottom = target.shape[-2] if b == image.shape[-2] else b // s
-        right = target.shape[-1] if r == image.shape[-1] else r // s
-        return target[..., t // s:bottom, l // s:right]
+        whole = Tile(tile.core, (0, image.shape[-2], 0, image.shape[-1]))
+        return whole.core_of(target, self.geometry.strides[layer])
 
     def _tv_into(self, image: torch.Tensor, grad: torch.Tensor, weight: float) -> torch.Tensor:
         """Mean TV of the image, summed in bands of rows; its gradient × ``weight`` is added to ``grad``."""

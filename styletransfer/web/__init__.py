@@ -107,12 +107,13 @@ def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
 def _page(jobs: Jobs, limits, models_dir: str | None):
     """The layout as a function: each page load shows the session's latest job and lists the checkpoints
     in ``models_dir`` as they are now."""
-    sizes = [s for s in SIZES if s <= min(limits.max_size, Settings.__dataclass_fields__["size"].metadata["high"])]
+    highest = Settings.__dataclass_fields__["size"].metadata["high"]
+    sizes = [s for s in SIZES if s <= min(limits.max_size, highest)]
     sizes = sizes or [limits.max_size]
     default_size = 512 if 512 in sizes else sizes[-1]
     # "Make a print": √2 steps above the largest size (1448, 2048, 2896, 4096 above 1024), up to the print limit
-    print_sizes = [round(sizes[-1] * 2 ** (k / 2)) for k in range(1, 13)
-                   if round(sizes[-1] * 2 ** (k / 2)) <= min(limits.max_print_size, 8192)]
+    steps = (round(sizes[-1] * 2 ** (k / 2)) for k in range(1, 13))  # up to 64 times the largest size
+    print_sizes = [s for s in steps if s <= min(limits.max_print_size, highest)]
 
     def layout():
         notice = None
