@@ -101,8 +101,11 @@ class ContentLoss(nn.Module):
 
     def __init__(self, target: torch.Tensor):
         super().__init__()
-        self.register_buffer("target", target.detach().float())
-        self.register_buffer("scale", 1.0 / self.target.pow(2).sum().clamp_min(1e-8))
+        # kept in the features' own dtype (bf16 under bf16: the same values in half the memory of a print);
+        # its energy summed in float32 a few channels at a time, with no float32 copy of the whole map
+        self.register_buffer("target", target.detach())
+        energy = sum(part.float().pow(2).sum() for part in self.target.split(16, dim=1))
+        self.register_buffer("scale", 1.0 / torch.as_tensor(energy).clamp_min(1e-8))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return content_sum(features, self.target) * self.scale

@@ -25,17 +25,14 @@ __all__ = ["ACTIVATION_FACTOR", "BudgetTooSmall", "MemoryBudget", "NetMemory", "
 GB = 2**30
 # Peak RSS of an iteration over the bytes autograd saves, measured for VGG19 on the CPU: 1.36 (bf16) and 1.28
 # (fp32) at 512-1024 px (the backward's gradients of the largest layers, alive at once); tiled, 2.5-3.4 at 768-1024 px
-# (the features' gradients of each tile, and the allocator keeping what tiles free).
+# (the features' gradients of each tile, the allocator keeping what tiles free, oneDNN's primitives for each shape).
 ACTIVATION_FACTOR = 1.5
 TILED_ACTIVATION_FACTOR = 3.5
 PIXEL = 12            # bytes of one float32 RGB pixel
 IMAGE_COPIES = 7      # the pixels, their gradient, the photo, the painting, a reported frame, two temporaries
-# Measured and not yet itemised: a 1024-px tiled scale (192-px tiles, L-BFGS history 8, 20 iterations, bf16) peaked
-# 0.34 GB above the estimate without this term (0.21 GB with glibc's malloc_trim after every tile, which cost 20 %
-# of the time and is not used). Counted per pixel of the image until it is explained.
-UNITEMISED_PER_PIXEL = 390
+                      # (the photo is not kept through the iterations: one copy of slack)
 MIN_CORE = 128        # px: a tile's core below this is mostly margin
-LBFGS_HISTORIES = (16, 8, 4)  # pairs kept, tried in turn where the budget is short
+LBFGS_HISTORIES = (16, 8, 4, 2)  # pairs kept, tried in turn where the budget is short
 
 
 # NetMemory per loaded network: keyed by its first child module, which a truncated copy shares and a reloaded
@@ -88,8 +85,8 @@ class NetMemory:
                 feats = net(x, layers)
             saved.append(sum(storages.values()))
         per_pixel = (saved[1] - saved[0]) / (3 * side * side)
-        targets = sum(4 * f.shape[1] * f.shape[-2] * f.shape[-1] for l, f in feats.items() if l in content_layers)
-        targets /= (2 * side) ** 2  # kept in float32, per image pixel
+        targets = sum(f.element_size() * f[0].numel() for l, f in feats.items() if l in content_layers)
+        targets /= (2 * side) ** 2  # kept in the features' dtype, per image pixel
         return cls(max(0.0, saved[0] - per_pixel * side * side), per_pixel, targets)
 
 
@@ -125,7 +122,7 @@ class MemoryBudget:
             m = self.geometry.margin
             seen = TILED_ACTIVATION_FACTOR * min(height, core + 2 * m) * min(width, core + 2 * m)
         state = PIXEL * (IMAGE_COPIES + (2 + 2 * history if self.optimizer == "lbfgs" else 2))
-        return (self.held + (state + self.net.targets_per_pixel + UNITEMISED_PER_PIXEL) * pixels
+        return (self.held + (state + self.net.targets_per_pixel) * pixels
                 + self.net.fixed + self.net.per_pixel * seen)
 
     def plan(self, height: int, width: int) -> ScaleMemory:
