@@ -13,7 +13,7 @@ variable                    meaning
 ``STYLETRANSFER_DEVICE``    a worker's device when ``--device`` is not given (auto, cpu, cuda:N)
 ``HOST`` / ``PORT``         where ``python app.py`` listens (127.0.0.1:8050)
 ``PROMETHEUS_MULTIPROC_DIR`` gunicorn: the folder where each process's metrics are kept and summed
-``STUDIO_*`` limits         :class:`~styletransfer.limits.Limits` (README lists them)
+``STUDIO_*`` limits         :class:`~styletransfer.limits.Limits` (docs/configuration.md)
 ==========================  =======================================================================
 """
 from __future__ import annotations

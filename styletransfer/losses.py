@@ -41,7 +41,7 @@ class _Gram(torch.autograd.Function):
 
     Features from a bf16 network are multiplied in bf16 as one 2-D matmul: oneDNN accumulates the
     products in float32 and only the C × C result is rounded (relative error ~0.2 %, far below the
-    differences the loss measures), and it skips the float32 copy of the features (README: Speed).
+    differences the loss measures), and it skips the float32 copy of the features (docs/speed.md).
     Autograd's generic backward for ``F @ F.T`` would do two matmuls, one per operand, plus the casts.
     """
 

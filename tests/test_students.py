@@ -1,5 +1,5 @@
 """training/students.py: the candidate students keep VGG19's layer names and loss-layer widths, and their
-cost is measured against VGG19 in the same process (figures: README "Your own networks")."""
+cost is measured against VGG19 in the same process (figures: docs/history.md)."""
 from styletransfer.backbones import VGG19_CFG
 from styletransfer.training import students
 

@@ -293,7 +293,7 @@ def test_the_menu_is_honest_and_a_failing_job_shows_why(server, browser, files):
     note = browser.find_element("id", "backbone-note")
     note.find_element("tag name", "summary").click()
     text = wait_until(lambda: "vgg16: download" in note.text and note.text, message="the note open")
-    assert "download.pytorch.org/models/vgg16-397923af.pth" in text and "README" in text
+    assert "download.pytorch.org/models/vgg16-397923af.pth" in text and "docs/backbones.md" in text
     assert os.path.expanduser("~") not in text and ".cache" not in text
     # a forged request for it anyway: the job fails with the one line that says where the file goes
     api = session_of(browser, server.url)

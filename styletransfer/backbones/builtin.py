@@ -63,16 +63,13 @@ def _build_vgg19_caffe(pretrained: bool) -> Backbone:
 
 # (x·255 − 127) / 128: the input the EfficientNet-Lite checkpoints were trained on
 LITE_INPUT = ((127 / 255,) * 3, (128 / 255,) * 3)
-# Style on the stem before its ReLU6 and on the ends of stages 1–4 (deeper layers, and layers after a ReLU6,
-# painted worse when the network was first tried, issue 29), weighted towards the shallow ones; content at the
-# end of stage 3. Each choice measured closer on VGG19's yardstick, content and style both (README: the fast
-# backbones). (content, style, style weights)
+# (content, style, style weights): style on the stem before its ReLU6 and the ends of stages 1–4, weighted
+# towards the shallow ones; content at the end of stage 3. Chosen by measurement (docs/backbones.md).
 LITE_LAYERS = {"efficientnet-lite0": (["block4"], ["stem", "block0", "block2", "block4", "block7"], [3, 3, 1, 1, 0.25]),
                "efficientnet-lite1": (["block6"], ["stem", "block0", "block3", "block6", "block9"], [2, 2, 1, 1, 0.5])}
 
 
-# W2 at 3× the style weight: on VGG19's yardstick (3 pairs, 512 px) Lite0's style distance 0.465 → 0.387 for
-# content 1.437 → 1.478, and by eye the speckle gone, the mosaic's tiles appearing (README: the fast backbones)
+# Lite networks paint with W2 at 3× the style weight: closer to VGG19's style than Gram (docs/backbones.md)
 LITE_STYLE_GAIN = 3.0
 
 

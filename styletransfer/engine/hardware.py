@@ -72,7 +72,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def default_iterations(device: torch.device | str = "auto") -> int:
-    """Final-scale iterations for 'default quality' on ``device`` (README "Speed": what each costs)."""
+    """Final-scale iterations for 'default quality' on ``device`` (docs/speed.md: what each costs)."""
     dev = pick_device(device) if device == "auto" else torch.device(device)
     return 25 if dev.type == "cpu" else 300
 
@@ -80,6 +80,6 @@ def default_iterations(device: torch.device | str = "auto") -> int:
 def default_coarse_factor(device: torch.device | str = "auto") -> float:
     """Each coarser scale's iterations as a multiple of the final scale's, on ``device``: on a CPU, where
     an iteration's time grows with its pixels, 1.8 (45 for the default 25: a coarse scale has converged
-    by then, README "Speed"); on a GPU, where small scales cost the same per iteration, 0 (2×, 4×, 8×…)."""
+    by then: docs/speed.md); on a GPU, where small scales cost the same per iteration, 0 (2×, 4×, 8×…)."""
     dev = pick_device(device) if device == "auto" else torch.device(device)
     return 1.8 if dev.type == "cpu" else 0.0

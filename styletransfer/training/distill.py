@@ -44,7 +44,7 @@ STUDENTS = {  # name -> widths and depths per block; chosen by training/students
     "vgg19-half": [(w // 2, n) for w, n in VGG19_CFG],
 }
 CALIBRATION_CROPS = 64  # the teacher's magnitudes and the student's first weights are set on these
-REFITS = 2  # rounds of a rectified fit's refit (README: what they buy, layer by layer)
+REFITS = 2  # rounds of a rectified fit's refit (docs/history.md: what they buy, layer by layer)
 PAINTED_PER_ROUND = 32  # images the student paints itself, per round of its start
 HELD_OUT = ("hopper", "landscape", "swirls", "mosaic")  # examples the crops never show: the report's images
 REPORT_SIZE = 256
@@ -294,8 +294,7 @@ def paint_with(student, student_name: str, cfg, images: list[Image.Image], count
                device: torch.device | str = "cpu", quiet: bool = True) -> list[Image.Image]:
     """``count`` style transfers through the student itself, each of a random pair of ``images`` at
     ``size`` px with the engine's default plan: the images its gradients lead to, on which it must agree
-    with the teacher most (fitted on photos alone, a student's Gram error at relu4_1 was twice as large on
-    what a student had painted as on photos: README)."""
+    with the teacher most (fitted on photos alone, its errors there were twice those on photos)."""
     import tempfile
 
     from .. import stylize
@@ -377,7 +376,7 @@ def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
     convolution keeps the teacher's channels that best span all of its channels and learns, from the
     student's own input — which carries every earlier layer's error — to reproduce the teacher's
     pre-activations on them; each adapter maps the student's features to all the teacher's channels.
-    Sixteen layers deep, gradient steps from a worse start barely move (README has the figures)."""
+    Sixteen layers deep, gradient steps from a worse start barely move (docs/history.md)."""
     x_student = student.preprocess(images)
     x_teacher = teacher.preprocess(images)
     for name, layer in student.layers.items():

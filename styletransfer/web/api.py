@@ -1,4 +1,4 @@
-"""The JSON API: the page's jobs for scripts, with the same limits and ownership (curl examples in README)."""
+"""The JSON API: the page's jobs for scripts, with the same limits and ownership (docs/http-api.md)."""
 from __future__ import annotations
 
 import flask

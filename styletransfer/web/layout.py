@@ -170,7 +170,7 @@ def backbone_note(missing: dict) -> list:
     return [html.Details(id=ids.BACKBONE_NOTE, className="backbone-note hint", children=[
         html.Summary(f"{len(missing)} backbones greyed out: their weights are not installed on this server"),
         html.Ul([html.Li(f"{name}: {m.source}") for name, m in missing]),
-        html.Div("Whoever runs this server can add them (README: Backbones)."),
+        html.Div("Whoever runs this server can add them: see the documentation, docs/backbones.md."),
     ])]
 
 
