@@ -1,13 +1,16 @@
 """MkDocs hook: the CLI page's ``{{ cli_options }}`` becomes a table made from the CLI's own parser."""
 import argparse
+import html
 
 from styletransfer.cli import build_parser
 
 PLACEHOLDER = "{{ cli_options }}"
 
 
-def cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def cell(text: str, code: bool = False) -> str:
+    """Text for a table cell: HTML-escaped, its pipes as entities (a table's ``\\|`` would show in code)."""
+    text = html.escape(text).replace("|", "&#124;")
+    return f"<code>{text}</code>" if code and text else text
 
 
 def value_of(action: argparse.Action) -> str:
@@ -25,8 +28,8 @@ def options_table(parser: argparse.ArgumentParser) -> str:
     rows = ["| argument | takes | what it does |", "| --- | --- | --- |"]
     for action in parser._actions:  # argparse has no public list; sphinx-argparse reads it the same way
         names = ", ".join(action.option_strings) or (action.metavar or action.dest)
-        rows.append(f"| `{cell(names)}` | {'`' + cell(value_of(action)) + '`' if value_of(action) and action.option_strings else ''} "
-                    f"| {cell(action.help or '')} |")
+        takes = value_of(action) if action.option_strings else ""
+        rows.append(f"| {cell(names, code=True)} | {cell(takes, code=True)} | {cell(action.help or '')} |")
     return "\n".join(rows)
 
 
