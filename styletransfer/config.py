@@ -1,21 +1,5 @@
-"""The one reader of the environment. :meth:`Config.from_env` is called once, where a program starts (``app.py``,
-``python -m styletransfer``, ``python -m styletransfer.worker``); everything below gets its values as arguments.
-
-==========================  =======================================================================
-variable                    meaning
-==========================  =======================================================================
-``STUDIO_REDIS_URL``        Redis + Celery backend (unset: jobs run in the web process)
-``STUDIO_SECRET_KEY``       signs session cookies; the same in every web process (required with Redis)
-``STUDIO_MODELS_DIR``       a folder whose checkpoints the backbone menu offers
-``STUDIO_STATE_DIR``        where the embedded default keeps its generated secret
-``STUDIO_PUBLIC_URL``       the studio's address as browsers see it (behind a proxy): origin checks, Secure cookies
-``STUDIO_TRUSTED_PROXIES``  how many reverse proxies in front append to ``X-Forwarded-For`` (0: it is ignored)
-``STYLETRANSFER_DEVICE``    a worker's device when ``--device`` is not given (auto, cpu, cuda:N)
-``HOST`` / ``PORT``         where ``python app.py`` listens (127.0.0.1:8050)
-``PROMETHEUS_MULTIPROC_DIR`` gunicorn: the folder where each process's metrics are kept and summed
-``STUDIO_*`` limits         :class:`~styletransfer.limits.Limits` (docs/configuration.md)
-==========================  =======================================================================
-"""
+"""The one reader of the environment: :meth:`Config.from_env` runs once where a program starts (the studio,
+the CLI, a worker) and everything below gets its values as arguments. The variables: docs/configuration.md."""
 from __future__ import annotations
 
 import os

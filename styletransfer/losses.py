@@ -1,23 +1,6 @@
-"""The three loss terms of Gatys et al.: content, style (Gram or Wasserstein-2) and total variation.
-
-The user's formulas, unnormalised (tested against hand computations):
-
-* content  ``Σ_ij (F_ij − P_ij)²``                  F, P: C × (H·W) features of the image and the photo
-* Gram     ``G_ij = Σ_k F_ik F_jk``                 style ``Σ_ij (G_ij − A_ij)²``, A from the painting
-* TV       ``Σ_c Σ_i Σ_j (x[i+1,j,c] − x[i,j,c])² + (x[i,j+1,c] − x[i,j,c])²``
-
-What the optimiser minimises is normalised so that one set of weights means the same at 128 px and at
-1024 px, on any backbone and for any painting:
-
-* content: ``Σ (F − P)² / Σ P²`` — the relative squared error of the features. Both sums grow with H·W,
-  so the ratio does not depend on size or on the scale of a layer's activations.
-* style: the Gram matrix is divided by the number of positions, ``G / (H·W)`` (the mean outer product
-  of a feature vector, independent of size), and the layer's loss is ``Σ (G − A)² / Σ A²``, again a
-  relative error, so that every layer and every painting starts on an equal footing; layers are then
-  combined with weights that sum to 1.
-* TV: the *mean* of the squared neighbour differences of RGB pixels in [0, 1]. Noise is what TV is for,
-  and a pixel-to-pixel noise step is the same at every size, so the mean penalises it equally at all sizes.
-"""
+"""The three loss terms of Gatys et al. as small modules: content, style (Gram or Wasserstein-2) and total
+variation, each normalised so one set of weights means the same at any size, on any backbone
+(the formulas and why: docs/maths.md)."""
 from __future__ import annotations
 
 import torch

@@ -1,20 +1,6 @@
-"""Our own architecture: a ResNeXt family with the "Bag of Tricks" refinements (ResNet-D).
-
-* **Stem**: three 3×3 convolutions (the first with stride 2) instead of one 7×7, then a 3×3 max-pool.
-* **Stages** of bottleneck blocks: 1×1 reduce, 3×3 *grouped* convolution (``cardinality`` groups; 1 group
-  is a ResNet), 1×1 expand, each with batch norm; the last batch norm of every block starts at zero, so a
-  fresh network starts close to a stack of identities and trains fast.
-* **Downsampling shortcuts** average-pool first, then a 1×1 convolution (no information thrown away by a
-  strided 1×1, the ResNet-D trick).
-* **Head**: global average pooling, dropout, one linear layer.
-
-Every stage's output has a name — ``stem``, ``stage1`` … ``stage4`` — so any of them can be a content or a
-style layer; :func:`feature_layers` gives the chain the style-transfer backbone runs.
-
-Sizes run from ``resnext-tiny`` (trains on a laptop CPU in minutes) to ``resnext50-32x4d`` and ``resnet50-d``
-(ImageNet scale). A GoogLeNet-like variant was not added: the ResNeXt block already is the split-transform-
-merge idea of Inception with one shape repeated, which is simpler to scale and to name.
-"""
+"""Our own architecture: a ResNeXt family with the "Bag of Tricks" refinements (three-convolution stem,
+ResNet-D shortcuts, zero-initialised last batch norms). Every stage's output is a named layer (``stem``,
+``stage1`` … ``stage4``), so any can be a content or style layer (docs/backbones.md)."""
 from __future__ import annotations
 
 import dataclasses

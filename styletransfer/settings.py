@@ -1,16 +1,6 @@
-"""The one definition of every setting of a run: its default, help, allowed values and whether it is live.
-
-:class:`Settings` is a dataclass whose fields carry that metadata; everything else derives from it:
-
-* :func:`check_setting` — the one validator: a :class:`Settings` checks and normalises every field when it
-  is made (it is frozen, so it stays valid), and :func:`check_live` checks a running job's changes with it;
-* :data:`LIVE_FIELDS` — what a running job may change;
-* the CLI's options (``cli.py`` walks :func:`setting_fields`) and the page's slider ranges (``web/layout.py``).
-
-A run's record is its settings *plus* how it was steered: ``schedule`` holds the weight changes made while
-it ran (iteration, weights) and ``stop_after`` the iteration it was stopped at, so replaying the record
-reproduces a steered and stopped run.
-"""
+"""The one definition of every setting of a run — default, help, allowed values, whether it is live — and
+its one validator. The CLI's options, the page's sliders and the API's checks derive from it; a run's record
+is its settings plus how it was steered (``schedule``, ``stop_after``)."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,16 +1,6 @@
-"""``python -m styletransfer.worker`` — the Celery workers of the studio's Redis backend.
-
-* ``--device cpu|cuda:N`` — one worker in this process: it runs the Celery app that
-  ``jobs.worker_app.make_worker_app`` builds from these options (Redis URL, device, limits from the same
-  ``STUDIO_*`` variables as the web side), with the solo pool: one job at a time, nothing reserved beyond
-  it, and killing the worker kills its job. SIGTERM hands the running job back to the queue at its next
-  iteration (another worker resumes it from there) and then exits.
-* ``--devices all|cuda:0,cuda:2|cpu[:N]`` — one such worker process per device, supervised here: a child
-  that dies is started again (its job resumes through its lease and checkpoint); SIGTERM or SIGINT stops
-  them all, each handing its job back.
-* ``--check`` — for a container's health check: exit 0 when Redis answers and a worker of this host has
-  announced itself recently, else 1 with the reason.
-"""
+"""``python -m styletransfer.worker``: the Celery workers of the Redis backend — one worker (``--device``),
+one supervised worker per device (``--devices``), or a container's health check (``--check``).
+SIGTERM hands the running job back at its next iteration (docs/deploy.md)."""
 from __future__ import annotations
 
 import argparse

@@ -84,3 +84,19 @@ def test_the_code_points_to_no_readme():
             if name.endswith(".py"):
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     assert "README" not in f.read(), os.path.join(folder, name)
+
+
+def test_no_function_in_the_package_is_over_80_lines():
+    import ast
+
+    long = []
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as f:
+                    tree = ast.parse(f.read())
+                long += [f"{path}:{node.lineno} {node.name}" for node in ast.walk(tree)
+                         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                         and node.end_lineno - node.lineno + 1 > 80]
+    assert not long

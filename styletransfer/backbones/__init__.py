@@ -1,13 +1,6 @@
-"""Frozen feature extractors: which layers they expose, their weights, their preprocessing.
-
-A :class:`Backbone` is a plain chain of named modules (``conv1_1``, ``relu1_1``, ... for VGG) run in
-order until the deepest layer a loss needs, so nothing past it is ever computed. Every backbone takes
-RGB images in ``[0, 1]`` and applies its own input convention inside :meth:`Backbone.preprocess`.
-
-In parts: ``core`` (the extractor, input conventions, errors), ``chains`` and ``efficientnet`` (architectures),
-``weights`` (where pretrained weights come from, checked), ``builtin`` (the registry of built-in backbones),
-``checkpoints`` (the user's own files). This module loads them once per process and device and shares them.
-"""
+"""Frozen feature extractors: named layers, offline weights, their own preprocessing; loaded once per
+process and device. Parts: ``core`` (the extractor), ``chains`` and ``efficientnet`` (architectures),
+``weights``, ``builtin`` (the registry), ``checkpoints`` (your own files)."""
 from __future__ import annotations
 
 import functools

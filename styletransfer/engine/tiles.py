@@ -1,16 +1,6 @@
-"""Tiled scales: the objective of a whole image computed tile by tile, when one pass would not fit the memory budget.
-
-The loss is the same function of the pixels as :class:`~.objective.Objective`'s, and so is its gradient:
-
-* a tile is the *core* it owns plus a *margin* of the deepest layer's receptive field, so the features of its
-  core are the whole image's; every feature position lies in exactly one core;
-* a style loss is a function of the whole image's feature moments (``Σ F``, ``Σ F Fᵀ``), so pass 1 (no
-  gradient) adds up each core's moments and the content error, the losses and their gradients with respect to
-  the moments are computed once, and pass 2 backpropagates each tile with those gradients held fixed;
-* the grid moves every iteration, so no tile border stays in one place; TV is summed in bands.
-
-Pass 2 repeats pass 1's forward, so a tiled iteration costs about 4/3 of an untiled one, plus the margins.
-"""
+"""Tiled scales: the whole image's objective and gradient computed tile by tile, for scales beyond the
+memory budget. Each tile is a core plus a receptive-field margin; style moments are summed over the cores
+(pass 1) and each tile backpropagated against them (pass 2); the grid moves every iteration (docs/prints.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,10 +1,5 @@
-"""How much work a run is, counted over the scales it really runs: iterations at each image size.
-
-The size matters because an iteration's time is a fixed part (kernel launches, the optimiser's
-bookkeeping: what dominates small images on a GPU) plus a part that grows with the pixels (the
-convolutions: nearly all of it on a CPU), and not in proportion. The paintings count too: their
-targets are one forward pass each per scale.
-"""
+"""How much work a run is, counted over the scales it really runs: iterations and pixel-iterations at each
+image size, target passes included. The estimate, the budget (``STUDIO_MAX_WORK``) and the ETA read it."""
 from __future__ import annotations
 
 from dataclasses import dataclass

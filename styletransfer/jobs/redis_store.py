@@ -1,26 +1,5 @@
-"""A job's state in Redis: the key layout, reading a :class:`JobView`, and the atomic steps (Lua) that
-decide who runs a job. Used by the web side (``redis_backend.py``) and the workers (``runner.py``, ``watchdog.py``).
-
-Keys (every per-job key expires ``job_ttl_s`` after its last write):
-
-* ``st:job:{id}`` — hash of JSON values: owner, status, settings (the record), progress, events, note …
-* ``st:job:{id}:inputs`` — hash: ``content``, ``style:0`` … (PNG, already at the job's size)
-* ``st:job:{id}:control`` — hash: ``version``, ``weights`` (JSON), ``stop``: what the page changes, read by
-  the task every iteration
-* ``st:job:{id}:frame`` (latest JPEG), ``:frame_log``, ``:history`` (time-lapse JPEGs), ``:losses`` (JSON
-  per iteration), ``:checkpoint`` (hash), ``:result`` (PNG), ``:timelapse_mp4`` / ``_gif``, ``:lease`` (who runs it)
-* ``st:session:{owner}`` — sorted set of the session's job ids by creation time
-* ``st:queue`` — sorted set of queued job ids by their fair order (``admission.Standing.queue_order``;
-  a message tells a worker to take its head, whichever job the message names); ``st:running`` — sorted
-  set of running job ids by their last heartbeat (the watchdog's view)
-* ``st:demand`` — list, one entry per queued or running job: what KEDA's redis scaler reads (a running job
-  keeps its worker; Celery's own queue empties as soon as the workers have taken its messages)
-* ``st:worker:{host}:{pid}`` — hash (device, host, pid), expiring unless its worker renews it: who is alive
-* ``st:stats`` — the counters an operator watches (``stats.py``)
-
-Not Celery's result backend: its ``update_state`` rewrites and republishes the whole state on every call;
-these keys are written piecemeal, a few hundred bytes per iteration in one round trip.
-"""
+"""A job's state in Redis: the key layout, reading a :class:`JobView`, and the atomic steps (Lua) that decide
+who runs a job, shared by the web side and the workers. The keys: docs/architecture.md."""
 from __future__ import annotations
 
 import io

@@ -1,23 +1,6 @@
-"""What a worker does around the job loop for one Celery message: claim, heartbeat, checkpoints, the
-sink writing each iteration to Redis, hand-back, release.
-
-A worker (``python -m styletransfer.worker``) runs one job at a time and reserves none beyond it: late
-acknowledgement, prefetch 1, the solo pool. Who runs a job is decided in Redis, not by Celery's delivery:
-
-* a message is a turn: the task *claims* the queue's head (``CLAIM``) — the queue is in fair order, so
-  the job a message names may run later than another —, with only one holder of the job's lease; with
-  nothing queued (a message redelivered after Redis's visibility timeout while its job still runs —
-  celery#5935 —, or one left from a lost worker whose job already ran again) it is acknowledged and
-  dropped, so a job never runs twice at the same time;
-* while it runs, a heartbeat thread renews the lease every ``worker_lost_s / 4``;
-* the watchdog (``recover_lost``, in every worker and every web process) queues a job again, as its next
-  attempt, once its heartbeat has been silent for ``worker_lost_s``; the new attempt resumes from the last
-  checkpoint (image, scale, iteration, weights in force); a job lost twice fails with a message saying so.
-
-Celery's own redelivery is therefore not relied on for recovery (with ``task_reject_on_worker_lost`` off, a
-killed child's message is acknowledged, not requeued in a loop — celery#7651's poison loop), and Redis's
-visibility timeout is set long, to make its duplicate deliveries rare; the claim makes them harmless.
-"""
+"""What a worker does around the job loop for one Celery message: claim the queue's head in Redis (a message
+is a turn; a duplicate is dropped), heartbeat the lease, checkpoint, write each iteration, hand back on
+SIGTERM, release. Recovery is the watchdog's, not Celery's (docs/deploy.md)."""
 from __future__ import annotations
 
 import json

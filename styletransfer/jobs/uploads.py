@@ -1,10 +1,6 @@
-"""Uploads kept apart from the requests that use them. The page sends each file once, by itself (multipart),
-and its callbacks name it by a token: no callback body carries an image, so the server's limit on them can
-be what the controls need. Each upload belongs to an owner (a browser session); a token of another owner
-is unknown. A few are kept per owner and a bounded number in all, each for hours; the oldest go first.
-
-Two stores, one per backend: on disk beside the embedded one (the web process's memory stays flat), in
-Redis beside Redis + Celery (any web process reads what another took)."""
+"""Uploads kept apart from the requests that use them: each file arrives once and is named by a token its
+owner's callbacks send. A few per owner, a bounded number in all, the oldest first; on disk beside the
+embedded backend, in Redis beside Redis + Celery."""
 from __future__ import annotations
 
 import os

@@ -1,22 +1,6 @@
-"""``python -m styletransfer.tools.bench`` — speed figures from one run on this machine.
-
-Everything is measured in this one process, so the ratios hold even on a noisy shared machine. For each
-shape (``--size`` square, and 3:2), one scale, the same pixels and layers:
-
-* **CLI** — ``python -m styletransfer … --json`` run in-process, L-BFGS and Adam: the median seconds per
-  iteration it reports (progress bar off, losses read back every iteration);
-* **jobs** — the studio's path: a job through the in-process :class:`~styletransfer.jobs.LocalJobs`
-  (progress, loss history, JPEG preview frames, time-lapse frames), seconds per iteration from its
-  loss history;
-* **engine, channels_last** — the CLI's engine with its weights, input and loss terms in channels_last;
-* **floor** — a bare forward + input-gradient backward of the same truncated VGG19 at the same precision:
-  what no loss code can beat, in the engine's default memory format for the device and in the other;
-* **pastiche 1.6.0** at the same size and layers (if installed).
-
-Then the ratios CLI/floor, jobs/floor and pastiche/CLI. Optionally a cold default-quality run (first
-frame, finished) and ``--profile`` (torch.profiler's top entries of the CLI path). Timing is printed,
-never asserted.
-"""
+"""``python -m styletransfer.tools.bench`` — speed figures from one process on this machine: the CLI, the
+studio's job path and the floor (a bare forward + backward) per iteration, pastiche beside them, and with
+``--estimate`` the time model against measured runs. Printed, never asserted (docs/speed.md)."""
 from __future__ import annotations
 
 import argparse
@@ -184,10 +168,7 @@ def estimate_rows(sizes: list[int], device: str, precision: str, calibrate_up_to
     return rows
 
 
-def main(argv=None) -> int:
-    from ..engine import Settings, StyleTransfer, pick_device, pick_precision
-    from ..examples import example_image
-
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m styletransfer.tools.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=512, help="long side, px")
@@ -205,99 +186,126 @@ def main(argv=None) -> int:
                         "(default: the default limit)")
     p.add_argument("--gpu-run", type=int, default=0, metavar="N",
                    help="also time N iterations of one full-size scale end to end (e.g. 500 on a GPU)")
-    args = p.parse_args(argv)
+    return p
 
+
+def main(argv=None) -> int:
+    from ..engine import pick_device, pick_precision
+    from ..examples import example_image
+
+    args = build_parser().parse_args(argv)
     device = pick_device(args.device)
     precision = pick_precision(device, args.precision)
     style = example_image("swirls")
-    rows: list[tuple[str, str]] = []
     print(f"machine: {describe_machine()}")
     print(f"device {device}, precision {precision}, VGG19 relu1_1…relu5_1 + relu4_2, one scale", flush=True)
     if args.estimate:
         _print_table(estimate_rows([int(v) for v in args.estimate.split(",")], str(device), precision,
                                    args.calibrate_up_to))
         return 0
-
+    rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         style_path = os.path.join(tmp, "style.png")
         style.save(style_path)
         if args.full:  # first, so that it is cold: the weights load inside it
-            content = example_image("hopper").resize((args.size, args.size))
-            first = []
-            t0 = time.perf_counter()
-            run = StyleTransfer(Settings(size=args.size, device=args.device, precision=args.precision, seed=0))
-            for progress in run.run(content, [style]):
-                if not first:
-                    first.append(time.perf_counter() - t0)
-            total = time.perf_counter() - t0
-            rows.append(("first frame after start (cold, weights loaded inside)", f"{first[0]:.2f} s"))
-            rows.append((f"finished default-quality run ({progress.iteration} iterations, "
-                         f"{progress.scales} scales)", f"{total:.1f} s"))
-
+            rows += full_run_rows(args, style)
         for ratio in args.shapes.split(","):
-            w_ratio, h_ratio = (float(x) for x in ratio.split(":"))
-            shape = (args.size, round(args.size * h_ratio / w_ratio))
-            content = example_image("hopper").resize(shape)
-            content_path = os.path.join(tmp, f"content-{shape[0]}x{shape[1]}.png")
-            content.save(content_path)
-            out_path = os.path.join(tmp, "out.png")
-            tag = f"{shape[0]}×{shape[1]}"
-            print(f"{tag}:", flush=True)
-
-            figures = {}
-            for optimizer in ("lbfgs", "adam"):
-                figures[f"CLI, {optimizer}"] = cli_seconds_per_iteration(
-                    content_path, style_path, out_path, args.size, args.iterations, optimizer, args.device,
-                    args.precision)
-            figures["jobs (studio path), lbfgs"] = jobs_seconds_per_iteration(
-                content, style, args.size, args.iterations, args.device, args.precision)
-            figures["engine, lbfgs, channels_last"] = engine_seconds_per_iteration(
-                content, style, args.size, args.iterations, args.device, args.precision, True)
-            floor = floor_seconds_per_iteration(shape, args.iterations, device, precision)
-            figures["floor: forward + input-gradient backward"] = floor
-            other = not (device.type == "cuda")  # the format the engine does not use by default here
-            figures[f"floor, {'channels_last' if other else 'contiguous'}"] = floor_seconds_per_iteration(
-                shape, args.iterations, device, precision, channels_last=other)
-            past = None if args.skip_pastiche else pastiche_seconds_per_iteration(
-                content_path, style_path, args.size, args.iterations, device)
-            if past is not None:
-                figures["pastiche 1.6.0 (fp32, its defaults)"] = past
-            for name, seconds in figures.items():
-                rows.append((f"{tag} {name}, s/iteration", f"{seconds:.3f}"))
-                print(f"  {name}: {seconds:.3f} s/iteration", flush=True)
-            for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs", "engine, lbfgs, channels_last"):
-                rows.append((f"{tag} {name} / floor", f"{figures[name] / floor:.2f}×"))
-            rows.append((f"{tag} jobs / CLI, lbfgs", f"{figures['jobs (studio path), lbfgs'] / figures['CLI, lbfgs']:.2f}×"))
-            if past is not None:
-                rows.append((f"{tag} pastiche / CLI lbfgs (speed-up)", f"{past / figures['CLI, lbfgs']:.2f}×"))
-                rows.append((f"{tag} pastiche / floor", f"{past / floor:.2f}×"))
-
-            if args.profile:
-                from torch.profiler import ProfilerActivity, profile
-
-                with profile(activities=[ProfilerActivity.CPU]) as prof:
-                    cli_seconds_per_iteration(content_path, style_path, out_path, args.size, 3, "lbfgs",
-                                              args.device, args.precision)
-                print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
-
+            rows += shape_rows(args, ratio, style, style_path, tmp, device, precision)
     if args.gpu_run:
-        content = example_image("hopper").resize((args.size, args.size))
-        run = StyleTransfer(Settings(size=args.size, iterations=args.gpu_run, multiscale=False,
-                                     device=args.device, precision=args.precision, seed=0, frame_every=10**9))
-        if run.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(run.device)
-        _sync()
-        t = time.perf_counter()
-        for _ in run.run(content, [style]):
-            pass
-        _sync()
-        rows.append((f"{args.gpu_run} iterations at {args.size}² end to end", f"{time.perf_counter() - t:.2f} s"))
-        if run.device.type == "cuda":  # how large a picture fits: the run's peak, weights included
-            peak = torch.cuda.max_memory_allocated(run.device) / 2**30
-            rows.append((f"peak GPU memory at {args.size}²", f"{peak:.2f} GiB"))
-
+        rows += gpu_run_rows(args, style)
     _print_table(rows)
     return 0
+
+
+def full_run_rows(args, style) -> list[tuple[str, str]]:
+    """A cold default-quality run: its first frame and its end."""
+    from ..engine import Settings, StyleTransfer
+    from ..examples import example_image
+
+    content = example_image("hopper").resize((args.size, args.size))
+    first = []
+    t0 = time.perf_counter()
+    run = StyleTransfer(Settings(size=args.size, device=args.device, precision=args.precision, seed=0))
+    for progress in run.run(content, [style]):
+        if not first:
+            first.append(time.perf_counter() - t0)
+    total = time.perf_counter() - t0
+    return [("first frame after start (cold, weights loaded inside)", f"{first[0]:.2f} s"),
+            (f"finished default-quality run ({progress.iteration} iterations, {progress.scales} scales)",
+             f"{total:.1f} s")]
+
+
+def shape_rows(args, ratio: str, style, style_path: str, tmp: str, device, precision) -> list[tuple[str, str]]:
+    """Seconds per iteration of every path, the floor and pastiche at one aspect ratio, and their ratios."""
+    from ..examples import example_image
+
+    w_ratio, h_ratio = (float(x) for x in ratio.split(":"))
+    shape = (args.size, round(args.size * h_ratio / w_ratio))
+    content = example_image("hopper").resize(shape)
+    content_path = os.path.join(tmp, f"content-{shape[0]}x{shape[1]}.png")
+    content.save(content_path)
+    out_path = os.path.join(tmp, "out.png")
+    tag = f"{shape[0]}×{shape[1]}"
+    print(f"{tag}:", flush=True)
+
+    figures = {}
+    for optimizer in ("lbfgs", "adam"):
+        figures[f"CLI, {optimizer}"] = cli_seconds_per_iteration(
+            content_path, style_path, out_path, args.size, args.iterations, optimizer, args.device, args.precision)
+    figures["jobs (studio path), lbfgs"] = jobs_seconds_per_iteration(
+        content, style, args.size, args.iterations, args.device, args.precision)
+    figures["engine, lbfgs, channels_last"] = engine_seconds_per_iteration(
+        content, style, args.size, args.iterations, args.device, args.precision, True)
+    floor = floor_seconds_per_iteration(shape, args.iterations, device, precision)
+    figures["floor: forward + input-gradient backward"] = floor
+    other = not (device.type == "cuda")  # the format the engine does not use by default here
+    figures[f"floor, {'channels_last' if other else 'contiguous'}"] = floor_seconds_per_iteration(
+        shape, args.iterations, device, precision, channels_last=other)
+    past = None if args.skip_pastiche else pastiche_seconds_per_iteration(
+        content_path, style_path, args.size, args.iterations, device)
+    if past is not None:
+        figures["pastiche 1.6.0 (fp32, its defaults)"] = past
+    rows = []
+    for name, seconds in figures.items():
+        rows.append((f"{tag} {name}, s/iteration", f"{seconds:.3f}"))
+        print(f"  {name}: {seconds:.3f} s/iteration", flush=True)
+    for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs", "engine, lbfgs, channels_last"):
+        rows.append((f"{tag} {name} / floor", f"{figures[name] / floor:.2f}×"))
+    rows.append((f"{tag} jobs / CLI, lbfgs", f"{figures['jobs (studio path), lbfgs'] / figures['CLI, lbfgs']:.2f}×"))
+    if past is not None:
+        rows.append((f"{tag} pastiche / CLI lbfgs (speed-up)", f"{past / figures['CLI, lbfgs']:.2f}×"))
+        rows.append((f"{tag} pastiche / floor", f"{past / floor:.2f}×"))
+
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            cli_seconds_per_iteration(content_path, style_path, out_path, args.size, 3, "lbfgs",
+                                      args.device, args.precision)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
+    return rows
+
+
+def gpu_run_rows(args, style) -> list[tuple[str, str]]:
+    """``--gpu-run`` iterations of one full-size scale end to end, and the peak GPU memory."""
+    from ..engine import Settings, StyleTransfer
+    from ..examples import example_image
+
+    content = example_image("hopper").resize((args.size, args.size))
+    run = StyleTransfer(Settings(size=args.size, iterations=args.gpu_run, multiscale=False,
+                                 device=args.device, precision=args.precision, seed=0, frame_every=10**9))
+    if run.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(run.device)
+    _sync()
+    t = time.perf_counter()
+    for _ in run.run(content, [style]):
+        pass
+    _sync()
+    rows = [(f"{args.gpu_run} iterations at {args.size}² end to end", f"{time.perf_counter() - t:.2f} s")]
+    if run.device.type == "cuda":  # how large a picture fits: the run's peak, weights included
+        peak = torch.cuda.max_memory_allocated(run.device) / 2**30
+        rows.append((f"peak GPU memory at {args.size}²", f"{peak:.2f} GiB"))
+    return rows
 
 
 def _print_table(rows: list[tuple[str, str]]) -> None:

@@ -1,18 +1,5 @@
-"""``python -m styletransfer.tools.hostile`` — the requests an attacker sends, against the real server, with
-the web process's memory watched: figures, printed, never asserted.
-
-Each request below is sent to ``python app.py`` (embedded backend) and to gunicorn (one process) on
-Redis + a Celery worker; while it is answered, the resident memory of the web process (and its children)
-is sampled every 20 ms. Printed per request: the status codes, the seconds, and the peak RSS over the
-process's idle size; then the worst of them. The requests: ten (and three) flat 7000×7000 PNGs as
-paintings in one API call; 500 small paintings; a flat 7000×7000 PNG to /api/uploads (three at once); a
-78 MB JSON array to Dash's callback endpoint (alone
-and three at once), a 78 MB JSON string there three at once, and 78 MB to the weights endpoint; a
-chunked 200 MB body to both; JSON nested 1000 deep; a 10 MB settings string; made-up paths under
-/_dash-component-suites/.
-
-Everything runs on this machine (loopback only) and stops by itself.
-"""
+"""``python -m styletransfer.tools.hostile`` — an attacker's requests against the real server, with the web
+process's memory sampled: each request's status and peak memory, printed, never asserted (docs/security.md)."""
 from __future__ import annotations
 
 import argparse

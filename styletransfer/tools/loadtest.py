@@ -1,17 +1,6 @@
-"""``python -m styletransfer.tools.loadtest`` — the studio under people: figures, printed, never asserted.
-
-1. **Load.** ``--sessions`` browser-like sessions (20) each open the page, start a job through the page's
-   own Dash callback and then poll exactly what the page polls (the progress callback every 400 ms, and
-   the preview JPEG whenever the page would show a new one) while the first of their jobs runs. One job runs (one CPU
-   worker); the rest wait in the queue, polling, as people do. Printed per request type: p50 / p95 / max
-   latency and errors; and the running job's seconds per iteration with and without that load.
-   Against ``python app.py`` (embedded backend) and against gunicorn with 2 processes on Redis + a Celery
-   worker (``redis-server`` must be installed; this script starts its own on a free port).
-2. **The Redis path's cost** on the same job in this process's control: the embedded job manager against
-   Redis + one worker process — median seconds per iteration and the time from submit to first frame.
-
-Everything runs on this machine (loopback only) and stops by itself.
-"""
+"""``python -m styletransfer.tools.loadtest`` — the studio under people: browser-like sessions start jobs and
+poll what the page polls; latency percentiles and the running job's slowdown, printed, never asserted
+(docs/deploy.md)."""
 from __future__ import annotations
 
 import argparse

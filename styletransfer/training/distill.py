@@ -1,24 +1,6 @@
 """``python -m styletransfer.training.train --distill vgg19`` — a slimmer student that measures content and
-style as the embedded VGG19 does: it learns to reproduce VGG19's feature maps at the default content and
-style layers (through 1×1 adapters that are part of the student) and their Gram matrices.
-
-    python -m styletransfer.training.train --distill vgg19 --out slim.pt --epochs 0    # the fitted start alone
-    python -m styletransfer.training.train --distill vgg19 --out slim.pt --epochs 4
-    python -m styletransfer.training.train --distill vgg19 --data ~/coco/train2017 --out slim.pt --epochs 40
-    python -m styletransfer --backbone slim.pt photo.jpg painting.jpg -o out.png
-    python -m styletransfer.training.train --distill vgg19 --report slim.pt,other.pt   # errors per layer
-
-The images: paintings drawn like this package's examples (other seeds), the demo textures, scikit-image's
-sample photos if it is installed (``pip install scikit-image``: astronaut, coffee, chelsea, rocket, …) and
-every image under ``--data`` (any layout). The examples themselves and matplotlib's photos are held out:
-the quality tool's pairs are made of them.
-The student starts fitted to the teacher layer by layer by least squares (``start_from_teacher``), first on
-crops of those images, then again with images the student painted itself added (``--paint-rounds``).
-Each step takes random-scale crops with flips and colour jitter. Per layer the loss is the feature map's
-squared error and its Gram matrix's, each relative to the teacher's own magnitude, so every layer counts
-alike. bf16 autocast where the hardware runs it fast; a checkpoint every epoch (``--resume`` continues),
-a CSV and a PNG of the curves beside it. The checkpoint loads as a backbone (``backbones.student_backbone``).
-"""
+style as the embedded VGG19 does: a least-squares start fitted layer by layer, then gradient steps on VGG19's
+feature maps and Gram matrices. The checkpoint loads as a backbone (docs/history.md has the figures)."""
 from __future__ import annotations
 
 import argparse
@@ -197,8 +179,6 @@ def report(teacher_name: str, checkpoints: list[str]) -> None:
 
 
 def distill(args: argparse.Namespace) -> dict:
-    from tqdm import tqdm
-
     from ..engine import pick_device, pick_precision
 
     torch.manual_seed(args.seed)
@@ -216,19 +196,8 @@ def distill(args: argparse.Namespace) -> dict:
     if resumed:
         scales = {n: tuple(v) for n, v in resumed["scales"].items()}
     else:
-        calibration = crops.batch(CALIBRATION_CROPS).to(device)
-        with torch.no_grad():
-            scales = loss_scales(teacher(calibration, STUDENT_LAYERS))
-        start_from_teacher(student, full_teacher, calibration)
-        for round_ in range(1, args.paint_rounds + 1):
-            painted = paint_with(student, student_name, cfg, images, PAINTED_PER_ROUND, args.image_size * 5 // 4,
-                                 seed=args.seed + round_, device=device, quiet=args.quiet)
-            if not painted:
-                break
-            images += painted  # the crops of the epochs to come are drawn from these too
-            painted_crops = Crops(painted, args.image_size, args.seed).batch(len(painted)).to(device)
-            calibration = torch.cat([calibration, painted_crops])
-            start_from_teacher(student, full_teacher, calibration)
+        scales, calibration = fit_the_start(student, student_name, cfg, full_teacher, teacher, crops, images, args,
+                                            device)
     student.requires_grad_(True).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.epochs * args.steps, 1))  # cosine
@@ -252,26 +221,8 @@ def distill(args: argparse.Namespace) -> dict:
                   file=sys.stderr, flush=True)
     for epoch in range(start_epoch + 1, args.epochs + 1):
         t0 = time.perf_counter()
-        sums = {"features": 0.0, "gram": 0.0}
-        bar = tqdm(total=args.steps, desc=f"epoch {epoch}/{args.epochs}", unit="step", file=sys.stderr,
-                   disable=args.quiet, dynamic_ncols=True)
-        for _ in range(args.steps):
-            batch = crops.batch(args.batch_size).to(device)
-            with torch.no_grad(), autocast():
-                target = {n: f.float() for n, f in teacher(batch, STUDENT_LAYERS).items()}
-            with autocast():
-                losses = distillation_loss(student(batch, STUDENT_LAYERS), target, scales)
-            loss = losses["features"] + args.gram_weight * losses["gram"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            for k in sums:
-                sums[k] += float(losses[k].detach())
-            bar.set_postfix(features=f"{sums['features'] / (bar.n + 1):.3f}", gram=f"{sums['gram'] / (bar.n + 1):.3f}",
-                            refresh=False)
-            bar.update(1)
-        bar.close()
+        sums = train_epoch(student, teacher, crops, scales, optimizer, scheduler, autocast, args, device,
+                           f"epoch {epoch}/{args.epochs}")
         metrics.append({"epoch": epoch, "feature_loss": sums["features"] / args.steps,
                         "gram_loss": sums["gram"] / args.steps, "images": len(images),
                         "seconds": round(time.perf_counter() - t0, 2), "lr": optimizer.param_groups[0]["lr"]})
@@ -281,6 +232,51 @@ def distill(args: argparse.Namespace) -> dict:
         print(f"epoch {epoch}: feature loss {row['feature_loss']:.4f} · Gram loss {row['gram_loss']:.4f} · "
               f"{row['seconds']:.1f} s on {len(images)} images", file=sys.stderr, flush=True)
     return metrics[-1] if metrics else {}
+
+
+def fit_the_start(student, student_name: str, cfg, full_teacher, teacher, crops, images: list, args, device):
+    """The least-squares start, refitted after each painting round (whose images join ``images``).
+    Returns the loss scales and the crops it was fitted on."""
+    calibration = crops.batch(CALIBRATION_CROPS).to(device)
+    with torch.no_grad():
+        scales = loss_scales(teacher(calibration, STUDENT_LAYERS))
+    start_from_teacher(student, full_teacher, calibration)
+    for round_ in range(1, args.paint_rounds + 1):
+        painted = paint_with(student, student_name, cfg, images, PAINTED_PER_ROUND, args.image_size * 5 // 4,
+                             seed=args.seed + round_, device=device, quiet=args.quiet)
+        if not painted:
+            break
+        images += painted  # the crops of the epochs to come are drawn from these too
+        painted_crops = Crops(painted, args.image_size, args.seed).batch(len(painted)).to(device)
+        calibration = torch.cat([calibration, painted_crops])
+        start_from_teacher(student, full_teacher, calibration)
+    return scales, calibration
+
+
+def train_epoch(student, teacher, crops, scales, optimizer, scheduler, autocast, args, device, desc: str) -> dict:
+    """``args.steps`` gradient steps on the distillation loss; the summed feature and Gram losses."""
+    from tqdm import tqdm
+
+    sums = {"features": 0.0, "gram": 0.0}
+    bar = tqdm(total=args.steps, desc=desc, unit="step", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+    for _ in range(args.steps):
+        batch = crops.batch(args.batch_size).to(device)
+        with torch.no_grad(), autocast():
+            target = {n: f.float() for n, f in teacher(batch, STUDENT_LAYERS).items()}
+        with autocast():
+            losses = distillation_loss(student(batch, STUDENT_LAYERS), target, scales)
+        loss = losses["features"] + args.gram_weight * losses["gram"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        for k in sums:
+            sums[k] += float(losses[k].detach())
+        bar.set_postfix(features=f"{sums['features'] / (bar.n + 1):.3f}", gram=f"{sums['gram'] / (bar.n + 1):.3f}",
+                        refresh=False)
+        bar.update(1)
+    bar.close()
+    return sums
 
 
 def student_checkpoint(student, student_name: str, cfg) -> dict:

@@ -1,15 +1,5 @@
 """``python -m styletransfer.training.students`` — what one style-transfer iteration would cost with a slimmer
-network in VGG19's place: the first measurement of issue 14 (a student distilled from VGG19), made before any
-training, to choose the student's widths and depth.
-
-Each candidate is VGG19's own layer chain (``backbones.build_student``: the same names, relu1_1 … relu5_1, so the
-same content and style layers) with other widths or fewer convolutions per block, plus the 1×1 adapters that
-would map its features at the six loss layers to VGG19's channel counts (what distillation learns, and what a
-Gram matrix the size of VGG19's needs). Random weights: only the arithmetic is measured. One iteration here is
-what the engine does per step: a forward pass to relu5_1 keeping the six layers, and the backward pass to the
-image. Printed per candidate: multiply-adds per input pixel, seconds per iteration at ``--size`` (median of
-``--repeat``), and both as a ratio to VGG19 measured in the same process.
-"""
+VGG19 in its place (random weights: only the arithmetic), timed in one process against VGG19."""
 from __future__ import annotations
 
 import argparse

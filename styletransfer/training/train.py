@@ -1,22 +1,6 @@
 """``python -m styletransfer.training.train`` — train our own network (``nets.py``) on an ImageNet-layout
-folder.
-
-    python -m styletransfer.training.train --make-demo-data demo            # a small offline data set, in seconds
-    python -m styletransfer.training.train --data demo --epochs 1 --out tiny.pt
-    python -m styletransfer.training.train --data demo --epochs 8 --resume tiny.pt --out tiny.pt
-    python -m styletransfer --backbone tiny.pt photo.jpg painting.jpg -o out.png
-
-``DIR/train/<class>/*.jpg`` and ``DIR/val/<class>/*.jpg`` (ImageNet's layout). torchvision.transforms.v2
-augmentation, AdamW or SGD with a linear warm-up and a cosine schedule, label smoothing, bf16 autocast where
-the CPU or GPU runs it fast, channels_last on CUDA, DataLoader workers, a progress bar with loss and
-accuracy, top-1/top-5 on val every epoch, a checkpoint every epoch (``--resume`` continues it), a metrics
-CSV and a PNG of the curves beside the checkpoint.
-
-The checkpoint carries everything a style-transfer run needs: the architecture, the weights, the input
-normalisation, the class names and the default content and style layers; it loads with
-``torch.load(weights_only=True)``. A wrong folder layout or an empty class is one clear line (exit 2);
-unreadable images are skipped and counted, never a crash.
-"""
+folder (``DIR/train/<class>/…``, ``DIR/val/<class>/…``); ``--make-demo-data`` draws a small one. The
+checkpoint is a backbone (docs/backbones.md)."""
 from __future__ import annotations
 
 import argparse

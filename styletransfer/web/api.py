@@ -1,6 +1,8 @@
 """The JSON API: the page's jobs for scripts, with the same limits and ownership (docs/http-api.md)."""
 from __future__ import annotations
 
+import functools
+
 import flask
 
 from ..jobs import Jobs, JobNotFound, NotChangeable, OverCapacity
@@ -23,6 +25,30 @@ def api_error(message: str, status: int):
     return no_store(flask.jsonify({"error": message})), status
 
 
+# The status follows the error's type, never its text; the first type that matches wins.
+ERROR_STATUS = ((JobNotFound, 404), (OverCapacity, 429), (TooLarge, 413), (FileTooLarge, 413), (NotChangeable, 409),
+                (ValueError, 400))
+
+
+def json_errors(route):
+    """``route`` answering bad input as one JSON line with its status (ERROR_STATUS); a bug is not caught."""
+    @functools.wraps(route)
+    def answer(*args, **kwargs):
+        try:
+            return route(*args, **kwargs)
+        except tuple(kind for kind, _ in ERROR_STATUS) as exc:
+            status = next(status for kind, status in ERROR_STATUS if isinstance(exc, kind))
+            return api_error("no such job in this session" if status == 404 else str(exc), status)
+    return answer
+
+
+def created(view):
+    """201 with the new job's JSON and its address."""
+    response = flask.jsonify(public(view))
+    response.headers["Location"] = f"/api/jobs/{view.id}"
+    return no_store(response), 201
+
+
 def public(view) -> dict:
     """The API's view of a job: what the page shows, without internals, and where its pieces are."""
     values = view.to_dict()
@@ -30,6 +56,13 @@ def public(view) -> dict:
 
 
 def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | None) -> None:
+    """The API's routes on ``server``: uploads, jobs, and JSON (never the page's HTML) for any other /api/ path."""
+    register_json_only(server)
+    register_uploads(server, jobs, limits)
+    register_jobs(server, jobs, limits, models_dir)
+
+
+def register_json_only(server: flask.Flask) -> None:
     @server.before_request
     def api_paths_are_json_only():
         """Dash's page route catches every GET: under /api/ a request no API route takes gets JSON 405/404,
@@ -54,16 +87,14 @@ def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | 
         response.headers["Allow"] = ", ".join(allowed)
         return response, status
 
+
+def register_uploads(server: flask.Flask, jobs: Jobs, limits: Limits) -> None:
     @server.route("/api/uploads", methods=["POST"])
+    @json_errors
     def api_upload():
         """One image (multipart field ``file``), kept for this session for a few hours. The answer's ``url``
         is what the page's callbacks send instead of the file, and a preview of it."""
-        try:
-            raw, name, img = accept_upload(flask.request.files.getlist("file"), limits)
-        except FileTooLarge as exc:
-            return api_error(str(exc), 413)
-        except ValueError as exc:  # ImageError: not an image, damaged, too many pixels
-            return api_error(str(exc), 400)
+        raw, name, img = accept_upload(flask.request.files.getlist("file"), limits)
         token = jobs.uploads.put(session_id(), raw, name)
         return no_store(flask.jsonify({"url": UPLOADS_PATH + token, "name": name, "width": img.width,
                                        "height": img.height})), 201
@@ -78,33 +109,26 @@ def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | 
         img.thumbnail((640, 640))
         return no_store(flask.Response(jpeg_bytes(img), mimetype="image/jpeg"))
 
+
+def register_jobs(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | None) -> None:
     @server.route("/api/jobs", methods=["GET"])
     def api_jobs():
         return no_store(flask.jsonify([public(j) for j in jobs.list(session_id())]))
 
     @server.route("/api/jobs", methods=["POST"])
+    @json_errors
     def api_submit():
         """multipart/form-data: ``content`` (one file), ``style`` (one or more), ``settings`` (a JSON object
         of :class:`Settings` fields; what is left out takes its default)."""
-        try:
-            parts = (read_files(flask.request.files.getlist("content"), "content", limits, single=True)
-                     + read_files(flask.request.files.getlist("style"), "style", limits))
-            content, *styles = decode_together(parts, limits, known_size=False)
-            values = parse_json(flask.request.form.get("settings", "{}"), "settings")
-            if isinstance(values, dict):
-                check_size(values.get("size"), limits)
-            if isinstance(values, dict) and "backbone" in values:
-                values["backbone"] = offered_backbone(values["backbone"], models_dir)
-            view = jobs.submit(session_id(), content, styles, Settings.from_dict(values), client=client_address())
-        except OverCapacity as exc:  # too many jobs now: the same request may go through later
-            return api_error(str(exc), 429)
-        except TooLarge as exc:
-            return api_error(str(exc), 413)
-        except ValueError as exc:  # ImageError, ImageTooSmall, SettingError, a job over a limit: one line each
-            return api_error(str(exc), 400)
-        response = flask.jsonify(public(view))
-        response.headers["Location"] = f"/api/jobs/{view.id}"
-        return no_store(response), 201
+        parts = (read_files(flask.request.files.getlist("content"), "content", limits, single=True)
+                 + read_files(flask.request.files.getlist("style"), "style", limits))
+        content, *styles = decode_together(parts, limits, known_size=False)
+        values = parse_json(flask.request.form.get("settings", "{}"), "settings")
+        if isinstance(values, dict):
+            check_size(values.get("size"), limits)
+        if isinstance(values, dict) and "backbone" in values:
+            values["backbone"] = offered_backbone(values["backbone"], models_dir)
+        return created(jobs.submit(session_id(), content, styles, Settings.from_dict(values), client=client_address()))
 
     @server.route("/api/jobs/<job_id>", methods=["GET"])
     def api_job(job_id):
@@ -115,39 +139,19 @@ def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | 
         return no_store(flask.jsonify(public(job_or_404(jobs.cancel, job_id))))
 
     @server.route("/api/jobs/<job_id>/print", methods=["POST"])
+    @json_errors
     def api_print(job_id):
         """A JSON object ``{"size": N}``: a new job, this finished job's result painted again at N px."""
-        try:
-            values = read_json_body("the print")
-            if not isinstance(values, dict) or not isinstance(values.get("size"), int):
-                return api_error("send a JSON object with the print's size in px, e.g. {\"size\": 2048}", 400)
-            view = jobs.make_print(job_id, session_id(), values["size"], client=client_address())
-        except JobNotFound:
-            return api_error("no such job in this session", 404)
-        except OverCapacity as exc:
-            return api_error(str(exc), 429)
-        except TooLarge as exc:
-            return api_error(str(exc), 413)
-        except ValueError as exc:  # not finished, images gone, a size out of range, a job over a limit
-            return api_error(str(exc), 400)
-        response = flask.jsonify(public(view))
-        response.headers["Location"] = f"/api/jobs/{view.id}"
-        return no_store(response), 201
+        values = read_json_body("the print")
+        if not isinstance(values, dict) or not isinstance(values.get("size"), int):
+            return api_error("send a JSON object with the print's size in px, e.g. {\"size\": 2048}", 400)
+        return created(jobs.make_print(job_id, session_id(), values["size"], client=client_address()))
 
     @server.route("/api/jobs/<job_id>/weights", methods=["POST"])
+    @json_errors
     def api_weights(job_id):
         """A JSON object of live weights (content_weight, style_weight, tv_weight, style_layer_weights)."""
-        try:
-            values = read_json_body("the weights")
-            if not isinstance(values, dict) or not values:
-                return api_error("send a JSON object of weights, e.g. {\"style_weight\": 100}", 400)
-            view = jobs.update(job_id, session_id(), **values)
-        except JobNotFound:
-            return api_error("no such job in this session", 404)
-        except TooLarge as exc:
-            return api_error(str(exc), 413)
-        except NotChangeable as exc:  # the job has ended
-            return api_error(str(exc), 409)
-        except ValueError as exc:  # a bad value, or a weight that cannot change live
-            return api_error(str(exc), 400)
-        return no_store(flask.jsonify(public(view)))
+        values = read_json_body("the weights")
+        if not isinstance(values, dict) or not values:
+            return api_error("send a JSON object of weights, e.g. {\"style_weight\": 100}", 400)
+        return no_store(flask.jsonify(public(jobs.update(job_id, session_id(), **values))))

@@ -1,8 +1,5 @@
-"""What an operator's tools ask the web process: ``/healthz`` (the process answers), ``/readyz`` (it can
-serve: the job backend says what is missing, 503 with the reasons), and ``/metrics`` in Prometheus' text
-format — the job layer's numbers (``jobs.stats``), the queue and workers seen now, and this process's
-request latency by route. Under gunicorn, request metrics use prometheus_client's multiprocess mode (the
-folder in ``PROMETHEUS_MULTIPROC_DIR``; gunicorn.conf.py marks exited workers)."""
+"""What an operator's tools ask the web process: ``/healthz``, ``/readyz`` (503 with the reasons) and
+``/metrics`` in Prometheus' text format."""
 from __future__ import annotations
 
 import time

@@ -1,24 +1,6 @@
-"""``/quick``: a one-shot page that fast-dash builds from a typed function — two images, two sliders,
-the result. It runs through the same job backend (queue, limits, ownership) as the studio.
-
-fast-dash 0.7.4 needs six changes to be safe and offline here, all made in this file:
-
-* it keeps the last result in instance attributes shared by every visitor (``output_state``), written
-  and then read back within one request — another visitor's request in between would get this one's
-  picture. :class:`SessionSafeFastDash` keeps them per request thread;
-* its theme is a CDN stylesheet and its markdown.css imports a web font: the page gets Bootstrap from
-  our own assets and ``markdown.css`` is skipped;
-* its icons (dash-iconify) are fetched from an icon API by the browser: they are replaced by empty
-  spans before the layout is built;
-* its uploads travel as base64 inside its callbacks, and it opens them with a bare ``PIL.Image.open``
-  (no size limit, a raw error text): the studio's ``uploads.js`` sends each file to /api/uploads by itself
-  and gives fast-dash's upload its address, which the studio's own decoding reads;
-* its layout is fixed, so its page load never asks for the session: it is made to, so that the two uploads
-  a visitor sends at once arrive in one session;
-* its layout always holds a Socket.IO client, which this non-streaming page never uses and which polls
-  ``/socket.io/`` on the studio every second or two for as long as the page is open: it is told not to
-  connect.
-"""
+"""``/quick``: a one-shot page that fast-dash builds from a typed function, run through the studio's job
+backend. fast-dash 0.7.4 is adapted here to be offline and safe for many visitors (docs/architecture.md
+lists each change)."""
 from __future__ import annotations
 
 import os
@@ -111,7 +93,23 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
                 public_url: str | None = None) -> SessionSafeFastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
     _patch_fast_dash(jobs, limits)
+    quick = SessionSafeFastDash(
+        callback_fn=paint_function(jobs), title="Quick stylise", theme="BOOTSTRAP", footer=False,
+        requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
+    )
+    quick.app.config.external_stylesheets = [BOOTSTRAP_CSS, QUICK_CSS]  # instead of the CDN theme
+    quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
+    register_sessions(quick.server, secret, public_url, new_sessions)
+    quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
+    quick.app.config.external_scripts = ["/assets/uploads.js"]  # the studio's uploader, for fast-dash's uploads
+    add_our_pieces(quick)
+    add_callbacks(quick, jobs)
+    add_server_hooks(quick)
+    return quick
 
+
+def paint_function(jobs):
+    """The typed function fast-dash builds the page from: it submits the job and returns the photo."""
     def paint_my_photo(
         photo: PIL.Image.Image,
         painting: PIL.Image.Image,
@@ -137,15 +135,11 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         photo.thumbnail((QUICK_SIZE, QUICK_SIZE))
         return photo
 
-    quick = SessionSafeFastDash(
-        callback_fn=paint_my_photo, title="Quick stylise", theme="BOOTSTRAP", footer=False,
-        requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
-    )
-    quick.app.config.external_stylesheets = [BOOTSTRAP_CSS, QUICK_CSS]  # instead of the CDN theme
-    quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
-    register_sessions(quick.server, secret, public_url, new_sessions)
-    quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
-    quick.app.config.external_scripts = ["/assets/uploads.js"]  # the studio's uploader, for fast-dash's uploads
+    return paint_my_photo
+
+
+def add_our_pieces(quick: SessionSafeFastDash) -> None:
+    """Upload messages, slider read-outs, the estimate, progress and download, and the page's polls."""
     # Our pieces stand in the page's flow, not in a card fixed over it (that covered the output on a desktop
     # and the Run button on a phone): an upload's refusal right under its upload zone, as in the studio; each
     # slider's value beside its label; the time a run takes, the job's progress, a run's error and the
@@ -171,6 +165,9 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
         # the estimate is asked again for a minute, as in the studio: the first measurement may still be running
         dcc.Interval(id="quick-estimate-refresh", interval=3000, max_intervals=20),
         quick.app.layout])
+
+
+def add_callbacks(quick: SessionSafeFastDash, jobs) -> None:
     # On a narrow screen fast-dash's sidebar covers the output column: Run closes it, as its burger does, so
     # that the painting and its progress come into view (fast-dash means to, but its check never fires);
     # not while an image is missing: that is fixed in the sidebar.
@@ -214,6 +211,9 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
             return src, html.Div([status, " · ", download])
         return src, html.Div(status, className="text-danger" if view.status == FAILED else None)
 
+
+
+def add_server_hooks(quick: SessionSafeFastDash) -> None:
     @quick.server.before_request
     def the_page_issues_the_session():
         """fast-dash's layout is fixed, so nothing in it asks for the session: the page load does, so that
@@ -234,5 +234,3 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
     @quick.server.route("/assets-local/<any('bootstrap.min.css', 'quick.css'):name>")
     def local_css(name):
         return flask.send_from_directory(STATIC, name, max_age=86400)
-
-    return quick

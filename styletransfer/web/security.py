@@ -1,8 +1,6 @@
-"""What a browser needs from a public service, for every response of the studio and /quick: a Content-Security-
-Policy the pages work under (Dash's few inline scripts allowed by their hashes, nothing from elsewhere), no
-framing by other sites, no MIME sniffing, a same-origin referrer; and state-changing requests from another
-origin refused before they reach a session (so a cross-site form can neither act in a session nor replace
-its cookie)."""
+"""What a browser needs from a public service: a Content-Security-Policy the pages work under, no framing, no
+MIME sniffing, a same-origin referrer; state-changing requests from another origin refused before they reach
+a session; and a cap on callback bodies (docs/security.md)."""
 from __future__ import annotations
 
 import io

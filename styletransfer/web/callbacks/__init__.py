@@ -1,11 +1,5 @@
-"""The page's callbacks, by feature; each module's ``register`` wires one feature and holds no state.
-
-* ``uploads`` — the three uploads (decoded and checked next to the image) and the examples;
-* ``client`` — what the browser computes itself (read-outs, the compare slider, scrolling into view);
-* ``run`` — Start, Stop, live weights, Run again / Continue and the estimate before Start;
-* ``poll`` — the running job drawn on the page (status, progress, preview, chart, downloads);
-* ``gallery`` — the session's jobs: reopen one, cancel a queued one.
-"""
+"""The page's callbacks, by feature (uploads, client, run, poll, gallery): each module's ``register`` wires
+one feature to ``jobs.Jobs`` and holds no state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
