@@ -32,11 +32,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """One option per :class:`Settings` field marked for the CLI, derived from its metadata.
-
-    Defaults are suppressed: only the options given appear in the namespace, so they can override the
-    settings of ``--settings-from`` as well as the defaults.
-    """
+    """One option per :class:`Settings` field marked for the CLI; defaults suppressed, so only the options given
+    override ``--settings-from``."""
     for f in setting_fields():
         meta = f.metadata
         if not meta["cli"]:
@@ -209,8 +206,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def one_line_errors(run_it: Callable[[], int], expected: tuple, interrupted: str, smaller: str) -> int:
-    """``run_it()``'s exit status, with every expected error as one ``error:`` line on stderr (status 2):
-    what the CLI and the training script both promise."""
+    """``run_it()``'s exit status, every expected error one ``error:`` line on stderr (status 2)."""
     try:
         return run_it()
     except SystemExit as exc:  # argparse: --help, or a usage error already printed as one line

@@ -72,18 +72,13 @@ def _sniff_unsupported(head: bytes) -> str | None:
 
 
 def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | None = None) -> Image.Image:
-    """Bytes of any common image file -> an RGB PIL image, or :class:`ImageError`.
-
-    Handles CMYK, 16-bit, alpha (composited on white), palettes, grayscale, WebP/BMP/TIFF, the first frame
-    of an animated GIF and EXIF rotation. Refuses empty, truncated, vector/document files and anything over
-    ``max_pixels`` (decompression bombs) before decoding the pixels.
-    """
+    """Bytes of an image file -> RGB PIL image (alpha on white, EXIF rotation, an animation's first frame), or
+    :class:`ImageError`; bombs over ``max_pixels`` refused before decoding."""
     return checked_rgb(open_image(data, name), name, max_pixels)
 
 
 def open_image(data: bytes | BinaryIO, name: str = "image") -> Image.Image:
-    """The file opened, its header read and nothing decoded: its size is known, its pixels are not loaded
-    (:func:`checked_rgb` checks the size, then decodes)."""
+    """The file opened and its header read; nothing decoded."""
     raw = data if isinstance(data, bytes) else data.read()
     if not raw:
         raise ImageError(f"{name}: the file is empty")
@@ -219,12 +214,7 @@ def resize_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def match_color(source: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Give ``source`` the colour distribution (mean and covariance of RGB) of ``reference``.
-
-    Used for colour preservation (Gatys et al. 2016, "Preserving Color in Neural Artistic Style
-    Transfer", colour histogram matching): the painting is recoloured with the photo's palette before its
-    style is measured, so the strokes and textures transfer and the photo's colours stay.
-    """
+    """``source`` with the mean and covariance of ``reference``'s RGB (colour preservation)."""
     def stats(x):
         flat = x.double().flatten(2)[0]  # 3 x N
         mean = flat.mean(1, keepdim=True)
@@ -306,13 +296,8 @@ GIF_MAX_FRAMES = 48
 
 
 def gif_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, seconds: float = 6.0) -> bytes:
-    """An animated GIF of ``frames`` (at most ``GIF_MAX_FRAMES`` of them, resized to ``size``, default the
-    last frame's, long side at most ``GIF_MAX_SIDE``), lasting ~``seconds``, the last frame held for a second.
-
-    Frames from coarse scales are smaller: they are scaled up so the time-lapse keeps one size. One palette,
-    from eight frames spread over the run, serves them all: quantising each frame on its own was most of the
-    time and of the bytes. Frames that come out the same are merged (their time added).
-    """
+    """An animated GIF of ``frames`` (at most ``GIF_MAX_FRAMES``, long side at most ``GIF_MAX_SIDE``), lasting
+    ~``seconds``, one palette for all."""
     if not frames:
         raise ValueError("no frames to make a time-lapse from")
     if len(frames) > GIF_MAX_FRAMES:  # evenly spread, the last kept: 8 a second is smooth enough here
@@ -339,9 +324,7 @@ def gif_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, se
 
 
 def mp4_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, seconds: float = 6.0) -> bytes:
-    """An H.264 MP4 of ``frames`` (scaled to ``size``, default the last frame's), lasting ~``seconds`` with
-    the last frame held for a second. A tenth of a GIF's size for the same frames, and it plays everywhere.
-    PyAV's wheels carry FFmpeg, so nothing else is needed."""
+    """An H.264 MP4 of ``frames`` at ``size``, lasting ~``seconds``, the last frame held a second."""
     import av
 
     if not frames:

@@ -20,13 +20,8 @@ __all__ = [
 
 
 class _Gram(torch.autograd.Function):
-    """``G = F Fᵀ`` returned in float32, with a one-matmul backward ``dF = (dG + dGᵀ) F`` in F's own dtype.
-
-    Features from a bf16 network are multiplied in bf16 as one 2-D matmul: oneDNN accumulates the
-    products in float32 and only the C × C result is rounded (relative error ~0.2 %, far below the
-    differences the loss measures), and it skips the float32 copy of the features (docs/speed.md).
-    Autograd's generic backward for ``F @ F.T`` would do two matmuls, one per operand, plus the casts.
-    """
+    """``G = F Fᵀ`` in float32, with a one-matmul backward ``dF = (dG + dGᵀ) F`` in F's dtype. bf16 features
+    are multiplied in bf16 (oneDNN accumulates in float32), with no float32 copy of them."""
 
     @staticmethod
     def forward(ctx, f):  # (B, C, N)
@@ -49,8 +44,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 
 def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``(Σ F, Σ F Fᵀ, positions)`` of features (1, C, H, W), in float32: what a style loss needs of them, and
-    what tiles add up (a style loss is a function of these sums over the whole image)."""
+    """``(Σ F, Σ F Fᵀ, positions)`` of features (1, C, H, W) in float32: what a style loss needs, summable over tiles."""
     positions = features.shape[-2] * features.shape[-1]
     return features.sum((0, 2, 3), dtype=torch.float32), gram_matrix(features)[0], positions
 
@@ -95,11 +89,8 @@ class ContentLoss(nn.Module):
 
 
 class GramStyleLoss(nn.Module):
-    """Relative squared error of position-normalised Gram matrices, ``Σ (G − A)² / Σ A²``.
-
-    ``target`` is the already normalised Gram ``A / (H·W)`` (see :meth:`target_of`), so several
-    paintings are blended by averaging their targets with the blend weights.
-    """
+    """``Σ (G − A)² / Σ A²`` of position-normalised Gram matrices; ``target`` is ``A / (H·W)``, and blends
+    average targets."""
 
     def __init__(self, target: torch.Tensor):
         super().__init__()
@@ -128,11 +119,8 @@ class GramStyleLoss(nn.Module):
 
 
 class WassersteinStyleLoss(nn.Module):
-    """Squared Wasserstein-2 distance between Gaussians fitted to the features (mean + covariance).
-
-    ``W² = |μ − μs|² + tr(Σ + Σs − 2 (Σs^½ Σ Σs^½)^½)``, divided by ``|μs|² + tr Σs`` so that, like
-    the Gram loss, it is a relative error. Targets are (mean, covariance) pairs; blends average both.
-    """
+    """Squared Wasserstein-2 distance between Gaussians fitted to the features, relative to ``|μs|² + tr Σs``.
+    Targets are (mean, covariance) pairs; blends average both."""
 
     def __init__(self, target: tuple[torch.Tensor, torch.Tensor]):
         super().__init__()

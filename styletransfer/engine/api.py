@@ -32,15 +32,11 @@ def stylize(
     controls: Controls | None = None,
     **fields,
 ) -> Image.Image:
-    """Paint ``content`` in the style of ``style`` (one image or several, blended) and return the result.
+    """Paint ``content`` in the style of ``style`` (one or several images, blended) and return the result.
 
-    Images may be PIL images, paths or encoded bytes. Settings come as a :class:`Settings`, a dict (e.g. a
-    result's ``info["settings"]``, which replays that run, steering included) and/or keyword arguments
-    named like :class:`Settings`' fields (``size=512, style_weight=20``), which override. ``callback``
-    receives a :class:`Progress` after every iteration; ``controls`` lets another thread change the
-    weights or stop (the image so far is returned). The returned image's ``info["settings"]`` is the run's
-    record: every setting, the seed, the weight changes and where it stopped.
-    """
+    Images: PIL images, paths or bytes. Settings: a :class:`Settings` or a record dict, and/or keyword
+    fields, which override. ``callback`` gets each :class:`Progress`; ``controls`` steers or stops from
+    another thread. The result's ``info["settings"]`` is the run's record, which replays it."""
     base = settings.to_dict() if isinstance(settings, Settings) else dict(settings or {})
     run_settings = Settings.from_dict({**base, **fields})
     styles = list(style) if isinstance(style, (list, tuple)) else [style]

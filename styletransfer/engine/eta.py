@@ -9,14 +9,9 @@ LATER_RATIO = (0.5, 2.0)  # how far a scale's pace may move the model's seconds 
 
 
 class RunningEta:
-    """Seconds left: this scale's iterations left at its steady time — the median of its iterations after
-    the first, whose time is allocation and kernel choice — and the scales to come at the time model's
-    ``iteration_cost(pixels)``, scaled by how this scale's steady time compares with the model's (a busy
-    machine slows them all), by at most :data:`LATER_RATIO` (a model point measured while the machine was
-    disturbed must not make the rest of the run look ten times shorter). Before a scale has a steady
-    iteration its time is the model's, at the last scale's ratio. Without a model (``iteration_cost`` None)
-    an iteration's time is taken in proportion to its pixels, and the very first iteration's time stands in
-    until there is a steady one."""
+    """Seconds left: this scale's remaining iterations at its steady pace (median after the first) and the
+    scales to come at the model's ``iteration_cost(pixels)``, scaled by this scale's pace against the model
+    (at most :data:`LATER_RATIO` either way). Without a model, in proportion to the pixels."""
 
     def __init__(self, iteration_cost: Callable[[float], float] | None = None):
         self.cost = iteration_cost or (lambda pixels: pixels)
@@ -30,8 +25,7 @@ class RunningEta:
 
     def seconds_left(self, iteration_seconds: float, left_here: int,
                      later: Sequence[tuple[float, float]]) -> float:
-        """After an iteration of ``iteration_seconds``, with ``left_here`` iterations left at this scale and
-        ``later`` ((pixels, iterations), ...) to come."""
+        """After an iteration of ``iteration_seconds``, ``left_here`` left at this scale and ``later`` to come."""
         self._times.append(iteration_seconds)
         here = self.cost(self._pixels)
         steady = len(self._times) > 1

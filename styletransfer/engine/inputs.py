@@ -23,13 +23,9 @@ class ImageTooSmall(SettingError):
 
 def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: int = 128,
                 aspect: float = 1.0, min_side: int = 1, coarse_factor: float = 0.0) -> list[tuple[int, int]]:
-    """[(long side, iterations), ...] from coarse to fine, for an image whose short/long ratio is ``aspect``.
-
-    Sides halve from ``size`` while they stay ≥ ``min_size`` and while the short side stays ≥ ``min_side``
-    (what the backbone's deepest layer needs). ``iterations`` run at the final scale and ``coarse_factor``
-    times as many (at least one) at each coarser one; with 0, each coarser scale runs twice the next finer
-    one's, at a quarter of the pixels.
-    """
+    """[(long side, iterations), ...] coarse to fine for an image of short/long ratio ``aspect``. Sides halve
+    from ``size`` while ≥ ``min_size`` and the short side ≥ ``min_side``; coarser scales run ``coarse_factor``
+    times the final ``iterations`` (0: twice the next finer scale's)."""
     floor = max(min_size, math.ceil(min_side / aspect))
     if not multiscale or size < 2 * floor:
         return [(size, iterations)]
@@ -44,8 +40,7 @@ def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: i
 
 
 def run_plan(settings: Settings, content_wh: tuple[int, int], min_side: int | None = None) -> list[tuple[int, int]]:
-    """The plan a run of ``settings`` (resolved) makes for a photo of ``content_wh``; ``min_side``: what
-    the backbone's deepest layer in use needs (default: found from the settings)."""
+    """The plan of ``settings`` (resolved) for a photo of ``content_wh``; ``min_side`` as the backbone needs."""
     return plan_scales(settings.size, settings.iterations, settings.multiscale, settings.min_size,
                        aspect=min(content_wh) / max(content_wh),
                        min_side=needed_side(settings) if min_side is None else min_side,
@@ -63,8 +58,7 @@ def _short_side(wh: tuple[int, int], long_side: int) -> int:
 
 
 def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], min_side: int) -> int:
-    """:func:`painting_side` at a scale whose long side is ``side``, enlarged at coarse scales where the
-    painting's short side would fall below what the backbone needs."""
+    """:func:`painting_side` at long side ``side``, enlarged where the painting would be too small for the backbone."""
     long_side = painting_side(settings, side)
     if _short_side(style_wh, long_side) < min_side:
         long_side = math.ceil(min_side * max(style_wh) / min(style_wh))
@@ -85,7 +79,7 @@ def _check_source(wh: tuple[int, int], name: str) -> None:
 
 def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo", source: bool = True) -> None:
     """:class:`ImageTooSmall` unless the photo's short side at ``settings.size`` is what the backbone needs
-    (and, with ``source``, the file itself is at least ``MIN_SOURCE_SIDE`` px a side)."""
+    (and the ``source`` file at least ``MIN_SOURCE_SIDE`` px a side)."""
     if source:
         _check_source(wh, name)
     need, short = needed_side(settings), _short_side(wh, settings.size)
@@ -111,9 +105,7 @@ def check_painting(settings: Settings, wh: tuple[int, int], name: str = "paintin
 
 def check_inputs(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = (),
                  content_name: str = "photo", style_names: Sequence[str] | None = None, sources: bool = True) -> None:
-    """Refuse, before any work, inputs the run cannot use (:class:`ImageTooSmall` says why and what to do):
-    sources under ``MIN_SOURCE_SIDE`` px a side, and shapes whose short side at the requested size is
-    below what the backbone's deepest layer in use needs (coarser scales adapt by themselves)."""
+    """Refuse before any work, with :class:`ImageTooSmall` saying what to do, inputs the run cannot use."""
     check_photo(settings, content_wh, content_name, sources)
     names = list(style_names or [f"painting {i + 1}" if len(styles_wh) > 1 else "painting"
                                  for i in range(len(styles_wh))])
@@ -122,7 +114,6 @@ def check_inputs(settings: Settings, content_wh: tuple[int, int], styles_wh: Seq
 
 
 def final_inputs(settings: Settings, content: Image.Image, styles: Sequence[Image.Image]):
-    """The photo at the result's size and each painting at :func:`painting_side`: every scale is made
-    from these, so a job that keeps only them (not the uploads) paints exactly the same pixels."""
+    """The photo at the result's size and each painting at :func:`painting_side`: all a job keeps."""
     return (images.resize_long_side(content, settings.size),
             [images.resize_long_side(st, painting_side(settings)) for st in styles])

@@ -32,11 +32,8 @@ __all__ = ["Checkpoint", "Controls", "Progress", "StyleTransfer"]
 
 
 class Controls:
-    """Thread-safe handle on a running job: change the live weights, or stop it.
-
-    A change takes effect at the start of the next iteration; the loop then resets the L-BFGS
-    history, since curvature pairs measured on the old objective would mislead it.
-    """
+    """Thread-safe handle on a running job: change the live weights (at the next iteration; the L-BFGS history
+    is reset), or stop it."""
 
     def __init__(self, **weights):
         self._lock = threading.Lock()
@@ -98,9 +95,8 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class _RunInputs:
-    """What every scale of one run starts from: the network and its memory format, the images at full size,
-    the colour reference for colour preservation (or None), the smallest input side the network takes, the
-    run's own random generator and its memory budget."""
+    """What every scale of a run starts from: network, images, colour reference, smallest input side,
+    generator, memory budget."""
 
     net: torch.nn.Module
     memory_format: torch.memory_format
@@ -129,19 +125,9 @@ class _Scale:
 
 
 class StyleTransfer:
-    """Iterate over :class:`Progress` while stylising; ``result`` holds the image at the end.
-
-    ``settings`` are resolved here if they are not yet (:func:`resolve`: seed and iterations filled in)
-    and never changed: ``self.settings`` is the resolved copy. ``device`` is where to run (default: the
-    settings' own choice); the record keeps the settings' device, so it replays anywhere.
-
-    ``settings.schedule`` and ``settings.stop_after`` replay a recorded run's steering: each change is
-    handed to the controls just before its iteration, exactly as a live change would arrive, so the
-    replay takes the same steps. :meth:`record` is what this run did, in the same form.
-
-    ``iteration_cost(pixels)`` is an iteration's seconds at that many pixels on this device (the job
-    layer's time model), for the running ETA (:class:`~styletransfer.engine.eta.RunningEta`).
-    """
+    """Iterate over :class:`Progress` while stylising; ``result`` holds the image at the end. ``settings`` are
+    resolved once; their ``schedule`` and ``stop_after`` replay a recorded run's steering.
+    ``iteration_cost(pixels)``: seconds per iteration here, for the running ETA."""
 
     def __init__(self, settings: Settings | None = None, controls: Controls | None = None,
                  device: str | torch.device | None = None, iteration_cost: Callable[[float], float] | None = None):
@@ -175,8 +161,7 @@ class StyleTransfer:
         return version, self.settings.live_weights(changes)
 
     def record(self) -> Settings:
-        """The settings this run started with, how it was steered and where it stopped: replaying them
-        (``--settings-from``, ``stylize(settings=...)``) reproduces the result."""
+        """The settings this run started with, how it was steered and where it stopped: what replays it."""
         return self.settings.steered(self.events, self.iterations_done if self.stopped else None)
 
     def checkpoint(self) -> Checkpoint | None:
@@ -280,8 +265,7 @@ class StyleTransfer:
         return net, min_side, torch.channels_last if channels_last else torch.contiguous_format
 
     def _budget(self, net, min_side: int) -> MemoryBudget:
-        """The run's memory budget (``max_memory``, else what the device has free), the network's measures in it
-        (``min_side``: the smallest input the network takes)."""
+        """The run's memory budget (``max_memory``, else the device's free memory) and the network's measures."""
         s = self.settings
         content_layers, layers = self._layers(net)
         budget = s.max_memory * GB if s.max_memory is not None else available_memory(self.device)
@@ -292,8 +276,7 @@ class StyleTransfer:
 
     def _prepare_scale(self, run: _RunInputs, scale_index: int, side: int, iters: int, first: int,
                        x: torch.Tensor | None, resume: Checkpoint | None) -> _Scale:
-        """The targets and the objective at this scale, and the pixels to start from: the checkpoint's,
-        the initial image's, or the previous scale's result enlarged."""
+        """This scale's targets, objective and starting pixels."""
         s = self.settings
         content_img = images.resize_long_side(run.content, side)
         w, h = content_img.size

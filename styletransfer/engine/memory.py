@@ -41,9 +41,8 @@ class BudgetTooSmall(SettingError):
 
 @dataclass(frozen=True)
 class NetMemory:
-    """What one forward and backward through the network holds: ``fixed`` bytes whatever the size (weights cast
-    for autocast) and ``per_pixel`` bytes per input pixel; ``targets_per_pixel``: the content targets kept, in
-    bytes per image pixel."""
+    """One forward and backward's memory: ``fixed`` bytes, ``per_pixel`` per input pixel, and
+    ``targets_per_pixel`` for the content targets."""
 
     fixed: float
     per_pixel: float
@@ -52,8 +51,7 @@ class NetMemory:
     @classmethod
     def of(cls, net, layers: tuple[str, ...], content_layers: tuple[str, ...], autocast, precision: str, side: int,
            device: torch.device) -> "NetMemory":
-        """:meth:`count`, once per process for each loaded network, layers, precision and device (counting
-        VGG19 takes ~0.7 s on a 2-core CPU: not a cost for every run's start)."""
+        """:meth:`count`, cached per network, layers, precision and device."""
         anchor = next(net.children(), None)
         if anchor is None:
             return cls.count(net, layers, content_layers, autocast, side, device)
@@ -96,8 +94,7 @@ class ScaleMemory:
 
 
 class MemoryBudget:
-    """Plans each scale inside ``budget`` bytes, for a process that holds ``held`` bytes before the run;
-    ``geometry`` gives the network's tile geometry (measured only when a scale needs tiles)."""
+    """Plans each scale inside ``budget`` bytes for a process holding ``held``; ``geometry`` when tiles are needed."""
 
     def __init__(self, budget: float, held: float, net: NetMemory, geometry: Callable[[], NetGeometry],
                  optimizer: str):
@@ -174,8 +171,7 @@ def held_memory(device: torch.device) -> float:
 
 
 def peak_memory(device: torch.device) -> float:
-    """Bytes this process has held at most: its resident high-water mark on the CPU (since its exec: a fork's
-    inherited pages do not count), the most allocated on a GPU."""
+    """The process's peak bytes: resident high-water mark on a CPU, most allocated on a GPU."""
     if device.type == "cuda":
         return float(torch.cuda.max_memory_allocated(device))
     try:

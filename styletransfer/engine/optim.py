@@ -12,23 +12,15 @@ ADAM_LR = 0.02
 
 
 def make_optimizer(name: str, x: torch.Tensor, history: int = LBFGS_HISTORY) -> "LBFGS | torch.optim.Optimizer":
-    """A fresh optimiser for the pixels ``x``: one gradient per step, so an iteration is one step; L-BFGS keeps
-    ``history`` curvature pairs (fewer where the memory budget is short)."""
+    """A fresh optimiser for the pixels ``x``; L-BFGS keeps ``history`` curvature pairs."""
     if name == "lbfgs":
         return LBFGS(x, history)
     return torch.optim.Adam([x], lr=ADAM_LR)
 
 
 class LBFGS:
-    """L-BFGS on the pixels with a fixed step and one gradient per iteration: the same steps as
-    ``torch.optim.LBFGS(lr=1, max_iter=1, tolerance_grad=0, tolerance_change=0)``, with no host-device
-    synchronisation inside a step. torch's version turns tensors into Python numbers some 35 times a step
-    (``alpha=`` scalars, ``if`` on tensors), and on a GPU those waits cost more than the network itself.
-
-    The one difference: a curvature pair with ``y·s <= 1e-10``, which torch drops, is kept here with
-    weight 0 (it changes no direction, only takes a place in the history); this keeps the decision on
-    the device.
-    """
+    """L-BFGS with a fixed step and one gradient per iteration: torch's ``LBFGS(lr=1, max_iter=1)`` steps with
+    no host-device waits inside one. A pair with ``y·s <= 1e-10`` is kept with weight 0, not dropped."""
 
     def __init__(self, x: torch.Tensor, history_size: int = LBFGS_HISTORY, lr: float = 1.0):
         self.x = x

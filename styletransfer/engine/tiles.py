@@ -20,9 +20,8 @@ class IterationInterrupted(Exception):
 
 @dataclass(frozen=True)
 class NetGeometry:
-    """How a network's layers sit on the input: each layer's total ``strides`` (px per feature position),
-    ``align`` (the largest, where tile borders fall) and ``margin`` (the deepest layer's receptive-field
-    radius, rounded up to ``align``: what a tile reads beyond its core)."""
+    """How a network's layers sit on the input: each layer's ``strides`` (px per position), ``align`` (where
+    tile borders fall) and ``margin`` (the deepest receptive-field radius: what a tile reads beyond its core)."""
 
     strides: dict
     align: int
@@ -30,8 +29,8 @@ class NetGeometry:
 
 
 def net_geometry(net: torch.nn.Module, layers: tuple[str, ...], device: torch.device) -> NetGeometry:
-    """Measured on the network itself: strides from the output shapes at one size, the receptive field from
-    where the gradient of the central position of the deepest layer reaches in the input."""
+    """Measured on the network: strides from output shapes, the margin from where the deepest layer's central
+    gradient reaches the input."""
     side = 256
     while True:
         x = torch.rand(1, 3, side, side, device=device, generator=None, requires_grad=True)
@@ -53,8 +52,7 @@ def net_geometry(net: torch.nn.Module, layers: tuple[str, ...], device: torch.de
 
 @dataclass(frozen=True)
 class Tile:
-    """Rows and columns ``(top, bottom, left, right)``: ``core`` is what the tile owns, ``ext`` what it reads
-    (the core and its margin, within the image)."""
+    """``(top, bottom, left, right)`` of the ``core`` a tile owns and the ``ext`` it reads."""
 
     core: tuple[int, int, int, int]
     ext: tuple[int, int, int, int]
@@ -77,8 +75,7 @@ def _cuts(length: int, core: int, offset: int) -> list[int]:
 
 
 def tile_grid(height: int, width: int, core: int, margin: int, offset: tuple[int, int] = (0, 0)) -> list[list[Tile]]:
-    """Rows of tiles covering the image: borders every ``core`` px from ``offset``, each tile reading
-    ``margin`` px more on every side (clipped to the image)."""
+    """Rows of tiles: borders every ``core`` px from ``offset``, each reading ``margin`` px more (clipped)."""
     ys, xs = _cuts(height, core, offset[0]), _cuts(width, core, offset[1])
     return [[Tile((t, b, l, r),
                   (max(0, t - margin), min(height, b + margin), max(0, l - margin), min(width, r + margin)))
@@ -100,8 +97,8 @@ class _KnownGradient(torch.autograd.Function):
 
 
 class TiledObjective(Objective):
-    """:class:`Objective` computed over tiles of ``core`` px (targets included: the paintings too are read in
-    tiles). ``first_call`` is the iteration a resumed scale starts at, so the grid walks on where it was."""
+    """:class:`Objective` over tiles of ``core`` px, the targets read in tiles too. ``first_call``: the
+    iteration a resumed scale starts at, so its grid goes on where it was."""
 
     def __init__(self, *args, core: int, geometry: NetGeometry, band_rows: int = 256, first_call: int = 0, **kwargs):
         self.core, self.geometry, self.band_rows, self.calls = core, geometry, band_rows, first_call
@@ -111,9 +108,7 @@ class TiledObjective(Objective):
     # ---------------------------------------------------------------- geometry
 
     def grid(self, image: torch.Tensor, shift: bool = True) -> list[list[Tile]]:
-        """The targets' grid; with ``shift``, an iteration's: odd calls move it half a core on both axes, so
-        every border moves at every iteration while the network sees few tile shapes (on bf16 each new
-        shape keeps oneDNN primitives cached: a walk through all offsets grew the peak every iteration)."""
+        """The targets' grid; with ``shift``, the iteration's, half a core off on odd calls."""
         align = self.geometry.align
         half = self.core // 2 // align * align if shift and self.calls % 2 else 0
         return tile_grid(image.shape[-2], image.shape[-1], self.core, self.geometry.margin, (half, half))
@@ -125,9 +120,7 @@ class TiledObjective(Objective):
 
     def _tiles(self, image: torch.Tensor, shift: bool = True,
                grad: bool = False) -> Iterator[tuple[Tile, torch.Tensor, dict]]:
-        """Each tile, its pixels (``ext``; with ``grad``, a leaf whose gradient the features reach) and its
-        features at every layer in use. The unshifted grid is the targets' (a stop then interrupts the
-        targets), the shifted one an iteration's."""
+        """Each tile's pixels and its features at every layer in use (``grad``: a leaf for the gradient)."""
         for row in self.grid(image, shift):
             for tile in row:
                 if self._stopped():
@@ -152,8 +145,7 @@ class TiledObjective(Objective):
         return {l: self.loss_cls.target_from_moments(*sums[l]) for l in self.style_layers}
 
     def _pass_one(self, image: torch.Tensor, shift: bool = True, content: bool = True) -> tuple[dict, dict]:
-        """The whole image's feature moments at each style layer, ``[Σ F, Σ F Fᵀ, positions]``, and (with
-        ``content``) its unnormalised content error at each content layer, added up over the tiles' cores."""
+        """The image's feature moments per style layer and (``content``) content errors, summed over the cores."""
         style_sums: dict[str, list] = {l: [0.0, 0.0, 0] for l in self.style_layers}
         content_sums = {l: 0.0 for l in self.content_losses} if content else {}
         for tile, _, feats in self._tiles(image, shift):
@@ -201,8 +193,7 @@ class TiledObjective(Objective):
 
     def _feature_grad(self, f: torch.Tensor, tile: Tile, layer: str, style_grad, content_factor: float,
                       image: torch.Tensor) -> torch.Tensor:
-        """d loss / d features of one layer on one tile: zero in the margin, in the features' dtype (a bf16
-        product accumulates in float32 inside the matmul, as the Gram's own backward does)."""
+        """d loss / d features of one layer on one tile, zero in the margin, in the features' dtype."""
         stride = self.geometry.strides[layer]
         core = tile.core_of(f, stride)
         g_core = torch.zeros_like(core)

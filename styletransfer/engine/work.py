@@ -29,9 +29,7 @@ def relative_cost(backbone: str, device: torch.device, precision: str) -> float:
 
 @dataclass(frozen=True)
 class Work:
-    """Iteration-equivalents of a run or a part of one, counted by the size they ran at: ``by_pixels`` is
-    ((pixels of the image, iterations at it), ...), since an iteration's cost per pixel is not the same at
-    every size (on a CPU it climbs past the caches' reach)."""
+    """Iteration-equivalents of a run, by size: ``by_pixels`` is ((pixels, iterations), ...)."""
 
     by_pixels: tuple[tuple[int, float], ...] = ()
 
@@ -67,8 +65,7 @@ def scale_work(content_pixels: int, painting_pixels: Sequence[int]) -> tuple[Wor
 
 
 def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),)) -> Work:
-    """The work of a whole run of ``settings`` (resolved: :func:`~styletransfer.engine.resolve`) on a photo
-    of ``content_wh`` and paintings of ``styles_wh`` (default: one square painting)."""
+    """The work of a whole run of ``settings`` (resolved) on a photo of ``content_wh`` and paintings of ``styles_wh``."""
     if settings.iterations is None or settings.coarse_factor is None:
         raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
     min_side = needed_side(settings)

@@ -48,15 +48,12 @@ class Standing:
                                 "try again in a few minutes")
 
     def queue_order(self, created: float) -> float:
-        """Where the new job stands in the queue: round-robin by session and client — everyone's first
-        queued-or-running job before anyone's second —, by arrival within a round. One client's ten jobs
-        then delay another's first by at most one job."""
+        """Round-robin by session and client (everyone's first job before anyone's second), then arrival."""
         return max(self.for_owner, self.for_client) * ROUND + created
 
 
 def check_size(size, limits: Limits, largest: int | None = None) -> None:
-    """A numeric size outside this server's range (up to ``largest``, default its ``max_size``) is refused
-    naming that range (the settings' own, up to what the CLI can do, is wider): before any other check."""
+    """Refuse a size outside this server's range (up to ``largest``, default ``max_size``), naming the range."""
     smallest = Settings.__dataclass_fields__["size"].metadata["low"]
     largest = limits.max_size if largest is None else largest
     if isinstance(size, (int, float)) and not isinstance(size, bool) and not smallest <= size <= largest:
@@ -64,8 +61,7 @@ def check_size(size, limits: Limits, largest: int | None = None) -> None:
 
 
 def print_settings(record: dict, size: int, result_side: int, limits: Limits) -> Settings:
-    """What "Make a print" submits for a job whose record is ``record`` and whose result's long side is
-    ``result_side``: its settings at ``size``, its scales starting above the result (which they start from)."""
+    """"Make a print"'s settings for ``record`` at ``size``, its scales starting above the result's side."""
     if not isinstance(size, int) or isinstance(size, bool) or not result_side < size <= limits.max_print_size:
         raise LimitExceeded(f"a print must be larger than the result ({result_side} px) and at most "
                             f"{limits.max_print_size} px on this server")
@@ -75,12 +71,8 @@ def print_settings(record: dict, size: int, result_side: int, limits: Limits) ->
 
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
           device: str = "cpu", largest: int | None = None) -> tuple[Settings, Image.Image, list[Image.Image]]:
-    """Check a submission against the settings' rules, the inputs' shapes and the server's limits, whatever
-    the request claims; return the settings to run, resolved once (seed, and the iterations ``device``
-    runs by default), and the inputs scaled to the job's size (all a job keeps of them: the engine would
-    scale them so first anyway). The caps on queued jobs are the store's to check, in the same step as it
-    takes the job (:meth:`Standing.check`). ``largest``: the largest size allowed (default: ``max_size``;
-    prints have their own)."""
+    """Check a submission against the settings, the inputs' shapes and the server's limits; return the settings
+    resolved once and the inputs at the job's size. ``largest``: the size allowed (default ``max_size``)."""
     if not styles:
         raise SettingError("add at least one painting")
     if len(styles) > limits.max_styles:
@@ -100,8 +92,8 @@ def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], l
 
 
 def rerun_settings(record: dict, continue_iterations: int | None) -> Settings:
-    """What "Run again" (``None``) or "Continue" (``n`` more iterations at the final size, from the result)
-    submits for a job whose record is ``record``: its start settings and seed, without its steering."""
+    """"Run again" (``None``) or "Continue" (``n`` more iterations from the result): ``record``'s start
+    settings and seed."""
     settings = Settings.from_dict({**record, "schedule": [], "stop_after": None})
     if continue_iterations is not None:
         settings = dataclasses.replace(settings, multiscale=False, iterations=continue_iterations)
@@ -110,8 +102,7 @@ def rerun_settings(record: dict, continue_iterations: int | None) -> Settings:
 
 def rerun_note(job_id: str, content: Image.Image | None, start: Image.Image | None,
                continue_iterations: int | None) -> str | None:
-    """Check that a job can run again (its images are still kept) or continue (it has a result to start
-    from); the note the new job carries. SettingError saying what to do otherwise."""
+    """The note of a job run again or continued, or SettingError when its images or result are gone."""
     if content is None:
         raise SettingError("this job's images are no longer kept: start it again from the page")
     if continue_iterations is not None and start is None:

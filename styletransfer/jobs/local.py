@@ -148,9 +148,7 @@ def _shut_down_all() -> None:
 
 
 def _stop_at_exit(jobs: "LocalJobs") -> None:
-    """A worker left inside torch when the interpreter ends takes the process down with an abort
-    ("terminate called without an active exception"), e.g. on Ctrl+C mid-job: the executors not shut down
-    by then are, by one exit handler for all of them."""
+    """Shut down, at interpreter exit, the executors still running: a worker left in torch aborts the process."""
     global _exit_handler
     if not _exit_handler:  # registered once, however many come and go
         _exit_handler = atexit.register(_shut_down_all)
@@ -158,8 +156,7 @@ def _stop_at_exit(jobs: "LocalJobs") -> None:
 
 
 class MemoryStore:
-    """Jobs in this process's memory, under one lock (a condition: the workers wait on it for the queue, and
-    :meth:`wait_change` for any change); the queue in its fair order (round-robin by session and client)."""
+    """Jobs in this process's memory under one lock (a condition the workers wait on); the queue in fair order."""
 
     def __init__(self, limits: Limits):
         self.limits = limits
@@ -308,8 +305,7 @@ class MemoryStore:
 
 
 class ThreadExecutor:
-    """One worker thread per GPU, or one on the CPU, running ``store``'s queue. The threads start with it
-    and are joined by :meth:`shutdown` (also at interpreter exit, if not called before)."""
+    """One worker thread per GPU, or one on the CPU, running ``store``'s queue; joined by :meth:`shutdown`."""
 
     def __init__(self, store: MemoryStore, devices: list[str] | None = None, preload: str | None = "vgg19",
                  nice: int = 10):

@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class FrameHistory:
-    """At most ``capacity`` frames spread over the whole run: when full, every other frame is dropped
-    and only every 2nd (then 4th, ...) new frame is kept, so the time-lapse covers start to end."""
+    """At most ``capacity`` frames spread over the whole run (when full, every other is dropped and fewer new
+    ones kept)."""
 
     def __init__(self, capacity: int, frames: list[bytes] | None = None, stride: int = 1, offered: int = 0):
         self.capacity = max(2, capacity)
@@ -63,9 +63,8 @@ def preview(image: Image.Image) -> Image.Image:
 
 
 class ProgressRecorder:
-    """Turns the engine's :class:`Progress` into a job's updates: losses every iteration, a JPEG preview
-    at most every ``frame_interval`` seconds (and always the first, the last, a new scale's first and at a
-    weight change), which is also offered to the time-lapse."""
+    """The engine's :class:`Progress` as a job's updates: losses every iteration, a JPEG preview at most every
+    ``frame_interval`` seconds (and at a scale's start, a weight change and the end), time-lapse frames."""
 
     def __init__(self, limits: Limits, history: FrameHistory):
         self.limits = limits

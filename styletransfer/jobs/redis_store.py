@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 
 
 class Outage(ExponentialBackoff):
-    """How a worker's client waits for Redis while it is away — retrying every command, backing off to
-    2 s between tries — and what it remembers of the wait: when it began, for the job's note once it
-    ends. One object for all the client's connections (redis-py copies a retry's backoff per connection)."""
+    """How a worker's client waits for Redis while it is away (every command retried, backing off to 2 s), and
+    when the wait began, for the job's note."""
 
     def __init__(self):
         super().__init__(cap=2.0, base=0.1)
@@ -77,8 +76,8 @@ class Outage(ExponentialBackoff):
 
 
 def connect(url: str, outage: Outage | None = None) -> redis.Redis:
-    """A client for ``url``. With ``outage``, a patient one: a command waits for Redis to come back instead
-    of failing (a worker's job rides out a restart); without, it fails fast (the web side answers 503)."""
+    """A client for ``url``: with ``outage`` a command waits for Redis to come back (a worker); without, it fails
+    fast (the web side answers 503)."""
     patient = ({"retry": Retry(outage, -1), "retry_on_error": [redis.ConnectionError, redis.TimeoutError]}
                if outage else {})
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
@@ -247,8 +246,8 @@ LOST_ONCE = "its worker was lost; it resumes on another worker from its last che
 
 
 def recover_lost(r: redis.Redis, worker_lost_s: float, send) -> list[tuple[str, int]]:
-    """Queue again every running job whose heartbeat stopped ``worker_lost_s`` ago (``send(id, attempt)``
-    hands it to a worker); fail those lost twice. Safe to run in every process at once."""
+    """Queue again every running job whose heartbeat stopped ``worker_lost_s`` ago; fail those lost twice.
+    Safe in every process at once."""
     now = time.time()
     script = r.register_script(RECOVER)
     done = []

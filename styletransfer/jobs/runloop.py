@@ -48,9 +48,8 @@ class JobSink(Protocol):
 
 @dataclass
 class JobRun:
-    """One run of one job: the engine to run (made when the run starts, its controls the job's), the inputs,
-    where it resumes (None: from the start), and where its progress goes. ``measure_speed``: whether its
-    seconds are a fair sample of the device's speed (a resumed run's are not: it skips work)."""
+    """One run of one job: its engine, inputs, checkpoint to resume from, sink; ``measure_speed``: whether its
+    seconds are a fair speed sample (a resumed run's are not)."""
     job_id: str
     new_transfer: Callable[[], StyleTransfer]
     content: Image.Image
@@ -67,10 +66,8 @@ def time_limit_note(limits: Limits) -> str:
 
 
 def run_job(run: JobRun, limits: Limits, stats) -> None:
-    """Run one job to its end through its sink. A failure ends the job, never the caller: an expected one
-    (bad input, missing weights, memory) with its own line, anything else logged with its traceback. An
-    ended run's seconds for the work it did (done or stopped) correct the speed model; ``stats`` counts
-    how it ended (``stats.py``)."""
+    """Run one job to its end through its sink. A failure ends the job, not the caller: an expected one with its
+    own line, any other logged with its traceback. Its time corrects the speed model; ``stats`` counts it."""
     job_id, sink, recorder = run.job_id, run.sink, run.recorder
     transfer = None
     try:

@@ -54,8 +54,7 @@ class RedisControls(Controls):
 
 
 class Heartbeat(threading.Thread):
-    """Renews the job's lease; if it was lost (this worker stalled past the limit) the run is stopped and
-    its final writes are skipped: another worker owns the job now."""
+    """Renews the job's lease; once it was lost, the run stops and its final writes are skipped."""
 
     def __init__(self, r, job_id: str, token: str, limits: Limits, controls: Controls):
         super().__init__(name=f"heartbeat-{job_id[:8]}", daemon=True)
@@ -84,8 +83,8 @@ class Heartbeat(threading.Thread):
 
 
 class _RedisSink:
-    """The job loop's output for the Redis backend: each iteration's changes in one round trip, a
-    checkpoint every ``checkpoint_s``, and nothing once the heartbeat says the job was lost."""
+    """The job loop's output to Redis: each iteration in one round trip, a checkpoint every ``checkpoint_s``,
+    nothing once the lease is lost."""
 
     def __init__(self, runner: "JobRunner", job_id: str, heartbeat: Heartbeat, history: FrameHistory,
                  events: list, frame_seq: int):
@@ -140,8 +139,7 @@ class _RedisSink:
             self.last_checkpoint = time.monotonic()
 
     def hand_back(self, transfer: StyleTransfer) -> None:
-        """This worker is stopping: checkpoint where the job is and queue it again at once, for another
-        worker to resume (not a lost worker: the job keeps its retries)."""
+        """Checkpoint and queue the job again at once for another worker (this one is stopping; no retry used)."""
         checkpoint = transfer.checkpoint()
         write_checkpoint(self.r, self.job_id, checkpoint, self.limits)
         note = (f"moved to another worker: its worker is stopping (it resumes at iteration "
@@ -191,8 +189,7 @@ def mark_failed(r, job_id: str, message: str, limits: Limits) -> None:
 
 
 def observe_speed(r, seconds: float, work: Work) -> None:
-    """Correct the workers' time model by one job (a read-modify-write: two jobs ending at once may keep
-    one's correction of the two, which the next job makes up)."""
+    """Correct the workers' time model by one job (read-modify-write: a concurrent correction may be lost)."""
     r.set(SPEED_KEY, SpeedMeter.from_json(r.get(SPEED_KEY)).observe(seconds, work).to_json())
 
 
@@ -238,8 +235,7 @@ class JobRunner:
         return "ran"
 
     def _run(self, job_id: str, attempt: int, controls: RedisControls, heartbeat: Heartbeat, token: str) -> None:
-        """Where the job starts (a checkpoint of a lost attempt, a result to continue, or the beginning),
-        said in its note; then the job loop."""
+        """Where the job starts (a lost attempt's checkpoint, a result to continue, or the beginning), then the loop."""
         r = self.r
         meta = read_meta(r, job_id)
         content, styles, start = read_inputs(r, job_id)

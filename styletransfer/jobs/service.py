@@ -25,9 +25,8 @@ __all__ = ["Executor", "JobStore", "Jobs"]
 
 
 class JobStore(Protocol):
-    """Where jobs live. Each step is atomic in its store; none checks ownership (:class:`Jobs` does, by
-    :meth:`owner`). ``limits``, ``uploads`` (the files the page sent, until a job takes them) and ``stats``
-    (the operator's counters) belong to it."""
+    """Where jobs live, each step atomic; none checks ownership (:class:`Jobs` does). Holds ``limits``,
+    ``uploads`` and ``stats``."""
 
     limits: Limits
     uploads: Uploads
@@ -104,9 +103,8 @@ class Executor(Protocol):
 
 
 class Jobs:
-    """Jobs of many owners (browser sessions), over ``store`` and ``executor``. A job of another owner is
-    indistinguishable from one that does not exist: ``None`` where a call returns a value, :class:`JobNotFound`
-    where it acts."""
+    """Jobs of many owners (browser sessions) over ``store`` and ``executor``. Another owner's job is as if
+    absent: ``None`` where a call returns, :class:`JobNotFound` where it acts."""
 
     def __init__(self, store: JobStore, executor: Executor):
         self.store, self.executor = store, executor
@@ -121,9 +119,8 @@ class Jobs:
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None, client: str | None = None,
                largest: int | None = None) -> JobView:
-        """Admit and queue a job (SettingError, ImageTooSmall or LimitExceeded say why not). ``client``: the
-        submitter's address, for the per-client cap and the queue's round-robin (None: not counted);
-        ``largest``: the largest size allowed (default: the server's ``max_size``)."""
+        """Admit and queue a job, or raise SettingError, ImageTooSmall or LimitExceeded. ``client``: the
+        submitter's address (per-client cap, round-robin); ``largest``: the size allowed (default ``max_size``)."""
         settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0], largest)
         job_id = self.store.add(owner, client, settings, content, styles, start_image, note)
         self.executor.start(job_id)
@@ -140,8 +137,7 @@ class Jobs:
         return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), result, note, client)
 
     def make_print(self, job_id: str, owner: str, size: int, client: str | None = None) -> JobView:
-        """"Make a print": the job's settings at ``size`` px (up to the server's ``max_print_size``), its scales
-        starting from its result enlarged; a scale beyond the worker's memory runs in tiles."""
+        """A new job: this finished job painted again at ``size`` px (up to ``max_print_size``) from its result."""
         self._require(job_id, owner)
         content, styles, record, result = self.store.rerun_inputs(job_id, True)
         rerun_note(job_id, content, result, None)  # its images are still kept

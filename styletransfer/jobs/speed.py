@@ -36,9 +36,8 @@ class SpeedMeter:
         return bool(self.points)
 
     def seconds_per_iteration(self, pixels: float) -> float:
-        """Between two measured sizes, the straight line through them; beyond them, the nearest segment
-        drawn on (below the smallest, never less than in proportion to the pixels, as a fixed part can
-        only add; above the largest, never less than there)."""
+        """Straight segments between the measured sizes, the nearest one drawn on beyond them (never below
+        proportion to the pixels under the smallest, nor below the largest's above it)."""
         pts = self.points
         if len(pts) == 1:
             return pts[0][1] * pixels / pts[0][0]
@@ -95,8 +94,7 @@ class SpeedMeter:
 
 
 class _StopWhen(Controls):
-    """Controls that read as stopped once ``when()`` is true: the loop then ends between two iterations,
-    or while it computes a scale's targets, as for a user's stop."""
+    """Controls that read as stopped once ``when()`` is true."""
 
     def __init__(self, when: Callable[[], bool]):
         super().__init__()
@@ -109,10 +107,8 @@ class _StopWhen(Controls):
 
 def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side: int | None = None,
                 precision: str = "auto") -> Iterator[SpeedMeter]:
-    """The model of ``device`` from a few iterations of a one-scale run at each calibration size (up to
-    ``max_side``, the largest a job may ask for), weights loaded first: yielded from the default size on
-    (:data:`FIRST_MODEL`), each better than the last. It ends early once ``stop()`` is true (a job arrived,
-    the process ends)."""
+    """Models of ``device`` from one-scale runs at each calibration size up to ``max_side``, each better than
+    the last; ends early once ``stop()`` is true."""
     photo, painting = example_image("hopper"), example_image("swirls")
     sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < FIRST_MODEL or max_side is None
              or side <= max_side]
@@ -132,10 +128,8 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
 
 def calibrate_into(device: str, keep: Callable[[SpeedMeter, SpeedMeter | None], bool],
                    stop: Callable[[], bool], max_side: int | None) -> None:
-    """Measure ``device`` (:func:`calibration`), handing each better model to ``keep(model, ours)`` (``ours``:
-    the one it kept last, None at first), which stores it and returns False when the stored model is no longer
-    ``ours`` — a job's correction or another worker's model came first: that one stays, and measuring ends.
-    A failure is logged: no estimate yet is no reason to stop a worker."""
+    """Measure ``device``, handing each model to ``keep(model, ours)``, which returns False once another model
+    came first (then measuring ends). A failure is logged, not raised."""
     ours = None
     try:
         for meter in calibration(device, stop=stop, max_side=max_side):

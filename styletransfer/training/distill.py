@@ -41,15 +41,13 @@ gram = GramStyleLoss.target_of  # Gram matrices divided by the positions, as the
 
 def loss_scales(teacher: dict[str, torch.Tensor]) -> dict[str, tuple[float, float]]:
     """Per layer, the teacher's mean square of features and of Gram entries on a calibration batch: the
-    losses are relative to these, fixed for the run (relative to each batch's own, a flat crop's near-zero
-    deep features made its loss explode)."""
+    losses' fixed scales for the run."""
     return {n: (float(f.square().mean()), float(gram(f).square().mean())) for n, f in teacher.items()}
 
 
 def distillation_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor],
                       scales: dict[str, tuple[float, float]]) -> dict[str, torch.Tensor]:
-    """{"features": …, "gram": …}: each layer's squared error relative to the teacher's typical magnitude
-    (``scales``), summed over the layers, so that each layer counts alike."""
+    """{"features": …, "gram": …}: each layer's squared error over its ``scales``, summed over the layers."""
     features = sum((student[n].float() - teacher[n]).square().mean() / scales[n][0] for n in teacher)
     grams = sum((gram(student[n].float()) - gram(teacher[n])).square().mean() / scales[n][1] for n in teacher)
     return {"features": features, "gram": grams}
@@ -60,10 +58,8 @@ def distillation_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch
 
 
 def images_at_hand(folder: str | None, texture_count: int = 60, seed: int = 0) -> list[Image.Image]:
-    """RGB images to learn from: paintings drawn like the package's examples but with other seeds, drawn
-    textures, scikit-image's sample photos when it is installed, and ``folder`` (recursively; unreadable
-    files are skipped). Held out, so that quality is measured on pairs never seen: the examples themselves
-    and matplotlib's two sample photos (the quality tool's pairs)."""
+    """Drawn paintings and textures, scikit-image's photos when installed, and ``folder``; the quality tool's
+    pairs held out."""
     from .. import examples
 
     found = [draw(size=256, seed=100 + i) for i in range(4)
@@ -135,9 +131,7 @@ class Crops:
 
 @torch.no_grad()
 def layer_errors(student, teacher, batch: torch.Tensor) -> dict[str, tuple[float, float]]:
-    """Per layer, the student's relative errors on ``batch``: the features' mean squared difference over
-    the teacher's mean square (the distillation loss's measure) and ‖G_s − G_t‖_F / ‖G_t‖_F of the Gram
-    matrices (the quality tool's)."""
+    """Per layer, the student's relative feature and Gram errors on ``batch``."""
     ours, theirs = student(batch, STUDENT_LAYERS), teacher(batch, STUDENT_LAYERS)
     out = {}
     for name in STUDENT_LAYERS:
@@ -235,8 +229,7 @@ def distill(args: argparse.Namespace) -> dict:
 
 
 def fit_the_start(student, student_name: str, cfg, full_teacher, teacher, crops, images: list, args, device):
-    """The least-squares start, refitted after each painting round (whose images join ``images``).
-    Returns the loss scales and the crops it was fitted on."""
+    """The least-squares start, refitted after each painting round; (loss scales, crops it was fitted on)."""
     calibration = crops.batch(CALIBRATION_CROPS).to(device)
     with torch.no_grad():
         scales = loss_scales(teacher(calibration, STUDENT_LAYERS))
@@ -288,9 +281,7 @@ def student_checkpoint(student, student_name: str, cfg) -> dict:
 
 def paint_with(student, student_name: str, cfg, images: list[Image.Image], count: int, size: int, seed: int,
                device: torch.device | str = "cpu", quiet: bool = True) -> list[Image.Image]:
-    """``count`` style transfers through the student itself, each of a random pair of ``images`` at
-    ``size`` px with the engine's default plan: the images its gradients lead to, on which it must agree
-    with the teacher most (fitted on photos alone, its errors there were twice those on photos)."""
+    """``count`` style transfers of random pairs of ``images`` through the student, at ``size`` px."""
     import tempfile
 
     from .. import stylize
@@ -367,12 +358,8 @@ def run(args: argparse.Namespace) -> int:
 
 @torch.no_grad()
 def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
-    """A student's first weights fitted to the teacher layer by layer, by least squares on ``images``
-    (channel pruning with reconstruction, as He et al. 2017 and Zhang et al. 2016 did for VGG): each
-    convolution keeps the teacher's channels that best span all of its channels and learns, from the
-    student's own input — which carries every earlier layer's error — to reproduce the teacher's
-    pre-activations on them; each adapter maps the student's features to all the teacher's channels.
-    Sixteen layers deep, gradient steps from a worse start barely move (docs/history.md)."""
+    """The student's first weights fitted to the teacher layer by layer by least squares on ``images``
+    (channel pruning with reconstruction, He et al. 2017), each layer from the student's own input."""
     x_student = student.preprocess(images)
     x_teacher = teacher.preprocess(images)
     for name, layer in student.layers.items():
@@ -386,9 +373,7 @@ def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
 
 
 def spanning_channels(features: torch.Tensor, count: int) -> torch.Tensor:
-    """The ``count`` channels of ``features`` (N, C, H, W) from which the others are best predicted
-    linearly: a greedy pivoted Cholesky of their second moments, each pick the channel with the most
-    energy not yet explained by the picked ones. Sorted, so the student keeps the teacher's order."""
+    """The ``count`` channels of ``features`` that best predict the others (greedy pivoted Cholesky), sorted."""
     flat = features.transpose(0, 1).reshape(features.shape[1], -1).double().cpu()
     moments = flat @ flat.T / flat.shape[1]
     residual = moments.diagonal().clone()
@@ -405,11 +390,8 @@ def spanning_channels(features: torch.Tensor, count: int) -> torch.Tensor:
 
 def _fit_conv(conv: nn.Conv2d, inputs: torch.Tensor, targets: torch.Tensor, rectified: bool = False,
               chunk: int = 8) -> None:
-    """The convolution (a 3×3 layer or a 1×1 adapter) whose outputs on ``inputs`` are nearest ``targets``:
-    ridge regression on the input patches, accumulated a few images at a time (the patches of a batch do
-    not fit in memory). ``rectified``: a ReLU follows, so where target and fit are both below zero they
-    already agree — those targets are moved to the fit and it is solved again (REFITS times), leaving the
-    weights free for the values the ReLU keeps."""
+    """The convolution whose outputs on ``inputs`` are nearest ``targets``, by ridge regression on the patches;
+    ``rectified``: refitted where a following ReLU makes the error moot."""
     kernel, padding = conv.kernel_size, conv.padding
     patch = inputs.shape[1] * kernel[0] * kernel[1]
 

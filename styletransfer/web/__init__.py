@@ -28,11 +28,9 @@ UNAVAILABLE_NOTICE = "The job service is unavailable for a moment; your jobs are
 
 def create_app(config: Config | None = None, jobs: Jobs | None = None, quick: bool = True,
                secret: str | None = None) -> dash.Dash:
-    """The studio around a job backend, with /quick mounted. ``config`` (default: built-in defaults; the
-    programs pass :meth:`Config.from_env`) says which backend, limits, models folder and secret. Without
-    ``jobs``, the backend is made and started here: Redis + Celery when ``config.redis_url`` is set, else
-    the embedded one (its limits then are the backend's own). ``secret`` overrides ``config.secret_key``;
-    without either, the embedded default keeps a generated one in ``config.state_dir``."""
+    """The studio around a job backend, /quick mounted. ``config`` (default: built-in defaults) chooses the
+    backend (Redis + Celery with ``redis_url``, else embedded), limits and secret; ``jobs`` and ``secret``
+    override."""
     config = config or Config()
     limits = jobs.limits if jobs is not None else config.limits
     if config.redis_url and not (secret or config.secret_key):
@@ -86,11 +84,8 @@ def create_app(config: Config | None = None, jobs: Jobs | None = None, quick: bo
 
 
 def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
-    """Dash sets itself up at its first request, and marks that done before it has registered the scripts it
-    serves: the other requests of a page's first load (a dozen scripts at once, in other threads) find no
-    script registered and get a 500 or a 404 — the page never renders, in a process that had not yet served
-    a request (under gunicorn, any but the first to take one). Its set-up hook is made to wait for the
-    first to finish."""
+    """Make Dash's first-request set-up finish before any other request is served (its scripts are otherwise
+    served unregistered to a page's concurrent first requests)."""
     lock = threading.Lock()
     original = dash_app._setup_server
 

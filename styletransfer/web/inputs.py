@@ -23,10 +23,8 @@ UPLOADS_PATH = "/api/uploads/"  # an upload's address, which the page's callback
 
 
 def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: bool = True) -> list[Image.Image]:
-    """The files of one request -> RGB images. Every file's size and every header's pixel count are checked
-    before any pixel is decoded, each against its own limit and all together against the request's, so no
-    request makes the server decode more than ``max_request_pixels``. ``known_size``: the bytes are whole
-    files (the API reads only up to the limit, so a figure would mislead)."""
+    """The files of one request -> RGB images. Sizes and header pixel counts are checked, each and all together
+    (``max_request_pixels``), before any pixel is decoded. ``known_size``: the bytes are whole files."""
     opened = []
     for raw, name in parts:
         if len(raw) > limits.max_upload_bytes:
@@ -63,8 +61,7 @@ def decode_upload(uploads: Uploads, owner: str, ref, what: str, limits: Limits) 
 
 
 def accept_upload(files, limits: Limits) -> tuple[bytes, str, Image.Image]:
-    """The one file of ``POST /api/uploads``: its size and header checked, nothing decoded (the page's
-    check decodes it next). FileTooLarge or ImageError say what is wrong."""
+    """The one file of ``POST /api/uploads``, its size and header checked (FileTooLarge, ImageError)."""
     raw, name = read_files(files, "file", limits, single=True)[0]
     if len(raw) > limits.max_upload_bytes:
         raise FileTooLarge(_over_upload_limit(name, limits))
@@ -105,8 +102,7 @@ def read_json_body(what: str):
 
 
 def parse_json(text: str | bytes, what: str):
-    """A JSON value a request sent, within :data:`MAX_JSON_BYTES` and :data:`MAX_JSON_DEPTH`; SettingError
-    naming the limit otherwise (never the parser's own RecursionError)."""
+    """A JSON value within :data:`MAX_JSON_BYTES` and :data:`MAX_JSON_DEPTH`, else SettingError naming the limit."""
     if len(text) > MAX_JSON_BYTES:
         raise TooLarge(f"{what} is over this server's limit of {MAX_JSON_BYTES // 1024} KB")
     try:
@@ -124,8 +120,7 @@ def parse_json(text: str | bytes, what: str):
 
 
 def image_size_of(uploads: Uploads, owner: str, ref) -> tuple[int, int] | None:
-    """An upload's (width, height) from its header alone (nothing decoded), or None if it is not there or
-    not readable: the upload's own check says what is wrong with it."""
+    """An upload's (width, height) from its header alone, or None."""
     try:
         return Image.open(io.BytesIO(read_upload(uploads, owner, ref, "image")[0])).size
     except Exception:  # noqa: BLE001 — any unreadable upload: no size
@@ -138,16 +133,14 @@ def upload_message(img: Image.Image, name: str) -> str:
 
 
 def slider_weight(slider_value):
-    """A log10 slider's value -> the weight; anything that is not a number is passed on for the
-    settings' validator to name (callbacks are public endpoints: any JSON can arrive)."""
+    """A log10 slider's value -> the weight; a non-number is passed on for the settings' validator to name."""
     if isinstance(slider_value, (int, float)) and not isinstance(slider_value, bool):
         return 10.0 ** min(slider_value, 300)  # 1e300 is refused by range, not by an OverflowError
     return slider_value
 
 
 def quality_iterations(position, stops):
-    """The Quality slider's ``position`` as iterations (``stops``: the page's iterations at each position), or
-    SettingError (callbacks are public endpoints: any JSON can arrive)."""
+    """The Quality slider's ``position`` as iterations (``stops``), or SettingError."""
     if (isinstance(stops, list) and isinstance(position, int) and not isinstance(position, bool)
             and 0 <= position < len(stops)):
         return stops[position]
@@ -155,8 +148,7 @@ def quality_iterations(position, stops):
 
 
 def offered_backbone(value, models_dir: str | None):
-    """``value`` if the page offers it (a built-in, or a checkpoint in ``models_dir``), else SettingError:
-    a forged request must not make the server load a file of its choosing."""
+    """``value`` if the page offers it, else SettingError: a forged request must not load a file of its choosing."""
     if isinstance(value, str) and (value in BACKBONES or value in list_checkpoints(models_dir)):
         return value
     raise SettingError(f"unknown backbone {str(value)[:60]!r}: choose a built-in one ({', '.join(BACKBONES)}) or "

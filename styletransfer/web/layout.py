@@ -27,8 +27,7 @@ def control(label, widget, hint: str | None = None) -> html.Div:
 
 @dataclasses.dataclass(frozen=True)
 class Form:
-    """What the form's controls start at: the defaults, or after a reload the shown job's own settings
-    (:func:`form_of`), so the page never says 512 px beside a job running at 384."""
+    """What the form's controls start at: the defaults, or after a reload the shown job's settings."""
     size: int
     iterations: int
     backbone: str = "vgg19"
@@ -60,16 +59,15 @@ def form_of(view, defaults: Form, sizes: list[int], max_iterations: int, offered
 
 
 def quality_stops(default: int, maximum: int) -> list[int]:
-    """The Quality slider's points, in iterations up to ``maximum``: finer where the choices are (every 5 up to
-    50, then every 10, 25, 100), so that draft, default (``default``) and fine do not crowd into one end."""
+    """The Quality slider's points in iterations up to ``maximum``: every 5 up to 50, then 10, 25, 100."""
     stops = {*range(5, 51, 5), *range(60, 101, 10), *range(125, 501, 25), *range(600, maximum + 1, 100),
              10, default, 2 * default, maximum}
     return sorted(s for s in stops if 5 <= s <= maximum)
 
 
 def quality_slider(default: int, maximum: int, value: int) -> list:
-    """The Quality slider: a position among :func:`quality_stops` (the page keeps them in a store, read by the
-    callbacks and the read-out), ``value`` iterations (or the nearest point) chosen, draft/default/fine marked."""
+    """The Quality slider over :func:`quality_stops` at ``value`` iterations (or the nearest point), with
+    draft, default and fine marked."""
     stops = quality_stops(default, maximum)
     position = min(range(len(stops)), key=lambda k: abs(stops[k] - value))
     marks = {stops.index(n): name for n, name in ((10, "draft"), (default, "default"), (2 * default, "fine"))
@@ -83,8 +81,7 @@ def quality_slider(default: int, maximum: int, value: int) -> list:
 
 
 def weight_slider(slider_id: str, value: float | None = None) -> html.Div:
-    """A live weight's log10 slider at ``value`` (default: the setting's); its read-out and tooltip show the
-    weight (``tenToThe`` in assets/studio.js, the one formatting of a weight, fills the read-out)."""
+    """A live weight's log10 slider at ``value`` (default: the setting's), its read-out the weight."""
     field = Settings.__dataclass_fields__[WEIGHT_SLIDERS[slider_id]]
     label, help_text, default = field.metadata["label"], field.metadata["help"], field.default
     lo, hi = field.metadata["slider"]
@@ -149,8 +146,7 @@ def missing_weights() -> dict:
 
 
 def backbone_options(models_dir: str | None, missing: dict | None = None) -> list[dict]:
-    """The built-in backbones — those whose weights are not on this server (``missing``, default: looked up)
-    greyed out — then the checkpoints found in ``models_dir`` (value: the file's path; the label its name)."""
+    """The built-in backbones (those without weights here greyed out), then the checkpoints in ``models_dir``."""
     missing = missing_weights() if missing is None else missing
     options = []
     for name, spec in BACKBONES.items():
@@ -162,8 +158,7 @@ def backbone_options(models_dir: str | None, missing: dict | None = None) -> lis
 
 
 def backbone_note(missing: dict) -> list:
-    """Under the menu, for everyone (a tooltip is never seen on a phone): which networks are greyed out and
-    where their weights come from — no path of the server's. Nothing when none is."""
+    """Under the menu: which networks are greyed out and where their weights come from (no server path)."""
     missing = [(name, m) for name, m in missing.items() if m]
     if not missing:
         return []
@@ -177,9 +172,7 @@ def backbone_note(missing: dict) -> list:
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
                  models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20,
                  jobs: list | None = None, notice: str | None = None, print_sizes: list[int] | None = None):
-    """The page; ``current_job`` (the session's latest job) is shown again after a reload or a return;
-    ``notice``, when the job service cannot be reached, says so above everything (on an open page,
-    assets/studio.js shows it when a callback is answered 503, and hides it again when one goes through);
+    """The page; ``current_job`` is shown again after a reload; ``notice`` says the job service is away;
     ``print_sizes``: what "Make a print" offers (none: no print control)."""
     missing = missing_weights()
     offered = backbone_options(models_dir, missing)
@@ -208,9 +201,7 @@ def build_layout(size_options: list[int], default_size: int, default_iterations:
 def controls(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
              models_dir: str | None, form: Form | None = None, missing: dict | None = None,
              offered: list[dict] | None = None) -> html.Section:
-    """The left panel: uploads, examples, weights, size, backbone, quality, optimiser, options, Start;
-    the controls at ``form`` (default: the defaults); ``missing`` and ``offered`` as :func:`missing_weights`
-    and :func:`backbone_options` give them (looked up here when not given)."""
+    """The left panel (uploads, examples, weights, size, backbone, quality, options, Start) at ``form``."""
     missing = missing_weights() if missing is None else missing
     offered = backbone_options(models_dir, missing) if offered is None else offered
     form = form or Form(default_size, default_iterations)
@@ -257,8 +248,7 @@ def controls(size_options: list[int], default_size: int, default_iterations: int
 
 
 def stage(jobs: list, current_job: str | None, print_sizes: list[int] = ()) -> html.Section:
-    """The right panel: status, Stop and progress (held in view while the page scrolls: on a phone the preview
-    and the chart are screens below Start), the preview over the photo, the loss chart, downloads, the gallery."""
+    """The right panel: status, Stop and progress (kept in view), preview, loss chart, downloads, gallery."""
     return html.Section(className="panel stage", children=[
         html.Div(className="stage-head", children=[
             html.Div(className="status-line", children=[

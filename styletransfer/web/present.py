@@ -97,8 +97,8 @@ def queue_note(view: JobView, busy: list[JobView]) -> str:
 
 
 def estimate_text(seconds: float | None, points: list[tuple[str, float]] = (), button: str = "Start") -> str:
-    """How long a run would take here, and what each of the Quality slider's marked points (``points``:
-    [(its name, its estimate)]) costs at this size; ``button`` is what starts a run on the page."""
+    """How long a run would take here, and what each marked Quality point (``points``) costs; ``button``
+    names what starts it."""
     if seconds is None:
         return f"The first run here measures this machine's speed; then {button} says how long it takes."
     costs = " · ".join(f"{name} {fmt_seconds(t)}" for name, t in points)
@@ -112,8 +112,7 @@ def new_chart(job_id: str) -> dict:
 
 
 def chart_patch(chart: dict, history: list[dict], events: list[dict]) -> tuple[Patch | None, dict]:
-    """What the chart lacks since ``chart`` (its state): the loss points of ``history`` and a dotted line
-    at each weight change not drawn yet. (None, chart) when there is nothing new."""
+    """The loss points and weight-change lines ``chart`` lacks from ``history``; (None, chart) when none."""
     if not history and len(events) <= chart["events"]:
         return None, chart
     figure = Patch()
@@ -147,8 +146,7 @@ def second_share(settings: dict) -> float | None:
 
 
 def card_caption(view: JobView) -> str:
-    """A job card's settings line: what tells one job from the next — size, the style weight in force (after
-    any live change), the network, and blend, kept colours, coarse-to-fine off, a Continue, where they apply."""
+    """A job card's settings line: size, style weight in force, network, and blend, colours, Continue where set."""
     s = view.settings
     style = view.weights.get("style_weight", s.get("style_weight"))
     parts = [f"{s['size']} px", f"style {style:g}" if isinstance(style, (int, float)) else "style ?",

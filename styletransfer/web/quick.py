@@ -45,9 +45,8 @@ def quick_settings(style_strength, quality) -> Settings:
 
 def _patch_fast_dash(jobs, limits: Limits) -> None:
     def _decode_upload(ref: str):
-        """fast-dash's image decoding, replaced by ours: the upload's address (uploads.js sent the file to
-        /api/uploads), its size limits, every format, one clear message — shown on the page, under Run's
-        output (the function then sees no image: fast-dash's pop-up and traceback are for faults, not input)."""
+        """fast-dash's image decoding, replaced by ours: the upload's address read with our limits; a bad file's
+        message goes to the page and the function sees no image."""
         try:
             return decode_upload(jobs.uploads, session_id(), ref, "uploaded image", limits)
         except ValueError as exc:
@@ -216,8 +215,7 @@ def add_callbacks(quick: SessionSafeFastDash, jobs) -> None:
 def add_server_hooks(quick: SessionSafeFastDash) -> None:
     @quick.server.before_request
     def the_page_issues_the_session():
-        """fast-dash's layout is fixed, so nothing in it asks for the session: the page load does, so that
-        the two uploads sent at once (to /api/uploads) arrive in one session, not in two new ones."""
+        """The page load issues the session, so the two uploads sent at once arrive in one."""
         if flask.request.method == "GET" and flask.request.path == "/":
             session_id()
 

@@ -17,9 +17,8 @@ CALLBACK_MAX_BYTES = 256 * 1024  # the largest callback the pages send is a few 
 
 
 def policy(script_hashes: list[str]) -> str:
-    """The Content-Security-Policy: scripts from here and the pages' own inline scripts (by hash); styles
-    from here and inline (Plotly and the components set them from script); images from here and the data:
-    and blob: URLs the previews use; no plugins, no framing, forms posted only here."""
+    """The Content-Security-Policy: scripts from here and the pages' inline ones by hash; styles from here and
+    inline; images from here, data: and blob:; no plugins, no framing, forms posted only here."""
     scripts = " ".join(["'self'", *sorted(set(script_hashes))])
     return ("default-src 'self'; "
             f"script-src {scripts}; "
@@ -50,11 +49,8 @@ class SecurityHeaders:
 
 
 class CallbackBodyLimit:
-    """WSGI middleware: a Dash callback's body (the studio's and /quick's) read here, before Dash parses it,
-    no further than ``max_bytes`` — a chunked one counted as it streams — and refused (413 JSON) when it
-    holds more than ``max_values`` JSON values (commas, brackets). The pages' callbacks carry control values
-    and the uploads' addresses (the files go to /api/uploads by themselves): a few KB. What a parser turns
-    into gigabytes is a long array or object, and that is refused long before its end."""
+    """WSGI middleware: a Dash callback's body read before Dash parses it, no further than ``max_bytes`` (a
+    chunked one as it streams), and refused with 413 JSON past that or past ``max_values`` JSON values."""
 
     CHUNK = 64 * 1024
 
@@ -111,24 +107,20 @@ class CallbackBodyLimit:
 
 
 def same_origin(origin: str, public_url: str | None) -> bool:
-    """Whether a browser's ``Origin`` is this server: ``STUDIO_PUBLIC_URL``'s origin when set (behind a
-    proxy), else the host the request was sent to (the scheme is left out: a proxy that ends TLS forwards
-    plain HTTP)."""
+    """Whether a browser's ``Origin`` is this server (``STUDIO_PUBLIC_URL``'s origin, else the request's host)."""
     if public_url:
         return origin == public_url.rstrip("/")
     return urllib.parse.urlsplit(origin).netloc == flask.request.host
 
 
 def register_sessions(server: flask.Flask, secret: str, public_url: str | None, new_sessions: NewSessions) -> None:
-    """Sessions only this site can use, on ``server``: the origin check first — a refused request must not
-    issue (and set) a new session —, then the signed session cookie, ``Secure`` behind an https address."""
+    """On ``server``: the origin check first (a refused request issues no session), then the signed cookie."""
     register_origin_check(server, public_url)
     register_session(server, secret, new_sessions, secure=bool(public_url and public_url.startswith("https://")))
 
 
 def register_origin_check(server: flask.Flask, public_url: str | None) -> None:
-    """Refuse (403) a state-changing request that a browser says comes from another origin. Requests that
-    carry no Origin (curl, scripts, a same-origin GET) are not a browser acting for another site."""
+    """403 for a state-changing request a browser says comes from another origin (no Origin: not a browser)."""
 
     @server.before_request
     def same_origin_only():

@@ -23,9 +23,8 @@ __all__ = ["COOKIE", "NewSessions", "client_address", "register_session", "sessi
 
 
 def session_id() -> str | None:
-    """The calling browser's session id (issued by this server, verified on every request; a new one if
-    it sent none valid), or None outside a request (Dash builds the layout once at start-up to validate
-    it). A new session over the client's rate is refused with a JSON 429."""
+    """The calling browser's verified session id (a new one if none is valid), or None outside a request;
+    a new session over the client's rate is a JSON 429."""
     if not flask.has_request_context():
         return None
     if "studio_session" not in flask.g:  # read once a request, when first needed
@@ -42,12 +41,8 @@ def session_id() -> str | None:
 
 
 class NewSessions:
-    """Issues new session ids, at most ``per_minute`` to one client address in any minute (a moving
-    window), counted in ``storage_uri``: Redis, shared by every web process, or this process's memory.
-    One instance serves the studio and /quick, so they share the budget.
-
-    Flask-Limiter's own extension keeps one storage per Flask app and limits routes; this limits the one
-    place a session is made, with the ``limits`` library it is built on."""
+    """Issues session ids, at most ``per_minute`` per client address in a moving window, counted in
+    ``storage_uri`` (Redis or memory) with the ``limits`` library; shared by the studio and /quick."""
 
     def __init__(self, per_minute: int, storage_uri: str = "memory://"):
         self.per_minute = per_minute
@@ -73,18 +68,13 @@ class NewSessions:
 
 
 def client_address() -> str | None:
-    """The calling client's address: the connection's peer, or behind ``STUDIO_TRUSTED_PROXIES`` proxies
-    the address they forwarded (ProxyFix, in ``create_app``, has put it in place). None outside a request."""
+    """The client's address (behind trusted proxies, the one they forwarded), or None outside a request."""
     return flask.request.remote_addr if flask.has_request_context() else None
 
 
 def register_session(server: flask.Flask, secret: str, new_sessions: NewSessions, secure: bool = False) -> None:
-    """Sessions in a cookie signed with ``secret``, new ones from ``new_sessions`` when a request needs one.
-
-    Any web process that shares the secret accepts any session; an id the client made up, or changed,
-    fails the signature and is never adopted: that browser gets a new session instead. ``secure``: the
-    cookie travels over HTTPS only (a deployment behind TLS).
-    """
+    """Sessions in a cookie signed with ``secret`` (any web process accepts them; a forged id is never
+    adopted), new ones from ``new_sessions``; ``secure``: HTTPS only."""
     signer = itsdangerous.Signer(secret, salt="studio-session")
     server.extensions["studio_sessions"] = (signer, new_sessions)
 
