@@ -1,7 +1,4 @@
-"""``python -m styletransfer CONTENT STYLE [STYLE ...] -o OUT.png`` — stylise from the command line.
-
-Bad input of any kind prints one line on stderr and exits with status 2; no output file is left behind.
-"""
+"""``python -m styletransfer CONTENT STYLE [STYLE ...] -o OUT.png``; bad input is one line and exit status 2."""
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,4 @@
-"""The one reader of the environment: :meth:`Config.from_env` runs once where a program starts (the studio,
-the CLI, a worker) and everything below gets its values as arguments. The variables: docs/configuration.md."""
+"""The one reader of the environment: :meth:`Config.from_env`, called once where a program starts."""
 from __future__ import annotations
 
 import os

@@ -1,8 +1,4 @@
-"""Built-in example images, so a first-time visitor (and the tests) can try the tool without files.
-
-Paintings are drawn here, procedurally and deterministically; the photo is the public-domain portrait
-of Grace Hopper that matplotlib ships as sample data, with a drawn landscape as a second photo.
-"""
+"""Built-in example images: drawn paintings, and matplotlib's public-domain photos."""
 from __future__ import annotations
 
 import functools

@@ -1,8 +1,5 @@
-"""Decode and validate images, resize them, convert to and from tensors, match colours, write PNGs.
-
-Every way an input can be wrong ends in one :class:`ImageError` whose message is a single line a person
-can act on; callers (CLI, web, workers) show that line and carry on.
-"""
+"""Images in and out: decode and validate (one :class:`ImageError` line), resize, tensors, colours, PNG
+records, GIF and MP4."""
 from __future__ import annotations
 
 import base64
@@ -72,8 +69,7 @@ def _sniff_unsupported(head: bytes) -> str | None:
 
 
 def decode_image(data: bytes | BinaryIO, name: str = "image", max_pixels: int | None = None) -> Image.Image:
-    """Bytes of an image file -> RGB PIL image (alpha on white, EXIF rotation, an animation's first frame), or
-    :class:`ImageError`; bombs over ``max_pixels`` refused before decoding."""
+    """Bytes of an image file -> an RGB PIL image, or :class:`ImageError`; bombs refused before decoding."""
     return checked_rgb(open_image(data, name), name, max_pixels)
 
 
@@ -296,8 +292,7 @@ GIF_MAX_FRAMES = 48
 
 
 def gif_bytes(frames: list[Image.Image], size: tuple[int, int] | None = None, seconds: float = 6.0) -> bytes:
-    """An animated GIF of ``frames`` (at most ``GIF_MAX_FRAMES``, long side at most ``GIF_MAX_SIDE``), lasting
-    ~``seconds``, one palette for all."""
+    """An animated GIF of ``frames`` lasting ~``seconds`` (capped in frames and side, one palette)."""
     if not frames:
         raise ValueError("no frames to make a time-lapse from")
     if len(frames) > GIF_MAX_FRAMES:  # evenly spread, the last kept: 8 a second is smooth enough here

@@ -1,9 +1,4 @@
-"""The server's and the tools' limits, each with the variable that sets it.
-
-:meth:`Limits.from_env` parses them from the mapping ``config.Config.from_env`` hands it (the one reader of
-the environment); the app, the CLI and the workers pass the one :class:`Limits` to what needs it (the job
-layer, the upload checks, the image decoder).
-"""
+"""The server's and the tools' limits, each with the variable that sets it."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,6 +1,4 @@
-"""The three loss terms of Gatys et al. as small modules: content, style (Gram or Wasserstein-2) and total
-variation, each normalised so one set of weights means the same at any size, on any backbone
-(the formulas and why: docs/maths.md)."""
+"""The loss terms of Gatys et al. as small modules: content, style (Gram or W2), total variation (docs/maths.md)."""
 from __future__ import annotations
 
 import torch
@@ -20,8 +18,7 @@ __all__ = [
 
 
 class _Gram(torch.autograd.Function):
-    """``G = F Fᵀ`` in float32, with a one-matmul backward ``dF = (dG + dGᵀ) F`` in F's dtype. bf16 features
-    are multiplied in bf16 (oneDNN accumulates in float32), with no float32 copy of them."""
+    """``G = F Fᵀ`` in float32 with a one-matmul backward; bf16 features multiplied in bf16, not copied."""
 
     @staticmethod
     def forward(ctx, f):  # (B, C, N)
@@ -44,7 +41,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 
 def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``(Σ F, Σ F Fᵀ, positions)`` of features (1, C, H, W) in float32: what a style loss needs, summable over tiles."""
+    """``(Σ F, Σ F Fᵀ, positions)`` of features (1, C, H, W) in fp32: a style loss's inputs, summed over tiles."""
     positions = features.shape[-2] * features.shape[-1]
     return features.sum((0, 2, 3), dtype=torch.float32), gram_matrix(features)[0], positions
 
@@ -119,8 +116,7 @@ class GramStyleLoss(nn.Module):
 
 
 class WassersteinStyleLoss(nn.Module):
-    """Squared Wasserstein-2 distance between Gaussians fitted to the features, relative to ``|μs|² + tr Σs``.
-    Targets are (mean, covariance) pairs; blends average both."""
+    """Squared W2 distance between Gaussians fitted to the features, relative to ``|μs|² + tr Σs``."""
 
     def __init__(self, target: tuple[torch.Tensor, torch.Tensor]):
         super().__init__()

@@ -1,6 +1,4 @@
-"""Our own architecture: a ResNeXt family with the "Bag of Tricks" refinements (three-convolution stem,
-ResNet-D shortcuts, zero-initialised last batch norms). Every stage's output is a named layer (``stem``,
-``stage1`` … ``stage4``), so any can be a content or style layer (docs/backbones.md)."""
+"""Our own architecture: a ResNeXt family with the "Bag of Tricks" refinements, every stage a named layer."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,6 +1,4 @@
-"""The one definition of every setting of a run — default, help, allowed values, whether it is live — and
-its one validator. The CLI's options, the page's sliders and the API's checks derive from it; a run's record
-is its settings plus how it was steered (``schedule``, ``stop_after``)."""
+"""The one definition of every setting of a run, and its one validator; everything else derives from it."""
 from __future__ import annotations
 
 import dataclasses
@@ -26,9 +24,7 @@ def setting(default: Any, help: str, *, kind: str, low: float | None = None, hig
             choices: tuple | Callable[[], tuple] | None = None, optional: bool = False, live: bool = False,
             cli: bool = True, label: str | None = None, slider: tuple[float, float] | None = None,
             off_help: str | None = None):
-    """A dataclass field with its metadata. ``kind``: int, float, bool, choice, str, floats, names or schedule;
-    ``low``/``high`` bound numbers; ``choices`` may be a callable; ``slider``: a weight's log10 range on the
-    page; ``off_help``: the CLI's ``--no-…`` help for a switch on by default."""
+    """A dataclass field with its metadata (``kind``, bounds, ``choices``, ``live``, the page's ``slider``)."""
     return field(default=default, metadata={
         "help": help, "kind": kind, "low": low, "high": high, "choices": choices, "optional": optional,
         "live": live, "cli": cli, "label": label, "slider": slider, "off_help": off_help})
@@ -48,8 +44,8 @@ def _torchvision_archs() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines a run, checked when made and frozen. ``seed``, ``iterations`` and
-    ``coarse_factor`` left None are filled in once, at admission (:func:`styletransfer.engine.resolve`)."""
+    """Everything that defines a run, checked when made and frozen; ``seed``, ``iterations`` and
+    ``coarse_factor`` left None are filled in at admission."""
 
     size: int = setting(512, "long side of the result, px", kind="int", low=16, high=8192)
     iterations: int | None = setting(
@@ -128,8 +124,7 @@ class Settings:
         return weights
 
     def steered(self, events, stop_after: int | None) -> "Settings":
-        """The run's record: these start settings, the weight changes made while it ran and where it was
-        stopped; replaying it reproduces the result."""
+        """The run's record: these settings, the weight changes made while it ran and where it stopped."""
         return dataclasses.replace(self, **steering(events, stop_after))
 
     @classmethod

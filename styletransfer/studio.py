@@ -1,5 +1,4 @@
-"""``style-studio`` / ``python app.py`` — the Style Transfer Studio at http://127.0.0.1:8050 (HOST and PORT
-from the environment), and ``wsgi_app()``, the factory gunicorn calls in each serving process."""
+"""``style-studio`` / ``python app.py``: the studio's server, and ``wsgi_app()`` for gunicorn."""
 from __future__ import annotations
 
 import sys

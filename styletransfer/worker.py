@@ -1,6 +1,4 @@
-"""``python -m styletransfer.worker``: the Celery workers of the Redis backend — one worker (``--device``),
-one supervised worker per device (``--devices``), or a container's health check (``--check``).
-SIGTERM hands the running job back at its next iteration (docs/deploy.md)."""
+"""``python -m styletransfer.worker`` — the Redis backend's Celery workers (docs/deploy.md)."""
 from __future__ import annotations
 
 import argparse

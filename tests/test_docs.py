@@ -100,3 +100,27 @@ def test_no_function_in_the_package_is_over_80_lines():
                          if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                          and node.end_lineno - node.lineno + 1 > 80]
     assert not long
+
+
+def test_docstrings_state_contracts_briefly():
+    """Docstrings at most a tenth of the package's source, and at most five over 400 characters (the
+    package maps of engine/ and jobs/): reasons and measurements belong in comments and the docs."""
+    import ast
+
+    total = in_docstrings = 0
+    long = []
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as f:
+                    source = f.read()
+                total += len(source)
+                for node in ast.walk(ast.parse(source)):
+                    if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                        doc = ast.get_docstring(node, clean=False) or ""
+                        in_docstrings += len(doc)
+                        if len(doc) > 400:
+                            long.append(f"{path}:{getattr(node, 'lineno', 1)}")
+    assert in_docstrings <= total / 10, in_docstrings / total
+    assert len(long) <= 5, long

@@ -1,6 +1,4 @@
-"""Frozen feature extractors: named layers, offline weights, their own preprocessing; loaded once per
-process and device. Parts: ``core`` (the extractor), ``chains`` and ``efficientnet`` (architectures),
-``weights``, ``builtin`` (the registry), ``checkpoints`` (your own files)."""
+"""Frozen feature extractors with named layers and offline weights, loaded once per process and device."""
 from __future__ import annotations
 
 import functools
@@ -89,8 +87,7 @@ def _min_side_cached(key: tuple, layers: tuple[str, ...] | None, probe_device: s
 
 
 def min_input_side(name: str, layers: tuple[str, ...] | None = None, arch: str | None = None) -> int:
-    """The smallest input side (px) at which every layer in ``layers`` (default: the backbone's) keeps a
-    position, found by running the architecture on zeros."""
+    """The smallest input side (px) at which every layer in ``layers`` keeps a position (found on zeros)."""
     if name in BACKBONES:
         return _min_side_cached((name, None, 0), layers, "cpu")
     if not is_checkpoint_path(name):

@@ -19,8 +19,7 @@ from .weights import (CAFFE_VGG19, EFFICIENTNET_LITE, MissingWeights, checkpoint
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A built-in backbone: ``build(pretrained)`` makes it; ``missing_weights()`` says what to install or
-    download when its weights are not on this machine (None when they are: :class:`MissingWeights`)."""
+    """A built-in backbone: ``build(pretrained)`` makes it; ``missing_weights()`` is None when its weights are here."""
 
     name: str
     description: str

@@ -1,5 +1,5 @@
-"""The user's own networks: checkpoint files of the training script, of the distillation, plain torchvision
-``state_dict`` files, and TorchScript modules. Every way a file can be wrong is one :class:`CheckpointError` line."""
+"""Your own networks as backbones: training-script and distillation checkpoints, torchvision state dicts,
+TorchScript; a bad file is one :class:`CheckpointError` line."""
 from __future__ import annotations
 
 import os

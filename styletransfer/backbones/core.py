@@ -1,5 +1,4 @@
-"""The extractor every backbone is: a frozen chain of named layers, its input convention, and the two errors
-a backbone can raise (weights not on this machine; a user's file that cannot be used)."""
+"""The extractor every backbone is (a frozen chain of named layers and its input convention), and its errors."""
 from __future__ import annotations
 
 from collections import OrderedDict

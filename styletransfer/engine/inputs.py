@@ -1,5 +1,4 @@
-"""What a run can use: the coarse-to-fine plan, the painting's size at each scale, and the checks that
-refuse, before any work, inputs whose shape the backbone cannot see at the requested size."""
+"""The coarse-to-fine plan, the painting's size per scale, and the checks that refuse unusable inputs early."""
 from __future__ import annotations
 
 import math
@@ -23,9 +22,8 @@ class ImageTooSmall(SettingError):
 
 def plan_scales(size: int, iterations: int, multiscale: bool = True, min_size: int = 128,
                 aspect: float = 1.0, min_side: int = 1, coarse_factor: float = 0.0) -> list[tuple[int, int]]:
-    """[(long side, iterations), ...] coarse to fine for an image of short/long ratio ``aspect``. Sides halve
-    from ``size`` while ≥ ``min_size`` and the short side ≥ ``min_side``; coarser scales run ``coarse_factor``
-    times the final ``iterations`` (0: twice the next finer scale's)."""
+    """[(long side, iterations), ...] coarse to fine for short/long ratio ``aspect``: sides halve from ``size``
+    down to ``min_size`` and ``min_side``; ``coarse_factor`` × ``iterations`` each (0: doubling)."""
     floor = max(min_size, math.ceil(min_side / aspect))
     if not multiscale or size < 2 * floor:
         return [(size, iterations)]
@@ -78,8 +76,7 @@ def _check_source(wh: tuple[int, int], name: str) -> None:
 
 
 def check_photo(settings: Settings, wh: tuple[int, int], name: str = "photo", source: bool = True) -> None:
-    """:class:`ImageTooSmall` unless the photo's short side at ``settings.size`` is what the backbone needs
-    (and the ``source`` file at least ``MIN_SOURCE_SIDE`` px a side)."""
+    """:class:`ImageTooSmall` unless the photo at ``settings.size`` is large enough for the backbone."""
     if source:
         _check_source(wh, name)
     need, short = needed_side(settings), _short_side(wh, settings.size)

@@ -1,10 +1,5 @@
-"""The loop: gradient descent on the pixels, coarse to fine, steered between iterations.
-
-* :class:`Controls` — what a running job may change between iterations: weights and stop.
-* :class:`Progress` — what the loop reports after every iteration.
-* :class:`Checkpoint` — where a run is, to resume it elsewhere.
-* :class:`StyleTransfer` — the loop itself, an iterator of :class:`Progress`.
-"""
+"""The loop: gradient descent on the pixels, coarse to fine, steered between iterations (:class:`Controls`,
+:class:`Progress`, :class:`Checkpoint`, :class:`StyleTransfer`)."""
 from __future__ import annotations
 
 import threading
@@ -125,9 +120,8 @@ class _Scale:
 
 
 class StyleTransfer:
-    """Iterate over :class:`Progress` while stylising; ``result`` holds the image at the end. ``settings`` are
-    resolved once; their ``schedule`` and ``stop_after`` replay a recorded run's steering.
-    ``iteration_cost(pixels)``: seconds per iteration here, for the running ETA."""
+    """Iterate over :class:`Progress` while stylising; ``result`` holds the final image. A record's
+    ``schedule`` and ``stop_after`` replay its steering; ``iteration_cost(pixels)`` feeds the ETA."""
 
     def __init__(self, settings: Settings | None = None, controls: Controls | None = None,
                  device: str | torch.device | None = None, iteration_cost: Callable[[float], float] | None = None):

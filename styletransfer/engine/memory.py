@@ -1,5 +1,4 @@
-"""The memory budget: a scale's estimated peak (what the process holds, the per-pixel state, one pass's
-activations counted on the network itself), and the tiles and L-BFGS history that keep it inside."""
+"""The memory budget: each scale's estimated peak, and the tiles and L-BFGS history that keep it inside."""
 from __future__ import annotations
 
 import functools
@@ -118,8 +117,7 @@ class MemoryBudget:
                 + self.net.fixed + self.net.per_pixel * seen)
 
     def plan(self, height: int, width: int) -> ScaleMemory:
-        """The whole image if it fits, else the largest tiles that do (the longest L-BFGS history first);
-        :class:`BudgetTooSmall` if none does."""
+        """The whole image if it fits, else the largest tiles that do; :class:`BudgetTooSmall` if none does."""
         planned = self._plan(height, width)
         if planned is None:
             raise BudgetTooSmall(self.refusal(height, width))

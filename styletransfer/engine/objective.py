@@ -18,8 +18,7 @@ class TargetsInterrupted(Exception):
 
 
 class Objective:
-    """content + style + TV for one image size; style/content targets are computed here, once (``stopped``
-    is asked before each painting: a stop need not wait for all of them)."""
+    """content + style + TV at one image size, its targets computed once (``stopped`` asked between paintings)."""
 
     def __init__(self, net: Backbone, content: torch.Tensor, styles: list[torch.Tensor], settings: Settings,
                  autocast: Callable[[], contextlib.AbstractContextManager],

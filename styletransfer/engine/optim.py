@@ -19,8 +19,7 @@ def make_optimizer(name: str, x: torch.Tensor, history: int = LBFGS_HISTORY) -> 
 
 
 class LBFGS:
-    """L-BFGS with a fixed step and one gradient per iteration: torch's ``LBFGS(lr=1, max_iter=1)`` steps with
-    no host-device waits inside one. A pair with ``y·s <= 1e-10`` is kept with weight 0, not dropped."""
+    """torch's ``LBFGS(lr=1, max_iter=1)`` steps with no host-device waits inside one."""
 
     def __init__(self, x: torch.Tensor, history_size: int = LBFGS_HISTORY, lr: float = 1.0):
         self.x = x

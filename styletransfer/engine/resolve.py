@@ -13,10 +13,8 @@ __all__ = ["resolve"]
 
 
 def resolve(settings: Settings, device: str | torch.device | None = None) -> Settings:
-    """``settings`` with a concrete seed and numbers of iterations (the defaults for ``device``, else for
-    the device the settings ask for); the same object when nothing is left open. The record keeps the
-    device the settings asked for ("auto"), so a result replays anywhere. Layer defaults stay the
-    backbone's: written into the record, they would be wrong for a replay with another backbone."""
+    """``settings`` with a concrete seed and iterations (the defaults for ``device``); the same object when
+    nothing is open. The record keeps the asked device and the backbone's layer defaults unwritten."""
     fill = {}
     if settings.seed is None:
         fill["seed"] = secrets.randbelow(2**31)

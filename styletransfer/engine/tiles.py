@@ -1,6 +1,4 @@
-"""Tiled scales: the whole image's objective and gradient computed tile by tile, for scales beyond the
-memory budget. Each tile is a core plus a receptive-field margin; style moments are summed over the cores
-(pass 1) and each tile backpropagated against them (pass 2); the grid moves every iteration (docs/prints.md)."""
+"""Tiled scales: the whole image's objective and gradient computed tile by tile (docs/prints.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +18,7 @@ class IterationInterrupted(Exception):
 
 @dataclass(frozen=True)
 class NetGeometry:
-    """How a network's layers sit on the input: each layer's ``strides`` (px per position), ``align`` (where
-    tile borders fall) and ``margin`` (the deepest receptive-field radius: what a tile reads beyond its core)."""
+    """A network on its input: each layer's ``strides``, the border ``align``ment and the tile ``margin``."""
 
     strides: dict
     align: int
@@ -97,8 +94,7 @@ class _KnownGradient(torch.autograd.Function):
 
 
 class TiledObjective(Objective):
-    """:class:`Objective` over tiles of ``core`` px, the targets read in tiles too. ``first_call``: the
-    iteration a resumed scale starts at, so its grid goes on where it was."""
+    """:class:`Objective` over tiles of ``core`` px; ``first_call``: where a resumed scale's grid goes on."""
 
     def __init__(self, *args, core: int, geometry: NetGeometry, band_rows: int = 256, first_call: int = 0, **kwargs):
         self.core, self.geometry, self.band_rows, self.calls = core, geometry, band_rows, first_call

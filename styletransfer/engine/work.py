@@ -1,5 +1,4 @@
-"""How much work a run is, counted over the scales it really runs: iterations and pixel-iterations at each
-image size, target passes included. The estimate, the budget (``STUDIO_MAX_WORK``) and the ETA read it."""
+"""How much work a run is: iterations and pixel-iterations at each image size, target passes included."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ def scale_work(content_pixels: int, painting_pixels: Sequence[int]) -> tuple[Wor
 
 
 def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),)) -> Work:
-    """The work of a whole run of ``settings`` (resolved) on a photo of ``content_wh`` and paintings of ``styles_wh``."""
+    """The work of a whole run of ``settings`` (resolved) on a photo of ``content_wh``, paintings of ``styles_wh``."""
     if settings.iterations is None or settings.coarse_factor is None:
         raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
     min_side = needed_side(settings)

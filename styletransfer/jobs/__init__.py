@@ -1,18 +1,11 @@
-"""The job layer: one service (``service.Jobs``: every rule, once) over a store and an executor, one job
-loop, no Dash.
+"""The job layer, which knows nothing of Dash: one service over a store and an executor, one job loop.
 
-* ``service`` — :class:`Jobs`, and what its two parts must do (:class:`~.service.JobStore`,
-  :class:`~.service.Executor`);
-* ``model`` — statuses, errors, the typed :class:`JobView`, the one-line failure messages;
-* ``admission`` — a submission checked against every rule and limit, its settings resolved once;
-* ``progress`` — the engine's progress as a job's updates (previews, losses, the time-lapse);
-* ``speed`` — the time model of this backend's devices (calibrated, corrected by every ended job), for
-  the estimate before Start;
-* ``runloop`` — the one job loop both executors run, each through its own sink;
-* ``local`` — :class:`LocalJobs`, the embedded default: jobs in memory, worker threads in this process;
-* ``redis_backend`` (``redis_store``, ``celery_app``, and the worker's ``runner``, ``watchdog``,
-  ``worker_app``) — :class:`~.redis_backend.RedisJobs`: jobs in Redis, run by Celery workers
-  (``python -m styletransfer.worker``).
+* ``service`` — :class:`Jobs` (every rule, once), :class:`~.service.JobStore`, :class:`~.service.Executor`;
+* ``model`` — statuses, errors, :class:`JobView`; ``admission`` — rules and limits, settings resolved;
+* ``progress`` — previews and time-lapse; ``speed`` — the time model; ``runloop`` — the one job loop;
+* ``local`` — :class:`LocalJobs`: memory and threads in this process;
+* ``redis_backend`` with ``redis_store``, ``celery_app``, ``runner``, ``watchdog``, ``worker_app`` —
+  :class:`~.redis_backend.RedisJobs`: jobs in Redis, run by Celery workers.
 """
 from .admission import admit
 from .local import LocalJobs

@@ -1,6 +1,5 @@
-"""Admission: a submission checked against the settings' rules, the inputs' shapes and the server's
-limits, with the settings resolved once (seed, iterations); and what "Run again", "Continue" and "Make a print"
-submit."""
+"""A submission checked against every rule and limit, its settings resolved once; what Run again, Continue
+and Make a print submit."""
 from __future__ import annotations
 
 import dataclasses
@@ -71,8 +70,8 @@ def print_settings(record: dict, size: int, result_side: int, limits: Limits) ->
 
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,
           device: str = "cpu", largest: int | None = None) -> tuple[Settings, Image.Image, list[Image.Image]]:
-    """Check a submission against the settings, the inputs' shapes and the server's limits; return the settings
-    resolved once and the inputs at the job's size. ``largest``: the size allowed (default ``max_size``)."""
+    """Check a submission against every rule and limit; return the settings resolved once and the inputs at
+    the job's size."""
     if not styles:
         raise SettingError("add at least one painting")
     if len(styles) > limits.max_styles:

@@ -1,7 +1,4 @@
-"""The Celery app both sides share: the web sends a job's turn with it (:func:`send`), a worker runs
-the one task ``styletransfer.run_job(job_id, attempt)`` with it (``worker_app.py``). Late acknowledgement,
-prefetch 1: a worker runs one job at a time and reserves none beyond it; recovery is the watchdog's
-(``watchdog.py``), not Celery's redelivery."""
+"""The Celery app both sides share: the web sends a job's turn, a worker runs ``styletransfer.run_job``."""
 from __future__ import annotations
 
 from celery import Celery

@@ -1,9 +1,4 @@
-"""The embedded job service: jobs kept in this process's memory (:class:`MemoryStore`), run on worker threads
-here (:class:`ThreadExecutor`: one per GPU, or one on the CPU).
-
-Needs nothing else, so ``python app.py`` on a laptop just works; what it keeps is lost when the process
-ends. The Redis + Celery parts (``redis_backend.py``) go under the same service (``service.py``).
-"""
+"""The embedded job backend: jobs in this process's memory, run on worker threads here."""
 from __future__ import annotations
 
 import atexit

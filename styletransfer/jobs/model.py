@@ -42,13 +42,11 @@ class JobNotFound(KeyError):
 
 
 class LimitExceeded(ValueError):
-    """A job over one of this server's limits (:class:`Limits`: size, iterations, work, paintings); the
-    message says which and what to do. The API's 400."""
+    """A job over one of this server's limits; the message says which and what to do (HTTP 400)."""
 
 
 class OverCapacity(LimitExceeded):
-    """A cap on queued or running jobs was reached (the session's, the address's, the server's): the same
-    job may be taken later. The API's 429."""
+    """A cap on queued or running jobs was reached; the same job may be taken later (HTTP 429)."""
 
 
 @dataclass
@@ -108,8 +106,7 @@ EXPECTED_FAILURES = (ValueError, WeightsUnavailable, MemoryError)
 
 
 def user_message(exc: BaseException) -> str:
-    """One line for the user. Our own errors (bad input, missing weights) say what to do; anything else is
-    a bug or a machine problem, whose raw text means nothing to a user: it goes to the log instead."""
+    """One line for the user: our own errors' text, else a plain line (the raw text goes to the log)."""
     if isinstance(exc, MemoryError):
         return "out of memory: try a smaller size"
     if isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):

@@ -1,5 +1,4 @@
-"""How the engine's progress becomes what a job shows: losses every iteration, previews at most every
-``frame_interval`` seconds, a time-lapse that covers the whole run, and its encoding."""
+"""The engine's progress as a job's updates: losses, previews, the time-lapse."""
 from __future__ import annotations
 
 import io
@@ -63,8 +62,7 @@ def preview(image: Image.Image) -> Image.Image:
 
 
 class ProgressRecorder:
-    """The engine's :class:`Progress` as a job's updates: losses every iteration, a JPEG preview at most every
-    ``frame_interval`` seconds (and at a scale's start, a weight change and the end), time-lapse frames."""
+    """The engine's :class:`Progress` as a job's updates: losses, previews every ``frame_interval`` s, frames."""
 
     def __init__(self, limits: Limits, history: FrameHistory):
         self.limits = limits

@@ -1,10 +1,4 @@
-"""The scale-out job service: web processes keep no job state; Redis holds it (:class:`RedisStore`), Celery
-workers run the jobs (:class:`CeleryExecutor`).
-
-Selected by ``STUDIO_REDIS_URL``. The same service as the embedded one (``service.py``); the keys are
-described in ``redis_store.py``; a worker's side is ``runner.py`` (one job), ``watchdog.py`` (recovery) and
-``worker_app.py`` (the process).
-"""
+"""The scale-out job backend: jobs in Redis (:class:`RedisStore`), run by Celery workers (:class:`CeleryExecutor`)."""
 from __future__ import annotations
 
 import io
@@ -33,8 +27,7 @@ __all__ = ["CeleryExecutor", "RedisJobs", "RedisStore"]
 
 
 class RedisStore:
-    """Jobs in Redis; any number of web processes may use it at once. A step that counts and writes (admission,
-    cancel) is one Lua script, so it is atomic across processes."""
+    """Jobs in Redis for any number of web processes; a step that counts and writes is one Lua script."""
 
     def __init__(self, r, limits: Limits):
         self.r, self.limits = r, limits
@@ -163,8 +156,7 @@ class RedisStore:
 
 
 class CeleryExecutor:
-    """Jobs sent to the Celery workers; this process's one thread, the watchdog (recovery of lost workers'
-    jobs), starts with it and is joined by :meth:`shutdown`."""
+    """Jobs sent to the Celery workers; the watchdog thread starts with it and is joined by :meth:`shutdown`."""
 
     def __init__(self, r, redis_url: str, limits: Limits, watchdog: bool = True):
         self.r = r

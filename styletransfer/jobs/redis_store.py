@@ -1,5 +1,4 @@
-"""A job's state in Redis: the key layout, reading a :class:`JobView`, and the atomic steps (Lua) that decide
-who runs a job, shared by the web side and the workers. The keys: docs/architecture.md."""
+"""A job's state in Redis and the atomic (Lua) steps that decide who runs it (keys: docs/architecture.md)."""
 from __future__ import annotations
 
 import io
@@ -40,8 +39,7 @@ log = logging.getLogger(__name__)
 
 
 class Outage(ExponentialBackoff):
-    """How a worker's client waits for Redis while it is away (every command retried, backing off to 2 s), and
-    when the wait began, for the job's note."""
+    """How a worker's client waits out Redis's absence (commands retried), and when the wait began."""
 
     def __init__(self):
         super().__init__(cap=2.0, base=0.1)
@@ -76,8 +74,7 @@ class Outage(ExponentialBackoff):
 
 
 def connect(url: str, outage: Outage | None = None) -> redis.Redis:
-    """A client for ``url``: with ``outage`` a command waits for Redis to come back (a worker); without, it fails
-    fast (the web side answers 503)."""
+    """A client for ``url``: with ``outage``, commands wait for Redis; without, they fail fast."""
     patient = ({"retry": Retry(outage, -1), "retry_on_error": [redis.ConnectionError, redis.TimeoutError]}
                if outage else {})
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,

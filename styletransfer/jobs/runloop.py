@@ -1,6 +1,4 @@
-"""The one job loop, for both backends: run the engine, record its progress, keep the time limit, end
-with the final frame, the status, the speed sample and the MP4 time-lapse. A backend supplies only where
-these go (a :class:`JobSink`): the embedded one into its in-memory job, the Redis one into Redis."""
+"""The one job loop for both backends; each backend supplies only where its output goes (a :class:`JobSink`)."""
 from __future__ import annotations
 
 import logging
@@ -48,8 +46,7 @@ class JobSink(Protocol):
 
 @dataclass
 class JobRun:
-    """One run of one job: its engine, inputs, checkpoint to resume from, sink; ``measure_speed``: whether its
-    seconds are a fair speed sample (a resumed run's are not)."""
+    """One run of one job: engine, inputs, checkpoint, sink; ``measure_speed``: a fair speed sample."""
     job_id: str
     new_transfer: Callable[[], StyleTransfer]
     content: Image.Image
@@ -66,8 +63,7 @@ def time_limit_note(limits: Limits) -> str:
 
 
 def run_job(run: JobRun, limits: Limits, stats) -> None:
-    """Run one job to its end through its sink. A failure ends the job, not the caller: an expected one with its
-    own line, any other logged with its traceback. Its time corrects the speed model; ``stats`` counts it."""
+    """Run one job to its end through its sink; a failure ends the job (logged if unexpected), not the caller."""
     job_id, sink, recorder = run.job_id, run.sink, run.recorder
     transfer = None
     try:

@@ -1,6 +1,4 @@
-"""What a worker does around the job loop for one Celery message: claim the queue's head in Redis (a message
-is a turn; a duplicate is dropped), heartbeat the lease, checkpoint, write each iteration, hand back on
-SIGTERM, release. Recovery is the watchdog's, not Celery's (docs/deploy.md)."""
+"""A worker's side of one job: claim, heartbeat, checkpoints, hand-back, release (docs/deploy.md)."""
 from __future__ import annotations
 
 import json

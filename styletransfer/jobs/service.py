@@ -1,7 +1,4 @@
-"""The job service, once: :class:`Jobs` holds every rule (admission, ownership, live weights, Stop, Run again
-and Continue, the downloads, forgetting old jobs, the estimate) over two parts a deployment chooses — a
-:class:`JobStore` (where jobs live: memory, or Redis) and an :class:`Executor` (what runs them: threads here,
-or Celery workers). The web types against :class:`Jobs`."""
+"""The job service: :class:`Jobs` holds every rule once, over a :class:`JobStore` and an :class:`Executor`."""
 from __future__ import annotations
 
 import io
@@ -103,8 +100,7 @@ class Executor(Protocol):
 
 
 class Jobs:
-    """Jobs of many owners (browser sessions) over ``store`` and ``executor``. Another owner's job is as if
-    absent: ``None`` where a call returns, :class:`JobNotFound` where it acts."""
+    """Jobs of many owners over ``store`` and ``executor``; another owner's job is as if absent."""
 
     def __init__(self, store: JobStore, executor: Executor):
         self.store, self.executor = store, executor
@@ -119,8 +115,7 @@ class Jobs:
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None, client: str | None = None,
                largest: int | None = None) -> JobView:
-        """Admit and queue a job, or raise SettingError, ImageTooSmall or LimitExceeded. ``client``: the
-        submitter's address (per-client cap, round-robin); ``largest``: the size allowed (default ``max_size``)."""
+        """Admit and queue a job (SettingError, ImageTooSmall, LimitExceeded). ``client``: the submitter's address."""
         settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0], largest)
         job_id = self.store.add(owner, client, settings, content, styles, start_image, note)
         self.executor.start(job_id)
@@ -199,8 +194,7 @@ class Jobs:
         return None if image is None else images.png_bytes(image, record)
 
     def timelapse(self, job_id: str, owner: str, fmt: str = "mp4") -> bytes | None:
-        """MP4 (built when the job ends) or GIF (built when first asked for), kept once the job has ended;
-        while it runs, made from the frames so far."""
+        """The job's MP4 or GIF: kept once it has ended, made from the frames so far while it runs."""
         self._require(job_id, owner)
         cached, frames, size, finished = self.store.timelapse_parts(job_id, fmt)
         if cached is not None:

@@ -1,7 +1,4 @@
-"""How long a job takes here: the seconds of one iteration as a function of the image's pixels, measured
-at a few calibration sizes and drawn as straight segments between them, times the iterations a run
-does at each size (:class:`~styletransfer.engine.work.Work`); corrected by every job that ends, by what
-it did."""
+"""The time model: seconds per iteration as a function of pixels, calibrated and corrected by every job."""
 from __future__ import annotations
 
 import json
@@ -36,8 +33,7 @@ class SpeedMeter:
         return bool(self.points)
 
     def seconds_per_iteration(self, pixels: float) -> float:
-        """Straight segments between the measured sizes, the nearest one drawn on beyond them (never below
-        proportion to the pixels under the smallest, nor below the largest's above it)."""
+        """Straight segments between the measured sizes, the nearest drawn on beyond them."""
         pts = self.points
         if len(pts) == 1:
             return pts[0][1] * pixels / pts[0][0]
@@ -107,8 +103,7 @@ class _StopWhen(Controls):
 
 def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side: int | None = None,
                 precision: str = "auto") -> Iterator[SpeedMeter]:
-    """Models of ``device`` from one-scale runs at each calibration size up to ``max_side``, each better than
-    the last; ends early once ``stop()`` is true."""
+    """Ever better models of ``device`` from one-scale runs up to ``max_side``; ends once ``stop()`` is true."""
     photo, painting = example_image("hopper"), example_image("swirls")
     sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < FIRST_MODEL or max_side is None
              or side <= max_side]
@@ -128,8 +123,7 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
 
 def calibrate_into(device: str, keep: Callable[[SpeedMeter, SpeedMeter | None], bool],
                    stop: Callable[[], bool], max_side: int | None) -> None:
-    """Measure ``device``, handing each model to ``keep(model, ours)``, which returns False once another model
-    came first (then measuring ends). A failure is logged, not raised."""
+    """Measure ``device``, each model handed to ``keep(model, ours)`` until it returns False; failures logged."""
     ours = None
     try:
         for meter in calibration(device, stop=stop, max_side=max_side):

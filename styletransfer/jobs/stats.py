@@ -1,7 +1,4 @@
-"""What an operator watches, counted where it happens: jobs submitted and finished by outcome, and each
-finished job's duration and seconds per iteration by device and size. The job layer keeps the numbers
-(in this process, or in Redis where many processes add to them); the web exports them (``/metrics``).
-No Prometheus here: the store is plain counters, and histograms are counters per bucket."""
+"""What an operator watches, counted where it happens (in this process or in Redis); ``/metrics`` exports it."""
 from __future__ import annotations
 
 import json

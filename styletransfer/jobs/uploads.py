@@ -1,6 +1,4 @@
-"""Uploads kept apart from the requests that use them: each file arrives once and is named by a token its
-owner's callbacks send. A few per owner, a bounded number in all, the oldest first; on disk beside the
-embedded backend, in Redis beside Redis + Celery."""
+"""Uploads kept for their owner's callbacks to name by token: on disk, or in Redis beside Redis + Celery."""
 from __future__ import annotations
 
 import os
@@ -107,8 +105,7 @@ class DiskUploads:
 
 
 class RedisUploads:
-    """A hash per upload (owner, name, data) that expires; sorted sets of tokens by time, everyone's and
-    each owner's, say which are the oldest."""
+    """An expiring hash per upload, and sorted sets of tokens by time (everyone's, each owner's)."""
 
     INDEX = "st:uploads"
 

@@ -1,5 +1,4 @@
-"""The watchdog, in every worker and every web process: it queues again the jobs whose worker was lost
-(``redis_store.recover_lost``), takes up jobs left running in no list, and announces a worker's presence."""
+"""The watchdog in every worker and web process: lost jobs queued again, a worker's presence announced."""
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,5 @@
-"""A worker process's Celery app: the task bound to a :class:`~.runner.JobRunner` on one device; at start-up
-the first speed measurement and the watchdog; at SIGTERM the job in hand handed back (``runner.py``)."""
+"""A worker process's Celery app: the task on one device, calibration and the watchdog at start, hand-back
+at SIGTERM."""
 from __future__ import annotations
 
 import logging
@@ -19,9 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def make_worker_app(redis_url: str, limits: Limits, device: str) -> Celery:
-    """The Celery app a worker process runs: the task bound to a :class:`JobRunner` on ``device``; when the
-    worker is ready, a watchdog, the first speed measurement and the device it offers; at its shutdown,
-    the watchdog joined. Everything comes in as arguments (``worker.py`` reads the command line)."""
+    """The Celery app of a worker on ``device``: the task, and at start the watchdog and calibration."""
     app = make_celery(redis_url, limits)
     runner = JobRunner(redis_url, limits, device, lambda job_id, attempt: send(app, job_id, attempt))
     # its own client, failing fast: it must see an outage, to give running jobs time to beat again after it

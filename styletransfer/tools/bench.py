@@ -1,6 +1,5 @@
-"""``python -m styletransfer.tools.bench`` — speed figures from one process on this machine: the CLI, the
-studio's job path and the floor (a bare forward + backward) per iteration, pastiche beside them, and with
-``--estimate`` the time model against measured runs. Printed, never asserted (docs/speed.md)."""
+"""``python -m styletransfer.tools.bench`` — seconds per iteration of every path against the floor, and the
+time model against measured runs (docs/speed.md)."""
 from __future__ import annotations
 
 import argparse
@@ -87,8 +86,7 @@ def engine_seconds_per_iteration(content, style, size: int, iterations: int, dev
 
 def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device, precision: str,
                                 channels_last: bool | None = None) -> float:
-    """Forward + gradient w.r.t. the input of the same truncated network: nothing else (in the engine's
-    default memory format for the device, unless ``channels_last`` says)."""
+    """Forward + input gradient of the same truncated network, and nothing else."""
     from ..backbones import load_backbone
 
     net = load_backbone("vgg19", device)
@@ -120,8 +118,7 @@ def pastiche_seconds_per_iteration(content_path: str, style_path: str, size: int
 
 
 def estimate_rows(sizes: list[int], device: str, precision: str, calibrate_up_to: int) -> list[tuple[str, str]]:
-    """The page's estimate before Start (calibrated as a worker does) and the running ETA, against the
-    measured time of default-quality runs at ``sizes`` (hopper × swirls)."""
+    """The estimate before Start and the running ETA against default runs measured at ``sizes``."""
     from ..engine import Settings, StyleTransfer
     from ..examples import example_image
     from ..jobs.speed import FIRST_MODEL, SpeedMeter, calibrate

@@ -1,5 +1,4 @@
-"""``python -m styletransfer.tools.hostile`` — an attacker's requests against the real server, with the web
-process's memory sampled: each request's status and peak memory, printed, never asserted (docs/security.md)."""
+"""``python -m styletransfer.tools.hostile`` — an attacker's requests against the real server, memory watched."""
 from __future__ import annotations
 
 import argparse
@@ -127,8 +126,7 @@ def requests_to_send(base: str) -> list[tuple[str, callable]]:
 
 
 def settled_rss(base: str, pid: int, timeout: float = 300) -> int:
-    """The process's RSS once it is ready and has stopped growing (the embedded backend loads its weights
-    and measures its speed after it starts answering): 5 s within 5 MB."""
+    """The process's RSS once it stopped growing (5 s within 5 MB)."""
     import requests
 
     deadline = time.time() + timeout

@@ -1,6 +1,4 @@
-"""``python -m styletransfer.tools.loadtest`` — the studio under people: browser-like sessions start jobs and
-poll what the page polls; latency percentiles and the running job's slowdown, printed, never asserted
-(docs/deploy.md)."""
+"""``python -m styletransfer.tools.loadtest`` — the studio under many polling sessions: latency percentiles."""
 from __future__ import annotations
 
 import argparse
@@ -62,8 +60,7 @@ def http_ok(url: str) -> bool:
 
 @contextlib.contextmanager
 def embedded_studio(workdir: str, env: dict):
-    """The studio as ``python app.py`` runs it (``python -m styletransfer.studio``: the same, from any folder),
-    on a free port: yields (its address, its process)."""
+    """``python app.py`` on a free port: yields (its address, its process)."""
     port = free_port()
     app = Process([sys.executable, "-m", "styletransfer.studio"], {**env, "PORT": str(port)},
                   os.path.join(workdir, "app.log"), ready=lambda: http_ok(f"http://127.0.0.1:{port}/"))
@@ -75,8 +72,7 @@ def embedded_studio(workdir: str, env: dict):
 
 @contextlib.contextmanager
 def redis_studio(workdir: str, env: dict, web_processes: int = 2, threads: int = 8):
-    """redis-server, one CPU worker and gunicorn with ``web_processes`` processes, on free ports: yields
-    (the web address, the gunicorn process, the Redis URL)."""
+    """redis-server, a CPU worker and gunicorn on free ports: yields (address, gunicorn, Redis URL)."""
     import redis
 
     rport, wport = free_port(), free_port()

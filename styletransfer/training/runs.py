@@ -1,5 +1,4 @@
-"""What every training run here shares: the images it reads, its one-line data error, atomic checkpoints
-and ``--resume``, the warm-up + cosine schedule, the precision, and the metrics CSV."""
+"""What every training run shares: data errors, atomic checkpoints and resume, the schedule, precision, CSV."""
 from __future__ import annotations
 
 import csv

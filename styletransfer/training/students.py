@@ -1,5 +1,4 @@
-"""``python -m styletransfer.training.students`` — what one style-transfer iteration would cost with a slimmer
-VGG19 in its place (random weights: only the arithmetic), timed in one process against VGG19."""
+"""``python -m styletransfer.training.students`` — what an iteration would cost through a slimmer VGG19."""
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,4 @@
-"""``python -m styletransfer.training.train`` — train our own network (``nets.py``) on an ImageNet-layout
-folder (``DIR/train/<class>/…``, ``DIR/val/<class>/…``); ``--make-demo-data`` draws a small one. The
-checkpoint is a backbone (docs/backbones.md)."""
+"""``python -m styletransfer.training.train`` — train our own network on an ImageNet-layout folder."""
 from __future__ import annotations
 
 import argparse
@@ -49,8 +47,7 @@ def find_classes(folder: str) -> list[tuple[str, list[str]]]:
 
 
 class ImageFolderSplit(torch.utils.data.Dataset):
-    """One split of an ImageFolder tree. An unreadable image yields ``None`` (dropped and counted by
-    :func:`collate`), so one bad file costs one sample, not the run."""
+    """One split of an ImageFolder tree; an unreadable image yields ``None`` (dropped and counted)."""
 
     def __init__(self, folder: str, classes: list[str], transform):
         found = dict(find_classes(folder))

@@ -1,7 +1,4 @@
-"""The studio's web layer, which only wires: the page (``layout``) and its pieces (``present``), the ids
-(``ids``), the callbacks by feature (``callbacks/``), what requests send turned into values (``inputs``),
-sessions, routes, the JSON API, error answers, and /quick (``quick``). It knows the job layer only
-through its interface (``jobs.Jobs``)."""
+"""The web layer, which only wires: page, callbacks, sessions, routes, the JSON API and /quick over ``jobs.Jobs``."""
 from __future__ import annotations
 
 import os
@@ -28,9 +25,7 @@ UNAVAILABLE_NOTICE = "The job service is unavailable for a moment; your jobs are
 
 def create_app(config: Config | None = None, jobs: Jobs | None = None, quick: bool = True,
                secret: str | None = None) -> dash.Dash:
-    """The studio around a job backend, /quick mounted. ``config`` (default: built-in defaults) chooses the
-    backend (Redis + Celery with ``redis_url``, else embedded), limits and secret; ``jobs`` and ``secret``
-    override."""
+    """The studio over a job backend, /quick mounted; ``config`` chooses the backend, limits and secret."""
     config = config or Config()
     limits = jobs.limits if jobs is not None else config.limits
     if config.redis_url and not (secret or config.secret_key):
@@ -84,8 +79,7 @@ def create_app(config: Config | None = None, jobs: Jobs | None = None, quick: bo
 
 
 def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
-    """Make Dash's first-request set-up finish before any other request is served (its scripts are otherwise
-    served unregistered to a page's concurrent first requests)."""
+    """Make Dash's first-request set-up finish before any other request is served."""
     lock = threading.Lock()
     original = dash_app._setup_server
 

@@ -92,8 +92,7 @@ def register_uploads(server: flask.Flask, jobs: Jobs, limits: Limits) -> None:
     @server.route("/api/uploads", methods=["POST"])
     @json_errors
     def api_upload():
-        """One image (multipart field ``file``), kept for this session for a few hours. The answer's ``url``
-        is what the page's callbacks send instead of the file, and a preview of it."""
+        """One image (multipart ``file``) kept for this session; answers its ``url``, name and size."""
         raw, name, img = accept_upload(flask.request.files.getlist("file"), limits)
         token = jobs.uploads.put(session_id(), raw, name)
         return no_store(flask.jsonify({"url": UPLOADS_PATH + token, "name": name, "width": img.width,
@@ -118,8 +117,7 @@ def register_jobs(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: s
     @server.route("/api/jobs", methods=["POST"])
     @json_errors
     def api_submit():
-        """multipart/form-data: ``content`` (one file), ``style`` (one or more), ``settings`` (a JSON object
-        of :class:`Settings` fields; what is left out takes its default)."""
+        """multipart/form-data: ``content``, ``style`` (one or more) and ``settings`` (JSON of Settings fields)."""
         parts = (read_files(flask.request.files.getlist("content"), "content", limits, single=True)
                  + read_files(flask.request.files.getlist("style"), "style", limits))
         content, *styles = decode_together(parts, limits, known_size=False)

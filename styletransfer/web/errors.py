@@ -1,6 +1,4 @@
-"""How the server answers what goes wrong: a request the page would never send is a 400 with a message; an
-exception inside the studio's own code is a bug — a 500 with its traceback in the log and one plain line for
-the page (assets/studio.js shows it next to Start); API paths always answer JSON."""
+"""Answers to what goes wrong: a bad request is a 400 with a message, a bug a logged 500 with one plain line."""
 from __future__ import annotations
 
 import dash

@@ -1,6 +1,4 @@
-"""What the page, /quick and the JSON API send, turned into the job layer's values: uploads decoded (one
-set of messages for all three), slider positions into weights, and the backbone checked against what the
-page offers. Every bad value is a one-line ValueError (ImageError, SettingError) for the user."""
+"""What the page, /quick and the API send, turned into the job layer's values (one-line ValueErrors)."""
 from __future__ import annotations
 
 import io
@@ -23,8 +21,7 @@ UPLOADS_PATH = "/api/uploads/"  # an upload's address, which the page's callback
 
 
 def decode_together(parts: list[tuple[bytes, str]], limits: Limits, known_size: bool = True) -> list[Image.Image]:
-    """The files of one request -> RGB images. Sizes and header pixel counts are checked, each and all together
-    (``max_request_pixels``), before any pixel is decoded. ``known_size``: the bytes are whole files."""
+    """The files of one request -> RGB images, every size and header checked before any pixel is decoded."""
     opened = []
     for raw, name in parts:
         if len(raw) > limits.max_upload_bytes:
@@ -94,8 +91,7 @@ class FileTooLarge(images.ImageError):
 
 
 def read_json_body(what: str):
-    """The request's body as JSON, refused by its declared length before it is read, and read no further
-    than the limit when it streams without one."""
+    """The request's body as JSON, read no further than the limit."""
     if (flask.request.content_length or 0) > MAX_JSON_BYTES:
         raise TooLarge(f"{what} is over this server's limit of {MAX_JSON_BYTES // 1024} KB")
     return parse_json(flask.request.stream.read(MAX_JSON_BYTES + 1), what)

@@ -172,8 +172,7 @@ def backbone_note(missing: dict) -> list:
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
                  models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20,
                  jobs: list | None = None, notice: str | None = None, print_sizes: list[int] | None = None):
-    """The page; ``current_job`` is shown again after a reload; ``notice`` says the job service is away;
-    ``print_sizes``: what "Make a print" offers (none: no print control)."""
+    """The page, with ``current_job`` shown again, ``notice`` above all and ``print_sizes`` offered."""
     missing = missing_weights()
     offered = backbone_options(models_dir, missing)
     shown = next((v for v in jobs or [] if v.id == current_job), None)

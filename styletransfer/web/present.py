@@ -1,6 +1,4 @@
-"""The page's pieces as plain functions of a job's view: the status and progress lines, the download links
-(one rule for "has a result"), the queue note, the estimate line, the loss chart's additions and the gallery.
-The studio, /quick and the JSON API all use these; none needs a browser to test."""
+"""The page's pieces as plain functions of a job's view, shared by the studio, /quick and the API."""
 from __future__ import annotations
 
 import os
@@ -164,8 +162,7 @@ def card_caption(view: JobView) -> str:
 
 
 def gallery(views: list[JobView], current: str | None) -> list:
-    """The session's jobs, newest first: a thumbnail, status and key settings each; a click reopens one,
-    and a queued one can be cancelled here."""
+    """The session's jobs, newest first, each a card to reopen (or cancel, when queued)."""
     if not views:
         return [html.Div("Your jobs appear here.", className="hint")]
     items = []

@@ -1,6 +1,4 @@
-"""``/quick``: a one-shot page that fast-dash builds from a typed function, run through the studio's job
-backend. fast-dash 0.7.4 is adapted here to be offline and safe for many visitors (docs/architecture.md
-lists each change)."""
+"""``/quick``: a one-shot fast-dash page on the studio's job backend (fast-dash's changes: docs/architecture.md)."""
 from __future__ import annotations
 
 import os
@@ -45,8 +43,7 @@ def quick_settings(style_strength, quality) -> Settings:
 
 def _patch_fast_dash(jobs, limits: Limits) -> None:
     def _decode_upload(ref: str):
-        """fast-dash's image decoding, replaced by ours: the upload's address read with our limits; a bad file's
-        message goes to the page and the function sees no image."""
+        """fast-dash's decoding replaced by ours; a bad file's message goes to the page."""
         try:
             return decode_upload(jobs.uploads, session_id(), ref, "uploaded image", limits)
         except ValueError as exc:

@@ -1,8 +1,4 @@
-"""Flask routes beside the Dash page: frames, downloads and the example thumbnails.
-
-Frames travel as image bytes from here (never base64 through callbacks). Every job route answers 404
-for a job of another session, exactly as for a job that does not exist.
-"""
+"""Routes beside the Dash page: frames, downloads, example thumbnails; another session's job is a 404."""
 from __future__ import annotations
 
 import io

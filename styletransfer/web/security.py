@@ -1,6 +1,4 @@
-"""What a browser needs from a public service: a Content-Security-Policy the pages work under, no framing, no
-MIME sniffing, a same-origin referrer; state-changing requests from another origin refused before they reach
-a session; and a cap on callback bodies (docs/security.md)."""
+"""Security headers, the same-origin check and the callback body cap (docs/security.md)."""
 from __future__ import annotations
 
 import io
@@ -17,8 +15,7 @@ CALLBACK_MAX_BYTES = 256 * 1024  # the largest callback the pages send is a few 
 
 
 def policy(script_hashes: list[str]) -> str:
-    """The Content-Security-Policy: scripts from here and the pages' inline ones by hash; styles from here and
-    inline; images from here, data: and blob:; no plugins, no framing, forms posted only here."""
+    """The Content-Security-Policy: everything from here, inline scripts only by hash, no framing."""
     scripts = " ".join(["'self'", *sorted(set(script_hashes))])
     return ("default-src 'self'; "
             f"script-src {scripts}; "
@@ -49,8 +46,7 @@ class SecurityHeaders:
 
 
 class CallbackBodyLimit:
-    """WSGI middleware: a Dash callback's body read before Dash parses it, no further than ``max_bytes`` (a
-    chunked one as it streams), and refused with 413 JSON past that or past ``max_values`` JSON values."""
+    """WSGI middleware: a callback body over ``max_bytes`` or ``max_values`` refused with 413 as it streams."""
 
     CHUNK = 64 * 1024
 

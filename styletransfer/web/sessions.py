@@ -1,6 +1,4 @@
-"""Browser sessions: a random id in a cookie signed with the server's secret; jobs belong to it. A session
-is issued only when a request needs one (a page, a callback, the API; not a probe or a script file), and
-a client address may start only so many a minute."""
+"""Browser sessions: a random id in a signed cookie, issued when a request needs one, rate-limited per client."""
 from __future__ import annotations
 
 import logging
@@ -23,8 +21,7 @@ __all__ = ["COOKIE", "NewSessions", "client_address", "register_session", "sessi
 
 
 def session_id() -> str | None:
-    """The calling browser's verified session id (a new one if none is valid), or None outside a request;
-    a new session over the client's rate is a JSON 429."""
+    """The caller's verified session id (a new one if none), or None outside a request; over the rate, a 429."""
     if not flask.has_request_context():
         return None
     if "studio_session" not in flask.g:  # read once a request, when first needed
@@ -41,8 +38,7 @@ def session_id() -> str | None:
 
 
 class NewSessions:
-    """Issues session ids, at most ``per_minute`` per client address in a moving window, counted in
-    ``storage_uri`` (Redis or memory) with the ``limits`` library; shared by the studio and /quick."""
+    """Issues session ids, at most ``per_minute`` per client address, counted in ``storage_uri``."""
 
     def __init__(self, per_minute: int, storage_uri: str = "memory://"):
         self.per_minute = per_minute
@@ -73,8 +69,7 @@ def client_address() -> str | None:
 
 
 def register_session(server: flask.Flask, secret: str, new_sessions: NewSessions, secure: bool = False) -> None:
-    """Sessions in a cookie signed with ``secret`` (any web process accepts them; a forged id is never
-    adopted), new ones from ``new_sessions``; ``secure``: HTTPS only."""
+    """Sessions in a cookie signed with ``secret``; ``secure``: HTTPS only."""
     signer = itsdangerous.Signer(secret, salt="studio-session")
     server.extensions["studio_sessions"] = (signer, new_sessions)
 
@@ -87,8 +82,7 @@ def register_session(server: flask.Flask, secret: str, new_sessions: NewSessions
 
 
 def stored_secret(state_dir: str) -> str:
-    """The embedded default's secret when none is configured: generated once and kept in a file only this
-    user can read, so sessions survive a restart."""
+    """A secret generated once and kept in a file only this user can read."""
     path = os.path.join(state_dir, "secret")
     try:
         with open(path) as f:

@@ -1,5 +1,4 @@
-"""What the browser computes itself: slider read-outs, the compare slider, and scrolling the stage into
-view after Start (the functions' bodies are assets/studio.js's ``window.studio``)."""
+"""What the browser computes itself (assets/studio.js): slider read-outs, the compare slider, scrolling."""
 from __future__ import annotations
 
 from dash import ClientsideFunction, Input, Output, State

@@ -1,6 +1,4 @@
-"""How every server callback of the studio is declared: dict-shaped outputs and keyword inputs (Dash's
-flexible signatures), an answer that names only what it changes, and the mark that tells a bug in a
-callback's body from a request the page would never send (``web/errors.py``)."""
+"""How every server callback is declared: dict outputs, keyword inputs, and bugs told from bad requests."""
 from __future__ import annotations
 
 import functools

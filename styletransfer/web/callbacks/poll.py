@@ -1,5 +1,4 @@
-"""The poll: the job on the page drawn as it runs — status, progress, preview, the loss chart's new points,
-the downloads, the gallery when a status moves on — and the poll itself switched off once it has ended."""
+"""The poll: the job on the page drawn as it runs, switched off once it has ended."""
 from __future__ import annotations
 
 import dash

@@ -1,5 +1,4 @@
-"""The uploads: each checked next to its image (again when the size or the backbone change: whether a very
-elongated image can be used depends on both), and the example buttons that fill them."""
+"""The uploads, each checked next to its image, and the example buttons."""
 from __future__ import annotations
 
 import dash
