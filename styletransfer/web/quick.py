@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import urllib.parse
 from typing import Annotated
 
@@ -10,7 +9,9 @@ import flask
 
 import PIL.Image
 from dash import Input, Output, State, dcc, html, no_update
-from fast_dash import FastDash
+from dash.development.base_component import Component
+from dash_iconify import DashIconify
+from fast_dash import FastDash, Fastify
 
 from ..jobs import DONE, FAILED, STOPPED
 from ..limits import Limits
@@ -32,8 +33,28 @@ QUICK_CSS = "/quick/assets-local/quick.css"
 NARROW_PX = 768  # Mantine's "sm" breakpoint, where fast-dash's sidebar starts to cover the page
 
 
-def _offline_icon(*_args, **kwargs):
-    return html.Span(className="fd-icon", style={"display": "inline-block", "width": kwargs.get("width", 16)})
+def image_zone() -> Component:
+    """An upload zone whose value fast-dash hands over as it is: the address uploads.js gives it once the
+    file went to /api/uploads (no tag: fast-dash would decode an "Image" itself), previewed from there."""
+    return Fastify(dcc.Upload(children=html.Div("Click to upload image"), className="quick-upload",
+                              style={"lineHeight": "60px", "borderWidth": "1px", "borderStyle": "dashed",
+                                     "borderRadius": "5px", "textAlign": "center"}),
+                   "contents", ack=Fastify(html.Img(width="100%", style={"paddingTop": "1%"}), "src"))
+
+
+def without_icons(component):
+    """``component`` with every DashIconify in it replaced by an empty span: those fetch their drawings
+    from an icon API in the browser (nothing is fetched from outside here)."""
+    if isinstance(component, DashIconify):
+        return html.Span(className="fd-icon", style={"display": "inline-block",
+                                                     "width": getattr(component, "width", None) or 16})
+    if isinstance(component, (list, tuple)):
+        return [without_icons(c) for c in component]
+    if isinstance(component, Component):
+        for name, value in component.to_plotly_json()["props"].items():
+            if isinstance(value, (Component, list, tuple)):
+                setattr(component, name, without_icons(value))
+    return component
 
 
 def quick_settings(style_strength, quality) -> Settings:
@@ -41,59 +62,15 @@ def quick_settings(style_strength, quality) -> Settings:
     return Settings(size=QUICK_SIZE, iterations=int(quality), style_weight=float(style_strength))
 
 
-def _patch_fast_dash(jobs, limits: Limits) -> None:
-    def _decode_upload(ref: str):
-        """fast-dash's decoding replaced by ours; a bad file's message goes to the page."""
-        try:
-            return decode_upload(jobs.uploads, session_id(), ref, "uploaded image", limits)
-        except ValueError as exc:
-            flask.g.quick_error = str(exc)
-            return None
-
-    import fast_dash.Components
-    import fast_dash.utils
-
-    for module in (fast_dash.Components, fast_dash.utils):
-        module.DashIconify = _offline_icon
-    fast_dash.utils._b64_to_pil = _decode_upload
-
-
-def _per_thread(name: str):
-    """An attribute whose value belongs to the request thread that set it (a shared default before)."""
-    def get(self):
-        local = self.__dict__.get("_per_request")
-        return getattr(local, name, self.__dict__.get(f"_default_{name}"))
-
-    def set_(self, value):
-        local = self.__dict__.get("_per_request")
-        if local is None:
-            self.__dict__[f"_default_{name}"] = value
-        else:
-            setattr(local, name, value)
-
-    return property(get, set_)
-
-
-class SessionSafeFastDash(FastDash):
-    """FastDash whose last-result attributes belong to the request thread that wrote them."""
-
-    output_state = _per_thread("output_state")
-    latest_output_state = _per_thread("latest_output_state")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._per_request = threading.local()
-
-
 def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
-                public_url: str | None = None) -> SessionSafeFastDash:
+                public_url: str | None = None) -> FastDash:
     """The fast-dash app for ``/quick`` (its ``.server`` is the WSGI app to mount there)."""
-    _patch_fast_dash(jobs, limits)
-    quick = SessionSafeFastDash(
-        callback_fn=paint_function(jobs), title="Quick stylise", theme="BOOTSTRAP", footer=False,
+    quick = FastDash(
+        callback_fn=paint_function(jobs, limits), title="Quick stylise", theme="BOOTSTRAP", footer=False,
         requests_pathname_prefix="/quick/", assets_ignore=r"markdown\.css",
     )
     quick.app.config.external_stylesheets = [BOOTSTRAP_CSS, QUICK_CSS]  # instead of the CDN theme
+    quick.app.layout = without_icons(quick.app.layout)
     quick.app.layout["socketio"].options = {"autoConnect": False}  # kept: fast-dash's callbacks name it
     register_sessions(quick.server, secret, public_url, new_sessions)
     quick.server.config["MAX_CONTENT_LENGTH"] = CALLBACK_MAX_BYTES  # the files go to /api/uploads by themselves
@@ -104,37 +81,36 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
     return quick
 
 
-def paint_function(jobs):
-    """The typed function fast-dash builds the page from: it submits the job and returns the photo."""
+def paint_function(jobs, limits: Limits):
+    """The typed function fast-dash builds the page from: it submits the job. It returns nothing of the
+    visitor's (fast-dash keeps a function's last result in state every visitor shares): the page's own
+    poll, per session, shows the painting as it goes."""
     def paint_my_photo(
-        photo: PIL.Image.Image,
-        painting: PIL.Image.Image,
+        photo,
+        painting,
         style_strength: Annotated[int, range(1, 101)] = 10,
         quality: Annotated[int, range(5, 41)] = 10,
     ) -> PIL.Image.Image:
         """Paint a photo in the style of a painting, in one go, at 256 px."""
         # Bad input is said on the page (the poll shows flask.g.quick_error) and the output is left as it is.
-        if photo is None or painting is None:  # missing, or refused by _decode_upload (which said why)
-            flask.g.quick_error = getattr(flask.g, "quick_error", None) or "Add both a photo and a painting."
-            return no_update
-        try:  # both arrive already decoded and checked by _decode_upload
-            jobs.submit(session_id(), photo, [painting], quick_settings(style_strength, quality), note=QUICK_NOTE,
-                        client=client_address())
-        except ValueError as exc:  # a limit, a size the engine cannot use
+        try:
+            if not photo or not painting:
+                raise ValueError("Add both a photo and a painting.")
+            images = [decode_upload(jobs.uploads, session_id(), ref, "uploaded image", limits)
+                      for ref in (photo, painting)]
+            jobs.submit(session_id(), images[0], images[1:], quick_settings(style_strength, quality),
+                        note=QUICK_NOTE, client=client_address())
+            flask.g.quick_error = ""
+        except ValueError as exc:  # not an image, too large, a limit, a size the engine cannot use
             flask.g.quick_error = str(exc)
-            return no_update
-        flask.g.quick_error = ""
-        # No thread waits for the job: the photo stands in at once (at the job's size: the page need not
-        # get the full upload back), and the page's own poll (below) puts the frames in its place and shows
-        # the progress and the download as the job goes, like the studio.
-        photo = photo.copy()  # fast-dash names its output after this variable: keep it ``photo``
-        photo.thumbnail((QUICK_SIZE, QUICK_SIZE))
+        photo = no_update  # fast-dash names its output after the returned variable
         return photo
 
+    paint_my_photo.__annotations__.update(photo=image_zone(), painting=image_zone())
     return paint_my_photo
 
 
-def add_our_pieces(quick: SessionSafeFastDash) -> None:
+def add_our_pieces(quick: FastDash) -> None:
     """Upload messages, slider read-outs, the estimate, progress and download, and the page's polls."""
     # Our pieces stand in the page's flow, not in a card fixed over it (that covered the output on a desktop
     # and the Run button on a phone): an upload's refusal right under its upload zone, as in the studio; each
@@ -163,7 +139,7 @@ def add_our_pieces(quick: SessionSafeFastDash) -> None:
         quick.app.layout])
 
 
-def add_callbacks(quick: SessionSafeFastDash, jobs) -> None:
+def add_callbacks(quick: FastDash, jobs) -> None:
     # On a narrow screen fast-dash's sidebar covers the output column: Run closes it, as its burger does, so
     # that the painting and its progress come into view (fast-dash means to, but its check never fires);
     # not while an image is missing: that is fixed in the sidebar.
@@ -209,7 +185,7 @@ def add_callbacks(quick: SessionSafeFastDash, jobs) -> None:
 
 
 
-def add_server_hooks(quick: SessionSafeFastDash) -> None:
+def add_server_hooks(quick: FastDash) -> None:
     @quick.server.before_request
     def the_page_issues_the_session():
         """The page load issues the session, so the two uploads sent at once arrive in one."""
