@@ -14,6 +14,13 @@ def view(**fields) -> JobView:
 def test_seconds_read_as_minutes_and_seconds():
     assert present.fmt_seconds(None) == "–"
     assert present.fmt_seconds(0) == "0:00" and present.fmt_seconds(61.4) == "1:01" and present.fmt_seconds(600) == "10:00"
+    assert present.fmt_seconds(3600) == "1:00:00" and present.fmt_seconds(2 * 3600 + 61) == "2:01:01"
+
+
+def test_the_print_menu_says_what_each_size_costs_here():
+    assert present.print_menu([(2048, 1962.4), (2896, 2 * 3600 + 5), (4096, None)]) == [
+        {"label": "2048 px · about 32:42", "value": 2048}, {"label": "2896 px · about 2:00:05", "value": 2896},
+        {"label": "4096 px", "value": 4096}]
 
 
 def test_the_progress_line_says_where_the_job_is():

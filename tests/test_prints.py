@@ -239,6 +239,7 @@ def test_a_tiled_scale_resumes_from_its_checkpoint_and_stops_between_tiles(stead
 def test_make_a_print_paints_a_finished_result_again_larger(content_image, style_image):
     """The job service: a print of a finished job is a new job at the print size, its scales above the result's
     size, starting from the result; sizes outside (result, max_print_size] and unfinished jobs are refused."""
+    from styletransfer.engine.memory import GB, DeviceMemory, NetMemory
     from styletransfer.jobs import JobNotFound, LimitExceeded, LocalJobs
     from styletransfer.limits import Limits
 
@@ -261,5 +262,15 @@ def test_make_a_print_paints_a_finished_result_again_larger(content_image, style
                 jobs.make_print(first.id, "alice", size)
         with pytest.raises(JobNotFound):
             jobs.make_print(first.id, "mallory", 128)
+        # the menu: the sizes above the result, each with its estimate; past the workers' memory, left out
+        options = jobs.print_options(first.id, "alice", [64, 91, 128, 181, 256])
+        assert [size for size, _ in options] == [91, 128, 181, 256]
+        assert all(seconds > 0 for _, seconds in options) and options[-1][1] > options[0][1]
+        vgg19_on_a_cpu = NetMemory(fixed=26e6, per_pixel=886.0, targets_per_pixel=16.0)
+        jobs.store.speed().memory = DeviceMemory(budget=0.06 * GB, held=0.0, net=vgg19_on_a_cpu, align=16, margin=80)
+        small = jobs.print_options(first.id, "alice", [91, 128, 181, 256])
+        assert 0 < len(small) < 4 and [size for size, _ in small] == [91, 128, 181, 256][:len(small)]
+        with pytest.raises(JobNotFound):
+            jobs.print_options(first.id, "mallory", [128])
     finally:
         jobs.shutdown()

@@ -62,3 +62,23 @@ def test_the_calibration_yields_a_better_model_at_each_size_and_ends_when_told()
     (p0, s0), (p1, s1), (p2, s2) = models[-1].points  # 128, 256 and 512 px of the same photo
     assert p1 == pytest.approx(4 * p0, rel=0.03) and p2 == pytest.approx(4 * p1, rel=0.02) and 0 < s0 < s1 < s2
     assert list(calibration("cpu", stop=lambda: True)) == []
+
+
+def test_the_model_knows_what_the_device_s_memory_can_paint_and_counts_tiles_in_the_estimate():
+    from styletransfer.engine.memory import GB, DeviceMemory, NetMemory
+
+    # VGG19's measures on a CPU (bf16) in a 3 GB budget: 1024 px whole, 2048 px in tiles, 8192 px not at all
+    memory = DeviceMemory(budget=3 * GB, held=0.8 * GB, net=NetMemory(26e6, 886.0, 16.0), align=16, margin=80)
+    assert memory.work_factor(768, 1024) == 1.0
+    tiled = memory.work_factor(1536, 2048)
+    assert 4 / 3 < tiled < 3  # two forwards and a backward, over the margins too
+    assert memory.work_factor(6144, 8192) is None
+    meter = SpeedMeter(CURVE.points, memory)
+    assert meter.can_paint(1536, 2048) and not meter.can_paint(6144, 8192)
+    assert SpeedMeter(CURVE.points).can_paint(6144, 8192)  # not known: not refused
+    settings = Settings(size=2048, iterations=10, multiscale=False, seed=0, coarse_factor=0)
+    whole = SpeedMeter(CURVE.points).estimate(settings, (2048, 1536), [(512, 512)])
+    assert meter.estimate(settings, (2048, 1536), [(512, 512)]) > 1.3 * whole
+    again = SpeedMeter.from_json(meter.to_json())
+    assert again.memory == memory and again.points == meter.points
+    assert SpeedMeter.from_json('{"points": [[10000, 0.1]]}').memory is None  # a model from before: memory unknown

@@ -20,8 +20,8 @@ from .memory import GB, MemoryBudget, NetMemory, ScaleMemory, available_memory, 
 from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
-from .tiles import IterationInterrupted, TiledObjective, net_geometry
-from .work import FORWARD_SHARE, Work, relative_cost, scale_work
+from .tiles import IterationInterrupted, TiledObjective, net_geometry, tiled_work_factor
+from .work import Work, relative_cost, scale_work
 
 __all__ = ["Checkpoint", "Controls", "Progress", "StyleTransfer"]
 
@@ -292,8 +292,8 @@ class StyleTransfer:
                                        stopped=lambda: self.controls.stopped, core=memory.core,
                                        geometry=run.budget.geometry, first_call=first)
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
-        if memory.core is not None:  # two forwards and a backward, over the margins too
-            step_work = step_work * ((1 + FORWARD_SHARE) * objective.pixels_read(h, w) / (h * w))
+        if memory.core is not None:
+            step_work = step_work * tiled_work_factor(h, w, memory.core, run.budget.geometry.margin)
         targets_share = targets_work.iterations  # in this backbone's iterations, for the running ETA
         step_work, targets_work = step_work * self._cost, targets_work * self._cost
         self.work_done = self.work_done + targets_work

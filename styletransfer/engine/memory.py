@@ -11,10 +11,10 @@ from typing import Callable
 import torch
 
 from ..settings import SettingError
-from .tiles import NetGeometry
+from .tiles import NetGeometry, tiled_work_factor
 
-__all__ = ["ACTIVATION_FACTOR", "BudgetTooSmall", "MemoryBudget", "NetMemory", "ScaleMemory", "available_memory",
-           "held_memory"]
+__all__ = ["ACTIVATION_FACTOR", "BudgetTooSmall", "DeviceMemory", "MemoryBudget", "NetMemory", "ScaleMemory",
+           "available_memory", "held_memory"]
 
 GB = 2**30
 # Peak RSS of an iteration over the bytes autograd saves, measured for VGG19 on the CPU: 1.36 (bf16) and 1.28
@@ -156,6 +156,45 @@ class MemoryBudget:
         return (f"{long_side} px does not fit in a memory budget of {budget}, even in tiles: the largest it can do "
                 f"is {low} px; choose a smaller size or allow more memory")
 
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    """A run's :class:`MemoryBudget` as plain numbers, without its network: what a worker's device can paint,
+    and at what cost, told to a process that has no network loaded (JSON: :meth:`to_dict`)."""
+
+    budget: float
+    held: float
+    net: NetMemory
+    align: int
+    margin: int
+    optimizer: str = "lbfgs"
+
+    @classmethod
+    def of(cls, budget: MemoryBudget) -> "DeviceMemory":
+        geometry = budget.geometry
+        return cls(budget.budget, budget.held, budget.net, geometry.align, geometry.margin, budget.optimizer)
+
+    def work_factor(self, height: int, width: int) -> float | None:
+        """An iteration's work at this size over an untiled one's (1: whole, more: tiled), None past the budget."""
+        geometry = NetGeometry({}, self.align, self.margin)
+        try:
+            plan = MemoryBudget(self.budget, self.held, self.net, lambda: geometry, self.optimizer).plan(height, width)
+        except BudgetTooSmall:
+            return None
+        return 1.0 if plan.core is None else tiled_work_factor(height, width, plan.core, self.margin)
+
+    def to_dict(self) -> dict:
+        return {"budget": self.budget, "held": self.held, "fixed": self.net.fixed, "per_pixel": self.net.per_pixel,
+                "targets_per_pixel": self.net.targets_per_pixel, "align": self.align, "margin": self.margin,
+                "optimizer": self.optimizer}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DeviceMemory":
+        """From :meth:`to_dict`; KeyError, TypeError or ValueError when it is not one."""
+        net = NetMemory(float(values["fixed"]), float(values["per_pixel"]), float(values["targets_per_pixel"]))
+        return cls(float(values["budget"]), float(values["held"]), net, int(values["align"]), int(values["margin"]),
+                   str(values["optimizer"]))
 
 def held_memory(device: torch.device) -> float:
     """Bytes this process holds now: resident memory on the CPU, allocated memory on a GPU."""

@@ -8,6 +8,7 @@ import torch
 
 from ..losses import content_sum, moments
 from .objective import Objective, TargetsInterrupted
+from .work import FORWARD_SHARE
 
 __all__ = ["IterationInterrupted", "NetGeometry", "Tile", "TiledObjective", "net_geometry", "tile_grid"]
 
@@ -79,6 +80,17 @@ def tile_grid(height: int, width: int, core: int, margin: int, offset: tuple[int
              for l, r in zip(xs, xs[1:])] for t, b in zip(ys, ys[1:])]
 
 
+
+def pixels_read(height: int, width: int, core: int, margin: int) -> int:
+    """Pixels one pass over ``core``-px tiles reads, margins included."""
+    return sum((t.ext[1] - t.ext[0]) * (t.ext[3] - t.ext[2]) for row in tile_grid(height, width, core, margin)
+               for t in row)
+
+
+def tiled_work_factor(height: int, width: int, core: int, margin: int) -> float:
+    """An iteration in ``core``-px tiles over an untiled one: two forwards and a backward, margins included."""
+    return (1 + FORWARD_SHARE) * pixels_read(height, width, core, margin) / (height * width)
+
 class _KnownGradient(torch.autograd.Function):
     """``value``, whose gradient with respect to ``x`` was computed already (tile by tile)."""
 
@@ -111,8 +123,7 @@ class TiledObjective(Objective):
 
     def pixels_read(self, height: int, width: int) -> int:
         """Pixels one pass reads at this size, margins included."""
-        return sum((t.ext[1] - t.ext[0]) * (t.ext[3] - t.ext[2])
-                   for row in tile_grid(height, width, self.core, self.geometry.margin) for t in row)
+        return pixels_read(height, width, self.core, self.geometry.margin)
 
     def _tiles(self, image: torch.Tensor, shift: bool = True,
                grad: bool = False) -> Iterator[tuple[Tile, torch.Tensor, dict]]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -63,8 +63,10 @@ def scale_work(content_pixels: int, painting_pixels: Sequence[int]) -> tuple[Wor
     return Work.at(content_pixels, 1), targets
 
 
-def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),)) -> Work:
-    """The work of a whole run of ``settings`` (resolved) on a photo of ``content_wh``, paintings of ``styles_wh``."""
+def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),),
+            tiles: Callable[[int, int], float | None] | None = None) -> Work:
+    """The work of a whole run of ``settings`` (resolved) on a photo of ``content_wh``, paintings of ``styles_wh``;
+    ``tiles(height, width)``: an iteration's work at that size over an untiled one's, where a budget tiles it."""
     if settings.iterations is None or settings.coarse_factor is None:
         raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
     min_side = needed_side(settings)
@@ -81,5 +83,6 @@ def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence
             pw, ph = long_side_size(wh, style_long_side(settings, side, wh, min_side))
             paintings.append(pw * ph)
         step, targets = scale_work(w * h, paintings)
-        total = total + targets + step * iterations
+        factor = (tiles(h, w) or 1.0) if tiles else 1.0
+        total = total + targets + step * (iterations * factor)
     return total * cost

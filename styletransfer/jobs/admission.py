@@ -59,6 +59,14 @@ def check_size(size, limits: Limits, largest: int | None = None) -> None:
         raise LimitExceeded(f"size must be between {smallest} and {largest} px on this server (got {size:g})")
 
 
+
+def print_sizes(largest_size: int, limits: Limits) -> list[int]:
+    """What "Make a print" offers: √2 steps above ``largest_size`` (1448, 2048, 2896, 4096 above 1024), up to
+    the print limit."""
+    highest = Settings.__dataclass_fields__["size"].metadata["high"]
+    steps = (round(largest_size * 2 ** (k / 2)) for k in range(1, 13))  # up to 64 times the largest size
+    return [s for s in steps if s <= min(limits.max_print_size, highest)]
+
 def print_settings(record: dict, size: int, result_side: int, limits: Limits) -> Settings:
     """"Make a print"'s settings for ``record`` at ``size``, its scales starting above the result's side."""
     if not isinstance(size, int) or isinstance(size, bool) or not result_side < size <= limits.max_print_size:

@@ -142,6 +142,23 @@ class Jobs:
         note = f"a {size}-px print of job {job_id[:8]}, from its result"
         return self.submit(owner, content, styles, settings, result, note, client, self.limits.max_print_size)
 
+    def print_options(self, job_id: str, owner: str, sizes: list[int]) -> list[tuple[int, float | None]]:
+        """Which of ``sizes`` this finished job can be made into here, each with its estimated seconds (None
+        before any measurement): a size the workers' memory cannot hold even in tiles is left out."""
+        self._require(job_id, owner)
+        content, styles, record, result = self.store.rerun_inputs(job_id, True)
+        if content is None or result is None:
+            return []
+        meter, options = self.store.speed(), []
+        for size in sizes:
+            if size <= max(result.size):
+                continue
+            width, height = images.long_side_size(content.size, size)
+            if meter.can_paint(height, width):
+                settings = resolve(print_settings(record, size, max(result.size), self.limits), self.devices[0])
+                options.append((size, meter.estimate(settings, content.size, [s.size for s in styles])))
+        return options
+
     def update(self, job_id: str, owner: str, **weights) -> JobView:
         """Change live weights; a running job applies them at its next iteration."""
         view = self._view(job_id, owner)

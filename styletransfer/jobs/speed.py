@@ -8,6 +8,7 @@ from bisect import bisect_left
 from typing import Callable, Iterator, Sequence
 
 from ..engine import Controls, Settings, StyleTransfer
+from ..engine.memory import DeviceMemory
 from ..engine.work import Work, work_of
 from ..examples import example_image
 
@@ -25,8 +26,9 @@ LEARNING_RATE = 0.3  # the weight of the latest job in the correction
 class SpeedMeter:
     """The time model of this backend's devices: ``points`` are (pixels, seconds per iteration)."""
 
-    def __init__(self, points: Sequence[tuple[float, float]] = ()):
+    def __init__(self, points: Sequence[tuple[float, float]] = (), memory: DeviceMemory | None = None):
         self.points = sorted((float(p), float(s)) for p, s in points)
+        self.memory = memory  # what the measured device's memory budget can paint (None: not known)
 
     @property
     def known(self) -> bool:
@@ -71,22 +73,32 @@ class SpeedMeter:
 
     def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None,
                  styles_wh: list[tuple[int, int]] | None = None) -> float | None:
-        """Seconds the job would take here (a 4:3 photo and one 4:3 painting when not known), or None
-        before any measurement."""
+        """Seconds the job would take here (a 4:3 photo and one 4:3 painting when not known), tiled scales
+        counted as tiled, or None before any measurement."""
         if not self.known:
             return None
-        return self.predict(work_of(settings, content_wh or (4, 3), styles_wh or [(4, 3)]))
+        tiles = self.memory.work_factor if self.memory else None
+        return self.predict(work_of(settings, content_wh or (4, 3), styles_wh or [(4, 3)], tiles))
+
+    def can_paint(self, height: int, width: int) -> bool:
+        """Whether the measured device's budget holds a scale of this size, whole or in tiles (True: not known)."""
+        return self.memory is None or self.memory.work_factor(height, width) is not None
 
     def to_json(self) -> str:
-        return json.dumps({"points": self.points})
+        return json.dumps({"points": self.points, "memory": self.memory.to_dict() if self.memory else None})
 
     @classmethod
     def from_json(cls, raw: str | bytes | None) -> "SpeedMeter":
         try:
             values = json.loads(raw) if raw else None
-            return cls([(float(p), float(s)) for p, s in values["points"]])
+            points = [(float(p), float(s)) for p, s in values["points"]]
         except (TypeError, KeyError, ValueError):  # none yet, or an older release's model: measured anew
             return cls()
+        try:
+            memory = DeviceMemory.from_dict(values["memory"])
+        except (TypeError, KeyError, ValueError):  # a model from before the memory was told
+            memory = None
+        return cls(points, memory)
 
 
 class _StopWhen(Controls):
@@ -108,6 +120,7 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
     sizes = [(side, n) for k, (side, n) in enumerate(CALIBRATION) if k < FIRST_MODEL or max_side is None
              or side <= max_side]
     measured: dict[int, float] = {}  # pixels -> seconds per iteration
+    memory = None
     for side, iterations in sizes + sizes[:FIRST_MODEL]:
         run = StyleTransfer(Settings(size=side, iterations=iterations, multiscale=False, seed=0, device=device,
                                      precision=precision, frame_every=10**9), _StopWhen(stop))
@@ -117,8 +130,9 @@ def calibration(device: str, stop: Callable[[], bool] = lambda: False, max_side:
             return
         w, h = run.result.size
         measured[w * h] = min(statistics.median(run.iteration_seconds[1:]), measured.get(w * h, float("inf")))
+        memory = memory or DeviceMemory.of(run.budget)  # the budget a job here would have: its first run's
         if len(measured) >= FIRST_MODEL:
-            yield SpeedMeter(measured.items())
+            yield SpeedMeter(measured.items(), memory)
 
 
 def calibrate_into(device: str, keep: Callable[[SpeedMeter, SpeedMeter | None], bool],

@@ -15,11 +15,10 @@ from ..jobs import Jobs, make_jobs
 from ..jobs.model import UNAVAILABLE
 from ..settings import Settings
 from . import api, callbacks, errors, inputs, ops, routes, security
-from .layout import build_layout
+from .layout import build_layout, offered_sizes
 from .sessions import NewSessions, session_id, stored_secret
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")  # package data: served from any folder
-SIZES = (256, 384, 512, 768, 1024, 1536, 2048)
 UNAVAILABLE_NOTICE = "The job service is unavailable for a moment; your jobs are kept. Reload in a little while."
 
 
@@ -96,13 +95,8 @@ def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
 def _page(jobs: Jobs, limits, models_dir: str | None):
     """The layout as a function: each page load shows the session's latest job and lists the checkpoints
     in ``models_dir`` as they are now."""
-    highest = Settings.__dataclass_fields__["size"].metadata["high"]
-    sizes = [s for s in SIZES if s <= min(limits.max_size, highest)]
-    sizes = sizes or [limits.max_size]
+    sizes, prints = offered_sizes(limits)
     default_size = 512 if 512 in sizes else sizes[-1]
-    # "Make a print": √2 steps above the largest size (1448, 2048, 2896, 4096 above 1024), up to the print limit
-    steps = (round(sizes[-1] * 2 ** (k / 2)) for k in range(1, 13))  # up to 64 times the largest size
-    print_sizes = [s for s in steps if s <= min(limits.max_print_size, highest)]
 
     def layout():
         notice = None
@@ -116,6 +110,6 @@ def _page(jobs: Jobs, limits, models_dir: str | None):
         return build_layout(sizes, default_size, iterations, min(max(iterations * 4, 100), limits.max_iterations),
                             models_dir, current_job=views[-1].id if views else None,
                             max_upload_bytes=limits.max_upload_bytes, jobs=views, notice=notice,
-                            print_sizes=print_sizes)
+                            print_sizes=prints)
 
     return layout

@@ -11,9 +11,13 @@ from dash import dcc, html
 
 from ..backbones import BACKBONES, list_checkpoints
 from ..examples import EXAMPLES
+from ..jobs.admission import print_sizes
+from ..limits import Limits
 from ..settings import Settings
 from . import ids
 from .present import IDLE_TEXT, LOSS_TERMS, gallery, second_share
+
+SIZES = (256, 384, 512, 768, 1024, 1536, 2048)  # the size menu's choices, up to the server's limit
 
 LOSS_COLOURS = {"content": "#2b6cb0", "style": "#c05621", "tv": "#718096", "total": "#1a202c"}
 WEIGHT_SLIDERS = ids.WEIGHT_SLIDERS  # log-scale sliders: label, range, default and help come from Settings
@@ -168,6 +172,13 @@ def backbone_note(missing: dict) -> list:
         html.Div("Whoever runs this server can add them: see the documentation, docs/backbones.md."),
     ])]
 
+
+
+def offered_sizes(limits: Limits) -> tuple[list[int], list[int]]:
+    """The size menu's choices, up to the server's limit, and "Make a print"'s above them."""
+    highest = Settings.__dataclass_fields__["size"].metadata["high"]
+    sizes = [s for s in SIZES if s <= min(limits.max_size, highest)] or [limits.max_size]
+    return sizes, print_sizes(sizes[-1], limits)
 
 def build_layout(size_options: list[int], default_size: int, default_iterations: int, max_iterations: int,
                  models_dir: str | None = None, current_job: str | None = None, max_upload_bytes: int = 20 * 2**20,

@@ -16,7 +16,13 @@ def fmt_seconds(s: float | None) -> str:
     if s is None:
         return "–"
     s = int(round(s))
-    return f"{s // 60}:{s % 60:02d}"
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def print_menu(options: list[tuple[int, float | None]]) -> list[dict]:
+    """"Make a print"'s sizes with what each costs here ("2048 px · about 12:30"; no time before any measurement)."""
+    return [{"label": f"{size} px" + ("" if seconds is None else f" · about {fmt_seconds(seconds)}"), "value": size}
+            for size, seconds in options]
 
 
 def progress_text(view: JobView) -> tuple[float, str]:

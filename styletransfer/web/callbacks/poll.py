@@ -5,8 +5,9 @@ import dash
 from dash import Input, Output, State
 
 from .. import ids
-from ..present import (chart_patch, download_links, frame_url, gallery, new_chart, progress_children, rerun_disabled,
-                       status_label)
+from ..layout import offered_sizes
+from ..present import (chart_patch, download_links, frame_url, gallery, new_chart, print_menu, progress_children,
+                       rerun_disabled, status_label)
 from ..sessions import session_id
 from .common import callback
 
@@ -24,7 +25,8 @@ def register(app, wiring) -> None:
         **{f"{key}_class": Output(cid, "className") for key, cid in DOWNLOADS.items()},
         "poll_off": Output(ids.POLL, "disabled"), "stop_off": Output(ids.STOP, "disabled"),
         "again_off": Output(ids.RUN_AGAIN, "disabled"), "more_off": Output(ids.CONTINUE, "disabled"),
-        "print_off": Output(ids.PRINT, "disabled"),
+        "print_off": Output(ids.PRINT, "disabled"), "print_options": Output(ids.PRINT_SIZE, "options"),
+        "print_size": Output(ids.PRINT_SIZE, "value"),
         "chart": Output(ids.CHART_STATE, "data"),
         "live_note": Output(ids.LIVE_NOTE, "children", allow_duplicate=True),
         "gallery": Output(ids.GALLERY, "children", allow_duplicate=True)}
@@ -67,4 +69,8 @@ def register(app, wiring) -> None:
             answer["live_note"] = view.note or ""
         if redraw:
             answer["gallery"] = gallery(jobs.list(owner), job_id)
+            if not more_off:  # a finished result: the print sizes the workers can do, with what each costs
+                options = print_menu(jobs.print_options(job_id, owner, offered_sizes(wiring.limits)[1]))
+                answer.update(print_options=options, print_size=options[0]["value"] if options else None,
+                              print_off=not options)
         return answer
