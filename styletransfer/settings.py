@@ -161,7 +161,7 @@ LIVE_FIELDS = tuple(name for name, f in _FIELDS.items() if f.metadata["live"])
 
 
 def check_live(weights: dict) -> dict:
-    """Changes to a running job: only :data:`LIVE_FIELDS`, each checked; SettingError naming the first bad one."""
+    """Changes to a running job: only :data:`LIVE_FIELDS`, each checked (SettingError)."""
     checked = {}
     for key, value in weights.items():
         if key not in LIVE_FIELDS:

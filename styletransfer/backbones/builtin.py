@@ -19,7 +19,7 @@ from .weights import (CAFFE_VGG19, EFFICIENTNET_LITE, MissingWeights, checkpoint
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A built-in backbone: ``build(pretrained)`` makes it; ``missing_weights()`` is None when its weights are here."""
+    """A built-in backbone: ``build(pretrained)``; ``missing_weights()`` None when its weights are here."""
 
     name: str
     description: str

@@ -23,8 +23,7 @@ def vgg_layers(cfg, pooling: str = "max") -> "OrderedDict[str, nn.Module]":
 
 
 def vgg_adapters(cfg, teacher_cfg, layers: Iterable[str]) -> dict[str, nn.Module]:
-    """1×1 convolutions from ``cfg``'s widths to ``teacher_cfg``'s at ``layers`` (``reluB_i`` names), where
-    the two differ."""
+    """1×1 convolutions from ``cfg``'s widths to ``teacher_cfg``'s at ``layers``, where they differ."""
     def width(config, layer: str) -> int:
         return config[int(layer[len("relu")]) - 1][0]
 

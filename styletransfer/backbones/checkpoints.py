@@ -34,7 +34,7 @@ def is_checkpoint_path(name: str) -> bool:
 
 
 def read_checkpoint(path: str):
-    """A checkpoint file's dict (``weights_only``) or TorchScript module; a bad file is one :class:`CheckpointError`."""
+    """A checkpoint file's dict or TorchScript module; a bad file is one :class:`CheckpointError`."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -168,7 +168,7 @@ STUDENT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_
 
 
 def build_student(name: str, cfg) -> AdaptedBackbone:
-    """VGG19's chain at ``cfg``'s widths, with adapters to VGG19's widths at the loss layers; Caffe-style input."""
+    """VGG19's chain at ``cfg``'s widths, with adapters to VGG19's widths at the loss layers."""
     cfg = [(int(w), int(n)) for w, n in cfg]
     layers = vgg_layers(cfg)
     if len(cfg) != len(VGG19_CFG) or any(w < 1 for w, _ in cfg) or not set(STUDENT_LAYERS) <= set(layers):

@@ -41,7 +41,7 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def describe_machine() -> str:
-    """One line naming the CPU and its kind, cores, torch and its threads, and the GPU: where a figure came from."""
+    """One line naming the CPU and its kind, cores, torch and its threads, and the GPU."""
     flags = _cpuinfo("flags").split()
     kind = ("AVX-512-BF16: bf16" if cpu_has_fast_bf16() else "AVX-512, no bf16: fp32" if "avx512f" in flags
             else "AVX2 only: fp32" if "avx2" in flags else "fp32")
@@ -77,7 +77,6 @@ def default_iterations(device: torch.device | str = "auto") -> int:
 
 
 def default_coarse_factor(device: torch.device | str = "auto") -> float:
-    """Coarser scales' iterations as a multiple of the final scale's on ``device``: 1.8 on a CPU, 0 (doubling)
-    on a GPU."""
+    """Coarser scales' iterations over the final scale's on ``device``: 1.8 on a CPU, 0 (doubling) on a GPU."""
     dev = pick_device(device) if device == "auto" else torch.device(device)
     return 1.8 if dev.type == "cpu" else 0.0

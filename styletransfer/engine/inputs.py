@@ -56,7 +56,7 @@ def _short_side(wh: tuple[int, int], long_side: int) -> int:
 
 
 def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], min_side: int) -> int:
-    """:func:`painting_side` at long side ``side``, enlarged where the painting would be too small for the backbone."""
+    """:func:`painting_side` at long side ``side``, enlarged where the backbone needs it."""
     long_side = painting_side(settings, side)
     if _short_side(style_wh, long_side) < min_side:
         long_side = math.ceil(min_side * max(style_wh) / min(style_wh))

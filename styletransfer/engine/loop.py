@@ -90,8 +90,7 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class _RunInputs:
-    """What every scale of a run starts from: network, images, colour reference, smallest input side,
-    generator, memory budget."""
+    """What every scale of a run starts from."""
 
     net: torch.nn.Module
     memory_format: torch.memory_format

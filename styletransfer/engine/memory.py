@@ -93,7 +93,7 @@ class ScaleMemory:
 
 
 class MemoryBudget:
-    """Plans each scale inside ``budget`` bytes for a process holding ``held``; ``geometry`` when tiles are needed."""
+    """Plans each scale inside ``budget`` bytes for a process holding ``held``."""
 
     def __init__(self, budget: float, held: float, net: NetMemory, geometry: Callable[[], NetGeometry],
                  optimizer: str):
@@ -105,7 +105,7 @@ class MemoryBudget:
         return self._geometry_of()
 
     def peak(self, height: int, width: int, core: int | None, history: int) -> float:
-        """Estimated peak bytes of a scale of ``height`` × ``width`` px run in ``core`` px tiles (None: untiled)."""
+        """Estimated peak bytes of a ``height`` × ``width`` scale in ``core`` px tiles (None: untiled)."""
         pixels = height * width
         if core is None:
             seen = ACTIVATION_FACTOR * pixels
@@ -160,8 +160,7 @@ class MemoryBudget:
 
 @dataclass(frozen=True)
 class DeviceMemory:
-    """A run's :class:`MemoryBudget` as plain numbers, without its network: what a worker's device can paint,
-    and at what cost, told to a process that has no network loaded (JSON: :meth:`to_dict`)."""
+    """A run's :class:`MemoryBudget` as plain numbers: what a device can paint, for a process with no network."""
 
     budget: float
     held: float

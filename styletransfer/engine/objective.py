@@ -18,7 +18,7 @@ class TargetsInterrupted(Exception):
 
 
 class Objective:
-    """content + style + TV at one image size, its targets computed once (``stopped`` asked between paintings)."""
+    """content + style + TV at one image size, its targets computed once."""
 
     def __init__(self, net: Backbone, content: torch.Tensor, styles: list[torch.Tensor], settings: Settings,
                  autocast: Callable[[], contextlib.AbstractContextManager],

@@ -13,8 +13,7 @@ __all__ = ["resolve"]
 
 
 def resolve(settings: Settings, device: str | torch.device | None = None) -> Settings:
-    """``settings`` with a concrete seed and iterations (the defaults for ``device``); the same object when
-    nothing is open. The record keeps the asked device and the backbone's layer defaults unwritten."""
+    """``settings`` with a concrete seed and iterations (the defaults for ``device``); the same object if none is open."""
     fill = {}
     if settings.seed is None:
         fill["seed"] = secrets.randbelow(2**31)

@@ -27,8 +27,7 @@ class NetGeometry:
 
 
 def net_geometry(net: torch.nn.Module, layers: tuple[str, ...], device: torch.device) -> NetGeometry:
-    """Measured on the network: strides from output shapes, the margin from where the deepest layer's central
-    gradient reaches the input."""
+    """Measured on the network: strides from output shapes, the margin from the deepest layer's gradient reach."""
     side = 256
     while True:
         x = torch.rand(1, 3, side, side, device=device, generator=None, requires_grad=True)

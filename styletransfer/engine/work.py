@@ -65,8 +65,8 @@ def scale_work(content_pixels: int, painting_pixels: Sequence[int]) -> tuple[Wor
 
 def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence[tuple[int, int]] = ((1, 1),),
             tiles: Callable[[int, int], float | None] | None = None) -> Work:
-    """The work of a whole run of ``settings`` (resolved) on a photo of ``content_wh``, paintings of ``styles_wh``;
-    ``tiles(height, width)``: an iteration's work at that size over an untiled one's, where a budget tiles it."""
+    """The work of a run of ``settings`` (resolved) on a photo of ``content_wh`` and paintings of ``styles_wh``;
+    ``tiles(height, width)``: a tiled iteration's work factor."""
     if settings.iterations is None or settings.coarse_factor is None:
         raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
     min_side = needed_side(settings)

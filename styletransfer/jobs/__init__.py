@@ -20,8 +20,7 @@ __all__ = ["DONE", "FAILED", "FINISHED", "QUEUED", "RUNNING", "STOPPED", "FrameH
 
 
 def make_jobs(limits, redis_url: str | None = None) -> Jobs:
-    """The job service for this configuration, started: over Redis + Celery when ``redis_url`` is given, else
-    embedded."""
+    """The job service for this configuration, started: Redis + Celery with ``redis_url``, else embedded."""
     if redis_url:
         from .redis_backend import RedisJobs  # Celery and redis are imported only where they are used
 

@@ -61,8 +61,7 @@ def check_size(size, limits: Limits, largest: int | None = None) -> None:
 
 
 def print_sizes(largest_size: int, limits: Limits) -> list[int]:
-    """What "Make a print" offers: √2 steps above ``largest_size`` (1448, 2048, 2896, 4096 above 1024), up to
-    the print limit."""
+    """What "Make a print" offers: √2 steps above ``largest_size``, up to the print limit."""
     highest = Settings.__dataclass_fields__["size"].metadata["high"]
     steps = (round(largest_size * 2 ** (k / 2)) for k in range(1, 13))  # up to 64 times the largest size
     return [s for s in steps if s <= min(limits.max_print_size, highest)]

@@ -143,7 +143,7 @@ def _shut_down_all() -> None:
 
 
 def _stop_at_exit(jobs: "LocalJobs") -> None:
-    """Shut down, at interpreter exit, the executors still running: a worker left in torch aborts the process."""
+    """Shut down the executors still running at interpreter exit (a worker left in torch aborts it)."""
     global _exit_handler
     if not _exit_handler:  # registered once, however many come and go
         _exit_handler = atexit.register(_shut_down_all)
@@ -151,7 +151,7 @@ def _stop_at_exit(jobs: "LocalJobs") -> None:
 
 
 class MemoryStore:
-    """Jobs in this process's memory under one lock (a condition the workers wait on); the queue in fair order."""
+    """Jobs in this process's memory under one lock; the queue in fair order."""
 
     def __init__(self, limits: Limits):
         self.limits = limits

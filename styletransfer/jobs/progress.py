@@ -16,8 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class FrameHistory:
-    """At most ``capacity`` frames spread over the whole run (when full, every other is dropped and fewer new
-    ones kept)."""
+    """At most ``capacity`` frames spread over the whole run."""
 
     def __init__(self, capacity: int, frames: list[bytes] | None = None, stride: int = 1, offered: int = 0):
         self.capacity = max(2, capacity)

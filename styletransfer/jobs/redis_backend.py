@@ -156,7 +156,7 @@ class RedisStore:
 
 
 class CeleryExecutor:
-    """Jobs sent to the Celery workers; the watchdog thread starts with it and is joined by :meth:`shutdown`."""
+    """Jobs sent to the Celery workers; the watchdog thread is joined by :meth:`shutdown`."""
 
     def __init__(self, r, redis_url: str, limits: Limits, watchdog: bool = True):
         self.r = r

@@ -63,7 +63,7 @@ def time_limit_note(limits: Limits) -> str:
 
 
 def run_job(run: JobRun, limits: Limits, stats) -> None:
-    """Run one job to its end through its sink; a failure ends the job (logged if unexpected), not the caller."""
+    """Run one job to its end through its sink; a failure ends the job, not the caller."""
     job_id, sink, recorder = run.job_id, run.sink, run.recorder
     transfer = None
     try:

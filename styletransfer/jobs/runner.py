@@ -233,7 +233,7 @@ class JobRunner:
         return "ran"
 
     def _run(self, job_id: str, attempt: int, controls: RedisControls, heartbeat: Heartbeat, token: str) -> None:
-        """Where the job starts (a lost attempt's checkpoint, a result to continue, or the beginning), then the loop."""
+        """Where the job starts (a checkpoint, a result to continue, or the beginning), then the loop."""
         r = self.r
         meta = read_meta(r, job_id)
         content, styles, start = read_inputs(r, job_id)

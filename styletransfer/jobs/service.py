@@ -132,7 +132,7 @@ class Jobs:
         return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), result, note, client)
 
     def make_print(self, job_id: str, owner: str, size: int, client: str | None = None) -> JobView:
-        """A new job: this finished job painted again at ``size`` px (up to ``max_print_size``) from its result."""
+        """A new job: this finished job painted again at ``size`` px from its result."""
         self._require(job_id, owner)
         content, styles, record, result = self.store.rerun_inputs(job_id, True)
         rerun_note(job_id, content, result, None)  # its images are still kept
@@ -143,8 +143,7 @@ class Jobs:
         return self.submit(owner, content, styles, settings, result, note, client, self.limits.max_print_size)
 
     def print_options(self, job_id: str, owner: str, sizes: list[int]) -> list[tuple[int, float | None]]:
-        """Which of ``sizes`` this finished job can be made into here, each with its estimated seconds (None
-        before any measurement): a size the workers' memory cannot hold even in tiles is left out."""
+        """``sizes`` this finished job can be made into here, with estimated seconds; past the workers' memory, left out."""
         self._require(job_id, owner)
         content, styles, record, result = self.store.rerun_inputs(job_id, True)
         if content is None or result is None:

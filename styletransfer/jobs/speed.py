@@ -73,15 +73,14 @@ class SpeedMeter:
 
     def estimate(self, settings: Settings, content_wh: tuple[int, int] | None = None,
                  styles_wh: list[tuple[int, int]] | None = None) -> float | None:
-        """Seconds the job would take here (a 4:3 photo and one 4:3 painting when not known), tiled scales
-        counted as tiled, or None before any measurement."""
+        """Seconds the job would take here (4:3 images when not known), tiles counted, or None before any measurement."""
         if not self.known:
             return None
         tiles = self.memory.work_factor if self.memory else None
         return self.predict(work_of(settings, content_wh or (4, 3), styles_wh or [(4, 3)], tiles))
 
     def can_paint(self, height: int, width: int) -> bool:
-        """Whether the measured device's budget holds a scale of this size, whole or in tiles (True: not known)."""
+        """Whether the device's budget holds a scale of this size (True when not known)."""
         return self.memory is None or self.memory.work_factor(height, width) is not None
 
     def to_json(self) -> str:

@@ -123,8 +123,7 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> list[
 
 
 class Batches:
-    """A loader's batches on ``device`` (channels_last on CUDA), counting the unreadable images the
-    collate dropped in ``skipped``."""
+    """A loader's batches on ``device``; ``skipped`` counts the unreadable images dropped."""
 
     def __init__(self, loader, device: torch.device):
         self.loader, self.device, self.skipped = loader, device, 0

@@ -93,8 +93,7 @@ def set_up_before_any_request_is_served(dash_app: dash.Dash) -> None:
 
 
 def _page(jobs: Jobs, limits, models_dir: str | None):
-    """The layout as a function: each page load shows the session's latest job and lists the checkpoints
-    in ``models_dir`` as they are now."""
+    """The layout as a function of the session's latest job and the checkpoints in ``models_dir`` now."""
     sizes, prints = offered_sizes(limits)
     default_size = 512 if 512 in sizes else sizes[-1]
 

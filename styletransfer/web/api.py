@@ -56,7 +56,7 @@ def public(view) -> dict:
 
 
 def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | None) -> None:
-    """The API's routes on ``server``: uploads, jobs, and JSON (never the page's HTML) for any other /api/ path."""
+    """The API's routes on ``server``, and JSON for any other /api/ path."""
     register_json_only(server)
     register_uploads(server, jobs, limits)
     register_jobs(server, jobs, limits, models_dir)
@@ -65,8 +65,7 @@ def register(server: flask.Flask, jobs: Jobs, limits: Limits, models_dir: str | 
 def register_json_only(server: flask.Flask) -> None:
     @server.before_request
     def api_paths_are_json_only():
-        """Dash's page route catches every GET: under /api/ a request no API route takes gets JSON 405/404,
-        never the studio's HTML."""
+        """Under /api/, a request no API route takes gets JSON 405/404, never the studio's HTML."""
         if not flask.request.path.startswith("/api/"):
             return None
         rule = flask.request.url_rule

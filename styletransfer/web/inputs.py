@@ -144,7 +144,7 @@ def quality_iterations(position, stops):
 
 
 def offered_backbone(value, models_dir: str | None):
-    """``value`` if the page offers it, else SettingError: a forged request must not load a file of its choosing."""
+    """``value`` if the page offers it, else SettingError (a forged request must not load a file)."""
     if isinstance(value, str) and (value in BACKBONES or value in list_checkpoints(models_dir)):
         return value
     raise SettingError(f"unknown backbone {str(value)[:60]!r}: choose a built-in one ({', '.join(BACKBONES)}) or "

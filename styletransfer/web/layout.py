@@ -42,8 +42,7 @@ class Form:
 
 
 def form_of(view, defaults: Form, sizes: list[int], max_iterations: int, offered: list[dict]) -> Form:
-    """The job's settings as the form shows them; anything the form cannot show (a size not offered, a network
-    greyed out) keeps the default."""
+    """The job's settings as the form shows them; what it cannot show keeps the default."""
     if view is None:
         return defaults
     s, weights = view.settings, view.weights
@@ -145,12 +144,12 @@ def empty_figure() -> go.Figure:
 
 
 def missing_weights() -> dict:
-    """Each built-in backbone's :class:`MissingWeights` on this server now, or None: looked up once a page."""
+    """Each built-in backbone's :class:`MissingWeights` here now, or None."""
     return {name: spec.missing_weights() for name, spec in BACKBONES.items()}
 
 
 def backbone_options(models_dir: str | None, missing: dict | None = None) -> list[dict]:
-    """The built-in backbones (those without weights here greyed out), then the checkpoints in ``models_dir``."""
+    """The built-in backbones (greyed out without weights here), then the checkpoints in ``models_dir``."""
     missing = missing_weights() if missing is None else missing
     options = []
     for name, spec in BACKBONES.items():

@@ -20,7 +20,7 @@ def fmt_seconds(s: float | None) -> str:
 
 
 def print_menu(options: list[tuple[int, float | None]]) -> list[dict]:
-    """"Make a print"'s sizes with what each costs here ("2048 px · about 12:30"; no time before any measurement)."""
+    """"Make a print"'s sizes with what each costs here ("2048 px · about 12:30")."""
     return [{"label": f"{size} px" + ("" if seconds is None else f" · about {fmt_seconds(seconds)}"), "value": size}
             for size, seconds in options]
 
@@ -64,13 +64,12 @@ def status_label(view: JobView | None) -> tuple[str, str]:
 
 
 def frame_url(view: JobView) -> str | None:
-    """The job's latest preview; the frame number in the URL keeps a browser from showing a cached older one."""
+    """The job's latest preview (the frame number in the URL defeats caching)."""
     return f"/frames/{view.id}/latest.jpg?seq={view.frame_seq}" if view.frame_seq else None
 
 
 def job_urls(view: JobView) -> dict:
-    """Where a job's pieces are, None for what it does not have yet: the one rule for the page, /quick and
-    the API."""
+    """Where a job's pieces are (None: not yet), for the page, /quick and the API."""
     base = f"/api/jobs/{view.id}"
     return {
         "self": base, "cancel": f"{base}/cancel", "weights": f"{base}/weights",
@@ -150,7 +149,7 @@ def second_share(settings: dict) -> float | None:
 
 
 def card_caption(view: JobView) -> str:
-    """A job card's settings line: size, style weight in force, network, and blend, colours, Continue where set."""
+    """A job card's settings line: size, style weight in force, network, blend, colours, Continue."""
     s = view.settings
     style = view.weights.get("style_weight", s.get("style_weight"))
     parts = [f"{s['size']} px", f"style {style:g}" if isinstance(style, (int, float)) else "style ?",

@@ -34,8 +34,7 @@ NARROW_PX = 768  # Mantine's "sm" breakpoint, where fast-dash's sidebar starts t
 
 
 def image_zone() -> Component:
-    """An upload zone whose value fast-dash hands over as it is: the address uploads.js gives it once the
-    file went to /api/uploads (no tag: fast-dash would decode an "Image" itself), previewed from there."""
+    """An upload zone whose value (the address uploads.js gives it) fast-dash hands over undecoded."""
     return Fastify(dcc.Upload(children=html.Div("Click to upload image"), className="quick-upload",
                               style={"lineHeight": "60px", "borderWidth": "1px", "borderStyle": "dashed",
                                      "borderRadius": "5px", "textAlign": "center"}),
@@ -43,8 +42,7 @@ def image_zone() -> Component:
 
 
 def without_icons(component):
-    """``component`` with every DashIconify in it replaced by an empty span: those fetch their drawings
-    from an icon API in the browser (nothing is fetched from outside here)."""
+    """``component`` with its DashIconify icons (fetched from an icon API) replaced by empty spans."""
     if isinstance(component, DashIconify):
         return html.Span(className="fd-icon", style={"display": "inline-block",
                                                      "width": getattr(component, "width", None) or 16})
@@ -82,9 +80,8 @@ def build_quick(jobs, limits: Limits, secret: str, new_sessions: NewSessions,
 
 
 def paint_function(jobs, limits: Limits):
-    """The typed function fast-dash builds the page from: it submits the job. It returns nothing of the
-    visitor's (fast-dash keeps a function's last result in state every visitor shares): the page's own
-    poll, per session, shows the painting as it goes."""
+    """The function fast-dash builds the page from: it submits the job and returns nothing of the visitor's
+    (fast-dash's last result is shared by all); the page's poll shows the painting."""
     def paint_my_photo(
         photo,
         painting,

@@ -116,7 +116,7 @@ def register_sessions(server: flask.Flask, secret: str, public_url: str | None, 
 
 
 def register_origin_check(server: flask.Flask, public_url: str | None) -> None:
-    """403 for a state-changing request a browser says comes from another origin (no Origin: not a browser)."""
+    """403 for a state-changing request a browser says comes from another origin."""
 
     @server.before_request
     def same_origin_only():

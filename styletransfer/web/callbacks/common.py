@@ -11,8 +11,7 @@ from ..sessions import session_id
 
 
 def callback(app, output: dict, inputs: dict, state: dict | None = None, **options):
-    """``app.callback`` for a function of keyword arguments that returns a dict of the outputs it changes
-    (the others stay as they are)."""
+    """``app.callback`` for a function of keyword arguments returning a dict of the outputs it changes."""
     def decorate(fn):
         @functools.wraps(fn)
         def body(**values):
