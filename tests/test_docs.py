@@ -11,6 +11,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "styletransfer")
 
 
+def package_sources():
+    """(path, source) of every module of the package."""
+    for folder, _, files in os.walk(PACKAGE):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    yield os.path.join(folder, name), f.read()
+
+
 def text_of(page_html: str) -> str:
     """A page's visible text, whitespace collapsed."""
     page_html = re.sub(r"<(script|style)\b.*?</\1>", " ", page_html, flags=re.S)
@@ -79,26 +88,16 @@ def test_readme_is_a_short_front_door():
 
 
 def test_the_code_points_to_no_readme():
-    for folder, _, files in os.walk(PACKAGE):
-        for name in files:
-            if name.endswith(".py"):
-                with open(os.path.join(folder, name), encoding="utf-8") as f:
-                    assert "README" not in f.read(), os.path.join(folder, name)
+    for path, source in package_sources():
+        assert "README" not in source, path
 
 
 def test_no_function_in_the_package_is_over_80_lines():
     import ast
 
-    long = []
-    for folder, _, files in os.walk(PACKAGE):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(folder, name)
-                with open(path, encoding="utf-8") as f:
-                    tree = ast.parse(f.read())
-                long += [f"{path}:{node.lineno} {node.name}" for node in ast.walk(tree)
-                         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                         and node.end_lineno - node.lineno + 1 > 80]
+    long = [f"{path}:{node.lineno} {node.name}" for path, source in package_sources()
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80]
     assert not long
 
 
@@ -109,18 +108,13 @@ def test_docstrings_state_contracts_briefly():
 
     total = in_docstrings = 0
     long = []
-    for folder, _, files in os.walk(PACKAGE):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(folder, name)
-                with open(path, encoding="utf-8") as f:
-                    source = f.read()
-                total += len(source)
-                for node in ast.walk(ast.parse(source)):
-                    if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                        doc = ast.get_docstring(node, clean=False) or ""
-                        in_docstrings += len(doc)
-                        if len(doc) > 400:
-                            long.append(f"{path}:{getattr(node, 'lineno', 1)}")
+    for path, source in package_sources():
+        total += len(source)
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False) or ""
+                in_docstrings += len(doc)
+                if len(doc) > 400:
+                    long.append(f"{path}:{getattr(node, 'lineno', 1)}")
     assert in_docstrings <= total / 10, in_docstrings / total
     assert len(long) <= 5, long
