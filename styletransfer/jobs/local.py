@@ -124,13 +124,13 @@ class _LocalSink:
             self.job.result = transfer.result
             if timelapse_mp4 is not None:
                 self.job.timelapses["mp4"] = timelapse_mp4
-            self.job.status = status
+            self.job.status, self.job.finished = status, time.time()  # one step: never "done" with no end time
             if speed_sample:
                 self.store.meter.observe(*speed_sample)
 
     def fail(self, message: str) -> None:
         with self.store.lock:
-            self.job.status, self.job.error = FAILED, message
+            self.job.status, self.job.error, self.job.finished = FAILED, message, time.time()
 
 
 _RUNNING: "weakref.WeakSet[LocalJobs]" = weakref.WeakSet()  # started and not yet shut down
@@ -402,7 +402,7 @@ class ThreadExecutor:
             run_job(run, limits, self.store.stats)
         finally:
             with self.store.lock:
-                job.finished = time.time()
+                job.finished = job.finished or time.time()
                 job.progress["eta"] = 0.0
                 # the inputs stay with the job (bounded by STUDIO_MAX_JOBS_KEPT): "Run again" uses them
                 self.store.lock.notify_all()
