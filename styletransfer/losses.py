@@ -9,6 +9,7 @@ __all__ = [
     "GramStyleLoss",
     "WassersteinStyleLoss",
     "content_sum",
+    "gram_input_grad",
     "gram_matrix",
     "moments",
     "style_sum",
@@ -17,27 +18,48 @@ __all__ = [
 ]
 
 
+def positions_by_channels(features: torch.Tensor) -> torch.Tensor:
+    """Features (B, C, H, W) as (B, H·W, C): a view, no copy, when they are channels_last (the CPU's fast format)."""
+    b, c, h, w = features.shape
+    if features.is_contiguous():
+        return features.flatten(2).transpose(1, 2)
+    return features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
 class _Gram(torch.autograd.Function):
-    """``G = F Fᵀ`` in float32 with a one-matmul backward; bf16 features multiplied in bf16, not copied."""
+    """``G = Fᵀ F`` of positions × channels in float32 with a one-matmul backward; bf16 features multiplied
+    in bf16, not copied; the gradient in the features' own memory format (no transposing copy either way)."""
 
     @staticmethod
-    def forward(ctx, f):  # (B, C, N)
-        ctx.save_for_backward(f)
+    def forward(ctx, features):  # (B, C, H, W)
+        ctx.save_for_backward(features)
+        f = positions_by_channels(features)
         if f.dtype == torch.float32 or f.shape[0] != 1:
             f32 = f.float()
-            return f32 @ f32.transpose(1, 2)
+            return f32.transpose(1, 2) @ f32
         flat = f[0]
-        return (flat @ flat.t()).float().unsqueeze(0)
+        return (flat.t() @ flat).float().unsqueeze(0)
 
     @staticmethod
     def backward(ctx, grad):
-        (f,) = ctx.saved_tensors
-        return (grad + grad.transpose(1, 2)).to(f.dtype) @ f
+        (features,) = ctx.saved_tensors
+        return gram_input_grad(features, grad)
+
+
+def gram_input_grad(features: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``(G' + G'ᵀ) F``: the gradient at features (B, C, H, W) of a loss whose gradient at their Gram is
+    ``grad`` (B, C, C), in the features' dtype and memory format."""
+    b, c, h, w = features.shape
+    both = (grad + grad.transpose(-2, -1)).to(features.dtype)
+    if features.is_contiguous():
+        return (both @ features.flatten(2)).view_as(features)
+    rows = positions_by_channels(features) @ both  # (B, H·W, C), C varying fastest: channels_last
+    return rows.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """``G_ij = Σ_k F_ik F_jk`` for features (B, C, H, W) -> (B, C, C), computed in float32."""
-    return _Gram.apply(features.flatten(2))
+    return _Gram.apply(features)
 
 
 def moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -159,10 +181,10 @@ class WassersteinStyleLoss(nn.Module):
 
 
 def _mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    f = features.float().flatten(2)[0]  # C x N
-    mean = f.mean(1)
-    centred = f - mean[:, None]
-    return mean, centred @ centred.T / f.shape[1]
+    f = positions_by_channels(features.float())[0]  # N x C
+    mean = f.mean(0)
+    centred = f - mean
+    return mean, centred.T @ centred / f.shape[0]
 
 
 def _psd_sqrt(matrix: torch.Tensor) -> torch.Tensor:

@@ -87,3 +87,17 @@ def test_gram_gradient_matches_autograd_of_the_plain_formula():
     fb = b.flatten(2)
     ((fb @ fb.transpose(1, 2) - target) ** 2).sum().backward()
     assert torch.allclose(a.grad, b.grad.to(a.grad.dtype), rtol=1e-4, atol=1e-6)
+
+
+def test_gram_and_its_gradient_are_the_same_in_either_memory_format_and_the_gradient_keeps_it():
+    f = torch.randn(1, 6, 5, 7)
+    target = torch.randn(1, 6, 6)
+    grads = {}
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        x = f.clone(memory_format=memory_format).requires_grad_()
+        g = gram_matrix(x)
+        ((g - target) ** 2).sum().backward()
+        assert torch.allclose(g, gram_matrix(f), rtol=1e-5, atol=1e-5)
+        assert x.grad.is_contiguous(memory_format=memory_format)  # no reorder for the convolution's backward
+        grads[memory_format] = x.grad
+    assert torch.allclose(grads[torch.contiguous_format], grads[torch.channels_last], rtol=1e-4, atol=1e-4)

@@ -32,15 +32,17 @@ def truncated(backbone: str = "vgg19"):
     return net.truncated(layers), layers
 
 
-def both_objectives(settings: Settings, shape=(240, 328), core: int = 64):
+def both_objectives(settings: Settings, shape=(240, 328), core: int = 64,
+                    memory_format: torch.memory_format = torch.contiguous_format):
     net, layers = truncated(settings.backbone)
     torch.manual_seed(0)
     photo, painting = torch.rand(1, 3, *shape), torch.rand(1, 3, 200, 264)
     if settings.backbone != "vgg19":  # sides on the stride: see test_efficientnet_tiles_are_exact_on_its_stride
         painting = torch.rand(1, 3, 192, 256)
     ac = lambda: autocast(CPU, settings.precision)  # noqa: E731
-    whole = Objective(net, photo, [painting], settings, ac)
-    tiled = TiledObjective(net, photo, [painting], settings, ac, core=core, geometry=net_geometry(net, layers, CPU))
+    whole = Objective(net, photo, [painting], settings, ac, memory_format)
+    tiled = TiledObjective(net, photo, [painting], settings, ac, memory_format, core=core,
+                           geometry=net_geometry(net, layers, CPU))
     return whole, tiled
 
 
@@ -51,10 +53,11 @@ def loss_and_grad(objective, x, weights):
     return float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, x.grad
 
 
-@pytest.mark.parametrize("style_loss", ["gram", "w2"])
-def test_a_tiled_objective_is_the_whole_images_loss_and_gradient(style_loss):
+@pytest.mark.parametrize("style_loss, memory_format", [("gram", torch.contiguous_format), ("w2", torch.contiguous_format),
+                                                      ("gram", torch.channels_last)])
+def test_a_tiled_objective_is_the_whole_images_loss_and_gradient(style_loss, memory_format):
     settings = Settings(precision="fp32", style_loss=style_loss)
-    whole, tiled = both_objectives(settings)
+    whole, tiled = both_objectives(settings, memory_format=memory_format)
     x = torch.rand(1, 3, 240, 328)
     loss, terms, grad = loss_and_grad(whole, x, settings.live_weights())
     tiled_loss, tiled_terms, tiled_grad = loss_and_grad(tiled, x, settings.live_weights())

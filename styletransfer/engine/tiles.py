@@ -6,7 +6,7 @@ from typing import Iterator
 
 import torch
 
-from ..losses import content_sum, moments
+from ..losses import content_sum, gram_input_grad, moments
 from .objective import Objective, TargetsInterrupted
 from .work import FORWARD_SHARE
 
@@ -205,7 +205,7 @@ class TiledObjective(Objective):
         g_core = torch.zeros_like(core)
         if style_grad is not None:
             d1, d2 = style_grad
-            g_core += ((d2 + d2.T).to(f.dtype) @ core.flatten(2)[0]).view_as(core)
+            g_core += gram_input_grad(core, d2[None])
             if d1 is not None:  # a loss of the mean too (W2), not of the Gram alone
                 g_core += d1.to(f.dtype).view(1, -1, 1, 1)
         if layer in self.content_losses:
