@@ -1,8 +1,8 @@
 """A print in a memory budget: the CLI at SIZE px with ``--max-memory GB`` (tiled where a scale would not fit)
 against the same run at 1024 px untiled, each in its own process. Prints the time, the peak RSS, the judged
 distances (content at relu4_2, mean relative Gram distance, on fp32 VGG19 at up to 2048 px) of the print and of
-the 1024-px result scaled up, and a seam score; saves the print, and a full-size crop around where a tile
-border stood, under OUT. Asserts nothing.
+the 1024-px result scaled up, and a seam score; saves the print, each run's JSON summary (its scales' plans),
+and a full-size crop around where a tile border stood, under OUT. Asserts nothing.
 
     PYTHONPATH=. python docs/print_bench.py 2048 2 /tmp/prints
 """
@@ -32,6 +32,7 @@ def run_cli(out: Path, size: int, budget: float | None, photo: Path, painting: P
     if done.returncode:
         raise SystemExit(f"the CLI failed: {done.stderr.strip()}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1))  # its scales: the plan, tiles and history
     return time.perf_counter() - start, summary["memory"]["peak_gb"]
 
 
