@@ -181,10 +181,10 @@ class WassersteinStyleLoss(nn.Module):
 
 
 def _mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    f = positions_by_channels(features.float())[0]  # N x C
-    mean = f.mean(0)
-    centred = f - mean
-    return mean, centred.T @ centred / f.shape[0]
+    f = features.float().flatten(2)[0]  # C x N
+    mean = f.mean(1)
+    centred = f - mean[:, None]
+    return mean, centred @ centred.T / f.shape[1]
 
 
 def _psd_sqrt(matrix: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,7 @@ class Settings:
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps", kind="str")
     precision: str = setting("auto", "auto: bf16 where the hardware runs it fast, else fp32", kind="choice",
                              choices=("auto", "fp32", "bf16"))
-    channels_last: bool | None = setting(None, "channels_last memory format (default: on CUDA only)",
+    channels_last: bool | None = setting(None, "channels_last memory format (default: on CUDA and CPU)",
                                          kind="bool", optional=True, cli=False)
     max_memory: float | None = setting(None, "memory budget, GB: a scale that would exceed it runs in tiles "
                                        "(default: what the device has free)", kind="float", low=0.25, high=65536,

@@ -70,6 +70,12 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
+def default_channels_last(device: torch.device) -> bool:
+    """The memory format the network runs in when a run does not say: channels_last on CUDA and on a CPU
+    (docs/speed.md: the floor and the engine in both formats)."""
+    return device.type in ("cuda", "cpu")
+
+
 def default_iterations(device: torch.device | str = "auto") -> int:
     """Final-scale iterations for 'default quality' on ``device`` (docs/speed.md: what each costs)."""
     dev = pick_device(device) if device == "auto" else torch.device(device)

@@ -14,7 +14,7 @@ from .. import images
 from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
 from .eta import RunningEta
-from .hardware import autocast, pick_device, pick_precision
+from .hardware import autocast, default_channels_last, pick_device, pick_precision
 from .inputs import check_inputs, final_inputs, run_plan, style_long_side
 from .memory import GB, MemoryBudget, NetMemory, ScaleMemory, available_memory, held_memory
 from .objective import Objective, TargetsInterrupted
@@ -251,7 +251,7 @@ class StyleTransfer:
         _, layers = self._layers(net)
         net = net.truncated(layers)
         min_side = min_input_side(s.backbone, tuple(layers), s.backbone_arch)
-        channels_last = s.channels_last if s.channels_last is not None else self.device.type == "cuda"
+        channels_last = s.channels_last if s.channels_last is not None else default_channels_last(self.device)
         if s.style_layer_weights is not None and len(s.style_layer_weights) != len(s.style_layers or net.style_layers):
             raise SettingError(f"{len(s.style_layer_weights)} style layer weights for "
                                f"{len(s.style_layers or net.style_layers)} style layers")

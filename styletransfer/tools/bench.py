@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from ..engine.hardware import autocast, describe_machine
+from ..engine.hardware import autocast, default_channels_last, describe_machine
 from ..limits import Limits
 
 
@@ -94,7 +94,7 @@ def floor_seconds_per_iteration(shape: tuple[int, int], iterations: int, device,
     net = net.truncated(layers)
     x = torch.rand(1, 3, shape[1], shape[0], device=device, requires_grad=True)
     if channels_last is None:
-        channels_last = device.type == "cuda"
+        channels_last = default_channels_last(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=memory_format)
 
@@ -251,13 +251,14 @@ def shape_rows(args, ratio: str, style, style_path: str, tmp: str, device, preci
             content_path, style_path, out_path, args.size, args.iterations, optimizer, args.device, args.precision)
     figures["jobs (studio path), lbfgs"] = jobs_seconds_per_iteration(
         content, style, args.size, args.iterations, args.device, args.precision)
-    figures["engine, lbfgs, channels_last"] = engine_seconds_per_iteration(
-        content, style, args.size, args.iterations, args.device, args.precision, True)
+    other = not default_channels_last(device)  # the format the engine does not use by default here
+    other_engine = f"engine, lbfgs, {'channels_last' if other else 'contiguous'}"
+    figures[other_engine] = engine_seconds_per_iteration(
+        content, style, args.size, args.iterations, args.device, args.precision, other)
     floor = floor_seconds_per_iteration(shape, args.iterations, device, precision)
     figures["floor: forward + input-gradient backward"] = floor
-    other = not (device.type == "cuda")  # the format the engine does not use by default here
-    figures[f"floor, {'channels_last' if other else 'contiguous'}"] = floor_seconds_per_iteration(
-        shape, args.iterations, device, precision, channels_last=other)
+    other_floor = floor_seconds_per_iteration(shape, args.iterations, device, precision, channels_last=other)
+    figures[f"floor, {'channels_last' if other else 'contiguous'}"] = other_floor
     past = None if args.skip_pastiche else pastiche_seconds_per_iteration(
         content_path, style_path, args.size, args.iterations, device)
     if past is not None:
@@ -266,8 +267,9 @@ def shape_rows(args, ratio: str, style, style_path: str, tmp: str, device, preci
     for name, seconds in figures.items():
         rows.append((f"{tag} {name}, s/iteration", f"{seconds:.3f}"))
         print(f"  {name}: {seconds:.3f} s/iteration", flush=True)
-    for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs", "engine, lbfgs, channels_last"):
+    for name in ("CLI, lbfgs", "CLI, adam", "jobs (studio path), lbfgs", other_engine):
         rows.append((f"{tag} {name} / floor", f"{figures[name] / floor:.2f}×"))
+    rows.append((f"{tag} CLI, lbfgs / the faster format's floor", f"{figures['CLI, lbfgs'] / min(floor, other_floor):.2f}×"))
     rows.append((f"{tag} jobs / CLI, lbfgs", f"{figures['jobs (studio path), lbfgs'] / figures['CLI, lbfgs']:.2f}×"))
     if past is not None:
         rows.append((f"{tag} pastiche / CLI lbfgs (speed-up)", f"{past / figures['CLI, lbfgs']:.2f}×"))
