@@ -24,8 +24,8 @@ for side in (1448, 2048):
         pass
     w, h = run.result.size
     measured = statistics.median(run.iteration_seconds[1:])
-    line = s1 + (s2 - s1) * (w * h - p1) / (p2 - p1)  # the last segment drawn on (the model before 2026-12-04)
+    line = meter.seconds_per_iteration(w * h)  # the model: its last segment drawn on
     power = s2 * (w * h / p2) ** b
     print(f"{side} px ({w}x{h}): measured {measured:.2f} s/it (runs {[round(x, 2) for x in run.iteration_seconds]}); "
           f"segment {line:.2f} ({line / measured:.2f}x), power law b={b:.3f} {power:.2f} ({power / measured:.2f}x), "
-          f"the model now {meter.seconds_per_iteration(w * h):.2f}, tiles {run.scales[-1]['tile']}", flush=True)
+          f"tiles {run.scales[-1]['tile']}", flush=True)

@@ -252,13 +252,14 @@ def shape_rows(args, ratio: str, style, style_path: str, tmp: str, device, preci
     figures["jobs (studio path), lbfgs"] = jobs_seconds_per_iteration(
         content, style, args.size, args.iterations, args.device, args.precision)
     other = not default_channels_last(device)  # the format the engine does not use by default here
-    other_engine = f"engine, lbfgs, {'channels_last' if other else 'contiguous'}"
+    other_format = "channels_last" if other else "contiguous"
+    other_engine = f"engine, lbfgs, {other_format}"
     figures[other_engine] = engine_seconds_per_iteration(
         content, style, args.size, args.iterations, args.device, args.precision, other)
     floor = floor_seconds_per_iteration(shape, args.iterations, device, precision)
     figures["floor: forward + input-gradient backward"] = floor
     other_floor = floor_seconds_per_iteration(shape, args.iterations, device, precision, channels_last=other)
-    figures[f"floor, {'channels_last' if other else 'contiguous'}"] = other_floor
+    figures[f"floor, {other_format}"] = other_floor
     past = None if args.skip_pastiche else pastiche_seconds_per_iteration(
         content_path, style_path, args.size, args.iterations, device)
     if past is not None:
