@@ -5,6 +5,8 @@ Real VGG19 weights, small images; the budget tests run the CLI in a subprocess a
 """
 import io
 import json
+import math
+import platform
 import subprocess
 import sys
 
@@ -17,7 +19,7 @@ from styletransfer import images
 from styletransfer.backbones import load_backbone
 from styletransfer.engine import Controls, Settings, StyleTransfer
 from styletransfer.engine.hardware import autocast
-from styletransfer.engine.memory import GB, BudgetTooSmall, MemoryBudget, NetMemory
+from styletransfer.engine.memory import GB, BudgetTooSmall, MemoryBudget, NetMemory, held_memory, trimmer
 from styletransfer.engine.objective import Objective
 from styletransfer.engine.tiles import TiledObjective, net_geometry, tile_grid
 from styletransfer.examples import example_image
@@ -145,17 +147,17 @@ def cli(tmp_path, *args) -> tuple[int, str, str]:
         return child.returncode, out.read(), err.read()
 
 
-def tiling_budget(size: int, held_gb: float) -> float:
+def tiling_budget(size: int, held_gb: float, core: int = 192, share: float = 0.3) -> float:
     """A budget (GB) that ``size`` px of the example fits only in tiles, for a process holding ``held_gb`` at its
-    run's start: 30 % of the way from 192-px tiles to the whole image."""
+    run's start: ``share`` of the way from ``core`` px tiles to the whole image."""
     run = StyleTransfer(Settings(size=size, device="cpu"))
     net, min_side, _ = run._network()
     budget = run._budget(net, min_side)
     width, height = example_image("hopper").size
     w, h = (size, round(size * height / width)) if width >= height else (round(size * width / height), size)
-    tiled, whole = (budget.peak(h, w, core, 16) - budget.held + held_gb * GB for core in (192, None))
+    tiled, whole = (budget.peak(h, w, c, 16) - budget.held + held_gb * GB for c in (core, None))
     assert tiled < whole
-    return (tiled + 0.3 * (whole - tiled)) / GB
+    return (tiled + share * (whole - tiled)) / GB
 
 
 def summary(stdout: str) -> dict:
@@ -184,6 +186,32 @@ def test_a_print_in_a_budget_keeps_it_and_paints_like_the_whole_run(tmp_path):
     (c_t, s_t), (c_w, s_w) = (yardstick(images.image_to_tensor(i)) for i in (tiled_img, whole_img))
     assert c_t == pytest.approx(c_w, rel=0.03) and s_t == pytest.approx(s_w, rel=0.03)
     assert seam_score(tiled_img) <= max(1.02, seam_score(whole_img) * 1.02)
+
+
+def test_every_scale_of_a_coarse_to_fine_print_is_planned_inside_the_budget(tmp_path):
+    """Coarse scales leave memory behind (freed heap pages, the network's caches for their shapes): each scale is
+    planned from what the process holds when it starts, so the print's peak RSS stays inside the budget."""
+    code, out, err = cli(tmp_path, "-o", str(tmp_path / "whole.png"), "--size", "384", "--iterations", "1",
+                         "--no-multiscale", "--json")
+    assert code == 0, err
+    budget = tiling_budget(1024, summary(out)["memory"]["held_gb"], core=256, share=0)
+    code, out, err = cli(tmp_path, "-o", str(tmp_path / "print.png"), "--size", "1024", "--iterations", "2",
+                         "--seed", "3", "--max-memory", f"{budget:.3f}", "--json")
+    assert code == 0, err
+    run = summary(out)
+    assert len(run["scales"]) > 2 and run["scales"][-1]["tile"] is not None
+    assert run["memory"]["peak_gb"] <= budget, run
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's heap: another C library keeps pages its own way")
+def test_a_trimmer_gives_freed_pages_back_only_above_its_mark():
+    """Freed tensors between live ones stay resident until given back; the trimmer does it above its mark."""
+    chunks = [torch.ones(16 * 1024) for _ in range(4096)]  # 64 KB each, inside the heap: 256 MB
+    del chunks[::2]  # 128 MB freed in holes between live chunks
+    trimmer(CPU, above=math.inf)()
+    kept = held_memory(CPU)
+    trimmer(CPU, above=0)()
+    assert kept - held_memory(CPU) > 64 * 2**20
 
 
 def test_sizes_beyond_the_budget_are_refused_in_one_line_and_nothing_is_written(tmp_path):

@@ -1,14 +1,19 @@
-"""Which device and which precision a run uses, and the default number of iterations there."""
+"""Which device and which precision a run uses, the default number of iterations there, and giving freed memory
+back to the device."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import gc
 import os
 import platform
+from typing import Callable
 
 import torch
 
 __all__ = ["autocast", "cpu_has_fast_bf16", "default_coarse_factor", "default_iterations", "describe_machine",
-           "pick_device", "pick_precision"]
+           "pick_device", "pick_precision", "release_freed_memory"]
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -86,3 +91,23 @@ def default_coarse_factor(device: torch.device | str = "auto") -> float:
     """Coarser scales' iterations over the final scale's on ``device``: 1.8 on a CPU, 0 (doubling) on a GPU."""
     dev = pick_device(device) if device == "auto" else torch.device(device)
     return 1.8 if dev.type == "cpu" else 0.0
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library this process runs on
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory(device: torch.device, collect: bool = True) -> None:
+    """Give memory that is freed but still resident back to the system (``collect``: after collecting Python's
+    cycles), so that resident memory is what the process uses: on a CPU, glibc keeps the heap pages of freed
+    tensors resident until trimmed; a GPU's allocated bytes already exclude its cache."""
+    if collect:
+        gc.collect()
+    trim = _malloc_trim() if device.type == "cpu" else None
+    if trim is not None:
+        trim(0)

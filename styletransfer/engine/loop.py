@@ -14,9 +14,10 @@ from .. import images
 from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
 from .eta import RunningEta
-from .hardware import autocast, default_channels_last, pick_device, pick_precision
+from .hardware import autocast, default_channels_last, pick_device, pick_precision, release_freed_memory
 from .inputs import check_inputs, final_inputs, run_plan, style_long_side
-from .memory import GB, MemoryBudget, NetMemory, ScaleMemory, available_memory, held_memory
+from .memory import (GB, BudgetTooSmall, MemoryBudget, NetMemory, ScaleMemory, available_memory, held_memory,
+                     trimmer)
 from .objective import Objective, TargetsInterrupted
 from .optim import make_optimizer
 from .resolve import resolve
@@ -216,6 +217,7 @@ class StyleTransfer:
                 self.stopped = True
                 break
             previous = x
+            scale = None  # the finished scale's objective goes before the next one is planned and built
             try:
                 scale = self._prepare_scale(inputs, scale_index, side, iters, first, x, resume)
             except TargetsInterrupted:  # stopped while the targets were computed: nothing done at this scale
@@ -232,6 +234,7 @@ class StyleTransfer:
                 if self._stopped_at == scale.first and previous is not None:
                     x = previous  # nothing done at this scale: keep the finished one, as between scales
                 break
+        scale = None
         self.result = images.tensor_to_image(x)
 
     def plan(self, content_wh: tuple[int, int], min_side: int) -> list[tuple[int, int]]:
@@ -273,6 +276,15 @@ class StyleTransfer:
         s = self.settings
         content_img = images.resize_long_side(run.content, side)
         w, h = content_img.size
+        # planned from what the process holds now: earlier scales leave the network's caches behind
+        release_freed_memory(self.device)
+        held = held_memory(self.device)
+        try:
+            memory = run.budget.holding(held).plan(h, w)
+        except BudgetTooSmall:  # grown past what the run's start planned for: that plan, rather than lose the work
+            memory = run.budget.plan(h, w)
+        self.scales.append({"size": [w, h], "tile": memory.core, "history": memory.history,
+                            "held_gb": round(held / GB, 3), "estimated_peak_gb": round(memory.peak / GB, 3)})
         content_t = images.image_to_tensor(content_img, self.device)
         style_ts = []
         for style in run.styles:
@@ -280,16 +292,14 @@ class StyleTransfer:
             if run.colour_reference is not None:
                 st = images.match_color(st, run.colour_reference)
             style_ts.append(st.to(self.device))
-        memory = run.budget.plan(h, w)
-        self.scales.append({"size": [w, h], "tile": memory.core, "history": memory.history,
-                            "estimated_peak_gb": round(memory.peak / GB, 3)})
         if memory.core is None:
             objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
                                   stopped=lambda: self.controls.stopped)
         else:
             objective = TiledObjective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
                                        stopped=lambda: self.controls.stopped, core=memory.core,
-                                       geometry=run.budget.geometry, first_call=first)
+                                       geometry=run.budget.geometry, first_call=first,
+                                       before_pass=trimmer(self.device, memory.trim_above))
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
         if memory.core is not None:
             step_work = step_work * tiled_work_factor(h, w, memory.core, run.budget.geometry.margin)
@@ -310,6 +320,7 @@ class StyleTransfer:
         """The iterations of one scale, each after the steering that arrived before it."""
         s, x, objective = self.settings, scale.x, scale.objective
         optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
+        before_pass = trimmer(self.device, scale.memory.trim_above)
         # the scales to come, in pixels and iterations: their targets are a forward pass per image
         pixels = scale.size[0] * scale.size[1]
         later = [(pixels * (side2 / scale.side) ** 2, n + scale.targets_share) for side2, n in plan[scale.index:]]
@@ -327,6 +338,7 @@ class StyleTransfer:
                 optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
                 self.events.append({"iteration": done + 1, "weights": plain(weights)})
             t0 = time.perf_counter()
+            before_pass()
             try:
                 losses = self._step(optimizer, objective, x, weights)
             except IterationInterrupted:  # stopped between two tiles: this iteration did not happen

@@ -11,17 +11,19 @@ from typing import Callable
 import torch
 
 from ..settings import SettingError
+from .hardware import release_freed_memory
 from .tiles import NetGeometry, tiled_work_factor
 
 __all__ = ["ACTIVATION_FACTOR", "BudgetTooSmall", "DeviceMemory", "MemoryBudget", "NetMemory", "ScaleMemory",
-           "available_memory", "held_memory"]
+           "available_memory", "held_memory", "trimmer"]
 
 GB = 2**30
 # Peak RSS of an iteration over the bytes autograd saves, measured for VGG19 on the CPU: 1.36 (bf16) and 1.28
-# (fp32) at 512-1024 px (the backward's gradients of the largest layers, alive at once); tiled, 2.5-3.4 at 768-1024 px
-# (the features' gradients of each tile, the allocator keeping what tiles free, oneDNN's primitives for each shape).
+# (fp32) at 512-1024 px (the backward's gradients of the largest layers, alive at once); tiled, 1.7-1.9 at
+# 1024-1448 px when each tile starts from freed memory given back (:func:`trimmer`; without, 3.2-5.2 and growing
+# with the allocator's leftovers). docs/prints.md has the measures.
 ACTIVATION_FACTOR = 1.5
-TILED_ACTIVATION_FACTOR = 3.5
+TILED_ACTIVATION_FACTOR = 2.5
 PIXEL = 12            # bytes of one float32 RGB pixel
 IMAGE_COPIES = 7      # the pixels, their gradient, the photo, the painting, a reported frame, two temporaries
                       # (the photo is not kept through the iterations: one copy of slack)
@@ -90,6 +92,7 @@ class ScaleMemory:
     core: int | None
     history: int
     peak: float
+    trim_above: float = math.inf  # resident bytes above which a pass starts from freed memory given back
 
 
 class MemoryBudget:
@@ -100,21 +103,32 @@ class MemoryBudget:
         self.budget, self.held, self.net, self.optimizer = budget, held, net, optimizer
         self._geometry_of = geometry
 
+    def holding(self, held: float) -> "MemoryBudget":
+        """The same budget for the process holding ``held`` bytes now (the geometry is shared, measured once)."""
+        now = MemoryBudget(self.budget, held, self.net, self._geometry_of, self.optimizer)
+        if "geometry" in self.__dict__:
+            now.geometry = self.geometry
+        return now
+
     @functools.cached_property
     def geometry(self) -> NetGeometry:
         return self._geometry_of()
 
     def peak(self, height: int, width: int, core: int | None, history: int) -> float:
         """Estimated peak bytes of a ``height`` × ``width`` scale in ``core`` px tiles (None: untiled)."""
-        pixels = height * width
+        state = PIXEL * (IMAGE_COPIES + (2 + 2 * history if self.optimizer == "lbfgs" else 2))
+        return (self.held + (state + self.net.targets_per_pixel) * height * width
+                + self.network_pass(height, width, core))
+
+    def network_pass(self, height: int, width: int, core: int | None) -> float:
+        """Estimated bytes of one forward and backward through the network: the whole image, or a ``core`` px
+        tile with its margins."""
         if core is None:
-            seen = ACTIVATION_FACTOR * pixels
+            seen = ACTIVATION_FACTOR * height * width
         else:
             m = self.geometry.margin
             seen = TILED_ACTIVATION_FACTOR * min(height, core + 2 * m) * min(width, core + 2 * m)
-        state = PIXEL * (IMAGE_COPIES + (2 + 2 * history if self.optimizer == "lbfgs" else 2))
-        return (self.held + (state + self.net.targets_per_pixel) * pixels
-                + self.net.fixed + self.net.per_pixel * seen)
+        return self.net.fixed + self.net.per_pixel * seen
 
     def plan(self, height: int, width: int) -> ScaleMemory:
         """The whole image if it fits, else the largest tiles that do; :class:`BudgetTooSmall` if none does."""
@@ -127,7 +141,7 @@ class MemoryBudget:
         histories = LBFGS_HISTORIES if self.optimizer == "lbfgs" else (0,)
         untiled = self.peak(height, width, None, histories[0])
         if untiled <= self.budget:
-            return ScaleMemory(None, histories[0], untiled)
+            return ScaleMemory(None, histories[0], untiled, self.budget - self.network_pass(height, width, None))
         align, margin = self.geometry.align, self.geometry.margin
         # tiles whose margins do not outweigh their core first, the longest history first; then smaller tiles
         for smallest in (max(MIN_CORE, 4 * margin), MIN_CORE):
@@ -136,7 +150,7 @@ class MemoryBudget:
                 while core >= smallest:
                     peak = self.peak(height, width, core, history)
                     if peak <= self.budget:
-                        return ScaleMemory(core, history, peak)
+                        return ScaleMemory(core, history, peak, self.budget - self.network_pass(height, width, core))
                     core -= align
         return None
 
@@ -204,6 +218,16 @@ def held_memory(device: torch.device) -> float:
             return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def trimmer(device: torch.device, above: float) -> Callable[[], None]:
+    """Called before each pass through the network: when the process holds more than ``above`` bytes, give back
+    what is freed but still resident (on a CPU, glibc keeps the pages of an earlier pass's activations, which the
+    next pass does not always reuse). Only near the budget: the pages given back cost page faults to take again."""
+    def trim() -> None:
+        if held_memory(device) > above:
+            release_freed_memory(device, collect=False)
+    return trim
 
 
 def peak_memory(device: torch.device) -> float:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -107,8 +107,10 @@ class _KnownGradient(torch.autograd.Function):
 class TiledObjective(Objective):
     """:class:`Objective` over tiles of ``core`` px; ``first_call``: where a resumed scale's grid goes on."""
 
-    def __init__(self, *args, core: int, geometry: NetGeometry, band_rows: int = 256, first_call: int = 0, **kwargs):
+    def __init__(self, *args, core: int, geometry: NetGeometry, band_rows: int = 256, first_call: int = 0,
+                 before_pass: Callable[[], None] = lambda: None, **kwargs):
         self.core, self.geometry, self.band_rows, self.calls = core, geometry, band_rows, first_call
+        self.before_pass = before_pass  # called before each tile's pass through the network
         self._stopped = kwargs.get("stopped", lambda: False)
         super().__init__(*args, **kwargs)
 
@@ -131,10 +133,12 @@ class TiledObjective(Objective):
             for tile in row:
                 if self._stopped():
                     raise IterationInterrupted if shift else TargetsInterrupted
+                self.before_pass()
                 x = tile.read(image).detach().requires_grad_(grad)
                 with torch.set_grad_enabled(grad):
                     feats = self.features(x)
                 yield tile, x, feats
+                del x, feats  # the consumers drop theirs too: the next tile's pass runs alone, as planned
 
     # ---------------------------------------------------------------- targets, read in tiles
 
@@ -142,8 +146,8 @@ class TiledObjective(Objective):
         rows: dict[int, dict[str, list[torch.Tensor]]] = {}  # by the top of the row: the cores, left to right
         for tile, _, feats in self._tiles(image, shift=False):
             crops = rows.setdefault(tile.core[0], {l: [] for l in self.content_layers})
-            for l in self.content_layers:
-                crops[l].append(tile.core_of(feats[l], self.geometry.strides[l]))
+            for l in self.content_layers:  # a copy of the core: a view would keep the margins' features too
+                crops[l].append(tile.core_of(feats[l], self.geometry.strides[l]).clone())
         return {l: torch.cat([torch.cat(r[l], -1) for r in rows.values()], -2) for l in self.content_layers}
 
     def style_targets(self, image: torch.Tensor) -> dict:
@@ -162,6 +166,7 @@ class TiledObjective(Objective):
                 core = tile.core_of(feats[l], self.geometry.strides[l])
                 target = self._target_crop(self.content_losses[l].target, tile, l, image)
                 content_sums[l] = content_sums[l] + content_sum(core, target)
+            del feats
         return style_sums, content_sums
 
     # ---------------------------------------------------------------- one evaluation: two passes
@@ -195,6 +200,7 @@ class TiledObjective(Objective):
                                      for l, f in feats.items()])
             top, bottom, left, right = tile.ext
             grad[..., top:bottom, left:right] += x.grad
+            del x, feats
         return grad
 
     def _feature_grad(self, f: torch.Tensor, tile: Tile, layer: str, style_grad, content_factor: float,
