@@ -103,9 +103,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def release_freed_memory(device: torch.device, collect: bool = True) -> None:
-    """Give memory that is freed but still resident back to the system (``collect``: after collecting Python's
-    cycles), so that resident memory is what the process uses: on a CPU, glibc keeps the heap pages of freed
-    tensors resident until trimmed; a GPU's allocated bytes already exclude its cache."""
+    """Give freed but resident memory back to the system (``collect``: Python's cycles first); CPU only."""
+    # glibc keeps freed tensors' heap pages resident until trimmed; a GPU's allocated bytes exclude its cache
     if collect:
         gc.collect()
     trim = _malloc_trim() if device.type == "cpu" else None

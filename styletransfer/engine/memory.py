@@ -104,7 +104,7 @@ class MemoryBudget:
         self._geometry_of = geometry
 
     def holding(self, held: float) -> "MemoryBudget":
-        """The same budget for the process holding ``held`` bytes now (the geometry is shared, measured once)."""
+        """The same budget for the process holding ``held`` bytes now."""
         now = MemoryBudget(self.budget, held, self.net, self._geometry_of, self.optimizer)
         if "geometry" in self.__dict__:
             now.geometry = self.geometry
@@ -121,8 +121,7 @@ class MemoryBudget:
                 + self.network_pass(height, width, core))
 
     def network_pass(self, height: int, width: int, core: int | None) -> float:
-        """Estimated bytes of one forward and backward through the network: the whole image, or a ``core`` px
-        tile with its margins."""
+        """Estimated bytes of one forward and backward: the whole image, or a ``core`` px tile and its margins."""
         if core is None:
             seen = ACTIVATION_FACTOR * height * width
         else:
@@ -221,9 +220,10 @@ def held_memory(device: torch.device) -> float:
 
 
 def trimmer(device: torch.device, above: float) -> Callable[[], None]:
-    """Called before each pass through the network: when the process holds more than ``above`` bytes, give back
-    what is freed but still resident (on a CPU, glibc keeps the pages of an earlier pass's activations, which the
-    next pass does not always reuse). Only near the budget: the pages given back cost page faults to take again."""
+    """Called before each pass through the network: gives freed memory back when the process holds more than
+    ``above`` bytes."""
+    # glibc keeps an earlier pass's pages, which the next does not always reuse; only near the budget, as the
+    # pages given back cost page faults to take again
     def trim() -> None:
         if held_memory(device) > above:
             release_freed_memory(device, collect=False)
