@@ -117,6 +117,7 @@ class _Scale:
     step_work: Work             # one iteration's
     targets_share: float        # the targets' cost in iterations
     memory: ScaleMemory         # whole or in tiles, and the L-BFGS history
+    before_iteration: Callable[[], None]  # gives memory back near the budget (tiles: before each tile)
 
 
 class StyleTransfer:
@@ -292,14 +293,16 @@ class StyleTransfer:
             if run.colour_reference is not None:
                 st = images.match_color(st, run.colour_reference)
             style_ts.append(st.to(self.device))
+        give_back = trimmer(self.device, memory.trim_above)
         if memory.core is None:
             objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
                                   stopped=lambda: self.controls.stopped)
+            before_iteration = give_back
         else:
             objective = TiledObjective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
                                        stopped=lambda: self.controls.stopped, core=memory.core,
-                                       geometry=run.budget.geometry, first_call=first,
-                                       before_pass=trimmer(self.device, memory.trim_above))
+                                       geometry=run.budget.geometry, first_call=first, before_pass=give_back)
+            before_iteration = lambda: None  # noqa: E731
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
         if memory.core is not None:
             step_work = step_work * tiled_work_factor(h, w, memory.core, run.budget.geometry.margin)
@@ -314,13 +317,13 @@ class StyleTransfer:
             x = images.resize_tensor(x.detach(), (h, w))
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
         self._x, self._scale_index = x, scale_index
-        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share, memory)
+        return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share, memory,
+                      before_iteration)
 
     def _iterate(self, scale: _Scale, plan, total: int, done: int, start: float) -> Iterator[Progress]:
         """The iterations of one scale, each after the steering that arrived before it."""
         s, x, objective = self.settings, scale.x, scale.objective
         optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
-        before_pass = trimmer(self.device, scale.memory.trim_above)
         # the scales to come, in pixels and iterations: their targets are a forward pass per image
         pixels = scale.size[0] * scale.size[1]
         later = [(pixels * (side2 / scale.side) ** 2, n + scale.targets_share) for side2, n in plan[scale.index:]]
@@ -338,7 +341,7 @@ class StyleTransfer:
                 optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
                 self.events.append({"iteration": done + 1, "weights": plain(weights)})
             t0 = time.perf_counter()
-            before_pass()
+            scale.before_iteration()
             try:
                 losses = self._step(optimizer, objective, x, weights)
             except IterationInterrupted:  # stopped between two tiles: this iteration did not happen
