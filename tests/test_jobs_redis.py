@@ -95,6 +95,9 @@ def test_run_again_and_continue_on_the_workers(cluster, jobs, content_image, sty
     assert jobs.wait(more.id, "gina", timeout=JOB_S).iteration == 5
     pixels = lambda job: Image.open(io.BytesIO(jobs.result_png(job.id, "gina"))).convert("RGB").tobytes()  # noqa
     assert pixels(again) == pixels(first) != pixels(more)
+    # the photo larger than the result (80x96 for a 64-px job) is kept for prints, and passed on by Run again
+    assert Image.open(io.BytesIO(jobs.store.photo(first.id))).size == (80, 96)
+    assert jobs.store.photo(again.id) == jobs.store.photo(first.id)
     assert "continues job" in jobs.get(more.id, "gina").note
 
 

@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -265,6 +266,40 @@ def test_a_tiled_scale_resumes_from_its_checkpoint_and_stops_between_tiles(stead
     for progress in stopping.run(photo, [painting]):
         controls.stop()  # arrives during the next iteration's tiles or before it: the image stays as it was
     assert stopping.stopped and stopping.iterations_done == 1
+
+
+def test_a_print_paints_over_the_photo_as_uploaded_not_the_job_s_photo_enlarged(style_image):
+    """A job keeps its photo larger than its result (up to the largest print, as a JPEG); Run again passes it on,
+    and a print's photo is that one at the print's size."""
+    from styletransfer.jobs import LocalJobs
+    from styletransfer.limits import Limits
+
+    uploaded = example_image("hopper")  # 512x600
+    jobs = LocalJobs(devices=["cpu"], limits=Limits(max_size=64, max_print_size=400, frame_interval=0.0), nice=0)
+    try:
+        first = jobs.submit("alice", uploaded, [style_image], Settings(size=64, iterations=2, multiscale=False))
+        kept = Image.open(io.BytesIO(jobs.store.photo(first.id)))
+        assert kept.format == "JPEG" and kept.size == images.long_side_size(uploaded.size, 400)
+        assert jobs.store.rerun_inputs(first.id, False)[0].size == (55, 64)  # the run's own photo: the job's size
+        jobs.wait(first.id, "alice")
+        assert jobs.store.photo(jobs.rerun(first.id, "alice").id) == jobs.store.photo(first.id)
+
+        made = jobs.make_print(first.id, "alice", 256)
+        painted_over = np.asarray(jobs.store.rerun_inputs(made.id, False)[0], dtype=float)
+        jobs.cancel(made.id, "alice")
+        at_print_size = images.resize_long_side(uploaded, 256)
+        as_uploaded = np.asarray(at_print_size, dtype=float)
+        enlarged = np.asarray(images.resize_long_side(uploaded, 64).resize(at_print_size.size, Image.BICUBIC),
+                              dtype=float)
+        assert painted_over.shape == as_uploaded.shape
+        # measured 1.3 grey levels (JPEG, resampled twice) against 11.4 for the job's photo enlarged
+        assert np.abs(painted_over - as_uploaded).mean() < 0.25 * np.abs(enlarged - as_uploaded).mean()
+
+        small = jobs.submit("bob", uploaded.resize((48, 56)), [style_image],
+                            Settings(size=64, iterations=2, multiscale=False))
+        assert jobs.store.photo(small.id) is None  # no larger than its result: nothing more to keep
+    finally:
+        jobs.shutdown()
 
 
 def test_make_a_print_paints_a_finished_result_again_larger(content_image, style_image):

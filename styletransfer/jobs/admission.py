@@ -8,7 +8,7 @@ from typing import Iterable
 
 from PIL import Image
 
-from ..images import image_to_tensor
+from ..images import image_to_tensor, jpeg_bytes, resize_long_side
 from ..engine import Checkpoint, check_inputs, final_inputs, resolve
 from ..engine.work import work_of
 from ..limits import Limits
@@ -73,6 +73,13 @@ def print_settings(record: dict, size: int, result_side: int, limits: Limits) ->
                             f"{limits.max_print_size} px on this server")
     settings = Settings.from_dict({**record, "schedule": [], "stop_after": None})
     return dataclasses.replace(settings, size=size, multiscale=True, min_size=result_side + 1)
+
+
+def photo_for_prints(photo: Image.Image, result_side: int, limits: Limits) -> bytes | None:
+    """The photo up to ``max_print_size`` as a JPEG for prints; None if the result is as large."""
+    side = min(max(photo.size), limits.max_print_size)
+    # JPEG at 95: a print's photo costs a few MB kept beside its job (raw RGB at 4096 px would be 48 MB)
+    return jpeg_bytes(resize_long_side(photo, side), quality=95) if side > result_side else None
 
 
 def admit(settings: Settings, content: Image.Image, styles: list[Image.Image], limits: Limits,

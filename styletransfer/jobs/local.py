@@ -62,6 +62,7 @@ class Job:
     note: str | None = None
     device: str | None = None
     start_image: Image.Image | None = None                # "Continue": the result it starts from
+    photo: bytes | None = None                            # larger than the result, for prints (JPEG)
 
     def weights(self) -> dict:
         """The weights in force now."""
@@ -162,14 +163,14 @@ class MemoryStore:
         self.stats = MemoryStats()
         self.uploads = DiskUploads(limits.max_stored_uploads)
 
-    def add(self, owner, client, settings, content, styles, start_image, note) -> str:
+    def add(self, owner, client, settings, content, styles, start_image, note, photo=None) -> str:
         with self.lock:  # counted and taken in one step
             active = [(j.owner, j.client) for j in self.jobs.values() if j.status in (QUEUED, RUNNING)]
             standing = Standing.count(active, owner, client, len(self.queue))
             standing.check(self.limits)
             job = Job(id=str(uuid.uuid4()), owner=owner, settings=settings, content=content, styles=list(styles),
                       controls=Controls(), history=FrameHistory(self.limits.frame_history), client=client,
-                      start_image=start_image, note=note)
+                      start_image=start_image, note=note, photo=photo)
             job.order = standing.queue_order(job.created)
             self.jobs[job.id] = job
             bisect.insort(self.queue, job.id, key=lambda i: self.jobs[i].order)
@@ -200,7 +201,7 @@ class MemoryStore:
             if job.status == QUEUED:
                 self.queue.remove(job.id)
                 job.status, job.finished = STOPPED, time.time()
-                job.content, job.styles = None, []
+                job.content, job.styles, job.photo = None, [], None
                 return "stopped"
             if job.status == RUNNING:
                 job.controls.stop()
@@ -220,6 +221,10 @@ class MemoryStore:
         with self.lock:
             job = self._job(job_id)
             return job.content, list(job.styles), job.record().to_dict(), job.result if with_result else None
+
+    def photo(self, job_id):
+        with self.lock:
+            return self._job(job_id).photo
 
     def result_parts(self, job_id):
         with self.lock:

@@ -34,14 +34,14 @@ class RedisStore:
         self.stats = RedisStats(r)
         self.uploads = RedisUploads(r, limits.max_stored_uploads)
 
-    def add(self, owner, client, settings, content, styles, start_image, note) -> str:
+    def add(self, owner, client, settings, content, styles, start_image, note, photo=None) -> str:
         job_id, now = str(uuid.uuid4()), time.time()
         meta = {"owner": owner, "client": client, "status": QUEUED, "settings": settings.to_dict(), "created": now,
                 "order": now, "attempt": 1, "weights": settings.live_weights(), "events": [], "frame_seq": 0,
                 "frames": 0, "note": note}
         pipe = self.r.pipeline()  # written first, in no list: nobody sees the job until ADMIT takes it
         pipe.hset(job_key(job_id), mapping={k: dumps(v) for k, v in meta.items()})
-        pipe.hset(job_key(job_id, ":inputs"), mapping=inputs_mapping(content, styles, start_image))
+        pipe.hset(job_key(job_id, ":inputs"), mapping=inputs_mapping(content, styles, start_image, photo))
         pipe.hset(job_key(job_id, ":control"), mapping={"version": 0, "weights": "{}", "stop": 0})
         expire_job(pipe, job_id, self.limits.job_ttl_s)
         pipe.execute()
@@ -98,6 +98,9 @@ class RedisStore:
         content, styles, _ = read_inputs(self.r, job_id)
         result = self.r.get(job_key(job_id, ":result")) if with_result else None
         return content, styles, record, Image.open(io.BytesIO(result)).convert("RGB") if result else None
+
+    def photo(self, job_id):
+        return self.r.hget(job_key(job_id, ":inputs"), "photo")
 
     def result_parts(self, job_id):
         meta = self._meta(job_id)

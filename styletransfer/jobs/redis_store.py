@@ -140,11 +140,12 @@ return {1, for_owner, for_client, queued}
 """
 
 
-def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image.Image | None = None) -> dict:
-    """A job's images as the ``:inputs`` hash holds them (PNG): ``content``, ``style:0`` …, ``start``."""
+def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image.Image | None = None,
+                   photo: bytes | None = None) -> dict:
+    """A job's images as the ``:inputs`` hash holds them: ``content``, ``style:0`` …, ``start`` (PNG), ``photo``."""
     png = images.png_bytes
     return {"content": png(content), **{f"style:{i}": png(s) for i, s in enumerate(styles)},
-            **({"start": png(start)} if start is not None else {})}
+            **({"start": png(start)} if start is not None else {}), **({"photo": photo} if photo else {})}
 
 
 def read_inputs(r: redis.Redis, job_id: str) -> tuple[Image.Image | None, list[Image.Image], Image.Image | None]:

@@ -11,7 +11,7 @@ from .. import images
 from ..engine import resolve
 from ..limits import Limits
 from ..settings import SettingError, Settings, check_live, plain
-from .admission import admit, print_settings, rerun_note, rerun_settings
+from .admission import admit, photo_for_prints, print_settings, rerun_note, rerun_settings
 from .model import FINISHED, JobNotFound, JobView, check_changeable
 from .progress import encode_timelapse
 from .speed import SpeedMeter
@@ -30,7 +30,8 @@ class JobStore(Protocol):
     stats: Stats
 
     def add(self, owner: str, client: str | None, settings: Settings, content: Image.Image,
-            styles: list[Image.Image], start_image: Image.Image | None, note: str | None) -> str:
+            styles: list[Image.Image], start_image: Image.Image | None, note: str | None,
+            photo: bytes | None = None) -> str:
         """Count the caps and queue the job in one step (OverCapacity when a cap is reached); its id."""
 
     def owner(self, job_id: str) -> str | None:
@@ -54,6 +55,9 @@ class JobStore(Protocol):
     def rerun_inputs(self, job_id: str, with_result: bool
                      ) -> tuple[Image.Image | None, list[Image.Image], dict, Image.Image | None]:
         """(content or None once gone, paintings, the job's record, its result if ``with_result`` and kept)."""
+
+    def photo(self, job_id: str) -> bytes | None:
+        """``add``'s photo (for prints), while the job's inputs are kept."""
 
     def result_parts(self, job_id: str) -> tuple[bytes | None, Image.Image | None, dict]:
         """(the stored result PNG, else None; else the latest image, or None before the first; the record)."""
@@ -114,10 +118,12 @@ class Jobs:
 
     def submit(self, owner: str, content: Image.Image, styles: list[Image.Image], settings: Settings,
                start_image: Image.Image | None = None, note: str | None = None, client: str | None = None,
-               largest: int | None = None) -> JobView:
+               largest: int | None = None, photo: bytes | None = None) -> JobView:
         """Admit and queue a job (SettingError, ImageTooSmall, LimitExceeded). ``client``: the submitter's address."""
+        uploaded = content  # kept for prints where larger than the job, unless Run again or a print passes one on
         settings, content, styles = admit(settings, content, styles, self.limits, self.devices[0], largest)
-        job_id = self.store.add(owner, client, settings, content, styles, start_image, note)
+        photo = photo or photo_for_prints(uploaded, settings.size, self.limits)
+        job_id = self.store.add(owner, client, settings, content, styles, start_image, note, photo)
         self.executor.start(job_id)
         self.store.stats.count("jobs_submitted_total")
         self._forget_old(owner)
@@ -129,10 +135,11 @@ class Jobs:
         self._require(job_id, owner)
         content, styles, record, result = self.store.rerun_inputs(job_id, continue_iterations is not None)
         note = rerun_note(job_id, content, result, continue_iterations)
-        return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), result, note, client)
+        return self.submit(owner, content, styles, rerun_settings(record, continue_iterations), result, note, client,
+                           photo=self.store.photo(job_id))
 
     def make_print(self, job_id: str, owner: str, size: int, client: str | None = None) -> JobView:
-        """A new job: this finished job painted again at ``size`` px from its result."""
+        """A new job: this finished job painted again at ``size`` px from its result, over its kept photo."""
         self._require(job_id, owner)
         content, styles, record, result = self.store.rerun_inputs(job_id, True)
         rerun_note(job_id, content, result, None)  # its images are still kept
@@ -140,7 +147,10 @@ class Jobs:
             raise SettingError("only a finished job can be made into a print")
         settings = print_settings(record, size, max(result.size), self.limits)
         note = f"a {size}-px print of job {job_id[:8]}, from its result"
-        return self.submit(owner, content, styles, settings, result, note, client, self.limits.max_print_size)
+        photo = self.store.photo(job_id)
+        if photo is not None:
+            content = Image.open(io.BytesIO(photo)).convert("RGB")
+        return self.submit(owner, content, styles, settings, result, note, client, self.limits.max_print_size, photo)
 
     def print_options(self, job_id: str, owner: str, sizes: list[int]) -> list[tuple[int, float | None]]:
         """``sizes`` this finished job can be made into here, with estimated seconds; past the workers' memory, left out."""
