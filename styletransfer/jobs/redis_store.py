@@ -150,7 +150,9 @@ def inputs_mapping(content: Image.Image, styles: list[Image.Image], start: Image
 
 def read_inputs(r: redis.Redis, job_id: str) -> tuple[Image.Image | None, list[Image.Image], Image.Image | None]:
     """(content, styles in order, start image) from the job's ``:inputs`` hash; content None once gone."""
-    raw = r.hgetall(job_key(job_id, ":inputs"))
+    inputs = job_key(job_id, ":inputs")
+    fields = [f for f in r.hkeys(inputs) if f != b"photo"]  # the photo kept for prints: megabytes no run reads
+    raw = {f: v for f, v in zip(fields, r.hmget(inputs, fields)) if v is not None} if fields else {}
     decode = lambda key: Image.open(io.BytesIO(raw[key])).convert("RGB") if key in raw else None  # noqa: E731
     style_keys = sorted((k for k in raw if k.startswith(b"style:")), key=lambda k: int(k.split(b":")[1]))
     return decode(b"content"), [decode(k) for k in style_keys], decode(b"start")
