@@ -203,7 +203,7 @@ def test_another_session_cannot_see_the_job_its_frames_or_downloads(server, brow
         assert refused.status_code == 404 and refused.json() == {"error": "no such job in this session"}
         # and in the other browser itself: the frame URL is a 404 page, not the image
         other.get(f"{server.url}/frames/{job_id}/latest.jpg")
-        assert "Not Found" in other.page_source
+        wait_until(lambda: "Not Found" in other.page_source, timeout=10, message="the 404 page")  # '' until loaded
     finally:
         other.quit()
     assert owner.get(f"{server.url}/api/jobs/{job_id}").json()["status"] in ("running", "done", "queued")
