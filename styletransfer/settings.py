@@ -44,8 +44,8 @@ def _torchvision_archs() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that defines a run, checked when made and frozen; ``seed``, ``iterations`` and
-    ``coarse_factor`` left None are filled in at admission."""
+    """Everything that defines a run, checked when made and frozen; ``seed``, ``iterations``,
+    ``coarse_factor`` and ``draft_backbone`` left None are filled in at admission."""
 
     size: int = setting(512, "long side of the result, px", kind="int", low=16, high=8192)
     iterations: int | None = setting(
@@ -71,6 +71,10 @@ class Settings:
         "gram; w2 on EfficientNet-Lite)", kind="choice", choices=("gram", "w2"), optional=True)
     backbone: str = setting("vgg19", "the network that sees the images: a built-in name, or a checkpoint file "
                             "(.pt/.pth/.ts) of your own", kind="backbone", choices=_backbone_names)
+    draft_backbone: str | None = setting(
+        None, "the network that paints the coarse scales, the backbone then the final one (none: the backbone "
+        "throughout; default: efficientnet-lite0 on a CPU under vgg19, else none)", kind="choice",
+        choices=("none", "efficientnet-lite0", "efficientnet-lite1"), optional=True)
     backbone_arch: str | None = setting(None, "the torchvision architecture of a plain state_dict checkpoint",
                                         kind="choice", choices=_torchvision_archs, optional=True)
     content_layers: tuple[str, ...] | None = setting(
@@ -136,8 +140,12 @@ class Settings:
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise SettingError(f"unknown setting {', '.join(map(repr, unknown))}")
-        if "coarse_factor" not in values and set(values) >= _FIELDS.keys() - {"coarse_factor", "max_memory"}:
-            values = {**values, "coarse_factor": 0.0}  # a record from before the setting: it ran 2×, 4×, 8×…
+        # a record from before a setting replays as it ran: coarse scales 2×, 4×, 8×…, on the backbone alone
+        record = set(values) >= _FIELDS.keys() - {"coarse_factor", "max_memory", "draft_backbone"}
+        if record and "coarse_factor" not in values:
+            values = {**values, "coarse_factor": 0.0}
+        if record and "draft_backbone" not in values:
+            values = {**values, "draft_backbone": "none"}
         return cls(**values)
 
 

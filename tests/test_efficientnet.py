@@ -125,12 +125,18 @@ def test_the_time_model_counts_a_fast_backbone_s_iterations_at_their_measured_co
     from styletransfer.engine import pick_precision, resolve
     from styletransfer.engine.work import RELATIVE_COST, work_of
 
-    vgg = resolve(Settings(size=256, device="cpu", seed=0))
+    vgg = resolve(Settings(size=256, device="cpu", seed=0, draft_backbone="none"))
     lite = resolve(Settings(size=256, device="cpu", seed=0, backbone="efficientnet-lite0"))
+    drafted = resolve(Settings(size=256, device="cpu", seed=0, draft_backbone="efficientnet-lite0"))
     cost = RELATIVE_COST[("efficientnet-lite0", pick_precision(torch.device("cpu")))]
     wh = [style_image.size]
     assert work_of(lite, content_image.size, wh).pixels == pytest.approx(cost * work_of(vgg, content_image.size,
                                                                                          wh).pixels)
+    # drafted: the 128-px scale at Lite0's cost, the 256-px one at VGG19's
+    final = resolve(Settings(size=256, device="cpu", seed=0, multiscale=False, iterations=vgg.iterations))
+    coarse = work_of(vgg, content_image.size, wh).pixels - work_of(final, content_image.size, wh).pixels
+    assert work_of(drafted, content_image.size, wh).pixels == pytest.approx(
+        cost * coarse + work_of(final, content_image.size, wh).pixels)
     run = StyleTransfer(Settings(size=64, iterations=2, multiscale=False, seed=0, backbone="efficientnet-lite0",
                                  device="cpu"))
     for _ in run.run(content_image, [style_image]):

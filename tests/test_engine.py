@@ -1,4 +1,6 @@
 """The optimisation loop with the real VGG19 weights on small images."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -112,6 +114,34 @@ def test_the_plan_s_defaults_depend_on_the_device_and_are_recorded():
     old_record = {k: v for k, v in cpu.to_dict().items() if k != "coarse_factor"}
     assert Settings.from_dict(old_record).coarse_factor == 0
     assert Settings.from_dict({"size": 256}).coarse_factor is None  # a request: the device's default
+
+
+def test_on_a_cpu_efficientnet_lite0_drafts_vgg19_s_coarse_scales_and_a_record_from_before_replays_without():
+    from styletransfer.engine import resolve
+
+    assert resolve(Settings(), "cpu").draft_backbone == "efficientnet-lite0"
+    assert resolve(Settings(), "cuda").draft_backbone == "none"  # not measured on a GPU
+    assert resolve(Settings(backbone="alexnet"), "cpu").draft_backbone == "none"  # measured under VGG19 only
+    assert resolve(Settings(draft_backbone="none"), "cpu").draft_backbone == "none"  # asked for: kept
+    old_record = {k: v for k, v in resolve(Settings(), "cpu").to_dict().items() if k != "draft_backbone"}
+    assert Settings.from_dict(old_record).draft_backbone == "none"
+    assert Settings.from_dict({"size": 256}).draft_backbone is None  # a request: the device's default
+
+
+def test_the_draft_paints_the_coarse_scales_the_backbone_the_final_one(content_image, style_image):
+    transfer = StyleTransfer(Settings(size=128, iterations=2, coarse_factor=1, min_size=32, seed=0, device="cpu",
+                                      draft_backbone="efficientnet-lite0", style_layer_weights=(1, 1, 1, 1, 2)))
+    transfer.controls.update(style_layer_weights=(2, 1, 1, 1, 1))  # VGG19's five layers: the draft keeps its own
+    progress = list(transfer.run(content_image, [style_image]))
+    assert [scale["backbone"] for scale in transfer.scales] == ["efficientnet-lite0"] * 2 + ["vgg19"]
+    assert [p.scale for p in progress] == [1, 1, 2, 2, 3, 3]
+    assert all(math.isfinite(p.losses["total"]) for p in progress)
+    assert transfer.record().draft_backbone == "efficientnet-lite0"  # Run again drafts the same way
+    alone = StyleTransfer(Settings(size=128, iterations=2, coarse_factor=1, min_size=32, seed=0, device="cpu",
+                                   draft_backbone="none"))
+    for _ in alone.run(content_image, [style_image]):
+        pass
+    assert [scale["backbone"] for scale in alone.scales] == ["vgg19"] * 3
 
 
 def test_multiscale_run_reports_scales_sizes_and_eta(content_image, style_image):

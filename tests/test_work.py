@@ -7,7 +7,7 @@ from styletransfer.engine.work import FORWARD_SHARE, work_of
 
 def test_the_work_is_every_scale_s_iterations_and_pixels_and_each_image_s_targets():
     # 400×300 at 256 px: scales 128 (128×96) and 256 (256×192); a square painting at each scale's side
-    settings = Settings(size=256, iterations=10, coarse_factor=0, min_size=128)  # 20 at 128 px
+    settings = Settings(size=256, iterations=10, coarse_factor=0, min_size=128, draft_backbone="none")  # 20 at 128
     work = work_of(settings, (400, 300), [(50, 50)])
     iterations = 20 + 10
     pixels = 20 * 128 * 96 + 10 * 256 * 192
@@ -21,10 +21,11 @@ def test_the_work_is_every_scale_s_iterations_and_pixels_and_each_image_s_target
 
 
 def test_a_strip_a_single_scale_and_fewer_paintings_are_less_work():
-    settings = Settings(size=512, iterations=20, coarse_factor=2.25)
+    settings = Settings(size=512, iterations=20, coarse_factor=2.25, draft_backbone="none")
     full = work_of(settings, (4, 3), [(4, 3)])
     assert work_of(settings, (400, 100), [(4, 3)]).pixels < full.pixels
-    assert work_of(Settings(size=512, iterations=20, coarse_factor=2.25, multiscale=False), (4, 3), [(4, 3)]).pixels < full.pixels
+    one_scale = Settings(size=512, iterations=20, coarse_factor=2.25, multiscale=False, draft_backbone="none")
+    assert work_of(one_scale, (4, 3), [(4, 3)]).pixels < full.pixels
     assert work_of(settings, (4, 3), [(4, 3), (4, 3)]).pixels > full.pixels
 
 

@@ -17,16 +17,19 @@ class RunningEta:
         self.known_model = iteration_cost is not None
         self.ratio: float | None = 1.0 if self.known_model else None  # seconds per unit of the model
         self._pixels = 0.0
+        self._cost = 1.0
         self._times: list[float] = []
 
-    def start_scale(self, pixels: float) -> None:
-        self._pixels, self._times = float(pixels), []
+    def start_scale(self, pixels: float, cost: float = 1.0) -> None:
+        """A new scale of ``pixels`` whose iterations each cost ``cost`` of the model's (its network's)."""
+        self._pixels, self._cost, self._times = float(pixels), cost, []
 
     def seconds_left(self, iteration_seconds: float, left_here: int,
                      later: Sequence[tuple[float, float]]) -> float:
-        """After an iteration of ``iteration_seconds``, ``left_here`` left at this scale and ``later`` to come."""
+        """After an iteration of ``iteration_seconds``, ``left_here`` left at this scale and ``later`` to come
+        ((pixels, iterations in the model's units))."""
         self._times.append(iteration_seconds)
-        here = self.cost(self._pixels)
+        here = self._cost * self.cost(self._pixels)
         steady = len(self._times) > 1
         if steady:
             self.ratio = statistics.median(self._times[1:]) / here

@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-__all__ = ["autocast", "cpu_has_fast_bf16", "default_coarse_factor", "default_iterations", "describe_machine",
-           "pick_device", "pick_precision", "release_freed_memory"]
+__all__ = ["autocast", "cpu_has_fast_bf16", "default_coarse_factor", "default_draft_backbone", "default_iterations",
+           "describe_machine", "pick_device", "pick_precision", "release_freed_memory"]
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -91,6 +91,12 @@ def default_coarse_factor(device: torch.device | str = "auto") -> float:
     """Coarser scales' iterations over the final scale's on ``device``: 1.8 on a CPU, 0 (doubling) on a GPU."""
     dev = pick_device(device) if device == "auto" else torch.device(device)
     return 1.8 if dev.type == "cpu" else 0.0
+
+
+def default_draft_backbone(device: torch.device | str, backbone: str) -> str:
+    """The network for the coarse scales: EfficientNet-Lite0 under VGG19 on a CPU, else none (docs/backbones.md)."""
+    dev = pick_device(device) if device == "auto" else torch.device(device)
+    return "efficientnet-lite0" if dev.type == "cpu" and backbone == "vgg19" else "none"
 
 
 @functools.cache

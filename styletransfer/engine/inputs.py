@@ -10,8 +10,8 @@ from .. import images
 from ..backbones import min_input_side
 from ..settings import SettingError, Settings
 
-__all__ = ["MIN_SOURCE_SIDE", "ImageTooSmall", "check_inputs", "check_painting", "check_photo", "final_inputs",
-           "needed_side", "painting_side", "plan_scales", "run_plan", "style_long_side"]
+__all__ = ["MIN_SOURCE_SIDE", "ImageTooSmall", "check_inputs", "check_painting", "check_photo", "draft_scales",
+           "final_inputs", "needed_side", "painting_side", "plan_scales", "run_plan", "style_long_side"]
 
 MIN_SOURCE_SIDE = 32  # px: below this an input holds too little to paint from or with
 
@@ -64,9 +64,19 @@ def style_long_side(settings: Settings, side: int, style_wh: tuple[int, int], mi
 
 
 def needed_side(settings: Settings) -> int:
-    """The smallest input side the backbone's deepest layer in use needs."""
+    """The smallest input side the backbone's deepest layer in use needs (and the draft's, if any)."""
     layers = tuple(settings.content_layers or ()) + tuple(settings.style_layers or ())
-    return min_input_side(settings.backbone, layers or None, settings.backbone_arch)
+    need = min_input_side(settings.backbone, layers or None, settings.backbone_arch)
+    if settings.draft_backbone not in (None, "none"):
+        need = max(need, min_input_side(settings.draft_backbone))
+    return need
+
+
+def draft_scales(settings: Settings, scales: int) -> int:
+    """How many of ``scales`` scales the draft paints: the coarse ones (the backbone paints the last)."""
+    if settings.draft_backbone is None:
+        raise ValueError("draft_scales needs resolved settings: the draft depends on the device")
+    return 0 if settings.draft_backbone == "none" else scales - 1
 
 
 def _check_source(wh: tuple[int, int], name: str) -> None:

@@ -2,6 +2,7 @@
 :class:`Progress`, :class:`Checkpoint`, :class:`StyleTransfer`)."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
 from .eta import RunningEta
 from .hardware import autocast, default_channels_last, pick_device, pick_precision, release_freed_memory
-from .inputs import check_inputs, final_inputs, run_plan, style_long_side
+from .inputs import check_inputs, draft_scales, final_inputs, run_plan, style_long_side
 from .memory import (GB, BudgetTooSmall, MemoryBudget, NetMemory, ScaleMemory, available_memory, held_memory,
                      trimmer)
 from .objective import Objective, TargetsInterrupted
@@ -90,17 +91,28 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
-class _RunInputs:
-    """What every scale of a run starts from."""
+class _Network:
+    """A backbone ready to paint scales: truncated after its deepest layer in use, with the settings its
+    objective reads (a draft's are its own layers and loss), its memory budget and its cost."""
 
     net: torch.nn.Module
+    settings: Settings
+    min_side: int               # the smallest input side its deepest layer in use needs
     memory_format: torch.memory_format
+    budget: MemoryBudget
+    cost: float                 # an iteration in VGG19 iterations: what the time model and the work counts are in
+
+
+@dataclass(frozen=True)
+class _RunInputs:
+    """What every scale of a run starts from: the network of each scale, the images."""
+
+    networks: Sequence[_Network]  # one per scale of the plan
     content: Image.Image
     styles: Sequence[Image.Image]
     colour_reference: torch.Tensor | None
     min_side: int
     generator: torch.Generator
-    budget: MemoryBudget
 
 
 @dataclass
@@ -118,6 +130,7 @@ class _Scale:
     targets_share: float        # the targets' cost in iterations
     memory: ScaleMemory         # whole or in tiles, and the L-BFGS history
     before_iteration: Callable[[], None]  # gives memory back near the budget (tiles: before each tile)
+    drafted: bool               # painted by the draft network: its own layers, so its own layer weights
 
 
 class StyleTransfer:
@@ -130,17 +143,14 @@ class StyleTransfer:
         self.settings = resolve(settings or Settings(), self.device)
         self.precision = pick_precision(self.device, self.settings.precision)
         self.controls = controls or Controls()
-        # an iteration on this backbone in VGG19 iterations: what the time model and the work counts are in
-        self._cost = relative_cost(self.settings.backbone, self.device, self.precision)
-        self._eta = RunningEta(None if iteration_cost is None
-                               else lambda pixels: self._cost * iteration_cost(pixels))
+        self._eta = RunningEta(iteration_cost)
         self.result: Image.Image | None = None
         self.losses: dict[str, float] = {}
         self.iteration_seconds: list[float] = []
         self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
         self.iterations_done = 0
         self.work_done = Work()         # what the run has done so far (iterations, pixels × iterations)
-        self.scales: list[dict] = []    # each scale run: its size, its tiles' core (None: whole) and L-BFGS history
+        self.scales: list[dict] = []    # each scale run: size, backbone, tiles' core (None: whole), L-BFGS history
         self.budget: MemoryBudget | None = None  # the run's memory budget, once it has started
         self.stopped = False
         self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
@@ -187,17 +197,20 @@ class StyleTransfer:
         check_inputs(s, content.size, [st.size for st in styles], sources=False)
         content, styles = final_inputs(s, content, styles)
         start = time.perf_counter()
-        net, min_side, memory_format = self._network()
+        final = self._network(s)
+        draft = None if s.draft_backbone == "none" else self._network(_draft_settings(s))
+        min_side = max(n.min_side for n in (final, draft) if n is not None)
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
-        budget = self.budget = self._budget(net, min_side)
-        budget.plan(content.size[1], content.size[0])  # a final size beyond the budget is refused before any work
+        self.budget = final.budget
+        # a final size beyond the budget is refused before any work
+        self.budget.plan(content.size[1], content.size[0])
+        drafted = draft_scales(s, len(plan))
         inputs = _RunInputs(
-            net, memory_format, content, styles,
+            [draft] * drafted + [final] * (len(plan) - drafted), content, styles,
             # colour preservation matches each painting to the photo's colours, measured at the final size
             images.image_to_tensor(images.resize_long_side(content, s.size)) if s.preserve_color else None,
-            min_side, torch.Generator().manual_seed(s.seed),  # the run's own generator: no process-wide seeding
-            budget)
+            min_side, torch.Generator().manual_seed(s.seed))  # the run's own generator: no process-wide seeding
         x: torch.Tensor | None = None
         done = 0
         # a change made before the first iteration is an event of iteration 1, like any other
@@ -228,7 +241,7 @@ class StyleTransfer:
                         images.resize_long_side(content, side))
                 break
             x = scale.x
-            for progress in self._iterate(scale, plan, total, done, start):
+            for progress in self._iterate(scale, plan, [n.cost for n in inputs.networks], total, done, start):
                 done = progress.iteration
                 yield progress
             if self.stopped:
@@ -242,50 +255,48 @@ class StyleTransfer:
         """[(long side, iterations), ...] from coarse to fine for a photo of ``content_wh``."""
         return run_plan(self.settings, content_wh, min_side)
 
-    def _layers(self, net) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    @staticmethod
+    def _layers(net, s: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(the content layers, every layer in use, once each): the settings' own, else the backbone's."""
-        s = self.settings
         content_layers = tuple(s.content_layers or net.content_layers)
         return content_layers, tuple(dict.fromkeys(content_layers + tuple(s.style_layers or net.style_layers)))
 
-    def _network(self):
-        """The backbone truncated after the deepest layer in use, the input side it needs, its memory format."""
-        s = self.settings
+    def _network(self, s: Settings) -> _Network:
+        """``s.backbone`` truncated after the deepest layer in use, with its budget, cost and input side."""
         net = load_backbone(s.backbone, self.device, s.backbone_arch)
-        _, layers = self._layers(net)
+        content_layers, layers = self._layers(net, s)
         net = net.truncated(layers)
         min_side = min_input_side(s.backbone, tuple(layers), s.backbone_arch)
         channels_last = s.channels_last if s.channels_last is not None else default_channels_last(self.device)
         if s.style_layer_weights is not None and len(s.style_layer_weights) != len(s.style_layers or net.style_layers):
             raise SettingError(f"{len(s.style_layer_weights)} style layer weights for "
                                f"{len(s.style_layers or net.style_layers)} style layers")
-        return net, min_side, torch.channels_last if channels_last else torch.contiguous_format
-
-    def _budget(self, net, min_side: int) -> MemoryBudget:
-        """The run's memory budget (``max_memory``, else the device's free memory) and the network's measures."""
-        s = self.settings
-        content_layers, layers = self._layers(net)
+        # the memory budget: ``max_memory``, else the device's free memory, and this network's measures
         budget = s.max_memory * GB if s.max_memory is not None else available_memory(self.device)
         measures = NetMemory.of(net, layers, content_layers, self.autocast, self.precision, max(64, min_side),
                                 self.device)
-        return MemoryBudget(budget, held_memory(self.device), measures, lambda: net_geometry(net, layers, self.device),
-                            s.optimizer)
+        budget = MemoryBudget(budget, held_memory(self.device), measures,
+                              lambda: net_geometry(net, layers, self.device), s.optimizer)
+        return _Network(net, s, min_side, torch.channels_last if channels_last else torch.contiguous_format, budget,
+                        relative_cost(s.backbone, self.device, self.precision))
 
     def _prepare_scale(self, run: _RunInputs, scale_index: int, side: int, iters: int, first: int,
                        x: torch.Tensor | None, resume: Checkpoint | None) -> _Scale:
         """This scale's targets, objective and starting pixels."""
-        s = self.settings
+        network = run.networks[scale_index - 1]
+        s = network.settings
         content_img = images.resize_long_side(run.content, side)
         w, h = content_img.size
         # planned from what the process holds now: earlier scales leave the network's caches behind
         release_freed_memory(self.device)
         held = held_memory(self.device)
         try:
-            memory = run.budget.holding(held).plan(h, w)
+            memory = network.budget.holding(held).plan(h, w)
         except BudgetTooSmall:  # grown past what the run's start planned for: that plan, rather than lose the work
-            memory = run.budget.plan(h, w)
-        self.scales.append({"size": [w, h], "tile": memory.core, "history": memory.history,
-                            "held_gb": round(held / GB, 3), "estimated_peak_gb": round(memory.peak / GB, 3)})
+            memory = network.budget.plan(h, w)
+        self.scales.append({"size": [w, h], "backbone": s.backbone, "tile": memory.core,
+                            "history": memory.history, "held_gb": round(held / GB, 3),
+                            "estimated_peak_gb": round(memory.peak / GB, 3)})
         content_t = images.image_to_tensor(content_img, self.device)
         style_ts = []
         for style in run.styles:
@@ -295,19 +306,19 @@ class StyleTransfer:
             style_ts.append(st.to(self.device))
         give_back = trimmer(self.device, memory.trim_above)
         if memory.core is None:
-            objective = Objective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
+            objective = Objective(network.net, content_t, style_ts, s, self.autocast, network.memory_format,
                                   stopped=lambda: self.controls.stopped)
             before_iteration = give_back
         else:
-            objective = TiledObjective(run.net, content_t, style_ts, s, self.autocast, run.memory_format,
+            objective = TiledObjective(network.net, content_t, style_ts, s, self.autocast, network.memory_format,
                                        stopped=lambda: self.controls.stopped, core=memory.core,
-                                       geometry=run.budget.geometry, first_call=first, before_pass=give_back)
+                                       geometry=network.budget.geometry, first_call=first, before_pass=give_back)
             before_iteration = lambda: None  # noqa: E731
         step_work, targets_work = scale_work(w * h, [t.shape[-1] * t.shape[-2] for t in style_ts])
         if memory.core is not None:
-            step_work = step_work * tiled_work_factor(h, w, memory.core, run.budget.geometry.margin)
+            step_work = step_work * tiled_work_factor(h, w, memory.core, network.budget.geometry.margin)
         targets_share = targets_work.iterations  # in this backbone's iterations, for the running ETA
-        step_work, targets_work = step_work * self._cost, targets_work * self._cost
+        step_work, targets_work = step_work * network.cost, targets_work * network.cost
         self.work_done = self.work_done + targets_work
         if resume is not None and scale_index == resume.scale:
             x = images.resize_tensor(resume.image, (h, w))
@@ -318,16 +329,19 @@ class StyleTransfer:
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
         self._x, self._scale_index = x, scale_index
         return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share, memory,
-                      before_iteration)
+                      before_iteration, network.settings is not self.settings)
 
-    def _iterate(self, scale: _Scale, plan, total: int, done: int, start: float) -> Iterator[Progress]:
-        """The iterations of one scale, each after the steering that arrived before it."""
+    def _iterate(self, scale: _Scale, plan, costs: Sequence[float], total: int, done: int,
+                 start: float) -> Iterator[Progress]:
+        """The iterations of one scale, each after the steering that arrived before it; ``costs``: each
+        scale's network's cost of an iteration."""
         s, x, objective = self.settings, scale.x, scale.objective
         optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
-        # the scales to come, in pixels and iterations: their targets are a forward pass per image
+        # the scales to come, in pixels and VGG19 iterations: their targets are a forward pass per image
         pixels = scale.size[0] * scale.size[1]
-        later = [(pixels * (side2 / scale.side) ** 2, n + scale.targets_share) for side2, n in plan[scale.index:]]
-        self._eta.start_scale(pixels)
+        later = [(pixels * (side2 / scale.side) ** 2, (n + scale.targets_share) * cost)
+                 for (side2, n), cost in zip(plan[scale.index:], costs[scale.index:])]
+        self._eta.start_scale(pixels, costs[scale.index - 1])
         self._stopped_at = None
         for i in range(scale.first, scale.iterations):
             self._replay(done + 1)
@@ -343,7 +357,9 @@ class StyleTransfer:
             t0 = time.perf_counter()
             scale.before_iteration()
             try:
-                losses = self._step(optimizer, objective, x, weights)
+                # the draft's layers are its own: a change of the backbone's layer weights waits for the last scale
+                losses = self._step(optimizer, objective, x,
+                                    {**weights, "style_layer_weights": None} if scale.drafted else weights)
             except IterationInterrupted:  # stopped between two tiles: this iteration did not happen
                 self.stopped, self._stopped_at = True, i
                 return
@@ -389,3 +405,9 @@ class StyleTransfer:
             return images.resize_tensor(style, tuple(content.shape[-2:]))
         noise = torch.rand(content.shape, generator=generator)
         return (0.5 + (noise - 0.5) * 0.5).to(content.device)
+
+
+def _draft_settings(s: Settings) -> Settings:
+    """The settings the draft paints with: the run's, on the draft network with its own layers and loss."""
+    return dataclasses.replace(s, backbone=s.draft_backbone, backbone_arch=None, content_layers=None,
+                               style_layers=None, style_layer_weights=None, style_loss=None)

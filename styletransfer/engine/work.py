@@ -9,7 +9,7 @@ import torch
 from ..images import long_side_size
 from ..settings import Settings
 from .hardware import pick_device, pick_precision
-from .inputs import needed_side, run_plan, style_long_side
+from .inputs import draft_scales, needed_side, run_plan, style_long_side
 
 __all__ = ["FORWARD_SHARE", "RELATIVE_COST", "Work", "relative_cost", "scale_work", "work_of"]
 
@@ -67,16 +67,20 @@ def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence
             tiles: Callable[[int, int], float | None] | None = None) -> Work:
     """The work of a run of ``settings`` (resolved) on a photo of ``content_wh`` and paintings of ``styles_wh``;
     ``tiles(height, width)``: a tiled iteration's work factor."""
-    if settings.iterations is None or settings.coarse_factor is None:
-        raise ValueError("work_of needs resolved settings: the numbers of iterations depend on the device")
+    if settings.iterations is None or settings.coarse_factor is None or settings.draft_backbone is None:
+        raise ValueError("work_of needs resolved settings: the iterations and the draft depend on the device")
     min_side = needed_side(settings)
+    plan = run_plan(settings, content_wh, min_side)
     try:
         device = pick_device(settings.device)
-        cost = relative_cost(settings.backbone, device, pick_precision(device, settings.precision))
+        precision = pick_precision(device, settings.precision)
+        drafted = draft_scales(settings, len(plan))
+        costs = ([relative_cost(settings.draft_backbone, device, precision)] * drafted
+                 + [relative_cost(settings.backbone, device, precision)] * (len(plan) - drafted))
     except ValueError:  # a device this process does not have (a pool's workers may): counted as VGG19
-        cost = 1.0
+        costs = [1.0] * len(plan)
     total = Work()
-    for side, iterations in run_plan(settings, content_wh, min_side):
+    for (side, iterations), cost in zip(plan, costs):
         w, h = long_side_size(content_wh, side)
         paintings = []
         for wh in styles_wh:
@@ -84,5 +88,5 @@ def work_of(settings: Settings, content_wh: tuple[int, int], styles_wh: Sequence
             paintings.append(pw * ph)
         step, targets = scale_work(w * h, paintings)
         factor = (tiles(h, w) or 1.0) if tiles else 1.0
-        total = total + targets + step * (iterations * factor)
-    return total * cost
+        total = total + (targets + step * (iterations * factor)) * cost
+    return total

@@ -72,7 +72,8 @@ def print_settings(record: dict, size: int, result_side: int, limits: Limits) ->
         raise LimitExceeded(f"a print must be larger than the result ({result_side} px) and at most "
                             f"{limits.max_print_size} px on this server")
     settings = Settings.from_dict({**record, "schedule": [], "stop_after": None})
-    return dataclasses.replace(settings, size=size, multiscale=True, min_size=result_side + 1)
+    # the backbone throughout: the draft was measured up to 1024 px, a print's scales are all above the result
+    return dataclasses.replace(settings, size=size, multiscale=True, min_size=result_side + 1, draft_backbone="none")
 
 
 def photo_for_prints(photo: Image.Image, result_side: int, limits: Limits) -> bytes | None:

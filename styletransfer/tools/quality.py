@@ -28,7 +28,7 @@ PAIRS = {  # photo × painting: the project's own examples and the photos instal
 LEGACY_PLAN = "legacy"
 PASTICHE_PLAN = "pastiche"
 # the default before this plan: 35 at the final scale, twice as many at each coarser one
-LEGACY = {"iterations": 35, "coarse_factor": 0}
+LEGACY = {"iterations": 35, "coarse_factor": 0, "draft_backbone": "none"}
 
 
 def photo(name: str):
@@ -136,8 +136,10 @@ def chain_time_to_quality(base: Settings, text: str, content, style, yardstick: 
     parts = text.split("+")
     rows, result = [], None
     for k, part in enumerate(parts):
-        plan, _, backbone = part.strip().partition("@")
-        settings = {**(LEGACY if plan == LEGACY_PLAN else {}), **({"backbone": backbone} if backbone else {})}
+        plan, _, networks = part.strip().partition("@")
+        backbone, _, draft = networks.partition("/")
+        settings = {**(LEGACY if plan == LEGACY_PLAN else {}), **({"backbone": backbone} if backbone else {}),
+                    **({"draft_backbone": draft} if draft else {})}
         part_rows, result = time_to_quality(dataclasses.replace(base, **settings),
                                             parse_plan(plan, base.size, last=k == len(parts) - 1),
                                             content, style, yardstick, every, start_from=result)
@@ -197,7 +199,9 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=512, help="long side of the result, px")
     p.add_argument("--plans", default=f"{LEGACY_PLAN};default",
-                   help="';'-separated plans, the first the reference (default: %(default)s)")
+                   help="';'-separated plans, the first the reference (default: %(default)s); a plan is "
+                   "SIDE:ITERATIONS,… or default, @BACKBONE[/DRAFT] picks the networks (DRAFT none: the backbone "
+                   "throughout), and '+' chains plans, each from the one before's result")
     p.add_argument("--pairs", default=",".join(PAIRS), help=f"comma-separated, of: {', '.join(PAIRS)}")
     p.add_argument("--precision", default="auto", help="auto, fp32 (the AVX2 kind's stand-in) or bf16")
     p.add_argument("--every", type=int, default=5, help="measure every N iterations")
