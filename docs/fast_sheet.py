@@ -1,9 +1,10 @@
-"""A contact sheet of photo × painting pairs: the photo, the painting, and each backbone's default run, with
+"""A contact sheet of photo × painting pairs: the photo, the painting, and each network's default run, with
 its seconds (measured in this one process).
 
     PYTHONPATH=. python docs/fast_sheet.py --out sheet.jpg --size 384 PHOTO:PAINTING [PHOTO:PAINTING ...]
 
-Backbones: ``--backbones`` (default: vgg19, efficientnet-lite0, efficientnet-lite1), at the settings' defaults.
+Networks: ``--backbones``, each BACKBONE or BACKBONE/DRAFT (DRAFT none: the backbone throughout; the default
+on a CPU drafts VGG19's coarse scales on efficientnet-lite0), at the settings' defaults otherwise.
 """
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ from styletransfer.engine.hardware import describe_machine
 from styletransfer.images import load_image
 
 
-def run(photo: Image.Image, painting: Image.Image, backbone: str, size: int) -> tuple[Image.Image, float]:
-    transfer = StyleTransfer(Settings(size=size, backbone=backbone, seed=0, device="cpu"))
+def run(photo: Image.Image, painting: Image.Image, networks: str, size: int) -> tuple[Image.Image, float, str]:
+    """The result, its seconds and a label naming the networks as resolved (the draft, if any)."""
+    backbone, _, draft = networks.partition("/")
+    transfer = StyleTransfer(Settings(size=size, backbone=backbone, draft_backbone=draft or None, seed=0,
+                                      device="cpu"))
     start = time.perf_counter()
     for _ in transfer.run(photo, [painting]):
         pass
-    return transfer.result, time.perf_counter() - start
+    drafted = transfer.settings.draft_backbone
+    return (transfer.result, time.perf_counter() - start,
+            backbone if drafted == "none" else f"{backbone} + {drafted.replace('efficientnet-', '')} draft")
 
 
 def main() -> None:
@@ -30,7 +36,7 @@ def main() -> None:
     p.add_argument("pairs", nargs="+", help="PHOTO:PAINTING image paths")
     p.add_argument("--out", default="sheet.jpg")
     p.add_argument("--size", type=int, default=384)
-    p.add_argument("--backbones", default="vgg19,efficientnet-lite0,efficientnet-lite1")
+    p.add_argument("--backbones", default="vgg19/none,efficientnet-lite0,vgg19")
     args = p.parse_args()
     names = args.backbones.split(",")
     cell = 256
@@ -42,9 +48,9 @@ def main() -> None:
         photo, painting = load_image(photo_path), load_image(painting_path)
         cells = [(photo, "photo"), (painting, "painting")]
         for name in names:
-            result, seconds = run(photo, painting, name, args.size)
-            print(f"  {pair}  {name:<20} {seconds:6.1f} s", flush=True)
-            cells.append((result, f"{name} {seconds:.0f} s"))
+            result, seconds, label = run(photo, painting, name, args.size)
+            print(f"  {pair}  {label:<28} {seconds:6.1f} s", flush=True)
+            cells.append((result, f"{label} {seconds:.0f} s"))
         for col, (image, label) in enumerate(cells):
             thumb = image.copy()
             thumb.thumbnail((cell, cell))

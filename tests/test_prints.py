@@ -152,8 +152,7 @@ def tiling_budget(size: int, held_gb: float, core: int = 192, share: float = 0.3
     """A budget (GB) that ``size`` px of the example fits only in tiles, for a process holding ``held_gb`` at its
     run's start: ``share`` of the way from ``core`` px tiles to the whole image."""
     run = StyleTransfer(Settings(size=size, device="cpu"))
-    net, min_side, _ = run._network()
-    budget = run._budget(net, min_side)
+    budget = run._network(run.settings).budget
     width, height = example_image("hopper").size
     w, h = (size, round(size * height / width)) if width >= height else (round(size * width / height), size)
     tiled, whole = (budget.peak(h, w, c, 16) - budget.held + held_gb * GB for c in (core, None))
@@ -240,8 +239,7 @@ def tiled_run(controls=None, size=512, iterations=2):
     """A single-scale run whose budget (halfway between 128-px tiles and the whole image) forces tiles."""
     settings = Settings(size=size, iterations=iterations, multiscale=False, seed=5, device="cpu")
     probe = StyleTransfer(settings)
-    net, min_side, _ = probe._network()
-    budget = probe._budget(net, min_side)
+    budget = probe._network(probe.settings).budget
     tiled, whole = budget.peak(size, size, 128, 16), budget.peak(size, size, None, 16)
     return StyleTransfer(Settings(**{**settings.to_dict(), "max_memory": (tiled + 0.5 * (whole - tiled)) / GB}),
                          controls)

@@ -76,7 +76,7 @@ def test_the_model_knows_what_the_device_s_memory_can_paint_and_counts_tiles_in_
     meter = SpeedMeter(CURVE.points, memory)
     assert meter.can_paint(1536, 2048) and not meter.can_paint(6144, 8192)
     assert SpeedMeter(CURVE.points).can_paint(6144, 8192)  # not known: not refused
-    settings = Settings(size=2048, iterations=10, multiscale=False, seed=0, coarse_factor=0)
+    settings = Settings(size=2048, iterations=10, multiscale=False, seed=0, coarse_factor=0, draft_backbone="none")
     whole = SpeedMeter(CURVE.points).estimate(settings, (2048, 1536), [(512, 512)])
     assert meter.estimate(settings, (2048, 1536), [(512, 512)]) > 1.3 * whole
     again = SpeedMeter.from_json(meter.to_json())

@@ -20,14 +20,12 @@ class RunningEta:
         self._cost = 1.0
         self._times: list[float] = []
 
-    def start_scale(self, pixels: float, cost: float = 1.0) -> None:
-        """A new scale of ``pixels`` whose iterations each cost ``cost`` of the model's (its network's)."""
+    def start_scale(self, pixels: float, cost: float = 1.0) -> None:  # cost: its network's, in model units
         self._pixels, self._cost, self._times = float(pixels), cost, []
 
     def seconds_left(self, iteration_seconds: float, left_here: int,
                      later: Sequence[tuple[float, float]]) -> float:
-        """After an iteration of ``iteration_seconds``, ``left_here`` left at this scale and ``later`` to come
-        ((pixels, iterations in the model's units))."""
+        """After an iteration of ``iteration_seconds``, ``left_here`` left at this scale and ``later`` to come."""
         self._times.append(iteration_seconds)
         here = self._cost * self.cost(self._pixels)
         steady = len(self._times) > 1

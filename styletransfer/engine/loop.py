@@ -92,8 +92,7 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class _Network:
-    """A backbone ready to paint scales: truncated after its deepest layer in use, with the settings its
-    objective reads (a draft's are its own layers and loss), its memory budget and its cost."""
+    """A backbone ready to paint scales, with the settings its objective reads, its budget and its cost."""
 
     net: torch.nn.Module
     settings: Settings
@@ -333,8 +332,7 @@ class StyleTransfer:
 
     def _iterate(self, scale: _Scale, plan, costs: Sequence[float], total: int, done: int,
                  start: float) -> Iterator[Progress]:
-        """The iterations of one scale, each after the steering that arrived before it; ``costs``: each
-        scale's network's cost of an iteration."""
+        """The iterations of one scale, each after the steering that arrived before it."""
         s, x, objective = self.settings, scale.x, scale.objective
         optimizer = make_optimizer(s.optimizer, x, scale.memory.history)
         # the scales to come, in pixels and VGG19 iterations: their targets are a forward pass per image
@@ -408,6 +406,6 @@ class StyleTransfer:
 
 
 def _draft_settings(s: Settings) -> Settings:
-    """The settings the draft paints with: the run's, on the draft network with its own layers and loss."""
+    """The run's settings on the draft network, with its own layers and loss."""
     return dataclasses.replace(s, backbone=s.draft_backbone, backbone_arch=None, content_layers=None,
                                style_layers=None, style_layer_weights=None, style_loss=None)
