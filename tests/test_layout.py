@@ -30,6 +30,9 @@ def test_after_a_reload_the_form_shows_the_shown_job_s_own_settings():
     assert (form.size, form.iterations, form.backbone, form.optimizer, form.options) == (
         384, 60, "efficientnet-lite0", "adam", ("preserve_color",))
     assert form.weights["style_weight"] == 100.0 and form.blend == 0.75  # the weight in force after a live change
+    drafted = JobView(id="d", status="done", created=0.0, weights={},
+                      settings={"size": 512, "backbone": "vgg19", "draft_backbone": "efficientnet-lite0"})
+    assert form_of(drafted, defaults, [512], 100, offered).options == ("multiscale", "draft")
     # what the form cannot show keeps the default: a size not offered, a network greyed out here
     odd = JobView(id="k", status="done", created=0.0, weights={}, settings={"size": 640, "backbone": "vgg16"})
     assert (form_of(odd, defaults, [256, 512], 100, offered).size,

@@ -128,6 +128,9 @@ def test_a_job_card_says_what_tells_it_from_the_next():
     continued = view(note="continues job 1a2b3c4d from its result", settings={
         "size": 512, "style_weight": 10.0, "backbone": "vgg19", "multiscale": False})
     assert present.card_caption(continued) == "512 px · style 10 · vgg19 · continues job 1a2b3c4d"
+    drafted = view(settings={"size": 512, "style_weight": 10.0, "backbone": "vgg19",
+                             "draft_backbone": "efficientnet-lite0"})
+    assert present.card_caption(drafted) == "512 px · style 10 · vgg19 · lite0 draft"
 
 
 def test_the_gallery_lists_newest_first_and_offers_cancel_for_queued_jobs():

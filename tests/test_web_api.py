@@ -282,10 +282,10 @@ def test_the_estimate_and_the_quality_points_follow_the_chosen_network(app, clie
 
     monkeypatch.setattr(app.studio_jobs.store, "meter", SpeedMeter([(256 * 205, 0.3), (512 * 410, 1.2)]))  # as measured
 
-    def estimate(backbone):
+    def estimate(backbone, options=("multiscale",)):
         inputs = [{"id": "size", "property": "value", "value": 512},
                   {"id": "iterations", "property": "value", "value": 2},
-                  {"id": "options", "property": "value", "value": ["multiscale"]},
+                  {"id": "options", "property": "value", "value": list(options)},
                   {"id": "content-upload", "property": "contents", "value": None},
                   {"id": "estimate-refresh", "property": "n_intervals", "value": 1},
                   {"id": "backbone", "property": "value", "value": backbone}]
@@ -298,6 +298,9 @@ def test_the_estimate_and_the_quality_points_follow_the_chosen_network(app, clie
 
     vgg, fast = seconds(estimate("vgg19")), seconds(estimate("efficientnet-lite0"))
     assert len(vgg) == len(fast) == 3 and all(f < v / 4 for f, v in zip(fast, vgg)), (vgg, fast)
+    # a fast draft (on this CPU): VGG19 paints the full size only, Lite0 the smaller ones
+    drafted = seconds(estimate("vgg19", ("multiscale", "draft")))
+    assert len(drafted) == 3 and all(f < d < v for f, d, v in zip(fast, drafted, vgg)), (fast, drafted, vgg)
     assert estimate("/etc/passwd.pt") == ""  # not an offered network: no figure
 
 

@@ -149,11 +149,13 @@ def second_share(settings: dict) -> float | None:
 
 
 def card_caption(view: JobView) -> str:
-    """A job card's settings line: size, style weight in force, network, blend, colours, Continue."""
+    """A job card's settings line: size, style weight in force, networks, blend, colours, Continue."""
     s = view.settings
     style = view.weights.get("style_weight", s.get("style_weight"))
     parts = [f"{s['size']} px", f"style {style:g}" if isinstance(style, (int, float)) else "style ?",
              os.path.basename(str(s["backbone"]))]
+    if s.get("draft_backbone") not in (None, "none"):
+        parts.append(f"{str(s['draft_backbone']).replace('efficientnet-', '')} draft")
     share = second_share(s)
     if share is not None:
         parts.append(f"blend {100 * share:.0f}%")

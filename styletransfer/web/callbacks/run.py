@@ -48,7 +48,13 @@ def settings_from_page(wiring, values: dict, styles: int) -> Settings:
         **{name: slider_weight(values[_key(slider)]) for slider, name in ids.WEIGHT_SLIDERS.items()},
         "style_blend": None if styles < 2 else ((1.0 - blend, blend) if isinstance(blend, (int, float)) else blend),
         "preserve_color": "preserve_color" in options, "multiscale": "multiscale" in options,
+        "draft_backbone": draft_of(options),
     })
+
+
+def draft_of(options: list) -> str | None:
+    """The draft network the options ask for: the device's default (None), or none."""
+    return None if "draft" in options else "none"
 
 
 def register(app, wiring) -> None:
@@ -162,9 +168,9 @@ def _register_estimate(app, wiring) -> None:
                       "backbone": Input(ids.BACKBONE, "value")},
               state={"marks": State(ids.ITERATIONS, "marks"), "stops": State(ids.QUALITY_STOPS, "data")})
     def estimate(size, quality, options, contents, refresh, backbone, marks, stops):
-        multiscale = "multiscale" in (options if isinstance(options, list) else [])
+        options = options if isinstance(options, list) else []
         try:  # the chosen network counts: a fast one's iteration costs a fraction of VGG19's
-            common = {"size": size, "multiscale": multiscale,
+            common = {"size": size, "multiscale": "multiscale" in options, "draft_backbone": draft_of(options),
                       "backbone": offered_backbone(backbone, wiring.models_dir)}
             settings = Settings(iterations=quality_iterations(quality, stops), **common)
             # the slider's marked points (draft, default, fine), as the layout names them
