@@ -134,6 +134,8 @@ def test_the_draft_paints_the_coarse_scales_the_backbone_the_final_one(content_i
     transfer.controls.update(style_layer_weights=(2, 1, 1, 1, 1))  # VGG19's five layers: the draft keeps its own
     progress = list(transfer.run(content_image, [style_image]))
     assert [scale["backbone"] for scale in transfer.scales] == ["efficientnet-lite0"] * 2 + ["vgg19"]
+    assert [scale["iterations"] for scale in transfer.scales] == [2, 2, 2]  # each scale's own count and seconds
+    assert all(scale["seconds"] > 0 for scale in transfer.scales)
     assert [p.scale for p in progress] == [1, 1, 2, 2, 3, 3]
     assert all(math.isfinite(p.losses["total"]) for p in progress)
     assert transfer.record().draft_backbone == "efficientnet-lite0"  # Run again drafts the same way

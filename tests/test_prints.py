@@ -3,6 +3,7 @@ kept by a real process, a tiled scale resumes and stops, and sizes beyond the bu
 
 Real VGG19 weights, small images; the budget tests run the CLI in a subprocess and read its peak RSS.
 """
+import dataclasses
 import io
 import json
 import math
@@ -20,7 +21,8 @@ from styletransfer import images
 from styletransfer.backbones import load_backbone
 from styletransfer.engine import Controls, Settings, StyleTransfer
 from styletransfer.engine.hardware import autocast
-from styletransfer.engine.memory import GB, BudgetTooSmall, MemoryBudget, NetMemory, held_memory, trimmer
+from styletransfer.engine.memory import (GB, BudgetTooSmall, DeviceMemory, MemoryBudget, NetMemory, held_memory,
+                                         trimmer)
 from styletransfer.engine.objective import Objective
 from styletransfer.engine.tiles import TiledObjective, net_geometry, tile_grid
 from styletransfer.examples import example_image
@@ -132,6 +134,12 @@ def test_budget_plans_whole_scales_tiles_and_refusals():
         tight.plan(8192, 8192)
     with pytest.raises(BudgetTooSmall, match="too small for this network even in the smallest tiles"):
         MemoryBudget(0.75 * GB, held, measures, geometry, "lbfgs").plan(512, 512)
+    # AMX's kernels hold more a tiled pass: the same budget plans smaller tiles, a whole scale as before
+    amx = dataclasses.replace(measures, tiled_extra=0.2 * GB)
+    assert MemoryBudget(4 * GB, held, amx, geometry, "lbfgs").plan(2048, 2048).core < plan.core
+    assert MemoryBudget(8 * GB, held, amx, geometry, "lbfgs").plan(1024, 1024).core is None
+    memory = DeviceMemory.of(MemoryBudget(4 * GB, held, amx, geometry, "lbfgs"))
+    assert DeviceMemory.from_dict(memory.to_dict()) == memory  # as a worker reports it to the web side
 
 
 def cli(tmp_path, *args) -> tuple[int, str, str]:
@@ -236,8 +244,9 @@ def steady_process(monkeypatch):
 
 
 def tiled_run(controls=None, size=512, iterations=2):
-    """A single-scale run whose budget (halfway between 128-px tiles and the whole image) forces tiles."""
-    settings = Settings(size=size, iterations=iterations, multiscale=False, seed=5, device="cpu")
+    """A single-scale run whose budget (halfway between 128-px tiles and the whole image) forces tiles; fp32, as
+    AMX's bf16 kernels add to a tile's pass what makes tiles no smaller than the whole image at 512 px."""
+    settings = Settings(size=size, iterations=iterations, multiscale=False, seed=5, device="cpu", precision="fp32")
     probe = StyleTransfer(settings)
     budget = probe._network(probe.settings).budget
     tiled, whole = budget.peak(size, size, 128, 16), budget.peak(size, size, None, 16)

@@ -149,7 +149,8 @@ class StyleTransfer:
         self.events: list[dict] = []    # weight changes as they took effect: {iteration, weights}
         self.iterations_done = 0
         self.work_done = Work()         # what the run has done so far (iterations, pixels × iterations)
-        self.scales: list[dict] = []    # each scale run: size, backbone, tiles' core (None: whole), L-BFGS history
+        self.scales: list[dict] = []    # each scale run: size, backbone, tiles' core (None: whole), L-BFGS history,
+                                        # iterations and seconds run here
         self.budget: MemoryBudget | None = None  # the run's memory budget, once it has started
         self.stopped = False
         self._x: torch.Tensor | None = None  # the pixels being optimised, for checkpoint()
@@ -197,14 +198,15 @@ class StyleTransfer:
         content, styles = final_inputs(s, content, styles)
         start = time.perf_counter()
         final = self._network(s)
-        draft = None if s.draft_backbone == "none" else self._network(_draft_settings(s))
-        min_side = max(n.min_side for n in (final, draft) if n is not None)
+        min_side = max(final.min_side, 0 if s.draft_backbone == "none" else min_input_side(s.draft_backbone))
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
         self.budget = final.budget
         # a final size beyond the budget is refused before any work
         self.budget.plan(content.size[1], content.size[0])
         drafted = draft_scales(s, len(plan))
+        # loaded only where it paints: a one-scale run (a print's tiles) holds no second network
+        draft = self._network(_draft_settings(s)) if drafted else None
         inputs = _RunInputs(
             [draft] * drafted + [final] * (len(plan) - drafted), content, styles,
             # colour preservation matches each painting to the photo's colours, measured at the final size
@@ -295,7 +297,7 @@ class StyleTransfer:
             memory = network.budget.plan(h, w)
         self.scales.append({"size": [w, h], "backbone": s.backbone, "tile": memory.core,
                             "history": memory.history, "held_gb": round(held / GB, 3),
-                            "estimated_peak_gb": round(memory.peak / GB, 3)})
+                            "estimated_peak_gb": round(memory.peak / GB, 3), "iterations": 0, "seconds": 0.0})
         content_t = images.image_to_tensor(content_img, self.device)
         style_ts = []
         for style in run.styles:
@@ -363,6 +365,8 @@ class StyleTransfer:
                 return
             seconds = time.perf_counter() - t0
             self.iteration_seconds.append(seconds)
+            self.scales[-1]["iterations"] += 1
+            self.scales[-1]["seconds"] = round(self.scales[-1]["seconds"] + seconds, 3)
             done += 1
             self.iterations_done = done
             self.work_done = self.work_done + scale.step_work

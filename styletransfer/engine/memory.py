@@ -1,6 +1,7 @@
 """The memory budget: each scale's estimated peak, and the tiles and L-BFGS history that keep it inside."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -11,7 +12,7 @@ from typing import Callable
 import torch
 
 from ..settings import SettingError
-from .hardware import release_freed_memory
+from .hardware import cpu_has_amx, release_freed_memory
 from .tiles import NetGeometry, tiled_work_factor
 
 __all__ = ["ACTIVATION_FACTOR", "BudgetTooSmall", "DeviceMemory", "MemoryBudget", "NetMemory", "ScaleMemory",
@@ -24,6 +25,10 @@ GB = 2**30
 # with the allocator's leftovers). docs/prints.md has the measures.
 ACTIVATION_FACTOR = 1.5
 TILED_ACTIVATION_FACTOR = 2.5
+# AMX's bf16 kernels hold more for a tiled pass (oneDNN's cached primitives, a set per tile shape): up to 0.23 GB
+# over the estimate above on a Xeon with AMX (VGG19, 768-1024 px, 144-336-px tiles), none with AMX off
+# (docs/prints.md "AMX")
+AMX_TILED_EXTRA = 0.3 * 2**30
 PIXEL = 12            # bytes of one float32 RGB pixel
 IMAGE_COPIES = 7      # the pixels, their gradient, the photo, the painting, a reported frame, two temporaries
                       # (the photo is not kept through the iterations: one copy of slack)
@@ -48,19 +53,19 @@ class NetMemory:
     fixed: float
     per_pixel: float
     targets_per_pixel: float
+    tiled_extra: float = 0.0  # bytes a tiled pass holds beyond its activations on these kernels (AMX)
 
     @classmethod
     def of(cls, net, layers: tuple[str, ...], content_layers: tuple[str, ...], autocast, precision: str, side: int,
            device: torch.device) -> "NetMemory":
-        """:meth:`count`, cached per network, layers, precision and device."""
+        """:meth:`count`, cached per network, layers, precision and device, with what these kernels add."""
         anchor = next(net.children(), None)
-        if anchor is None:
-            return cls.count(net, layers, content_layers, autocast, side, device)
-        counted = _COUNTED.setdefault(anchor, {})
+        counted = {} if anchor is None else _COUNTED.setdefault(anchor, {})
         key = (layers, content_layers, precision, str(device), side)
         if key not in counted:
             counted[key] = cls.count(net, layers, content_layers, autocast, side, device)
-        return counted[key]
+        amx = device.type == "cpu" and precision == "bf16" and cpu_has_amx()
+        return dataclasses.replace(counted[key], tiled_extra=AMX_TILED_EXTRA if amx else 0.0)
 
     @classmethod
     def count(cls, net, layers: tuple[str, ...], content_layers: tuple[str, ...], autocast, side: int,
@@ -123,11 +128,10 @@ class MemoryBudget:
     def network_pass(self, height: int, width: int, core: int | None) -> float:
         """Estimated bytes of one forward and backward: the whole image, or a ``core`` px tile and its margins."""
         if core is None:
-            seen = ACTIVATION_FACTOR * height * width
-        else:
-            m = self.geometry.margin
-            seen = TILED_ACTIVATION_FACTOR * min(height, core + 2 * m) * min(width, core + 2 * m)
-        return self.net.fixed + self.net.per_pixel * seen
+            return self.net.fixed + self.net.per_pixel * ACTIVATION_FACTOR * height * width
+        m = self.geometry.margin
+        seen = TILED_ACTIVATION_FACTOR * min(height, core + 2 * m) * min(width, core + 2 * m)
+        return self.net.fixed + self.net.tiled_extra + self.net.per_pixel * seen
 
     def plan(self, height: int, width: int) -> ScaleMemory:
         """The whole image if it fits, else the largest tiles that do; :class:`BudgetTooSmall` if none does."""
@@ -198,13 +202,14 @@ class DeviceMemory:
 
     def to_dict(self) -> dict:
         return {"budget": self.budget, "held": self.held, "fixed": self.net.fixed, "per_pixel": self.net.per_pixel,
-                "targets_per_pixel": self.net.targets_per_pixel, "align": self.align, "margin": self.margin,
-                "optimizer": self.optimizer}
+                "targets_per_pixel": self.net.targets_per_pixel, "tiled_extra": self.net.tiled_extra,
+                "align": self.align, "margin": self.margin, "optimizer": self.optimizer}
 
     @classmethod
     def from_dict(cls, values: dict) -> "DeviceMemory":
         """From :meth:`to_dict`; KeyError, TypeError or ValueError when it is not one."""
-        net = NetMemory(float(values["fixed"]), float(values["per_pixel"]), float(values["targets_per_pixel"]))
+        net = NetMemory(float(values["fixed"]), float(values["per_pixel"]), float(values["targets_per_pixel"]),
+                        float(values.get("tiled_extra", 0.0)))  # a worker's from before it: none
         return cls(float(values["budget"]), float(values["held"]), net, int(values["align"]), int(values["margin"]),
                    str(values["optimizer"]))
 
