@@ -556,7 +556,9 @@ def test_a_reload_mid_run_shows_the_running_job_s_own_settings_in_the_form(serve
     wait_until(lambda: status(browser) == "running", timeout=60, message="running")
     browser.refresh()
     wait_until(lambda: status(browser) == "running", timeout=30, message="the job shown again")
-    assert "384 px" in browser.find_element("id", "size").text
+    # a dropdown renders once its own script has loaded, after the rest of the page (CI once read it before)
+    size = wait_until(lambda: browser.find_element("id", "size").text, timeout=30, message="the size menu")
+    assert "384 px" in size
     assert browser.find_element("css selector", "#options input[value=preserve_color]").is_selected()
     job = api.get(server.url + "/api/jobs").json()[-1]
     assert browser.find_element("id", "iterations-value").text == f"{job['settings']['iterations']} iterations"
