@@ -16,7 +16,7 @@ from ..backbones import load_backbone, min_input_side
 from ..settings import SettingError, Settings, check_live, plain
 from .eta import RunningEta
 from .hardware import autocast, default_channels_last, pick_device, pick_precision, release_freed_memory
-from .inputs import check_inputs, draft_scales, final_inputs, run_plan, style_long_side
+from .inputs import check_inputs, draft_scales, final_inputs, needed_side, run_plan, style_long_side
 from .memory import (GB, BudgetTooSmall, MemoryBudget, NetMemory, ScaleMemory, available_memory, held_memory,
                      trimmer)
 from .objective import Objective, TargetsInterrupted
@@ -198,7 +198,7 @@ class StyleTransfer:
         content, styles = final_inputs(s, content, styles)
         start = time.perf_counter()
         final = self._network(s)
-        min_side = max(final.min_side, 0 if s.draft_backbone == "none" else min_input_side(s.draft_backbone))
+        min_side = max(final.min_side, needed_side(s))  # the draft's too, as the work and the estimate count it
         plan = self.plan(content.size, min_side)
         total = sum(n for _, n in plan)
         self.budget = final.budget
@@ -330,7 +330,7 @@ class StyleTransfer:
         x = x.to(self.device).contiguous().detach().requires_grad_(True)
         self._x, self._scale_index = x, scale_index
         return _Scale(scale_index, side, iters, first, (w, h), objective, x, step_work, targets_share, memory,
-                      before_iteration, network.settings is not self.settings)
+                      before_iteration, network is not run.networks[-1])
 
     def _iterate(self, scale: _Scale, plan, costs: Sequence[float], total: int, done: int,
                  start: float) -> Iterator[Progress]:

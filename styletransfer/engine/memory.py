@@ -27,7 +27,7 @@ ACTIVATION_FACTOR = 1.5
 TILED_ACTIVATION_FACTOR = 2.5
 # AMX's bf16 kernels hold more for a tiled pass (oneDNN's cached primitives, a set per tile shape): up to 0.23 GB
 # over the estimate above on a Xeon with AMX (VGG19, 768-1024 px, 144-336-px tiles), none with AMX off
-# (docs/prints.md "AMX")
+# (docs/prints.md "On a CPU with AMX")
 AMX_TILED_EXTRA = 0.3 * 2**30
 PIXEL = 12            # bytes of one float32 RGB pixel
 IMAGE_COPIES = 7      # the pixels, their gradient, the photo, the painting, a reported frame, two temporaries
